@@ -1,0 +1,1 @@
+//! Bencode: a zero-copy validating reader and an encoder into caller-owned buffers.

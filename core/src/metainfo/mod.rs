@@ -1,0 +1,1 @@
+//! Torrent metainfo (`.torrent` files): parsing, validation, file mapping, writing.

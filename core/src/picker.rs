@@ -1,0 +1,1 @@
+//! Which piece to fetch next: rarest first, random among equals.

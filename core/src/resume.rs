@@ -1,0 +1,1 @@
+//! The persisted resume state: verified pieces, partial byte ranges and counters, with a CRC.

@@ -1,0 +1,1 @@
+//! A fixed-capacity byte ring buffer: each peer's receive queue.
