@@ -7,6 +7,7 @@
 //! allocate. What a message *means* at a given moment (a piece that was never requested, a
 //! bitfield of the wrong size) is the session's business, not this module's.
 
+mod extended;
 mod handshake;
 mod message;
 mod split;
@@ -14,6 +15,7 @@ mod split;
 #[cfg(test)]
 mod tests;
 
+pub use extended::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};
 pub use handshake::{Extensions, Handshake, HANDSHAKE_LEN, PROTOCOL};
 pub use message::{piece_header, Message};
 pub use split::Split;
@@ -71,6 +73,10 @@ pub enum WireError {
         /// The message id.
         id: u8,
     },
+    /// The BEP 10 handshake payload is not valid bencode.
+    Bencode(crate::bencode::BencodeError),
+    /// The BEP 10 handshake payload is bencode but not a dictionary, or its `m` is not one.
+    BadExtendedHandshake,
 }
 
 impl fmt::Display for WireError {
@@ -84,6 +90,10 @@ impl fmt::Display for WireError {
                 write!(f, "message id {id} cannot be {len} bytes long")
             }
             WireError::UnknownMessage { id } => write!(f, "unknown message id {id}"),
+            WireError::Bencode(e) => write!(f, "extended handshake: {e}"),
+            WireError::BadExtendedHandshake => {
+                f.write_str("extended handshake is not a dictionary with an `m` dictionary")
+            }
         }
     }
 }
