@@ -225,10 +225,10 @@ impl Storage {
     /// Write `bytes` at torrent-wide `offset`, splitting across files.
     pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), StorageError> {
         self.for_each_segment(offset, bytes.len(), |slot, file_off, range| {
-            slot.dirty.store(true, Ordering::Relaxed);
-            slot.file
-                .write_all_at(&bytes[range], file_off)
-                .map_err(|e| StorageError::io("writing", &slot.path, e))
+            let result = slot.file.write_all_at(&bytes[range], file_off);
+            // Marked after the write: a flush that starts later is sure to cover it.
+            slot.dirty.store(true, Ordering::Release);
+            result.map_err(|e| StorageError::io("writing", &slot.path, e))
         })
     }
 
