@@ -69,6 +69,13 @@ const fn last_byte_mask(len_bits: u32) -> u8 {
     }
 }
 
+impl<const BYTES: usize> Default for Bitfield<BYTES> {
+    /// A bitfield of zero pieces.
+    fn default() -> Self {
+        Bitfield { bits: [0; BYTES], len: 0 }
+    }
+}
+
 impl<const BYTES: usize> Bitfield<BYTES> {
     /// The largest piece count this type can hold.
     pub const CAPACITY: u32 = if BYTES as u64 * 8 > u32::MAX as u64 {

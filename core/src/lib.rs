@@ -21,6 +21,7 @@ pub mod picker;
 pub mod progress;
 pub mod resume;
 pub mod ring;
+pub mod session;
 pub mod sha1;
 pub mod time;
 pub mod tracker;
