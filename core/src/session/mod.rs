@@ -598,6 +598,8 @@ impl<
         }
         let outbound = p.outbound;
         let addr = p.addr;
+        // Its block in progress is no longer coming: bytes received are written, the rest free.
+        p.inbound = None;
         self.drop_requests(i);
         if let Some(addr) = addr {
             self.known_closed(now, addr, outbound, reason);

@@ -318,8 +318,10 @@ impl<
 
     /// Forget every request this peer had; their ranges become free for others.
     pub(crate) fn drop_requests(&mut self, i: usize) {
-        while let Some(r) = self.peers[i].requests.pop() {
-            if let Some(k) = self.partial_index(r.piece) {
+        let dropped = core::mem::take(&mut self.peers[i].requests);
+        for (n, r) in dropped.iter().enumerate() {
+            let first = dropped[..n].iter().all(|x| x.piece != r.piece);
+            if let Some(k) = self.partial_index(r.piece).filter(|_| first) {
                 self.rebuild_covered(k);
             }
         }
