@@ -192,6 +192,12 @@ impl<const BYTES: usize> Bitfield<BYTES> {
         Ok(())
     }
 
+    /// Replace the contents with a `BITFIELD` payload as the wire decoder hands it over (ring
+    /// halves); same checks as [`Self::copy_from_slices`].
+    pub fn copy_from_split(&mut self, s: crate::wire::Split<'_>) -> Result<(), BitfieldError> {
+        self.copy_from_slices(s.a, s.b)
+    }
+
     /// Iterate over the set pieces in increasing order, skipping zero bytes.
     pub fn iter_ones(&self) -> impl Iterator<Item = u32> + '_ {
         Ones {
@@ -340,6 +346,33 @@ mod tests {
             Err(BitfieldError::WrongLength)
         );
         assert_eq!(f, whole);
+    }
+
+    #[test]
+    fn bitfield_message_from_the_wire_decoder_split_everywhere() {
+        use crate::wire::{Message, Status};
+        // BEP 3 BITFIELD: length 4, id 5, then 19 pieces in three bytes (five spare bits).
+        let wire = [0, 0, 0, 4, 5, 0xa5, 0x5a, 0xe0];
+        let expected = Bitfield::<3>::from_wire(19, &[0xa5, 0x5a, 0xe0]).unwrap();
+        assert_eq!(
+            expected.iter_ones().collect::<Vec<_>>(),
+            [0, 2, 5, 7, 9, 11, 12, 14, 16, 17, 18]
+        );
+        for at in 0..=wire.len() {
+            let (a, b) = wire.split_at(at);
+            let Ok(Status::Complete((Message::Bitfield(payload), 8))) = Message::decode(a, b, 64)
+            else {
+                panic!("split at {at} did not decode a bitfield");
+            };
+            let mut f = Bitfield::<3>::new(19).unwrap();
+            f.copy_from_split(payload).unwrap();
+            assert_eq!(f, expected, "split at {at}");
+            let mut short = Bitfield::<3>::new(17).unwrap();
+            assert_eq!(
+                short.copy_from_split(payload),
+                Err(BitfieldError::SpareBitsSet)
+            );
+        }
     }
 
     #[test]
