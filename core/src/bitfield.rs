@@ -72,7 +72,10 @@ const fn last_byte_mask(len_bits: u32) -> u8 {
 impl<const BYTES: usize> Default for Bitfield<BYTES> {
     /// A bitfield of zero pieces.
     fn default() -> Self {
-        Bitfield { bits: [0; BYTES], len: 0 }
+        Bitfield {
+            bits: [0; BYTES],
+            len: 0,
+        }
     }
 }
 

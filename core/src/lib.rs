@@ -41,7 +41,11 @@ pub struct BufferTooSmall {
 
 impl core::fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "output buffer too small: {} bytes required", self.required)
+        write!(
+            f,
+            "output buffer too small: {} bytes required",
+            self.required
+        )
     }
 }
 

@@ -65,7 +65,12 @@ impl Torrent {
         let geometry = Geometry::new(piece_len, len as u64).unwrap();
         let mut ih = [0u8; 20];
         ih[..8].copy_from_slice(&seed.to_be_bytes());
-        Torrent { data, hashes: Box::leak(hashes.into_boxed_slice()), geometry, info_hash: InfoHash(ih) }
+        Torrent {
+            data,
+            hashes: Box::leak(hashes.into_boxed_slice()),
+            geometry,
+            info_hash: InfoHash(ih),
+        }
     }
 }
 
@@ -161,7 +166,11 @@ impl Swarm {
     pub fn add_node(&mut self, seed: bool, behaviour: Behaviour) -> usize {
         let n = self.nodes.len();
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n as u8 + 1)), 6881);
-        let disk = if seed { self.torrent.data.clone() } else { vec![0; self.torrent.data.len()] };
+        let disk = if seed {
+            self.torrent.data.clone()
+        } else {
+            vec![0; self.torrent.data.len()]
+        };
         let mut id = [b'-'; 20];
         id[..8].copy_from_slice(b"-SIM000-");
         id[19] = n as u8;
@@ -182,7 +191,9 @@ impl Swarm {
         };
         let mut resume = None;
         if seed {
-            let mut state = SimResume::new(self.torrent.info_hash, self.torrent.geometry.piece_count()).unwrap();
+            let mut state =
+                SimResume::new(self.torrent.info_hash, self.torrent.geometry.piece_count())
+                    .unwrap();
             state.have.fill();
             resume = Some(state);
         }
@@ -225,7 +236,8 @@ impl Swarm {
     /// Restart node `n` from its persisted resume state.
     pub fn restart(&mut self, n: usize) {
         let resume = self.nodes[n].persisted.as_ref().map(|bytes| {
-            SimResume::decode(bytes, self.torrent.info_hash, self.torrent.geometry).expect("persisted state decodes")
+            SimResume::decode(bytes, self.torrent.info_hash, self.torrent.geometry)
+                .expect("persisted state decodes")
         });
         let session = self.build_session(&self.nodes[n], resume.as_ref());
         self.nodes[n].session = Some(session);
@@ -246,7 +258,9 @@ impl Swarm {
             if done(self) {
                 return true;
             }
-            let Some(next) = self.next_instant() else { return done(self) };
+            let Some(next) = self.next_instant() else {
+                return done(self);
+            };
             if next > end {
                 return false;
             }
@@ -265,7 +279,10 @@ impl Swarm {
     }
 
     fn next_instant(&self) -> Option<Instant> {
-        let links = self.links.iter().flat_map(|l| l.inflight.iter().filter_map(|q| q.front().map(|x| x.0)));
+        let links = self
+            .links
+            .iter()
+            .flat_map(|l| l.inflight.iter().filter_map(|q| q.front().map(|x| x.0)));
         let deadlines = self.nodes.iter().filter_map(|n| n.deadline);
         links.chain(deadlines).min()
     }
@@ -316,7 +333,9 @@ impl Swarm {
                     continue;
                 }
                 let now = self.now;
-                let Some(s) = self.nodes[n].session.as_mut() else { continue };
+                let Some(s) = self.nodes[n].session.as_mut() else {
+                    continue;
+                };
                 let taken = s.handle_input(now, h, &self.links[l].backlog[k]);
                 if taken > 0 {
                     self.links[l].backlog[k].drain(..taken);
@@ -332,7 +351,9 @@ impl Swarm {
         let mut buf = std::mem::take(&mut self.buf);
         loop {
             let now = self.now;
-            let Some(session) = self.nodes[n].session.as_mut() else { break };
+            let Some(session) = self.nodes[n].session.as_mut() else {
+                break;
+            };
             let out = session.poll_output(now, &mut buf);
             match out {
                 Output::Timeout(t) => {
@@ -343,11 +364,19 @@ impl Swarm {
                     let bytes = bytes.to_vec();
                     self.transmit(n, peer, bytes);
                 }
-                Output::Write { op, piece, offset, bytes } => {
+                Output::Write {
+                    op,
+                    piece,
+                    offset,
+                    bytes,
+                } => {
                     let at = self.torrent.geometry.piece_offset(piece) as usize + offset as usize;
                     let node = &mut self.nodes[n];
                     node.disk[at..at + bytes.len()].copy_from_slice(bytes);
-                    node.writes.entry(piece.get()).or_default().push((offset, bytes.len() as u32));
+                    node.writes
+                        .entry(piece.get())
+                        .or_default()
+                        .push((offset, bytes.len() as u32));
                     let s = node.session.as_mut().unwrap();
                     s.handle_write_done(now, op, Ok(()));
                     // Persist after every confirmed write, as the native shell's journal does.
@@ -366,17 +395,37 @@ impl Swarm {
         let now = self.now;
         match cmd {
             Command::Connect { peer, addr } => {
-                let target = self.nodes.iter().position(|x| x.addr == addr && x.session.is_some());
+                let target = self
+                    .nodes
+                    .iter()
+                    .position(|x| x.addr == addr && x.session.is_some());
                 let Some(t) = target else {
-                    self.nodes[n].session.as_mut().unwrap().handle_connect_failed(now, peer);
+                    self.nodes[n]
+                        .session
+                        .as_mut()
+                        .unwrap()
+                        .handle_connect_failed(now, peer);
                     return;
                 };
                 let from = self.nodes[n].addr;
-                let Ok(theirs) = self.nodes[t].session.as_mut().unwrap().handle_incoming(now, from) else {
-                    self.nodes[n].session.as_mut().unwrap().handle_connect_failed(now, peer);
+                let Ok(theirs) = self.nodes[t]
+                    .session
+                    .as_mut()
+                    .unwrap()
+                    .handle_incoming(now, from)
+                else {
+                    self.nodes[n]
+                        .session
+                        .as_mut()
+                        .unwrap()
+                        .handle_connect_failed(now, peer);
                     return;
                 };
-                self.nodes[n].session.as_mut().unwrap().handle_connected(now, peer);
+                self.nodes[n]
+                    .session
+                    .as_mut()
+                    .unwrap()
+                    .handle_connected(now, peer);
                 self.links.push(Link {
                     ends: [(n, peer), (t, theirs)],
                     inflight: [VecDeque::new(), VecDeque::new()],
@@ -390,7 +439,13 @@ impl Swarm {
                     self.close_link(l, k);
                 }
             }
-            Command::SendBlock { peer, header, piece, offset, len } => {
+            Command::SendBlock {
+                peer,
+                header,
+                piece,
+                offset,
+                len,
+            } => {
                 let at = self.torrent.geometry.piece_offset(piece) as usize + offset as usize;
                 let mut bytes = header.to_vec();
                 let data = &self.nodes[n].disk[at..at + len as usize];
@@ -400,15 +455,28 @@ impl Swarm {
                 }
                 self.transmit(n, peer, bytes);
             }
-            Command::Read { op, piece, offset, len } => {
+            Command::Read {
+                op,
+                piece,
+                offset,
+                len,
+            } => {
                 let at = self.torrent.geometry.piece_offset(piece) as usize + offset as usize;
                 let data = self.nodes[n].disk[at..at + len as usize].to_vec();
-                self.nodes[n].session.as_mut().unwrap().handle_read_done(now, op, Ok(&data));
+                self.nodes[n]
+                    .session
+                    .as_mut()
+                    .unwrap()
+                    .handle_read_done(now, op, Ok(&data));
             }
             Command::Announce { .. } => {
                 let me = self.nodes[n].addr;
-                let peers: Vec<SocketAddr> =
-                    self.nodes.iter().filter(|x| x.session.is_some() && x.addr != me).map(|x| x.addr).collect();
+                let peers: Vec<SocketAddr> = self
+                    .nodes
+                    .iter()
+                    .filter(|x| x.session.is_some() && x.addr != me)
+                    .map(|x| x.addr)
+                    .collect();
                 let interval = self.announce_interval;
                 let s = self.nodes[n].session.as_mut().unwrap();
                 s.handle_peers(now, peers);
@@ -423,7 +491,10 @@ impl Swarm {
             if link.closed {
                 return None;
             }
-            link.ends.iter().position(|e| *e == (n, peer)).map(|k| (l, k))
+            link.ends
+                .iter()
+                .position(|e| *e == (n, peer))
+                .map(|k| (l, k))
         })
     }
 
@@ -438,11 +509,16 @@ impl Swarm {
     }
 
     fn transmit(&mut self, n: usize, peer: PeerHandle, bytes: Vec<u8>) {
-        let Some((l, k)) = self.link_of(n, peer) else { return };
+        let Some((l, k)) = self.link_of(n, peer) else {
+            return;
+        };
         let to = self.links[l].ends[1 - k].0;
         let latency = self.latency();
         // In-order delivery: never earlier than what is already in flight.
-        let last = self.links[l].inflight[1 - k].back().map(|x| x.0).unwrap_or(Instant::ZERO);
+        let last = self.links[l].inflight[1 - k]
+            .back()
+            .map(|x| x.0)
+            .unwrap_or(Instant::ZERO);
         let mut at = (self.now + latency).max(last);
         self.sniff_requests(l, k, n, to, &bytes);
         // Segments of 4 KiB, one per millisecond: a link carries about 4 MB/s, and a close can
@@ -461,16 +537,16 @@ impl Swarm {
         if sniff.len() >= 68 && sniff[0] == 19 && &sniff[1..20] == b"BitTorrent protocol" {
             sniff.drain(..68);
         }
-        loop {
-            match Message::decode(sniff, &[], u32::MAX) {
-                Ok(Status::Complete((msg, used))) => {
-                    if let Message::Request { index, begin, length } = msg {
-                        self.nodes[n].requests_sent.push((to, index, begin, length));
-                    }
-                    sniff.drain(..used);
-                }
-                _ => break,
+        while let Ok(Status::Complete((msg, used))) = Message::decode(sniff, &[], u32::MAX) {
+            if let Message::Request {
+                index,
+                begin,
+                length,
+            } = msg
+            {
+                self.nodes[n].requests_sent.push((to, index, begin, length));
             }
+            sniff.drain(..used);
         }
     }
 
@@ -481,8 +557,13 @@ impl Swarm {
 }
 
 fn persist(node: &mut Node) {
-    let Some(s) = node.session.as_ref() else { return };
+    let Some(s) = node.session.as_ref() else {
+        return;
+    };
     let mut out = vec![0u8; 64 * 1024];
-    let bytes = s.encode_resume(&mut out).expect("resume state fits").to_vec();
+    let bytes = s
+        .encode_resume(&mut out)
+        .expect("resume state fits")
+        .to_vec();
     node.persisted = Some(bytes);
 }

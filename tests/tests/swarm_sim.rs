@@ -34,7 +34,9 @@ fn three_seeds_two_leeches_finish_byte_identical() {
         }
         let a = swarm.add_node(false, Behaviour::Honest);
         let b = swarm.add_node(false, Behaviour::Honest);
-        let done = swarm.run_until(Duration::from_secs(600), |s| s.is_complete(a) && s.is_complete(b));
+        let done = swarm.run_until(Duration::from_secs(600), |s| {
+            s.is_complete(a) && s.is_complete(b)
+        });
         assert!(done, "seed {seed}: leeches did not finish");
         // Every piece verified once, none failed.
         let pieces = swarm.torrent.geometry.piece_count() as usize;
@@ -42,7 +44,10 @@ fn three_seeds_two_leeches_finish_byte_identical() {
             let verified = swarm.count_events(n, |e| matches!(e, Event::PieceVerified { .. }));
             assert_eq!(verified, pieces);
             assert_eq!(swarm.count_events(n, |e| matches!(e, Event::Completed)), 1);
-            assert_eq!(swarm.count_events(n, |e| matches!(e, Event::PieceFailed { .. })), 0);
+            assert_eq!(
+                swarm.count_events(n, |e| matches!(e, Event::PieceFailed { .. })),
+                0
+            );
         }
         // Both leeches took from several peers at once.
         let sources: std::collections::BTreeSet<usize> =
@@ -58,18 +63,40 @@ fn seed_vanishing_mid_block_costs_no_byte() {
     let leech = swarm.add_node(false, Behaviour::Honest);
     // Let the leech get going with s1 only, then cut s1 while a block is half delivered.
     let started = swarm.run_until(Duration::from_secs(60), |s| {
-        s.nodes[leech].writes.values().flatten().any(|&(off, len)| off % 16384 != 0 || len % 4096 != 0 && len != 16384)
-            || s.nodes[leech].writes.values().flatten().map(|w| w.1 as u64).sum::<u64>() > 300_000
+        s.nodes[leech]
+            .writes
+            .values()
+            .flatten()
+            .any(|&(off, len)| off % 16384 != 0 || len % 4096 != 0 && len != 16384)
+            || s.nodes[leech]
+                .writes
+                .values()
+                .flatten()
+                .map(|w| w.1 as u64)
+                .sum::<u64>()
+                > 300_000
     });
     assert!(started);
     // Find a piece whose bytes arrived only in part.
     let _ = swarm.run_until(Duration::from_secs(10), |s| {
-        s.nodes[leech].writes.values().flatten().any(|&(_, len)| len < 16384)
+        s.nodes[leech]
+            .writes
+            .values()
+            .flatten()
+            .any(|&(_, len)| len < 16384)
     });
     swarm.kill(s1);
     let before = swarm.nodes[leech].requests_sent.len();
     let received = |swarm: &Swarm, piece: u32| -> Vec<(u32, u32)> {
-        merged(swarm.nodes[leech].writes.get(&piece).into_iter().flatten().map(|&(o, l)| (o, o + l)).collect())
+        merged(
+            swarm.nodes[leech]
+                .writes
+                .get(&piece)
+                .into_iter()
+                .flatten()
+                .map(|&(o, l)| (o, o + l))
+                .collect(),
+        )
     };
     // Pieces with a block cut mid-way (bytes received not a whole number of blocks).
     let cut: Vec<(u32, Vec<(u32, u32)>)> = swarm.nodes[leech]
@@ -82,7 +109,10 @@ fn seed_vanishing_mid_block_costs_no_byte() {
     let s2 = swarm.add_node(true, Behaviour::Honest);
     assert!(swarm.run_until(Duration::from_secs(600), |s| s.is_complete(leech)));
     for (piece, had) in cut {
-        let len = swarm.torrent.geometry.piece_len(swarm.torrent.geometry.piece(piece).unwrap());
+        let len = swarm
+            .torrent
+            .geometry
+            .piece_len(swarm.torrent.geometry.piece(piece).unwrap());
         // The new requests are exactly the holes: from the byte where the cut block stopped.
         let asked: Vec<(u32, u32)> = swarm.nodes[leech].requests_sent[before..]
             .iter()
@@ -92,11 +122,21 @@ fn seed_vanishing_mid_block_costs_no_byte() {
             .collect();
         let asked_bytes: u32 = asked.iter().map(|r| r.1 - r.0).sum();
         let had_bytes: u32 = had.iter().map(|r| r.1 - r.0).sum();
-        assert_eq!(had_bytes + asked_bytes, len, "piece {piece}: {had:?} then asked {asked:?}");
+        assert_eq!(
+            had_bytes + asked_bytes,
+            len,
+            "piece {piece}: {had:?} then asked {asked:?}"
+        );
         let mut all = had.clone();
         all.extend(asked.iter().copied());
-        assert_eq!(merged(all), vec![(0, len)], "piece {piece}: holes or overlaps");
-        assert!(asked.iter().any(|r| had.iter().any(|h| h.1 == r.0 && r.0 % 16384 != 0)));
+        assert_eq!(
+            merged(all),
+            vec![(0, len)],
+            "piece {piece}: holes or overlaps"
+        );
+        assert!(asked
+            .iter()
+            .any(|r| had.iter().any(|h| h.1 == r.0 && r.0 % 16384 != 0)));
         // Every byte of the piece was transferred exactly once.
         let written: u32 = swarm.nodes[leech].writes[&piece].iter().map(|w| w.1).sum();
         assert_eq!(written, len, "piece {piece}: bytes written twice");
@@ -113,7 +153,13 @@ fn killed_leech_resumes_without_asking_for_written_bytes() {
         let total = swarm.torrent.data.len() as u64;
         let stop_at = total * (seed % 5 + 1) / 7;
         let _ = swarm.run_until(Duration::from_secs(600), |s| {
-            s.nodes[leech].writes.values().flatten().map(|w| w.1 as u64).sum::<u64>() >= stop_at
+            s.nodes[leech]
+                .writes
+                .values()
+                .flatten()
+                .map(|w| w.1 as u64)
+                .sum::<u64>()
+                >= stop_at
         });
         swarm.kill(leech);
         let before = swarm.nodes[leech].requests_sent.len();
@@ -126,9 +172,15 @@ fn killed_leech_resumes_without_asking_for_written_bytes() {
         .unwrap();
         swarm.run_until(Duration::from_secs(3), |_| false);
         swarm.restart(leech);
-        assert!(swarm.run_until(Duration::from_secs(600), |s| s.is_complete(leech)), "seed {seed}");
+        assert!(
+            swarm.run_until(Duration::from_secs(600), |s| s.is_complete(leech)),
+            "seed {seed}"
+        );
         for &(_, piece, begin, len) in &swarm.nodes[leech].requests_sent[before..] {
-            assert!(!state.have.get(piece), "seed {seed}: asked again for verified piece {piece}");
+            assert!(
+                !state.have.get(piece),
+                "seed {seed}: asked again for verified piece {piece}"
+            );
             if let Some(p) = state.partial.iter().find(|p| p.piece() == piece) {
                 for (s, e) in p.ranges() {
                     assert!(begin + len <= s || begin >= e, "seed {seed}: re-asked written bytes {begin}+{len} of piece {piece} (had {s}..{e})");
@@ -147,7 +199,13 @@ fn corrupt_peer_is_refetched_around_and_banned() {
     assert!(swarm.run_until(Duration::from_secs(900), |s| s.is_complete(leech)));
     assert!(swarm.count_events(leech, |e| matches!(e, Event::PieceFailed { .. })) >= 1);
     let bad_ip = swarm.nodes[bad].addr.ip();
-    assert_eq!(swarm.count_events(leech, |e| matches!(e, Event::PeerBanned { addr } if *addr == bad_ip)), 1);
+    assert_eq!(
+        swarm.count_events(
+            leech,
+            |e| matches!(e, Event::PeerBanned { addr } if *addr == bad_ip)
+        ),
+        1
+    );
 }
 
 #[test]

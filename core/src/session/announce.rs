@@ -16,7 +16,13 @@ pub(crate) struct Announce {
 
 impl Announce {
     pub(crate) fn new() -> Self {
-        Announce { next: None, pending: Some(AnnounceEvent::Started), in_flight: false, started_ok: false, failures: 0 }
+        Announce {
+            next: None,
+            pending: Some(AnnounceEvent::Started),
+            in_flight: false,
+            started_ok: false,
+            failures: 0,
+        }
     }
 
     /// Make the periodic announce pending when due.
@@ -26,7 +32,11 @@ impl Announce {
         }
         if self.next.is_some_and(|t| now >= t) {
             self.next = None;
-            self.pending = Some(if self.started_ok { AnnounceEvent::None } else { AnnounceEvent::Started });
+            self.pending = Some(if self.started_ok {
+                AnnounceEvent::None
+            } else {
+                AnnounceEvent::Started
+            });
         }
     }
 
@@ -36,14 +46,21 @@ impl Announce {
         }
         let event = self.pending.take()?;
         self.in_flight = true;
-        Some(Command::Announce { event, uploaded, downloaded, left })
+        Some(Command::Announce {
+            event,
+            uploaded,
+            downloaded,
+            left,
+        })
     }
 
     pub(crate) fn ok(&mut self, now: Instant, interval: Duration, min_interval: Option<Duration>) {
         self.in_flight = false;
         self.started_ok = true;
         self.failures = 0;
-        let wait = interval.max(min_interval.unwrap_or(Duration::ZERO)).max(Duration::from_secs(1));
+        let wait = interval
+            .max(min_interval.unwrap_or(Duration::ZERO))
+            .max(Duration::from_secs(1));
         if self.pending.is_none() {
             self.next = Some(now + wait);
         }
@@ -52,7 +69,11 @@ impl Announce {
     pub(crate) fn failed(&mut self, now: Instant, retry: Duration) {
         self.in_flight = false;
         self.failures = self.failures.saturating_add(1);
-        let wait = Duration::from_millis(retry.as_millis().saturating_mul(1 << (self.failures - 1).min(6)));
+        let wait = Duration::from_millis(
+            retry
+                .as_millis()
+                .saturating_mul(1 << (self.failures - 1).min(6)),
+        );
         if self.pending.is_none() {
             self.next = Some(now + wait);
         }
@@ -66,7 +87,11 @@ impl Announce {
 
     pub(crate) fn stop(&mut self) {
         self.next = None;
-        self.pending = if self.started_ok || self.in_flight { Some(AnnounceEvent::Stopped) } else { None };
+        self.pending = if self.started_ok || self.in_flight {
+            Some(AnnounceEvent::Stopped)
+        } else {
+            None
+        };
     }
 
     /// When `tick` next has something to do.

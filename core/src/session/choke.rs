@@ -21,7 +21,11 @@ impl<
 {
     /// A peer became interested: unchoke it at once if a slot is free (no 10 s wait).
     pub(crate) fn unchoke_if_room(&mut self, i: usize) {
-        let unchoked = self.peers.iter().filter(|p| p.is_active() && !p.am_choking).count();
+        let unchoked = self
+            .peers
+            .iter()
+            .filter(|p| p.is_active() && !p.am_choking)
+            .count();
         if unchoked < self.config.unchoke_slots.max(1) && self.have.count_ones() > 0 {
             self.peers[i].am_choking = false;
         }
@@ -67,14 +71,18 @@ impl<
             Some(j) => Some(j),
             None => {
                 let n = (0..PEERS)
-                    .filter(|&j| !chosen[j] && self.peers[j].is_active() && self.peers[j].peer_interested)
+                    .filter(|&j| {
+                        !chosen[j] && self.peers[j].is_active() && self.peers[j].peer_interested
+                    })
                     .count();
                 if n == 0 {
                     None
                 } else {
                     let mut pick = (self.random() % n as u64) as usize;
                     (0..PEERS).find(|&j| {
-                        let eligible = !chosen[j] && self.peers[j].is_active() && self.peers[j].peer_interested;
+                        let eligible = !chosen[j]
+                            && self.peers[j].is_active()
+                            && self.peers[j].peer_interested;
                         if eligible {
                             if pick == 0 {
                                 return true;
@@ -86,13 +94,13 @@ impl<
                 }
             }
         };
-        for j in 0..PEERS {
+        for (j, &picked) in chosen.iter().enumerate() {
             let p = &mut self.peers[j];
             p.optimistic = Some(j) == optimistic;
             if !p.is_active() {
                 continue;
             }
-            let unchoke = chosen[j] || p.optimistic;
+            let unchoke = picked || p.optimistic;
             if unchoke == p.am_choking {
                 p.am_choking = !unchoke;
                 if p.am_choking {
@@ -115,7 +123,11 @@ impl<
         let p = &mut self.peers[j];
         while let Some(b) = p.incoming.pop_front() {
             if p.fast {
-                let c = Control::Reject { piece: b.piece.get(), begin: b.offset, len: b.len };
+                let c = Control::Reject {
+                    piece: b.piece.get(),
+                    begin: b.offset,
+                    len: b.len,
+                };
                 let _ = p.control.push_back(c);
             }
         }

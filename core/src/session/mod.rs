@@ -258,7 +258,9 @@ impl<
     /// offer the rest again. Bytes for a closed or unknown peer are all taken and dropped.
     pub fn handle_input(&mut self, now: Instant, peer: PeerHandle, bytes: &[u8]) -> usize {
         self.now = now;
-        let Some(i) = self.slot(peer) else { return bytes.len() };
+        let Some(i) = self.slot(peer) else {
+            return bytes.len();
+        };
         let p = &mut self.peers[i];
         if !p.is_live() {
             return bytes.len();
@@ -280,14 +282,23 @@ impl<
     /// A `Write` finished.
     pub fn handle_write_done(&mut self, now: Instant, op: OpId, result: Result<(), StorageError>) {
         self.now = now;
-        let Some(op) = self.take_op(op, OpKind::Write) else { return };
+        let Some(op) = self.take_op(op, OpKind::Write) else {
+            return;
+        };
         self.write_done(now, op, result);
     }
 
     /// A `Read` finished, with the bytes read.
-    pub fn handle_read_done(&mut self, now: Instant, op: OpId, result: Result<&[u8], StorageError>) {
+    pub fn handle_read_done(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        result: Result<&[u8], StorageError>,
+    ) {
         self.now = now;
-        let Some(op) = self.take_op(op, OpKind::Read) else { return };
+        let Some(op) = self.take_op(op, OpKind::Read) else {
+            return;
+        };
         self.read_done(now, op, result);
     }
 
@@ -356,7 +367,12 @@ impl<
                         peer: self.handle_of(i),
                         bytes: &buf[..len],
                     },
-                    Produced::Write { op, piece, offset, len } => Output::Write {
+                    Produced::Write {
+                        op,
+                        piece,
+                        offset,
+                        len,
+                    } => Output::Write {
                         op,
                         piece,
                         offset,
@@ -376,7 +392,10 @@ impl<
         if let Some(cmd) = self.poll_verify() {
             return Output::Command(cmd);
         }
-        if let Some(cmd) = self.announce.poll(self.uploaded, self.downloaded, self.left()) {
+        if let Some(cmd) = self
+            .announce
+            .poll(self.uploaded, self.downloaded, self.left())
+        {
             return Output::Command(cmd);
         }
         if self.persist_dirty && now >= self.next_persist {
@@ -400,7 +419,10 @@ impl<
                 Phase::Connecting { emitted: false } => {
                     self.peers[i].phase = Phase::Connecting { emitted: true };
                     let addr = self.peers[i].addr?;
-                    return Some(Command::Connect { peer: self.handle_of(i), addr });
+                    return Some(Command::Connect {
+                        peer: self.handle_of(i),
+                        addr,
+                    });
                 }
                 _ => {}
             }
@@ -500,9 +522,13 @@ impl<
     /// Return the bytes of `piece` confirmed on storage, as sorted `[start, end)` ranges;
     /// the whole piece when verified, nothing when not started.
     pub fn piece_ranges(&self, piece: PieceIndex) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let full = self.have.get(piece.get()).then(|| (0, self.geometry.piece_len(piece)));
+        let full = self
+            .have
+            .get(piece.get())
+            .then(|| (0, self.geometry.piece_len(piece)));
         let partial = self.partials.iter().find(|p| p.piece == piece.get());
-        full.into_iter().chain(partial.into_iter().flat_map(|p| p.written.ranges()))
+        full.into_iter()
+            .chain(partial.into_iter().flat_map(|p| p.written.ranges()))
     }
 
     /// Serialise the resume state (verified pieces, confirmed partial ranges, counters).
@@ -514,7 +540,10 @@ impl<
         state.downloaded = self.downloaded;
         for p in self.partials.iter() {
             if p.written.received() > 0 {
-                state.partial.push(p.written.clone()).map_err(|_| ResumeError::Capacity)?;
+                state
+                    .partial
+                    .push(p.written.clone())
+                    .map_err(|_| ResumeError::Capacity)?;
             }
         }
         state.encode(out)
@@ -547,7 +576,10 @@ impl<
     }
 
     fn handle_of(&self, i: usize) -> PeerHandle {
-        PeerHandle { slot: i as u16, generation: self.peers[i].generation }
+        PeerHandle {
+            slot: i as u16,
+            generation: self.peers[i].generation,
+        }
     }
 
     fn free_slot(&self) -> Option<usize> {
@@ -610,7 +642,14 @@ impl<
 
 /// What `poll_peer` produced, with lengths instead of borrows of the output buffer.
 pub(crate) enum Produced {
-    Transmit { len: usize },
-    Write { op: OpId, piece: PieceIndex, offset: u32, len: usize },
+    Transmit {
+        len: usize,
+    },
+    Write {
+        op: OpId,
+        piece: PieceIndex,
+        offset: u32,
+        len: usize,
+    },
     Command(Command),
 }

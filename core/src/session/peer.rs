@@ -136,7 +136,14 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
     }
 
     /// Reset the slot for a new connection, keeping and bumping the generation.
-    pub(crate) fn reset(&mut self, now: Instant, piece_count: u32, phase: Phase, addr: SocketAddr, outbound: bool) {
+    pub(crate) fn reset(
+        &mut self,
+        now: Instant,
+        piece_count: u32,
+        phase: Phase,
+        addr: SocketAddr,
+        outbound: bool,
+    ) {
         let generation = self.generation.wrapping_add(1);
         *self = Peer::new();
         self.generation = generation;

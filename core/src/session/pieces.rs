@@ -117,21 +117,44 @@ impl<
         partial
     }
 
-    pub(crate) fn new_op(&mut self, kind: OpKind, piece: u32, offset: u32, len: u32) -> Option<OpId> {
+    pub(crate) fn new_op(
+        &mut self,
+        kind: OpKind,
+        piece: u32,
+        offset: u32,
+        len: u32,
+    ) -> Option<OpId> {
         let id = self.next_op;
-        self.ops.push(Op { id, kind, piece, offset, len }).ok()?;
+        self.ops
+            .push(Op {
+                id,
+                kind,
+                piece,
+                offset,
+                len,
+            })
+            .ok()?;
         self.next_op = self.next_op.wrapping_add(1);
         Some(OpId(id))
     }
 
     pub(crate) fn take_op(&mut self, op: OpId, kind: OpKind) -> Option<Op> {
-        let k = self.ops.iter().position(|o| o.id == op.0 && o.kind == kind)?;
+        let k = self
+            .ops
+            .iter()
+            .position(|o| o.id == op.0 && o.kind == kind)?;
         Some(self.ops.swap_remove(k))
     }
 
     /// Stream received payload for `piece` at `offset` toward storage: hash it if it continues
     /// the in-order prefix, and return the write op, or `None` when the bytes are not wanted.
-    pub(crate) fn accept_payload(&mut self, i: usize, piece: u32, offset: u32, data: &[u8]) -> Option<OpId> {
+    pub(crate) fn accept_payload(
+        &mut self,
+        i: usize,
+        piece: u32,
+        offset: u32,
+        data: &[u8],
+    ) -> Option<OpId> {
         let len = data.len() as u32;
         let Some(k) = self.partial_index(piece) else {
             self.wasted += len as u64;
@@ -162,8 +185,15 @@ impl<
         Some(op)
     }
 
-    pub(crate) fn write_done(&mut self, now: Instant, op: super::pieces::Op, result: Result<(), StorageError>) {
-        let Some(k) = self.partial_index(op.piece) else { return };
+    pub(crate) fn write_done(
+        &mut self,
+        now: Instant,
+        op: super::pieces::Op,
+        result: Result<(), StorageError>,
+    ) {
+        let Some(k) = self.partial_index(op.piece) else {
+            return;
+        };
         let partial = &mut self.partials[k];
         partial.pending_writes = partial.pending_writes.saturating_sub(1);
         match result {
@@ -202,29 +232,50 @@ impl<
         if partial.hashed >= partial.len() {
             self.finish_piece(k);
         } else {
-            partial.verify = super::pieces::Verify::Reading { next: partial.hashed, waiting: false };
+            partial.verify = super::pieces::Verify::Reading {
+                next: partial.hashed,
+                waiting: false,
+            };
         }
     }
 
     /// Ask for the next read-back of a piece being verified.
     pub(crate) fn poll_verify(&mut self) -> Option<Command> {
-        let k = self.partials.iter().position(|p| matches!(p.verify, Verify::Reading { waiting: false, .. }))?;
-        let Verify::Reading { next, .. } = self.partials[k].verify else { return None };
+        let k = self
+            .partials
+            .iter()
+            .position(|p| matches!(p.verify, Verify::Reading { waiting: false, .. }))?;
+        let Verify::Reading { next, .. } = self.partials[k].verify else {
+            return None;
+        };
         let piece = self.partials[k].piece;
         let len = (self.partials[k].len() - next).min(BLOCK_LEN);
         let op = self.new_op(OpKind::Read, piece, next, len)?;
-        self.partials[k].verify = Verify::Reading { next, waiting: true };
-        Some(Command::Read { op, piece: self.geometry.piece(piece)?, offset: next, len })
+        self.partials[k].verify = Verify::Reading {
+            next,
+            waiting: true,
+        };
+        Some(Command::Read {
+            op,
+            piece: self.geometry.piece(piece)?,
+            offset: next,
+            len,
+        })
     }
 
     pub(crate) fn read_done(&mut self, now: Instant, op: Op, result: Result<&[u8], StorageError>) {
-        let Some(k) = self.partial_index(op.piece) else { return };
+        let Some(k) = self.partial_index(op.piece) else {
+            return;
+        };
         match result {
             Ok(data) if data.len() == op.len as usize => {
                 let partial = &mut self.partials[k];
                 partial.hasher.update(data);
                 partial.hashed = op.offset + op.len;
-                partial.verify = Verify::Reading { next: partial.hashed, waiting: false };
+                partial.verify = Verify::Reading {
+                    next: partial.hashed,
+                    waiting: false,
+                };
                 if partial.hashed >= partial.len() {
                     self.finish_piece(k);
                 }
@@ -305,7 +356,11 @@ impl<
                 let r = p.requests[j];
                 if r.piece == piece {
                     if r.sent {
-                        let c = super::peer::Control::Cancel { piece, begin: r.begin, len: r.len };
+                        let c = super::peer::Control::Cancel {
+                            piece,
+                            begin: r.begin,
+                            len: r.len,
+                        };
                         let _ = p.control.push_back(c);
                     }
                     p.requests.swap_remove(j);
@@ -331,7 +386,11 @@ impl<
     pub(crate) fn rebuild_covered(&mut self, k: usize) {
         let piece = self.partials[k].piece;
         let mut covered = self.partials[k].written.clone();
-        for op in self.ops.iter().filter(|o| o.kind == OpKind::Write && o.piece == piece) {
+        for op in self
+            .ops
+            .iter()
+            .filter(|o| o.kind == OpKind::Write && o.piece == piece)
+        {
             let _ = covered.add(op.offset, op.offset + op.len);
         }
         for p in self.peers.iter().filter(|p| p.is_live()) {

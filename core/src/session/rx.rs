@@ -22,14 +22,30 @@ enum Msg {
     Have(u32),
     /// The bitfield was copied into the peer's `has`, or was invalid.
     Bitfield(bool),
-    Request { index: u32, begin: u32, len: u32 },
-    Cancel { index: u32, begin: u32, len: u32 },
-    Reject { index: u32, begin: u32, len: u32 },
+    Request {
+        index: u32,
+        begin: u32,
+        len: u32,
+    },
+    Cancel {
+        index: u32,
+        begin: u32,
+        len: u32,
+    },
+    Reject {
+        index: u32,
+        begin: u32,
+        len: u32,
+    },
     HaveAll,
     HaveNone,
-    ExtendedHandshake { reqq: Option<u32> },
+    ExtendedHandshake {
+        reqq: Option<u32>,
+    },
     /// Legal and of no use to us: Port, Suggest, AllowedFast, other extended messages.
-    Ignored { needs_fast: bool },
+    Ignored {
+        needs_fast: bool,
+    },
 }
 
 impl<
@@ -109,12 +125,21 @@ impl<
         p.phase = Phase::Active;
         p.max_requests = self.config.pipeline_depth.clamp(1, Q.max(1));
         let peer = self.handle_of(i);
-        self.push_event(Event::PeerHandshake { peer, peer_id: hs.peer_id });
+        self.push_event(Event::PeerHandshake {
+            peer,
+            peer_id: hs.peer_id,
+        });
         true
     }
 
     /// Stream the payload of the `Piece` message in progress.
-    fn read_payload(&mut self, now: Instant, i: usize, mut inb: Inbound, buf: &mut [u8]) -> Payload {
+    fn read_payload(
+        &mut self,
+        now: Instant,
+        i: usize,
+        mut inb: Inbound,
+        buf: &mut [u8],
+    ) -> Payload {
         let available = (self.peers[i].rx.len() as u32).min(inb.remaining);
         if available == 0 {
             return Payload::Wait;
@@ -133,7 +158,10 @@ impl<
                 Some(op) => {
                     produced = Some(Produced::Write {
                         op,
-                        piece: self.geometry.piece(inb.piece).expect("validated when the header was read"),
+                        piece: self
+                            .geometry
+                            .piece(inb.piece)
+                            .expect("validated when the header was read"),
                         offset: inb.offset,
                         len: n as usize,
                     })
@@ -162,7 +190,11 @@ impl<
     /// A `Piece` message ended: its request is fulfilled, here and at every other peer.
     fn block_finished(&mut self, i: usize, inb: Inbound) {
         let p = &mut self.peers[i];
-        let Some(pos) = p.requests.iter().position(|r| r.piece == inb.piece && r.begin + r.len == inb.offset) else {
+        let Some(pos) = p
+            .requests
+            .iter()
+            .position(|r| r.piece == inb.piece && r.begin + r.len == inb.offset)
+        else {
             return;
         };
         let r = p.requests.swap_remove(pos);
@@ -170,10 +202,18 @@ impl<
             if j == i {
                 continue;
             }
-            if let Some(pos) = q.requests.iter().position(|x| x.piece == r.piece && x.begin == r.begin) {
+            if let Some(pos) = q
+                .requests
+                .iter()
+                .position(|x| x.piece == r.piece && x.begin == r.begin)
+            {
                 let x = q.requests.swap_remove(pos);
                 if x.sent {
-                    let _ = q.control.push_back(Control::Cancel { piece: x.piece, begin: x.begin, len: x.len });
+                    let _ = q.control.push_back(Control::Cancel {
+                        piece: x.piece,
+                        begin: x.begin,
+                        len: x.len,
+                    });
                 }
             }
         }
@@ -197,7 +237,11 @@ impl<
         if head[4] == 7 && len >= 9 {
             // Piece: read the 13-byte header, then let the payload stream.
             if len - 9 > MAX_PIECE_PAYLOAD {
-                self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::MessageTooLong));
+                self.close(
+                    now,
+                    i,
+                    CloseReason::Misbehaved(PeerMisbehaved::MessageTooLong),
+                );
                 return false;
             }
             if have < 13 {
@@ -229,16 +273,42 @@ impl<
                 let ok = !p.got_first_message && p.has.copy_from_slices(bits.a, bits.b).is_ok();
                 Msg::Bitfield(ok)
             }
-            Message::Request { index, begin, length } => Msg::Request { index, begin, len: length },
-            Message::Cancel { index, begin, length } => Msg::Cancel { index, begin, len: length },
-            Message::Reject { index, begin, length } => Msg::Reject { index, begin, len: length },
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => Msg::Request {
+                index,
+                begin,
+                len: length,
+            },
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => Msg::Cancel {
+                index,
+                begin,
+                len: length,
+            },
+            Message::Reject {
+                index,
+                begin,
+                length,
+            } => Msg::Reject {
+                index,
+                begin,
+                len: length,
+            },
             Message::HaveAll => Msg::HaveAll,
             Message::HaveNone => Msg::HaveNone,
             Message::Extended { id: 0, payload } if payload.len() <= MAX_EXTENDED => {
                 let mut scratch = [0u8; MAX_EXTENDED];
                 let n = payload.len();
                 payload.copy_to(&mut scratch[..n]);
-                let reqq = ExtendedHandshake::decode(&scratch[..n]).ok().and_then(|h| h.reqq);
+                let reqq = ExtendedHandshake::decode(&scratch[..n])
+                    .ok()
+                    .and_then(|h| h.reqq);
                 Msg::ExtendedHandshake { reqq }
             }
             Message::Suggest(_) | Message::AllowedFast(_) => Msg::Ignored { needs_fast: true },
@@ -263,14 +333,25 @@ impl<
         p.last_piece_rx = now;
         // Wanted when it answers one of our requests, begun at `begin`, ending within it.
         let wanted = !self.have.get(index)
-            && p.requests.iter().any(|r| r.piece == index && r.begin == begin && len <= r.len);
+            && p.requests
+                .iter()
+                .any(|r| r.piece == index && r.begin == begin && len <= r.len);
         if wanted {
             // The request now ends where this reply ends.
-            if let Some(r) = p.requests.iter_mut().find(|r| r.piece == index && r.begin == begin) {
+            if let Some(r) = p
+                .requests
+                .iter_mut()
+                .find(|r| r.piece == index && r.begin == begin)
+            {
                 r.len = len;
             }
         }
-        p.inbound = Some(Inbound { piece: index, offset: begin, remaining: len, wanted });
+        p.inbound = Some(Inbound {
+            piece: index,
+            offset: begin,
+            remaining: len,
+            wanted,
+        });
     }
 
     fn on_message(&mut self, now: Instant, i: usize, msg: Msg, first: bool) {
@@ -318,7 +399,11 @@ impl<
             }
             Msg::HaveAll | Msg::HaveNone => {
                 if !fast {
-                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated));
+                    self.close(
+                        now,
+                        i,
+                        CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
+                    );
                     return;
                 }
                 if !first {
@@ -344,11 +429,19 @@ impl<
             }
             Msg::Reject { index, begin, len } => {
                 if !fast {
-                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated));
+                    self.close(
+                        now,
+                        i,
+                        CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
+                    );
                     return;
                 }
                 let p = &mut self.peers[i];
-                if let Some(pos) = p.requests.iter().position(|r| r.piece == index && r.begin == begin && r.len == len) {
+                if let Some(pos) = p
+                    .requests
+                    .iter()
+                    .position(|r| r.piece == index && r.begin == begin && r.len == len)
+                {
                     p.requests.swap_remove(pos);
                     if let Some(k) = self.partial_index(index) {
                         self.rebuild_covered(k);
@@ -363,7 +456,11 @@ impl<
             }
             Msg::Ignored { needs_fast } => {
                 if needs_fast && !fast {
-                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated));
+                    self.close(
+                        now,
+                        i,
+                        CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
+                    );
                 }
             }
         }
@@ -397,7 +494,11 @@ impl<
     }
 
     fn on_request(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {
-        let Some(block) = self.geometry.block(index, begin, len).filter(|b| b.len <= MAX_PIECE_PAYLOAD) else {
+        let Some(block) = self
+            .geometry
+            .block(index, begin, len)
+            .filter(|b| b.len <= MAX_PIECE_PAYLOAD)
+        else {
             self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadRequest));
             return;
         };
@@ -407,7 +508,11 @@ impl<
             return;
         }
         if p.fast {
-            let _ = p.control.push_back(Control::Reject { piece: index, begin, len });
+            let _ = p.control.push_back(Control::Reject {
+                piece: index,
+                begin,
+                len,
+            });
         }
         // Without the fast extension, an unservable request is silently dropped (BEP 3).
     }

@@ -44,12 +44,18 @@ impl<
         if addr.port() == 0 || self.known.iter().any(|k| k.addr == addr) {
             return;
         }
-        let known = Known { addr, state: KnownState::Idle { retry_at: now, failures: 0 } };
+        let known = Known {
+            addr,
+            state: KnownState::Idle {
+                retry_at: now,
+                failures: 0,
+            },
+        };
         if self.known.push(known).is_err() {
             // Full: replace an address that keeps failing.
-            let worst = self.known.iter().position(|k| {
-                matches!(k.state, KnownState::Idle { failures, .. } if failures >= 3)
-            });
+            let worst = self.known.iter().position(
+                |k| matches!(k.state, KnownState::Idle { failures, .. } if failures >= 3),
+            );
             if let Some(w) = worst {
                 self.known[w] = known;
             }
@@ -62,11 +68,19 @@ impl<
         }
     }
 
-    pub(crate) fn known_closed(&mut self, now: Instant, addr: SocketAddr, outbound: bool, reason: CloseReason) {
+    pub(crate) fn known_closed(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        outbound: bool,
+        reason: CloseReason,
+    ) {
         if !outbound {
             return;
         }
-        let Some(k) = self.known.iter_mut().find(|k| k.addr == addr) else { return };
+        let Some(k) = self.known.iter_mut().find(|k| k.addr == addr) else {
+            return;
+        };
         if k.state == KnownState::Never {
             return;
         }
@@ -79,7 +93,10 @@ impl<
             }
             _ => 0,
         };
-        k.state = KnownState::Idle { retry_at: now + backoff(failures), failures };
+        k.state = KnownState::Idle {
+            retry_at: now + backoff(failures),
+            failures,
+        };
     }
 
     /// Reserve slots for known addresses that are due; returns whether any was reserved.
@@ -91,11 +108,19 @@ impl<
         }
         let mut started = false;
         loop {
-            let half_open = self.peers.iter().filter(|p| matches!(p.phase, Phase::Connecting { .. })).count();
-            if half_open >= self.config.max_half_open || self.live_peers() >= self.config.max_peers.min(PEERS) {
+            let half_open = self
+                .peers
+                .iter()
+                .filter(|p| matches!(p.phase, Phase::Connecting { .. }))
+                .count();
+            if half_open >= self.config.max_half_open
+                || self.live_peers() >= self.config.max_peers.min(PEERS)
+            {
                 return started;
             }
-            let Some(slot) = self.free_slot() else { return started };
+            let Some(slot) = self.free_slot() else {
+                return started;
+            };
             let due = self.known.iter().position(|k| {
                 matches!(k.state, KnownState::Idle { retry_at, .. } if retry_at <= now)
                     && !self.bans.contains(&k.addr.ip())

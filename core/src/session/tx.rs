@@ -54,8 +54,16 @@ impl<
 {
     /// Write everything pending for peer `i` into `buf`; returns the length, if any.
     pub(crate) fn compose_tx(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
-        let mut w = Writer { buf, len: 0, full: false };
-        let ext = Extensions { fast: self.config.fast_extension, extended: true, dht: false };
+        let mut w = Writer {
+            buf,
+            len: 0,
+            full: false,
+        };
+        let ext = Extensions {
+            fast: self.config.fast_extension,
+            extended: true,
+            dht: false,
+        };
         let p = &mut self.peers[i];
         if !p.handshake_sent {
             let hs = Handshake::new(self.info_hash, self.config.peer_id, ext).encode();
@@ -106,7 +114,10 @@ impl<
                     yourip: None,
                 };
                 if let Ok(n) = hs.encode(&mut scratch) {
-                    let payload = crate::wire::Split { a: &scratch[..n], b: &[] };
+                    let payload = crate::wire::Split {
+                        a: &scratch[..n],
+                        b: &[],
+                    };
                     if !w.message(&Message::Extended { id: 0, payload }) {
                         return;
                     }
@@ -127,8 +138,16 @@ impl<
         p.have_cursor = self.have_log_end;
         while let Some(c) = p.control.front().copied() {
             let m = match c {
-                Control::Cancel { piece, begin, len } => Message::Cancel { index: piece, begin, length: len },
-                Control::Reject { piece, begin, len } => Message::Reject { index: piece, begin, length: len },
+                Control::Cancel { piece, begin, len } => Message::Cancel {
+                    index: piece,
+                    begin,
+                    length: len,
+                },
+                Control::Reject { piece, begin, len } => Message::Reject {
+                    index: piece,
+                    begin,
+                    length: len,
+                },
             };
             if !w.message(&m) {
                 return;
@@ -136,14 +155,22 @@ impl<
             p.control.pop_front();
         }
         if p.am_choking != p.sent_choking {
-            let m = if p.am_choking { Message::Choke } else { Message::Unchoke };
+            let m = if p.am_choking {
+                Message::Choke
+            } else {
+                Message::Unchoke
+            };
             if !w.message(&m) {
                 return;
             }
             p.sent_choking = p.am_choking;
         }
         if p.am_interested != p.sent_interested {
-            let m = if p.am_interested { Message::Interested } else { Message::NotInterested };
+            let m = if p.am_interested {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
             if !w.message(&m) {
                 return;
             }
@@ -152,7 +179,11 @@ impl<
         self.fill_requests(i);
         let p = &mut self.peers[i];
         for r in p.requests.iter_mut().filter(|r| !r.sent) {
-            let m = Message::Request { index: r.piece, begin: r.begin, length: r.len };
+            let m = Message::Request {
+                index: r.piece,
+                begin: r.begin,
+                length: r.len,
+            };
             if !w.message(&m) {
                 return;
             }
@@ -167,7 +198,9 @@ impl<
             return;
         }
         while self.peers[i].requests.len() < self.peers[i].max_requests {
-            let Some(r) = self.next_block_for(i) else { break };
+            let Some(r) = self.next_block_for(i) else {
+                break;
+            };
             if self.peers[i].requests.push(r).is_err() {
                 break;
             }
@@ -184,17 +217,29 @@ impl<
             }
             if let Some((begin, end)) = self.partials[k].next_hole() {
                 let _ = self.partials[k].covered.add(begin, end);
-                return Some(Request { piece, begin, len: end - begin, sent: false });
+                return Some(Request {
+                    piece,
+                    begin,
+                    len: end - begin,
+                    sent: false,
+                });
             }
         }
         if !self.partials.is_full() {
             let in_progress = &self.in_progress;
-            let picked = self.picker.pick(&self.peers[i].has, &self.have, |p| in_progress.get(p));
+            let picked = self
+                .picker
+                .pick(&self.peers[i].has, &self.have, |p| in_progress.get(p));
             if let Some(piece) = picked {
                 let k = self.begin_piece(piece)?;
                 let (begin, end) = self.partials[k].next_hole()?;
                 let _ = self.partials[k].covered.add(begin, end);
-                return Some(Request { piece, begin, len: end - begin, sent: false });
+                return Some(Request {
+                    piece,
+                    begin,
+                    len: end - begin,
+                    sent: false,
+                });
             }
         }
         self.endgame_block(i)
@@ -212,7 +257,10 @@ impl<
                 continue;
             }
             for r in other.requests.iter() {
-                let mine = me.requests.iter().any(|m| m.piece == r.piece && m.begin == r.begin);
+                let mine = me
+                    .requests
+                    .iter()
+                    .any(|m| m.piece == r.piece && m.begin == r.begin);
                 if !mine && me.has.get(r.piece) {
                     return Some(Request { sent: false, ..*r });
                 }
