@@ -1,1 +1,607 @@
 //! The persisted resume state: verified pieces, partial byte ranges and counters, with a CRC.
+//!
+//! Frame layout (version 1), written into a caller-owned buffer:
+//!
+//! ```text
+//! [version: u8] [postcard body] [CRC-32/ISCSI of version and body: u32 little-endian]
+//! body = info_hash [u8; 20], piece_count u32, have bytes, partial [(piece u32, [(start u32, end u32)])],
+//!        uploaded u64, downloaded u64
+//! ```
+//!
+//! Decoding checks the CRC over the whole frame before anything else, so any damaged byte reads as
+//! [`ResumeError::Corrupt`] and never as a different error; only then is the version looked at. It
+//! then checks every field against the torrent's [`Geometry`], so a decoded state can be trusted.
+//! It never panics and never allocates.
+
+use core::fmt;
+
+use crc::{Crc, CRC_32_ISCSI};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::bitfield::{Bitfield, BitfieldError, CapacityError};
+use crate::geometry::Geometry;
+use crate::ids::InfoHash;
+use crate::progress::PieceProgress;
+
+/// The version byte written first in every encoded state.
+pub const RESUME_VERSION: u8 = 1;
+
+/// The checksum closing every frame.
+static CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+
+/// Bytes in the closing checksum.
+const CRC_LEN: usize = 4;
+
+/// Why a resume state could not be encoded or decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// Bad checksum, truncated, or not a valid encoding.
+    Corrupt,
+    /// The state belongs to another torrent.
+    WrongTorrent,
+    /// The state was written for a different number of pieces.
+    WrongPieceCount,
+    /// The frame is intact but written by a version this code does not read.
+    UnsupportedVersion(u8),
+    /// The output buffer is too small; [`ResumeState::max_encoded_len`] always suffices.
+    BufferTooSmall,
+    /// The state holds more pieces, partial pieces or ranges than the capacities allow.
+    Capacity,
+    /// The fields contradict each other or the torrent (a range outside its piece, a partial
+    /// piece also verified or listed twice, spare bitfield bits set).
+    Invalid,
+}
+
+impl fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeError::Corrupt => f.write_str("resume state is corrupt"),
+            ResumeError::WrongTorrent => f.write_str("resume state belongs to another torrent"),
+            ResumeError::WrongPieceCount => f.write_str("resume state has a different piece count"),
+            ResumeError::UnsupportedVersion(v) => write!(f, "unsupported resume state version {v}"),
+            ResumeError::BufferTooSmall => f.write_str("buffer too small for the resume state"),
+            ResumeError::Capacity => f.write_str("resume state exceeds the capacities"),
+            ResumeError::Invalid => f.write_str("resume state is inconsistent"),
+        }
+    }
+}
+
+impl core::error::Error for ResumeError {}
+
+impl From<CapacityError> for ResumeError {
+    fn from(_: CapacityError) -> Self {
+        ResumeError::Capacity
+    }
+}
+
+/// What survives a restart: verified pieces, confirmed byte ranges of partial pieces, counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeState<const BYTES: usize, const PARTIAL: usize, const RANGES: usize> {
+    /// The torrent this state belongs to.
+    pub info_hash: InfoHash,
+    /// Number of pieces; equals `have.len()`.
+    pub piece_count: u32,
+    /// Pieces written and verified.
+    pub have: Bitfield<BYTES>,
+    /// Pieces partly written, at most one entry per piece, none of them in `have`.
+    pub partial: heapless::Vec<PieceProgress<RANGES>, PARTIAL>,
+    /// Bytes uploaded over the torrent's life.
+    pub uploaded: u64,
+    /// Bytes downloaded over the torrent's life.
+    pub downloaded: u64,
+}
+
+impl<const BYTES: usize, const PARTIAL: usize, const RANGES: usize>
+    ResumeState<BYTES, PARTIAL, RANGES>
+{
+    /// Create the state of a torrent with nothing downloaded yet.
+    pub fn new(info_hash: InfoHash, piece_count: u32) -> Result<Self, CapacityError> {
+        Ok(ResumeState {
+            info_hash,
+            piece_count,
+            have: Bitfield::new(piece_count)?,
+            partial: heapless::Vec::new(),
+            uploaded: 0,
+            downloaded: 0,
+        })
+    }
+
+    /// Return an upper bound of the encoded size for these capacities; a buffer this long always
+    /// suffices for [`Self::encode`].
+    pub const fn max_encoded_len() -> usize {
+        const U32: usize = 5; // varint bytes of a u32
+        const U64: usize = 10; // varint bytes of a u64
+        let have = varint_len(BYTES) + BYTES;
+        let one_partial = U32 + varint_len(RANGES) + RANGES * 2 * U32;
+        let partial = varint_len(PARTIAL) + PARTIAL * one_partial;
+        1 + 20 + U32 + have + partial + 2 * U64 + CRC_LEN
+    }
+
+    /// Write the state into `out` and return the bytes written.
+    ///
+    /// Refuses ([`ResumeError::Invalid`]) a state that [`Self::decode`] would refuse for its
+    /// inconsistency, so whatever is written can be read back.
+    pub fn encode<'b>(&self, out: &'b mut [u8]) -> Result<&'b [u8], ResumeError> {
+        self.check()?;
+        let body = StateOut::<RANGES> {
+            info_hash: &self.info_hash.0,
+            piece_count: self.piece_count,
+            have: Bytes(self.have.as_bytes()),
+            partial: PartialsOut(&self.partial),
+            uploaded: self.uploaded,
+            downloaded: self.downloaded,
+        };
+        let (version, rest) = out.split_first_mut().ok_or(ResumeError::BufferTooSmall)?;
+        *version = RESUME_VERSION;
+        let mut digest = CRC.digest();
+        digest.update(&[RESUME_VERSION]);
+        let written = postcard::to_slice_crc32(&body, rest, digest)
+            .map_err(|e| match e {
+                postcard::Error::SerializeBufferFull => ResumeError::BufferTooSmall,
+                _ => ResumeError::Invalid,
+            })?
+            .len();
+        out.get(..1 + written).ok_or(ResumeError::BufferTooSmall)
+    }
+
+    /// Read a state written by [`Self::encode`] for the torrent `expected` of shape `geometry`.
+    ///
+    /// Rejects a damaged frame, another torrent's state, another piece count, an unknown
+    /// version, and any field that does not fit the geometry or the capacities.
+    pub fn decode(
+        bytes: &[u8],
+        expected: InfoHash,
+        geometry: Geometry,
+    ) -> Result<Self, ResumeError> {
+        let (frame, crc) = bytes
+            .split_last_chunk::<CRC_LEN>()
+            .ok_or(ResumeError::Corrupt)?;
+        if CRC.checksum(frame) != u32::from_le_bytes(*crc) {
+            return Err(ResumeError::Corrupt);
+        }
+        let (&version, body) = frame.split_first().ok_or(ResumeError::Corrupt)?;
+        if version != RESUME_VERSION {
+            return Err(ResumeError::UnsupportedVersion(version));
+        }
+        let (wire, rest) = postcard::take_from_bytes::<StateIn<'_, PARTIAL, RANGES>>(body)
+            .map_err(|e| match e {
+                // The only custom errors are heapless's "more elements than capacity".
+                postcard::Error::SerdeDeCustom => ResumeError::Capacity,
+                _ => ResumeError::Corrupt,
+            })?;
+        if !rest.is_empty() {
+            return Err(ResumeError::Corrupt);
+        }
+        if wire.info_hash != expected.0 {
+            return Err(ResumeError::WrongTorrent);
+        }
+        if wire.piece_count != geometry.piece_count() {
+            return Err(ResumeError::WrongPieceCount);
+        }
+        let have = Bitfield::from_wire(wire.piece_count, wire.have).map_err(|e| match e {
+            BitfieldError::Capacity => ResumeError::Capacity,
+            _ => ResumeError::Invalid,
+        })?;
+        let mut state = ResumeState {
+            info_hash: expected,
+            piece_count: wire.piece_count,
+            have,
+            partial: heapless::Vec::new(),
+            uploaded: wire.uploaded,
+            downloaded: wire.downloaded,
+        };
+        for p in &wire.partial {
+            let piece = geometry.piece(p.piece).ok_or(ResumeError::Invalid)?;
+            let progress =
+                PieceProgress::from_ranges(p.piece, geometry.piece_len(piece), &p.ranges)
+                    .ok_or(ResumeError::Invalid)?;
+            state
+                .partial
+                .push(progress)
+                .map_err(|_| ResumeError::Capacity)?;
+        }
+        state.check()?;
+        Ok(state)
+    }
+
+    /// Check what the public fields could get wrong: the piece count, and partial pieces that
+    /// are out of range, already verified, or listed twice.
+    fn check(&self) -> Result<(), ResumeError> {
+        if self.have.len() != self.piece_count {
+            return Err(ResumeError::Invalid);
+        }
+        let mut taken = self.have.clone();
+        for p in &self.partial {
+            if p.piece() >= self.piece_count || taken.get(p.piece()) {
+                return Err(ResumeError::Invalid);
+            }
+            taken.set(p.piece(), true);
+        }
+        Ok(())
+    }
+}
+
+/// Return the bytes of `n` as a postcard varint.
+const fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// The body as written: borrows the state, so encoding copies nothing.
+#[derive(Serialize)]
+struct StateOut<'a, const RANGES: usize> {
+    info_hash: &'a [u8; 20],
+    piece_count: u32,
+    have: Bytes<'a>,
+    partial: PartialsOut<'a, RANGES>,
+    uploaded: u64,
+    downloaded: u64,
+}
+
+/// A byte string (postcard: varint length, then the bytes).
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+struct PartialsOut<'a, const RANGES: usize>(&'a [PieceProgress<RANGES>]);
+
+impl<const RANGES: usize> Serialize for PartialsOut<'_, RANGES> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| PartialOut {
+            piece: p.piece(),
+            ranges: p.as_slice(),
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct PartialOut<'a> {
+    piece: u32,
+    ranges: &'a [(u32, u32)],
+}
+
+/// The body as read; capacities bound every sequence, the bitfield stays borrowed.
+#[derive(Deserialize)]
+struct StateIn<'a, const PARTIAL: usize, const RANGES: usize> {
+    info_hash: [u8; 20],
+    piece_count: u32,
+    #[serde(borrow)]
+    have: &'a [u8],
+    partial: heapless::Vec<PartialIn<RANGES>, PARTIAL>,
+    uploaded: u64,
+    downloaded: u64,
+}
+
+#[derive(Deserialize)]
+struct PartialIn<const RANGES: usize> {
+    piece: u32,
+    ranges: heapless::Vec<(u32, u32), RANGES>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    type State = ResumeState<4, 3, 4>;
+    const HASH: InfoHash = InfoHash([0x11; 20]);
+
+    /// 21 pieces of 1000 bytes, the last one 500.
+    fn geometry() -> Geometry {
+        Geometry::new(1000, 20_500).unwrap()
+    }
+
+    fn sample() -> State {
+        let mut s = State::new(HASH, 21).unwrap();
+        for i in [0, 1, 2, 7, 20] {
+            s.have.set(i, true);
+        }
+        let mut p = PieceProgress::new(3, 1000);
+        p.add(0, 100).unwrap();
+        p.add(400, 999).unwrap();
+        s.partial.push(p).unwrap();
+        let mut p = PieceProgress::new(19, 1000);
+        p.add(0, 1000).unwrap();
+        s.partial.push(p).unwrap();
+        s.uploaded = 1 << 40;
+        s.downloaded = 123_456;
+        s
+    }
+
+    fn encode(s: &State) -> Vec<u8> {
+        let mut buf = vec![0; State::max_encoded_len()];
+        s.encode(&mut buf).unwrap().to_vec()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<State, ResumeError> {
+        State::decode(bytes, HASH, geometry())
+    }
+
+    /// A body with arbitrary (possibly invalid) fields, framed with a correct CRC.
+    #[derive(Serialize)]
+    struct RawBody<'a> {
+        info_hash: [u8; 20],
+        piece_count: u32,
+        have: &'a [u8],
+        partial: &'a [RawPartial<'a>],
+        uploaded: u64,
+        downloaded: u64,
+    }
+
+    fn frame(version: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![version];
+        out.extend_from_slice(body);
+        out.extend_from_slice(&CRC.checksum(&out).to_le_bytes());
+        out
+    }
+
+    /// Partial pieces as written: piece index and its ranges.
+    type RawPartial<'a> = (u32, &'a [(u32, u32)]);
+
+    fn raw(have: &[u8], partial: &[RawPartial<'_>]) -> Vec<u8> {
+        let body = RawBody {
+            info_hash: HASH.0,
+            piece_count: 21,
+            have,
+            partial,
+            uploaded: 5,
+            downloaded: 6,
+        };
+        let mut buf = [0u8; 512];
+        frame(RESUME_VERSION, postcard::to_slice(&body, &mut buf).unwrap())
+    }
+
+    #[test]
+    fn checksum_is_crc32c() {
+        // The standard check value of CRC-32/ISCSI (Castagnoli).
+        assert_eq!(CRC.checksum(b"123456789"), 0xe306_9283);
+    }
+
+    #[test]
+    fn golden_frame() {
+        let mut s = ResumeState::<2, 1, 1>::new(HASH, 10).unwrap();
+        s.have.set(0, true);
+        s.have.set(9, true);
+        let mut p = PieceProgress::new(3, 16384);
+        p.add(0, 5000).unwrap();
+        s.partial.push(p).unwrap();
+        s.uploaded = 300;
+        s.downloaded = 5000;
+        let mut buf = [0; ResumeState::<2, 1, 1>::max_encoded_len()];
+        let bytes = s.encode(&mut buf).unwrap();
+        let mut expected = vec![RESUME_VERSION];
+        expected.extend_from_slice(&[0x11; 20]);
+        expected.extend_from_slice(&[
+            10, 2, 0x80, 0x40, 1, 3, 1, 0, 0x88, 0x27, 0xac, 0x02, 0x88, 0x27,
+        ]);
+        let crc = CRC.checksum(&expected).to_le_bytes();
+        expected.extend_from_slice(&crc);
+        assert_eq!(bytes, &expected[..]);
+        let g = Geometry::new(16384, 10 * 16384).unwrap();
+        assert_eq!(ResumeState::<2, 1, 1>::decode(bytes, HASH, g), Ok(s));
+    }
+
+    #[test]
+    fn round_trip_of_a_sample() {
+        let s = sample();
+        assert_eq!(decode(&encode(&s)), Ok(s));
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_corrupt() {
+        let bytes = encode(&sample());
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(decode(&damaged), Err(ResumeError::Corrupt), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_corrupt() {
+        let bytes = encode(&sample());
+        for len in 0..bytes.len() {
+            assert_eq!(
+                decode(&bytes[..len]),
+                Err(ResumeError::Corrupt),
+                "length {len}"
+            );
+        }
+        for extra in [0u8, 0xff] {
+            let mut longer = bytes.clone();
+            longer.push(extra);
+            assert_eq!(decode(&longer), Err(ResumeError::Corrupt));
+        }
+        // Trailing bytes covered by a valid CRC are refused too.
+        let mut inner = bytes[..bytes.len() - CRC_LEN].to_vec();
+        inner.push(0);
+        assert_eq!(
+            decode(&frame(inner[0], &inner[1..])),
+            Err(ResumeError::Corrupt)
+        );
+    }
+
+    #[test]
+    fn another_torrent_or_shape_or_version_is_refused() {
+        let bytes = encode(&sample());
+        assert_eq!(
+            State::decode(&bytes, InfoHash([0x22; 20]), geometry()),
+            Err(ResumeError::WrongTorrent)
+        );
+        let shorter = Geometry::new(1000, 20_000).unwrap();
+        assert_eq!(
+            State::decode(&bytes, HASH, shorter),
+            Err(ResumeError::WrongPieceCount)
+        );
+        let v2 = frame(2, &bytes[1..bytes.len() - CRC_LEN]);
+        assert_eq!(decode(&v2), Err(ResumeError::UnsupportedVersion(2)));
+        // A state too large for smaller capacities.
+        let small = ResumeState::<2, 3, 4>::decode(&bytes, HASH, geometry());
+        assert_eq!(small, Err(ResumeError::Capacity));
+        assert_eq!(
+            ResumeState::<4, 1, 4>::decode(&bytes, HASH, geometry()),
+            Err(ResumeError::Capacity)
+        );
+        assert_eq!(
+            ResumeState::<4, 3, 1>::decode(&bytes, HASH, geometry()),
+            Err(ResumeError::Capacity)
+        );
+    }
+
+    #[test]
+    fn inconsistent_fields_behind_a_valid_crc_are_refused() {
+        let have = [0b1000_0000, 0, 0];
+        assert!(decode(&raw(&have, &[(3, &[(0, 10), (20, 1000)])])).is_ok());
+        let cases: [(&[u8], &[RawPartial<'_>]); 10] = [
+            (&have, &[(0, &[(0, 10)])]), // partial piece already verified
+            (&have, &[(3, &[(0, 10)]), (3, &[(20, 30)])]), // partial piece listed twice
+            (&have, &[(21, &[(0, 10)])]), // piece out of range
+            (&have, &[(3, &[(20, 30), (0, 10)])]), // ranges unsorted
+            (&have, &[(3, &[(0, 20), (10, 30)])]), // ranges overlapping
+            (&have, &[(3, &[(0, 10), (10, 30)])]), // ranges not merged
+            (&have, &[(3, &[(5, 5)])]),  // empty range
+            (&have, &[(20, &[(0, 501)])]), // past the short last piece
+            (&[0, 0, 0b0000_0100], &[]), // spare bit set
+            (&[0, 0], &[]),              // bitfield too short
+        ];
+        for (i, (have, partial)) in cases.iter().enumerate() {
+            assert_eq!(
+                decode(&raw(have, partial)),
+                Err(ResumeError::Invalid),
+                "case {i}"
+            );
+        }
+        let five: &[(u32, u32)] = &[(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)];
+        assert_eq!(
+            decode(&raw(&have, &[(3, five)])),
+            Err(ResumeError::Capacity)
+        );
+        let four: &[RawPartial<'_>] = &[
+            (3, &[(0, 1)]),
+            (4, &[(0, 1)]),
+            (5, &[(0, 1)]),
+            (6, &[(0, 1)]),
+        ];
+        assert_eq!(decode(&raw(&have, four)), Err(ResumeError::Capacity));
+        assert_eq!(
+            decode(&frame(RESUME_VERSION, &[])),
+            Err(ResumeError::Corrupt)
+        );
+    }
+
+    #[test]
+    fn encode_refuses_what_decode_would_refuse() {
+        let mut s = sample();
+        let p = s.partial[0].clone();
+        s.partial.push(p).unwrap();
+        assert_eq!(s.encode(&mut [0; 512]), Err(ResumeError::Invalid));
+        let mut s = sample();
+        s.have.set(3, true);
+        assert_eq!(s.encode(&mut [0; 512]), Err(ResumeError::Invalid));
+        let mut s = sample();
+        s.piece_count = 20;
+        assert_eq!(s.encode(&mut [0; 512]), Err(ResumeError::Invalid));
+    }
+
+    #[test]
+    fn short_buffers_are_refused() {
+        let s = sample();
+        let len = encode(&s).len();
+        let mut buf = vec![0; len];
+        for n in 0..len {
+            assert_eq!(
+                s.encode(&mut buf[..n]),
+                Err(ResumeError::BufferTooSmall),
+                "size {n}"
+            );
+        }
+        assert_eq!(s.encode(&mut buf).map(|b| b.len()), Ok(len));
+    }
+
+    #[test]
+    fn the_worst_case_fits_max_encoded_len() {
+        type Big = ResumeState<300, 5, 9>;
+        let g = Geometry::new(u32::MAX, 2400 * u32::MAX as u64).unwrap();
+        let mut s = Big::new(HASH, g.piece_count()).unwrap();
+        s.have.fill();
+        for piece in 2395..2400 {
+            s.have.set(piece, false);
+            let mut p = PieceProgress::new(piece, u32::MAX);
+            for i in 0..9 {
+                p.add(u32::MAX - 100 + 2 * i, u32::MAX - 99 + 2 * i)
+                    .unwrap();
+            }
+            s.partial.push(p).unwrap();
+        }
+        s.uploaded = u64::MAX;
+        s.downloaded = u64::MAX;
+        let mut buf = [0; Big::max_encoded_len()];
+        let len = s.encode(&mut buf).unwrap().len();
+        assert!(len <= Big::max_encoded_len());
+        // The bound over-counts only the varints of the piece count and the five piece indices.
+        assert_eq!(Big::max_encoded_len() - len, 3 + 5 * 3);
+        assert_eq!(Big::decode(&buf[..len], HASH, g), Ok(s));
+    }
+
+    fn arb_state() -> impl Strategy<Value = State> {
+        let partial = proptest::collection::vec(
+            (
+                0u32..21,
+                proptest::collection::vec((0u32..1000, 1u32..200), 0..6),
+            ),
+            0..4,
+        );
+        (any::<[u8; 3]>(), partial, any::<u64>(), any::<u64>()).prop_map(
+            |(have, partial, up, down)| {
+                let mut s = State::new(HASH, 21).unwrap();
+                let mut bytes = have;
+                bytes[2] &= 0xf8;
+                s.have = Bitfield::from_wire(21, &bytes).unwrap();
+                for (piece, ranges) in partial {
+                    if s.have.get(piece) || s.partial.iter().any(|p| p.piece() == piece) {
+                        continue;
+                    }
+                    let len = if piece == 20 { 500 } else { 1000 };
+                    let mut p = PieceProgress::new(piece, len);
+                    for (start, n) in ranges {
+                        let _ = p.add(start, start + n);
+                    }
+                    let _ = s.partial.push(p);
+                }
+                s.uploaded = up;
+                s.downloaded = down;
+                s
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(s in arb_state()) {
+            let bytes = encode(&s);
+            prop_assert!(bytes.len() <= State::max_encoded_len());
+            prop_assert_eq!(decode(&bytes), Ok(s));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode(&bytes);
+            // And with a valid CRC, so the body itself is parsed.
+            if let Some((&v, body)) = bytes.split_first() {
+                let _ = decode(&frame(v, body));
+            }
+        }
+    }
+}
