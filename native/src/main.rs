@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod create;
 mod logging;
 mod peer;
 
@@ -20,10 +21,21 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Write a .torrent for a file or a directory.
+    Create(create::CreateArgs),
+    /// Download a torrent (and resume an interrupted download).
+    Get(peer::args::GetArgs),
+    /// Serve a torrent's complete data.
+    Seed(peer::args::SeedArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.verbose);
-    match cli.command {}
+    match cli.command {
+        Command::Create(args) => create::run(args),
+        Command::Get(args) => peer::get(args),
+        Command::Seed(args) => peer::seed(args),
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enjambre_core::session::{
-    Command, Event, OpId, Output, PeerHandle, Resume, Session, StorageError as CoreStorageError,
+    Command, Event, Output, PeerHandle, Resume, Session, StorageError as CoreStorageError,
     MIN_OUTPUT_BUF,
 };
 use enjambre_core::tracker::AnnounceEvent;
@@ -339,6 +339,7 @@ impl<const BYTES: usize> Driver<BYTES> {
     fn drain_once(&mut self) -> enjambre_core::Instant {
         loop {
             let now = self.now();
+            let base = self.out_buf.as_ptr();
             let out = self.session.poll_output(now, &mut self.out_buf);
             let write = match out {
                 Output::Timeout(t) => return t,
@@ -350,7 +351,7 @@ impl<const BYTES: usize> Driver<BYTES> {
                 }
                 Output::Write { op, piece, offset, bytes } => {
                     // The session writes blocks at the start of the buffer: hand the buffer over.
-                    let at_start = bytes.as_ptr() == self.out_buf.as_ptr();
+                    let at_start = bytes.as_ptr() == base;
                     let len = bytes.len();
                     let copy = (!at_start).then(|| bytes.to_vec());
                     (op, piece.get(), offset, len, copy)

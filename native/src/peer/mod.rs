@@ -204,7 +204,8 @@ fn start(plan: Plan) -> Result<Outcome, Failure> {
 
 fn start_sized<const BYTES: usize>(plan: Plan) -> Result<Outcome, Failure> {
     let Plan { torrent, storage, resume, common, exit_when_complete, seeding } = plan;
-    let meta = &torrent.meta;
+    let meta = torrent.meta;
+    let trackers = torrent.trackers();
     let info_hash = meta.info_hash;
     let geometry = meta.geometry();
     let hashes: &'static [u8] = meta.pieces();
@@ -247,7 +248,7 @@ fn start_sized<const BYTES: usize>(plan: Plan) -> Result<Outcome, Failure> {
         config.seed = rand::random();
         let epoch = tokio::time::Instant::now();
         let session = build_session::<BYTES>(config, info_hash, geometry, hashes, state)?;
-        let announcer = Announcer::new(info_hash, peer_id, port, torrent.trackers(), AnnounceTimeouts::default());
+        let announcer = Announcer::new(info_hash, peer_id, port, trackers, AnnounceTimeouts::default());
         let setup = DriveSetup {
             storage,
             resume_file: Some(resume),
@@ -280,7 +281,7 @@ fn load_resume<const BYTES: usize>(
         progress.note(&format!("ignoring unreadable {}: {e}", file.path().display()));
         None
     });
-    let mut state = saved.as_ref().and_then(|s| match NativeResume::<BYTES>::decode(&s.core, info_hash, count) {
+    let mut state = saved.as_ref().and_then(|s| match NativeResume::<BYTES>::decode(&s.core, info_hash, geometry) {
         Ok(state) => Some(Box::new(state)),
         Err(e) => {
             progress.note(&format!("ignoring resume state {}: {e}", file.path().display()));
