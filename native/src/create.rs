@@ -46,7 +46,10 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     let (name, inputs, multi) = collect(&args.path)?;
     let total: u64 = inputs.iter().map(|i| i.length).sum();
     if total == 0 {
-        bail!("{} holds no data: a torrent needs at least one byte", args.path.display());
+        bail!(
+            "{} holds no data: a torrent needs at least one byte",
+            args.path.display()
+        );
     }
     let piece_length = match args.piece_length {
         Some(n) if n >= 16 * 1024 && n.is_power_of_two() => n,
@@ -55,17 +58,41 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     };
     let pieces = hash_pieces(&inputs, piece_length)?;
 
-    let tiers: Vec<Vec<&str>> =
-        args.trackers.iter().map(|t| t.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()).collect();
-    let tier_refs: Vec<&[&str]> = tiers.iter().filter(|t| !t.is_empty()).map(Vec::as_slice).collect();
-    let paths: Vec<Vec<&str>> = inputs.iter().map(|i| i.components.iter().map(String::as_str).collect()).collect();
+    let tiers: Vec<Vec<&str>> = args
+        .trackers
+        .iter()
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect()
+        })
+        .collect();
+    let tier_refs: Vec<&[&str]> = tiers
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(Vec::as_slice)
+        .collect();
+    let paths: Vec<Vec<&str>> = inputs
+        .iter()
+        .map(|i| i.components.iter().map(String::as_str).collect())
+        .collect();
     let files: Vec<FileSpec<'_>> = if multi {
-        inputs.iter().zip(&paths).map(|(i, p)| FileSpec { length: i.length, path: p }).collect()
+        inputs
+            .iter()
+            .zip(&paths)
+            .map(|(i, p)| FileSpec {
+                length: i.length,
+                path: p,
+            })
+            .collect()
     } else {
         Vec::new()
     };
     let created_by = concat!("enjambre/", env!("CARGO_PKG_VERSION"));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let spec = TorrentSpec {
         name: &name,
         piece_length,
@@ -79,8 +106,11 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
         comment: args.comment.as_deref(),
     };
     let bytes = encode(&spec)?;
-    let meta = Metainfo::parse(&bytes).map_err(|e| anyhow::anyhow!("the torrent we wrote does not parse: {e}"))?;
-    let out = args.output.unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
+    let meta = Metainfo::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("the torrent we wrote does not parse: {e}"))?;
+    let out = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
     std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}: {} ({} bytes in {} file{}, {} pieces of {} bytes), info-hash {}",
@@ -131,7 +161,11 @@ fn collect(path: &Path) -> anyhow::Result<(String, Vec<Input>, bool)> {
         .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(String::from))
         .with_context(|| format!("{} has no usable (UTF-8) name", path.display()))?;
     if meta.is_file() {
-        let input = Input { disk: path.to_path_buf(), components: vec![name.clone()], length: meta.len() };
+        let input = Input {
+            disk: path.to_path_buf(),
+            components: vec![name.clone()],
+            length: meta.len(),
+        };
         return Ok((name, vec![input], false));
     }
     let mut inputs = Vec::new();
@@ -150,13 +184,22 @@ fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<Input>) -> anyhow::R
         let Some(component) = entry.file_name().to_str().map(String::from) else {
             bail!("{}: file names in a torrent must be UTF-8", disk.display());
         };
-        let kind = entry.file_type().with_context(|| format!("reading {}", disk.display()))?;
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", disk.display()))?;
         prefix.push(component);
         if kind.is_dir() {
             walk(&disk, prefix, out)?;
         } else if kind.is_file() {
-            let length = entry.metadata().with_context(|| format!("reading {}", disk.display()))?.len();
-            out.push(Input { disk, components: prefix.clone(), length });
+            let length = entry
+                .metadata()
+                .with_context(|| format!("reading {}", disk.display()))?
+                .len();
+            out.push(Input {
+                disk,
+                components: prefix.clone(),
+                length,
+            });
         } else {
             eprintln!("warning: skipping {} (not a regular file)", disk.display());
         }
@@ -173,11 +216,16 @@ fn hash_pieces(inputs: &[Input], piece_length: u32) -> anyhow::Result<Vec<u8>> {
     let mut in_piece = 0usize;
     let mut buf = vec![0u8; 1 << 20];
     for input in inputs {
-        let mut file = File::open(&input.disk).with_context(|| format!("opening {}", input.disk.display()))?;
+        let mut file =
+            File::open(&input.disk).with_context(|| format!("opening {}", input.disk.display()))?;
         let mut left = input.length;
         while left > 0 {
-            let want = (piece_length as usize - in_piece).min(buf.len()).min(left as usize);
-            let n = file.read(&mut buf[..want]).with_context(|| format!("reading {}", input.disk.display()))?;
+            let want = (piece_length as usize - in_piece)
+                .min(buf.len())
+                .min(left as usize);
+            let n = file
+                .read(&mut buf[..want])
+                .with_context(|| format!("reading {}", input.disk.display()))?;
             if n == 0 {
                 bail!("{} shrank while it was being hashed", input.disk.display());
             }
@@ -216,7 +264,10 @@ mod tests {
         let (_, inputs, multi) = collect(dir.path()).unwrap();
         assert!(multi);
         let pieces = hash_pieces(&inputs, 16384).unwrap();
-        let want: Vec<u8> = data.chunks(16384).flat_map(|c| Sha1::digest(c).to_vec()).collect();
+        let want: Vec<u8> = data
+            .chunks(16384)
+            .flat_map(|c| Sha1::digest(c).to_vec())
+            .collect();
         assert_eq!(pieces, want);
     }
 }

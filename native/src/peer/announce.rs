@@ -83,7 +83,13 @@ pub struct AnnounceTimeouts {
 impl Default for AnnounceTimeouts {
     fn default() -> Self {
         // Fewer UDP retransmissions than BEP 15's 8: the driver retries on its own schedule.
-        AnnounceTimeouts { http: Duration::from_secs(20), udp: UdpTimeouts { base: Duration::from_secs(15), max_n: 2 } }
+        AnnounceTimeouts {
+            http: Duration::from_secs(20),
+            udp: UdpTimeouts {
+                base: Duration::from_secs(15),
+                max_n: 2,
+            },
+        }
     }
 }
 
@@ -172,8 +178,11 @@ impl Announcer {
             bitfield: p.bitfield.as_deref(),
         };
         let query = write_query(&request);
-        let body = http_tracker::get(&parsed, &query, self.timeouts.http).await.map_err(|e| e.to_string())?;
-        let response = AnnounceResponse::parse(&body).map_err(|e| format!("bad announce response: {e}"))?;
+        let body = http_tracker::get(&parsed, &query, self.timeouts.http)
+            .await
+            .map_err(|e| e.to_string())?;
+        let response =
+            AnnounceResponse::parse(&body).map_err(|e| format!("bad announce response: {e}"))?;
         if let Some(reason) = response.failure {
             return Err(format!("tracker refused: {reason}"));
         }
@@ -185,7 +194,9 @@ impl Announcer {
         }
         Ok(Announced {
             tracker: url.to_string(),
-            interval: response.interval.map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.into())),
+            interval: response
+                .interval
+                .map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.into())),
             min_interval: response.min_interval.map(|s| Duration::from_secs(s.into())),
             peers: response.peers().collect(),
             seeders: response.complete,

@@ -24,6 +24,11 @@ pub struct CommonArgs {
     /// Upload rate limit, bytes per second (suffixes k, M, G: 1024-based).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_upload_rate: Option<u64>,
+    /// Flush the data to disk before every resume-state save. Without it the state is saved
+    /// at once and, after a reboot (not after a crash of enjambre alone), claimed pieces are
+    /// checked again before they are trusted.
+    #[arg(long)]
+    pub fsync: bool,
     /// Connected peers at most.
     #[arg(long, default_value_t = 50)]
     pub max_peers: usize,
@@ -65,7 +70,10 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         Some((i, 'g' | 'G')) => (&s[..i], 1 << 30),
         _ => (s, 1),
     };
-    let n: u64 = digits.trim().parse().map_err(|_| format!("{s:?} is not a rate (try 500k or 10M)"))?;
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate (try 500k or 10M)"))?;
     match n.checked_mul(mult) {
         Some(0) => Err("a rate limit must be above zero".to_string()),
         Some(v) => Ok(v),

@@ -85,7 +85,12 @@ impl Outbox {
     /// Queue an upload: `header`, then `len` bytes of storage at `piece`/`offset`.
     pub fn push_block(&self, header: [u8; 13], piece: u32, offset: u32, len: u32) {
         let mut s = self.state.lock().expect("outbox poisoned");
-        s.items.push(Item::Block(Block { header, piece, offset, len }));
+        s.items.push(Item::Block(Block {
+            header,
+            piece,
+            offset,
+            len,
+        }));
         drop(s);
         self.notify.notify_one();
     }
@@ -101,7 +106,9 @@ pub async fn reader<T: From<ConnEvent>>(
 ) {
     let credit = Arc::new(Semaphore::new(2));
     loop {
-        let Ok(permit) = credit.clone().acquire_owned().await else { break };
+        let Ok(permit) = credit.clone().acquire_owned().await else {
+            break;
+        };
         if stream.readable().await.is_err() {
             break;
         }
@@ -109,7 +116,18 @@ pub async fn reader<T: From<ConnEvent>>(
         match stream.try_read(&mut buf) {
             Ok(0) => break,
             Ok(len) => {
-                if events.send(ConnEvent::Data { peer, buf, len, permit }.into()).is_err() {
+                if events
+                    .send(
+                        ConnEvent::Data {
+                            peer,
+                            buf,
+                            len,
+                            permit,
+                        }
+                        .into(),
+                    )
+                    .is_err()
+                {
                     return;
                 }
                 limit.take(len).await;

@@ -33,11 +33,9 @@ use super::sha1::FastSha1;
 use super::storage::{Storage, StorageError};
 
 /// Peer slots in the session.
-pub const PEERS: usize = 64;
+pub const PEERS: usize = 50;
 /// Pieces in progress at once.
 pub const PARTIAL: usize = 64;
-/// Receive ring per peer.
-pub const RX: usize = 64 * 1024;
 /// Requests in flight per peer.
 pub const Q: usize = 64;
 /// Socket read size.
@@ -52,7 +50,8 @@ const MIN_TIMEOUT_GAP: Duration = Duration::from_millis(10);
 const ANNOUNCE_ATTEMPTS: u32 = 3;
 
 /// The session as the native shell instantiates it.
-pub type NativeSession<const BYTES: usize> = Session<'static, FastSha1, PEERS, BYTES, PARTIAL, RX, Q>;
+pub type NativeSession<const BYTES: usize, const RX: usize> =
+    Session<'static, FastSha1, PEERS, BYTES, PARTIAL, RX, Q>;
 /// Its resume state.
 pub type NativeResume<const BYTES: usize> = Resume<BYTES, PARTIAL>;
 
@@ -60,8 +59,8 @@ pub type NativeResume<const BYTES: usize> = Resume<BYTES, PARTIAL>;
 pub enum Input {
     /// From a peer's reader or writer task.
     Conn(ConnEvent),
-    /// From the storage threads.
-    Io(IoDone),
+    /// From the storage threads, in order.
+    Io(Vec<IoDone>),
     /// An outbound connection is up.
     Connected { peer: PeerHandle, stream: TcpStream },
     /// An outbound connection failed.
@@ -80,8 +79,8 @@ impl From<ConnEvent> for Input {
     }
 }
 
-impl From<IoDone> for Input {
-    fn from(e: IoDone) -> Self {
+impl From<Vec<IoDone>> for Input {
+    fn from(e: Vec<IoDone>) -> Self {
         Input::Io(e)
     }
 }
@@ -115,6 +114,8 @@ pub struct DriveSetup {
     pub storage: Arc<Storage>,
     /// Where the resume state goes (`None`: never persisted).
     pub resume_file: Option<ResumeFile>,
+    /// Flush the data files before every resume save (else states are valid for this boot).
+    pub flush_data: bool,
     /// The trackers.
     pub announcer: Announcer,
     /// Accepting peers.
@@ -155,8 +156,8 @@ struct Pending {
 }
 
 /// The loop's state.
-pub struct Driver<const BYTES: usize> {
-    session: Box<NativeSession<BYTES>>,
+pub struct Driver<const BYTES: usize, const RX: usize> {
+    session: Box<NativeSession<BYTES, RX>>,
     epoch: Instant,
     tx: UnboundedSender<Input>,
     rx: UnboundedReceiver<Input>,
@@ -167,7 +168,9 @@ pub struct Driver<const BYTES: usize> {
     out_buf: Vec<u8>,
     out_pool: Arc<BufPool>,
     read_pool: Arc<BufPool>,
-    io_tx: Option<UnboundedSender<IoOp>>,
+    io_tx: Option<UnboundedSender<Vec<IoOp>>>,
+    /// Storage work gathered during a drain, sent at its end.
+    io_batch: Vec<IoOp>,
     io_threads: Vec<std::thread::JoinHandle<()>>,
     ops_in_flight: usize,
     persist_tx: Option<UnboundedSender<Vec<u8>>>,
@@ -193,18 +196,28 @@ pub struct Driver<const BYTES: usize> {
     announce_task: JoinHandle<()>,
 }
 
-impl<const BYTES: usize> Driver<BYTES> {
+impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     /// Prepare the loop around `session`; call [`Driver::run`] inside a tokio runtime.
-    pub fn new(session: Box<NativeSession<BYTES>>, epoch: Instant, setup: DriveSetup) -> Self {
+    pub fn new(session: Box<NativeSession<BYTES, RX>>, epoch: Instant, setup: DriveSetup) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let out_pool = Arc::new(BufPool::new(MIN_OUTPUT_BUF, 512));
-        let read_pool = Arc::new(BufPool::new(READ_BUF, 64));
+        let out_pool = Arc::new(BufPool::new(MIN_OUTPUT_BUF, 128));
+        let read_pool = Arc::new(BufPool::new(READ_BUF, 16));
         let (io_tx, io_rx) = mpsc::unbounded_channel();
-        let mut io_threads =
-            vec![io_thread::spawn_block_thread(setup.storage.clone(), out_pool.clone(), io_rx, tx.clone())];
+        let mut io_threads = vec![io_thread::spawn_block_thread(
+            setup.storage.clone(),
+            out_pool.clone(),
+            io_rx,
+            tx.clone(),
+        )];
         let persist_tx = setup.resume_file.map(|file| {
             let (ptx, prx) = mpsc::unbounded_channel();
-            io_threads.push(io_thread::spawn_persist_thread(setup.storage.clone(), file, prx, tx.clone()));
+            io_threads.push(io_thread::spawn_persist_thread(
+                setup.storage.clone(),
+                file,
+                setup.flush_data,
+                prx,
+                tx.clone(),
+            ));
             ptx
         });
         let accept_task = tokio::spawn(accept_loop(setup.listener, tx.clone()));
@@ -224,6 +237,7 @@ impl<const BYTES: usize> Driver<BYTES> {
             out_pool,
             read_pool,
             io_tx: Some(io_tx),
+            io_batch: Vec::new(),
             io_threads,
             ops_in_flight: 0,
             persist_tx,
@@ -270,7 +284,9 @@ impl<const BYTES: usize> Driver<BYTES> {
         }
         let stop = self.tx.clone();
         tokio::spawn(async move {
-            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
                 return;
             };
             tokio::select! {
@@ -331,6 +347,7 @@ impl<const BYTES: usize> Driver<BYTES> {
         loop {
             let deadline = self.drain_once();
             if !self.retry_pending() {
+                self.send_io();
                 return deadline;
             }
         }
@@ -349,7 +366,12 @@ impl<const BYTES: usize> Driver<BYTES> {
                     }
                     continue;
                 }
-                Output::Write { op, piece, offset, bytes } => {
+                Output::Write {
+                    op,
+                    piece,
+                    offset,
+                    bytes,
+                } => {
                     // The session writes blocks at the start of the buffer: hand the buffer over.
                     let at_start = bytes.as_ptr() == base;
                     let len = bytes.len();
@@ -370,14 +392,31 @@ impl<const BYTES: usize> Driver<BYTES> {
                 None => std::mem::replace(&mut self.out_buf, self.out_pool.get()),
                 Some(v) => v,
             };
-            self.io(IoOp::Write { op, piece, offset, buf, len });
+            self.io(IoOp::Write {
+                op,
+                piece,
+                offset,
+                buf,
+                len,
+            });
         }
     }
 
     fn io(&mut self, op: IoOp) {
+        if self.io_tx.is_some() {
+            self.io_batch.push(op);
+            self.ops_in_flight += 1;
+        }
+    }
+
+    fn send_io(&mut self) {
+        if self.io_batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.io_batch);
         if let Some(tx) = &self.io_tx {
-            if tx.send(op).is_ok() {
-                self.ops_in_flight += 1;
+            if tx.send(batch).is_err() {
+                self.fail(DriveError::Storage("the storage thread stopped".into()));
             }
         }
     }
@@ -389,7 +428,8 @@ impl<const BYTES: usize> Driver<BYTES> {
                 let tx = self.tx.clone();
                 let bind = self.bind_ip;
                 tokio::spawn(async move {
-                    let r = tokio::time::timeout(Duration::from_secs(10), connect(addr, bind)).await;
+                    let r =
+                        tokio::time::timeout(Duration::from_secs(10), connect(addr, bind)).await;
                     let _ = tx.send(match r {
                         Ok(Ok(stream)) => Input::Connected { peer, stream },
                         _ => Input::ConnectFailed { peer },
@@ -402,17 +442,44 @@ impl<const BYTES: usize> Driver<BYTES> {
                 }
                 self.drop_pending(peer);
             }
-            Command::SendBlock { peer, header, piece, offset, len } => {
+            Command::SendBlock {
+                peer,
+                header,
+                piece,
+                offset,
+                len,
+            } => {
                 if let Some(c) = self.conns.get(&peer) {
                     c.outbox.push_block(header, piece.get(), offset, len);
                 }
             }
-            Command::Read { op, piece, offset, len } => {
-                self.io(IoOp::Read { op, piece: piece.get(), offset, len: len as usize });
+            Command::Read {
+                op,
+                piece,
+                offset,
+                len,
+            } => {
+                self.io(IoOp::Read {
+                    op,
+                    piece: piece.get(),
+                    offset,
+                    len: len as usize,
+                });
             }
-            Command::Announce { event, uploaded, downloaded, left } => {
+            Command::Announce {
+                event,
+                uploaded,
+                downloaded,
+                left,
+            } => {
                 let bitfield = Some(self.session.have().as_bytes().to_vec());
-                let params = AnnounceParams { event, uploaded, downloaded, left, bitfield };
+                let params = AnnounceParams {
+                    event,
+                    uploaded,
+                    downloaded,
+                    left,
+                    bitfield,
+                };
                 if self.announce_tx.send(params).is_ok() {
                     self.announces_in_flight += 1;
                 }
@@ -443,7 +510,7 @@ impl<const BYTES: usize> Driver<BYTES> {
             self.persist_wanted = true;
             return;
         }
-        // Encoded now: every write confirmed so far is finished, so the flush that follows
+        // Encoded now: every write confirmed so far is finished, so a flush that follows
         // covers all the bytes this state claims.
         let state = match self.session.encode_resume(&mut self.resume_buf) {
             Ok(bytes) => bytes.to_vec(),
@@ -464,13 +531,23 @@ impl<const BYTES: usize> Driver<BYTES> {
     fn handle(&mut self, input: Input) {
         let now = self.now();
         match input {
-            Input::Conn(ConnEvent::Data { peer, buf, len, permit }) => {
+            Input::Conn(ConnEvent::Data {
+                peer,
+                buf,
+                len,
+                permit,
+            }) => {
                 if !self.conns.contains_key(&peer) {
                     self.read_pool.put(buf);
                     return;
                 }
                 let queue = self.pending.entry(peer).or_default();
-                queue.push_back(Pending { buf, from: 0, len, _permit: permit });
+                queue.push_back(Pending {
+                    buf,
+                    from: 0,
+                    len,
+                    _permit: permit,
+                });
                 if queue.len() == 1 {
                     self.feed(peer);
                 }
@@ -503,31 +580,9 @@ impl<const BYTES: usize> Driver<BYTES> {
                     self.register(peer, stream);
                 }
             }
-            Input::Io(IoDone::Write { op, result, buf }) => {
-                self.ops_in_flight -= 1;
-                self.out_pool.put(buf);
-                let result = result.map_err(|e| self.storage_failed(e));
-                self.dirty = true;
-                self.session.handle_write_done(now, op, result);
-            }
-            Input::Io(IoDone::Read { op, result, buf }) => {
-                self.ops_in_flight -= 1;
-                match result {
-                    Ok(len) => self.session.handle_read_done(now, op, Ok(&buf[..len])),
-                    Err(e) => {
-                        let e = self.storage_failed(e);
-                        self.session.handle_read_done(now, op, Err(e));
-                    }
-                }
-                self.out_pool.put(buf);
-            }
-            Input::Io(IoDone::Persisted(result)) => {
-                self.persist_in_flight = false;
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "resume state not saved");
-                }
-                if self.persist_wanted {
-                    self.persist();
+            Input::Io(reports) => {
+                for report in reports {
+                    self.io_done(report);
                 }
             }
             Input::Announced(result) => {
@@ -548,17 +603,56 @@ impl<const BYTES: usize> Driver<BYTES> {
                         }
                         self.announce_failures += 1;
                         tracing::warn!(error = %e, "announce failed");
-                        let alone = !self.met_a_peer && self.extra_peers.is_empty() && self.conns.is_empty();
+                        let alone = !self.met_a_peer
+                            && self.extra_peers.is_empty()
+                            && self.conns.is_empty();
                         if self.announce_failures >= ANNOUNCE_ATTEMPTS && alone && !self.complete {
-                            let msg = format!("tracker unreachable after {} attempts: {e}", self.announce_failures);
+                            let msg = format!(
+                                "tracker unreachable after {} attempts: {e}",
+                                self.announce_failures
+                            );
                             self.fail(DriveError::TrackerUnreachable(msg));
                         }
                     }
                 }
             }
             Input::Shutdown => {
-                self.progress.note("stopping (Ctrl-C again to quit at once)");
+                self.progress
+                    .note("stopping (Ctrl-C again to quit at once)");
                 self.start_shutdown();
+            }
+        }
+    }
+
+    fn io_done(&mut self, report: IoDone) {
+        let now = self.now();
+        match report {
+            IoDone::Write { op, result, buf } => {
+                self.ops_in_flight -= 1;
+                self.out_pool.put(buf);
+                let result = result.map_err(|e| self.storage_failed(e));
+                self.dirty = true;
+                self.session.handle_write_done(now, op, result);
+            }
+            IoDone::Read { op, result, buf } => {
+                self.ops_in_flight -= 1;
+                match result {
+                    Ok(len) => self.session.handle_read_done(now, op, Ok(&buf[..len])),
+                    Err(e) => {
+                        let e = self.storage_failed(e);
+                        self.session.handle_read_done(now, op, Err(e));
+                    }
+                }
+                self.out_pool.put(buf);
+            }
+            IoDone::Persisted(result) => {
+                self.persist_in_flight = false;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "resume state not saved");
+                }
+                if self.persist_wanted {
+                    self.persist();
+                }
             }
         }
     }
@@ -567,13 +661,21 @@ impl<const BYTES: usize> Driver<BYTES> {
     fn feed(&mut self, peer: PeerHandle) -> bool {
         let mut progressed = false;
         loop {
-            let Some(front) = self.pending.get_mut(&peer).and_then(|q| q.front_mut()) else { return progressed };
+            let Some(front) = self.pending.get_mut(&peer).and_then(|q| q.front_mut()) else {
+                return progressed;
+            };
             let now = enjambre_core::Instant::from_millis(self.epoch.elapsed().as_millis() as u64);
-            let n = self.session.handle_input(now, peer, &front.buf[front.from..front.len]);
+            let n = self
+                .session
+                .handle_input(now, peer, &front.buf[front.from..front.len]);
             front.from += n;
             let done = front.from == front.len;
             if done {
-                let p = self.pending.get_mut(&peer).and_then(VecDeque::pop_front).expect("front exists");
+                let p = self
+                    .pending
+                    .get_mut(&peer)
+                    .and_then(VecDeque::pop_front)
+                    .expect("front exists");
                 self.read_pool.put(p.buf);
             }
             progressed |= n > 0;
@@ -581,7 +683,11 @@ impl<const BYTES: usize> Driver<BYTES> {
             self.drain_once();
             if n == 0 && !done {
                 // The ring is still full after draining: wait for another input.
-                let stuck = self.pending.get(&peer).and_then(|q| q.front()).is_some_and(|f| f.from < f.len);
+                let stuck = self
+                    .pending
+                    .get(&peer)
+                    .and_then(|q| q.front())
+                    .is_some_and(|f| f.from < f.len);
                 if stuck {
                     return progressed;
                 }
@@ -591,7 +697,12 @@ impl<const BYTES: usize> Driver<BYTES> {
 
     /// Offer every stalled peer's bytes again; true when anything was taken.
     fn retry_pending(&mut self) -> bool {
-        let peers: Vec<PeerHandle> = self.pending.iter().filter(|(_, q)| !q.is_empty()).map(|(p, _)| *p).collect();
+        let peers: Vec<PeerHandle> = self
+            .pending
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
         let mut any = false;
         for peer in peers {
             any |= self.feed(peer);
@@ -612,7 +723,13 @@ impl<const BYTES: usize> Driver<BYTES> {
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
         let outbox = Arc::new(Outbox::default());
-        let reader = tokio::spawn(conn::reader(peer, r, self.read_pool.clone(), self.down_limit.clone(), self.tx.clone()));
+        let reader = tokio::spawn(conn::reader(
+            peer,
+            r,
+            self.read_pool.clone(),
+            self.down_limit.clone(),
+            self.tx.clone(),
+        ));
         let writer = tokio::spawn(conn::writer(
             peer,
             w,
@@ -621,7 +738,14 @@ impl<const BYTES: usize> Driver<BYTES> {
             self.up_limit.clone(),
             self.tx.clone(),
         ));
-        self.conns.insert(peer, Conn { outbox, reader, writer });
+        self.conns.insert(
+            peer,
+            Conn {
+                outbox,
+                reader,
+                writer,
+            },
+        );
     }
 
     /// Report a storage error to the user when it ends the run; map it for the session.
@@ -630,7 +754,7 @@ impl<const BYTES: usize> Driver<BYTES> {
             self.fail(DriveError::DiskFull(e.to_string()));
             CoreStorageError::NoSpace
         } else {
-            tracing::warn!(error = %e, "storage failure");
+            self.fail(DriveError::Storage(e.to_string()));
             CoreStorageError::Io
         }
     }
@@ -654,7 +778,9 @@ impl<const BYTES: usize> Driver<BYTES> {
     /// Shut down once storage is idle and the state is saved (the `stopped` announce gets a
     /// short grace).
     fn finished(&mut self) -> bool {
-        let Some(at) = self.shutdown_at else { return false };
+        let Some(at) = self.shutdown_at else {
+            return false;
+        };
         if self.ops_in_flight > 0 {
             return false;
         }
@@ -696,7 +822,11 @@ fn core_duration(d: Duration) -> enjambre_core::Duration {
 }
 
 async fn connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     if let Some(ip) = bind.filter(|ip| ip.is_ipv4() == addr.is_ipv4() && !ip.is_unspecified()) {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
@@ -719,7 +849,11 @@ async fn accept_loop(listener: TcpListener, tx: UnboundedSender<Input>) {
     }
 }
 
-async fn announce_loop(mut announcer: Announcer, mut rx: UnboundedReceiver<AnnounceParams>, tx: UnboundedSender<Input>) {
+async fn announce_loop(
+    mut announcer: Announcer,
+    mut rx: UnboundedReceiver<AnnounceParams>,
+    tx: UnboundedSender<Input>,
+) {
     while let Some(params) = rx.recv().await {
         let result = if announcer.is_empty() {
             Err(AnnounceError(Vec::new()))

@@ -8,7 +8,7 @@ use enjambre_core::session::OpId;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::pool::BufPool;
-use super::resume_file::ResumeFile;
+use super::resume_file::{Durability, ResumeFile};
 use super::storage::{Storage, StorageError};
 
 /// Work for the block thread.
@@ -63,32 +63,28 @@ pub enum IoDone {
     Persisted(Result<(), String>),
 }
 
-/// Start the block thread; it ends when the sender is dropped.
-pub fn spawn_block_thread<T: From<IoDone> + Send + 'static>(
+/// Start the block thread; it ends when the sender is dropped. Work arrives in batches (one
+/// per drain of the session) and results go back in batches, so a burst of blocks costs one
+/// wake-up each way instead of one per block.
+pub fn spawn_block_thread<T: From<Vec<IoDone>> + Send + 'static>(
     storage: Arc<Storage>,
     pool: Arc<BufPool>,
-    mut ops: UnboundedReceiver<IoOp>,
+    mut ops: UnboundedReceiver<Vec<IoOp>>,
     done: UnboundedSender<T>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("enjambre-io".into())
         .spawn(move || {
-            while let Some(op) = ops.blocking_recv() {
-                let report = match op {
-                    IoOp::Write { op, piece, offset, buf, len } => {
-                        let result = storage.write_piece(piece, offset, &buf[..len]);
-                        IoDone::Write { op, result, buf }
-                    }
-                    IoOp::Read { op, piece, offset, len } => {
-                        let mut buf = pool.get();
-                        if buf.len() < len {
-                            buf.resize(len, 0);
-                        }
-                        let result = storage.read_piece(piece, offset, &mut buf[..len]).map(|()| len);
-                        IoDone::Read { op, result, buf }
-                    }
-                };
-                if done.send(report.into()).is_err() {
+            while let Some(mut batch) = ops.blocking_recv() {
+                // Take whatever else is already queued, too.
+                while let Ok(more) = ops.try_recv() {
+                    batch.extend(more);
+                }
+                let reports: Vec<IoDone> = batch
+                    .into_iter()
+                    .map(|op| run(&storage, &pool, op))
+                    .collect();
+                if done.send(reports.into()).is_err() {
                     return;
                 }
             }
@@ -96,10 +92,42 @@ pub fn spawn_block_thread<T: From<IoDone> + Send + 'static>(
         .expect("spawning the storage thread")
 }
 
-/// Start the flush thread: each message is an encoded resume state to persist after a flush.
-pub fn spawn_persist_thread<T: From<IoDone> + Send + 'static>(
+fn run(storage: &Storage, pool: &BufPool, op: IoOp) -> IoDone {
+    match op {
+        IoOp::Write {
+            op,
+            piece,
+            offset,
+            buf,
+            len,
+        } => {
+            let result = storage.write_piece(piece, offset, &buf[..len]);
+            IoDone::Write { op, result, buf }
+        }
+        IoOp::Read {
+            op,
+            piece,
+            offset,
+            len,
+        } => {
+            let mut buf = pool.get();
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            let result = storage
+                .read_piece(piece, offset, &mut buf[..len])
+                .map(|()| len);
+            IoDone::Read { op, result, buf }
+        }
+    }
+}
+
+/// Start the persist thread: each message is an encoded resume state to save (after a flush of
+/// the data files when `flush`).
+pub fn spawn_persist_thread<T: From<Vec<IoDone>> + Send + 'static>(
     storage: Arc<Storage>,
     file: ResumeFile,
+    flush: bool,
     mut states: UnboundedReceiver<Vec<u8>>,
     done: UnboundedSender<T>,
 ) -> std::thread::JoinHandle<()> {
@@ -107,8 +135,8 @@ pub fn spawn_persist_thread<T: From<IoDone> + Send + 'static>(
         .name("enjambre-persist".into())
         .spawn(move || {
             while let Some(state) = states.blocking_recv() {
-                let result = persist(&storage, &file, &state);
-                if done.send(IoDone::Persisted(result).into()).is_err() {
+                let result = persist(&storage, &file, &state, flush);
+                if done.send(vec![IoDone::Persisted(result)].into()).is_err() {
                     return;
                 }
             }
@@ -116,9 +144,21 @@ pub fn spawn_persist_thread<T: From<IoDone> + Send + 'static>(
         .expect("spawning the persist thread")
 }
 
-/// Data first, state second: flush every written file, then replace the resume file.
-pub fn persist(storage: &Storage, file: &ResumeFile, state: &[u8]) -> Result<(), String> {
-    storage.flush().map_err(|e| e.to_string())?;
+/// Save `state`. With `flush`: data first (`fdatasync` of every written file), then the state,
+/// durably. Without: the state only, marked valid for this boot (see [`Durability`]).
+pub fn persist(
+    storage: &Storage,
+    file: &ResumeFile,
+    state: &[u8],
+    flush: bool,
+) -> Result<(), String> {
+    let durability = if flush {
+        storage.flush().map_err(|e| e.to_string())?;
+        Durability::Flushed
+    } else {
+        Durability::this_boot()
+    };
     let stamps = storage.stamps().map_err(|e| e.to_string())?;
-    file.store(state, &stamps).map_err(|e| format!("writing {}: {e}", file.path().display()))
+    file.store(state, &stamps, durability)
+        .map_err(|e| format!("writing {}: {e}", file.path().display()))
 }

@@ -13,12 +13,11 @@ pub struct BufPool {
 impl BufPool {
     /// A pool of `size`-byte buffers keeping at most `keep` spare ones.
     pub fn new(size: usize, keep: usize) -> Self {
-        BufPool { size, keep, free: Mutex::new(Vec::with_capacity(keep)) }
-    }
-
-    /// Return the buffer size.
-    pub fn size(&self) -> usize {
-        self.size
+        BufPool {
+            size,
+            keep,
+            free: Mutex::new(Vec::with_capacity(keep)),
+        }
     }
 
     /// Take a buffer of exactly `size` bytes (contents unspecified).

@@ -46,7 +46,11 @@ impl Rate {
             let now = delta / dt;
             // Weight recent samples more, but keep the figure steady.
             let alpha = (dt / 2.0).min(1.0);
-            self.per_sec = if self.per_sec == 0.0 { now } else { self.per_sec + alpha * (now - self.per_sec) };
+            self.per_sec = if self.per_sec == 0.0 {
+                now
+            } else {
+                self.per_sec + alpha * (now - self.per_sec)
+            };
         }
         self.per_sec
     }
@@ -156,7 +160,11 @@ impl Progress {
 
     fn line(&self, s: &Stats, down: f64, up: f64) -> String {
         let done = self.total.saturating_sub(s.left);
-        let pct = if self.total == 0 { 100.0 } else { done as f64 * 100.0 / self.total as f64 };
+        let pct = if self.total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / self.total as f64
+        };
         let eta = if down > 0.0 && s.left > 0 {
             format!(" ETA {}s", (s.left as f64 / down).ceil() as u64)
         } else {
@@ -176,23 +184,40 @@ impl Progress {
     pub fn event(&self, e: &Event) {
         if self.mode == Mode::Json {
             let v = match e {
-                Event::PieceVerified { piece } => serde_json::json!({ "type": "piece_verified", "piece": piece.get() }),
-                Event::PieceFailed { piece } => serde_json::json!({ "type": "piece_failed", "piece": piece.get() }),
-                Event::PeerConnected { addr, .. } => serde_json::json!({ "type": "peer_connected", "addr": addr.to_string() }),
-                Event::PeerClosed { reason, .. } => serde_json::json!({ "type": "peer_closed", "reason": reason.to_string() }),
-                Event::PeerBanned { addr } => serde_json::json!({ "type": "peer_banned", "addr": addr.to_string() }),
+                Event::PieceVerified { piece } => {
+                    serde_json::json!({ "type": "piece_verified", "piece": piece.get() })
+                }
+                Event::PieceFailed { piece } => {
+                    serde_json::json!({ "type": "piece_failed", "piece": piece.get() })
+                }
+                Event::PeerConnected { addr, .. } => {
+                    serde_json::json!({ "type": "peer_connected", "addr": addr.to_string() })
+                }
+                Event::PeerClosed { reason, .. } => {
+                    serde_json::json!({ "type": "peer_closed", "reason": reason.to_string() })
+                }
+                Event::PeerBanned { addr } => {
+                    serde_json::json!({ "type": "peer_banned", "addr": addr.to_string() })
+                }
                 Event::StorageFailed { piece, error } => {
                     serde_json::json!({ "type": "storage_failed", "piece": piece.get(), "error": error.to_string() })
                 }
-                Event::Completed => serde_json::json!({ "type": "completed", "elapsed": self.started.elapsed().as_secs_f64() }),
+                Event::Completed => {
+                    serde_json::json!({ "type": "completed", "elapsed": self.started.elapsed().as_secs_f64() })
+                }
                 _ => return,
             };
             json_line(&v);
             return;
         }
         match e {
-            Event::PieceFailed { piece } => self.note(&format!("piece {} failed its hash check; fetching it again", piece.get())),
-            Event::PeerBanned { addr } => self.note(&format!("banned {addr} after repeated bad data")),
+            Event::PieceFailed { piece } => self.note(&format!(
+                "piece {} failed its hash check; fetching it again",
+                piece.get()
+            )),
+            Event::PeerBanned { addr } => {
+                self.note(&format!("banned {addr} after repeated bad data"))
+            }
             _ => {}
         }
     }

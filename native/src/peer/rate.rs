@@ -30,14 +30,14 @@ impl RateLimit {
                 let rate = r as f64;
                 // A quarter second of burst, and at least two blocks, so one block never waits forever.
                 let burst = (rate / 4.0).max(2.0 * 16_397.0);
-                Mutex::new(Bucket { rate, burst, tokens: 0.0, last: Instant::now() })
+                Mutex::new(Bucket {
+                    rate,
+                    burst,
+                    tokens: 0.0,
+                    last: Instant::now(),
+                })
             }),
         }
-    }
-
-    /// Return true when there is a limit.
-    pub fn is_limited(&self) -> bool {
-        self.bucket.is_some()
     }
 
     /// Wait until `n` bytes may be transferred, and account for them.

@@ -1,8 +1,17 @@
-//! The resume file on disk: the core's encoded resume state plus each data file's length and
-//! modification time, replaced atomically (temporary file, fsync, rename, fsync of the directory).
+//! The resume file on disk: the core's encoded resume state, each data file's length and
+//! modification time, and whether the data it claims was flushed before it was written.
+//! It is always replaced atomically (temporary file, rename).
 //!
-//! The caller flushes the data files before calling [`ResumeFile::store`], so the state on disk
-//! never claims bytes that are not on disk. This module never interprets the core's bytes.
+//! Two disciplines, so a crash can lose time but never mark bytes as present that are not:
+//! - [`Durability::Flushed`]: the caller flushed the data files first; the file itself is
+//!   fsynced before and after the rename.
+//! - [`Durability::SameBoot`]: nothing was flushed; the state records the kernel's boot id.
+//!   After a process crash (`kill -9`) the written bytes are still in the page cache, so a
+//!   restart in the same boot flushes the files and trusts the state. After a reboot (a power
+//!   loss may have dropped unflushed pages) the loader re-verifies every claimed piece and drops
+//!   the partial ranges. This keeps `fdatasync` out of the download path.
+//!
+//! This module never interprets the core's bytes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -12,7 +21,40 @@ use enjambre_core::InfoHash;
 
 use super::storage::FileStamp;
 
-const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME1";
+const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME2";
+const BOOT_ID_LEN: usize = 36;
+
+/// How far the data a state claims is known to be on stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The data files were flushed before the state was written.
+    Flushed,
+    /// Not flushed; valid as it is only within the boot with this id.
+    SameBoot([u8; BOOT_ID_LEN]),
+}
+
+impl Durability {
+    /// `SameBoot` with the running kernel's boot id (all zeros, matching nothing, if unknown).
+    pub fn this_boot() -> Self {
+        Durability::SameBoot(current_boot_id().unwrap_or([0; BOOT_ID_LEN]))
+    }
+
+    /// Whether the claimed data can be trusted as it is, after the caller flushes the files
+    /// when this is a same-boot state.
+    pub fn trusted_now(&self) -> bool {
+        match self {
+            Durability::Flushed => true,
+            Durability::SameBoot(id) => current_boot_id().is_some_and(|now| now == *id),
+        }
+    }
+}
+
+/// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`), when readable.
+fn current_boot_id() -> Option<[u8; BOOT_ID_LEN]> {
+    let text = fs::read("/proc/sys/kernel/random/boot_id").ok()?;
+    let id: [u8; BOOT_ID_LEN] = text.get(..BOOT_ID_LEN)?.try_into().ok()?;
+    (id != [0; BOOT_ID_LEN]).then_some(id)
+}
 
 /// What a resume file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +63,8 @@ pub struct Saved {
     pub core: Vec<u8>,
     /// Length and mtime of each data file when the state was written.
     pub stamps: Vec<FileStamp>,
+    /// Whether the claimed data was flushed first.
+    pub durability: Durability,
 }
 
 /// Where one torrent's resume state lives: `<dir>/.enjambre/<info-hash>.resume`.
@@ -52,13 +96,19 @@ impl ResumeFile {
     }
 
     /// Replace the saved state atomically: after a crash the file holds either the old or the
-    /// new state, complete.
-    pub fn store(&self, core: &[u8], stamps: &[FileStamp]) -> io::Result<()> {
+    /// new state, complete. A `Flushed` state is also made durable itself.
+    pub fn store(
+        &self,
+        core: &[u8],
+        stamps: &[FileStamp],
+        durability: Durability,
+    ) -> io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let tmp = self.path.with_extension("resume.tmp");
-        let mut bytes = Vec::with_capacity(MAGIC.len() + 8 + core.len() + stamps.len() * 24);
-        encode(core, stamps, &mut bytes);
+        let mut bytes = Vec::with_capacity(MAGIC.len() + 48 + core.len() + stamps.len() * 24);
+        encode(core, stamps, durability, &mut bytes);
+        let sync = durability == Durability::Flushed;
         {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -66,16 +116,31 @@ impl ResumeFile {
                 .truncate(true)
                 .open(&tmp)?;
             f.write_all(&bytes)?;
-            f.sync_all()?;
+            if sync {
+                f.sync_all()?;
+            }
         }
         fs::rename(&tmp, &self.path)?;
-        // The rename itself is durable only once the directory is flushed.
-        File::open(dir)?.sync_all()
+        if sync {
+            // The rename itself is durable only once the directory is flushed.
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 
-fn encode(core: &[u8], stamps: &[FileStamp], out: &mut Vec<u8>) {
+fn encode(core: &[u8], stamps: &[FileStamp], durability: Durability, out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
+    match durability {
+        Durability::Flushed => {
+            out.push(1);
+            out.extend_from_slice(&[0; BOOT_ID_LEN]);
+        }
+        Durability::SameBoot(id) => {
+            out.push(0);
+            out.extend_from_slice(&id);
+        }
+    }
     out.extend_from_slice(&(core.len() as u32).to_le_bytes());
     out.extend_from_slice(core);
     out.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
@@ -87,6 +152,13 @@ fn encode(core: &[u8], stamps: &[FileStamp], out: &mut Vec<u8>) {
 
 fn decode(bytes: &[u8]) -> Option<Saved> {
     let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    let (&flag, rest) = rest.split_first()?;
+    let (id, rest) = rest.split_first_chunk::<BOOT_ID_LEN>()?;
+    let durability = match flag {
+        1 => Durability::Flushed,
+        0 => Durability::SameBoot(*id),
+        _ => return None,
+    };
     let (core_len, rest) = take_u32(rest)?;
     let core = rest.get(..core_len as usize)?.to_vec();
     let rest = &rest[core_len as usize..];
@@ -101,7 +173,11 @@ fn decode(bytes: &[u8]) -> Option<Saved> {
         stamps.push(FileStamp { length, mtime_ns });
         rest = more;
     }
-    Some(Saved { core, stamps })
+    Some(Saved {
+        core,
+        stamps,
+        durability,
+    })
 }
 
 fn take_u32(b: &[u8]) -> Option<(u32, &[u8])> {
@@ -131,11 +207,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rf = ResumeFile::in_dir(dir.path(), InfoHash([0xab; 20]));
         assert_eq!(rf.load().unwrap(), None);
-        rf.store(b"first", &stamps()).unwrap();
-        rf.store(b"second state", &stamps()).unwrap();
+        rf.store(b"first", &stamps(), Durability::Flushed).unwrap();
+        let saved = rf.load().unwrap().unwrap();
+        assert_eq!(
+            (saved.core.as_slice(), saved.durability),
+            (&b"first"[..], Durability::Flushed)
+        );
+        rf.store(b"second state", &stamps(), Durability::this_boot())
+            .unwrap();
         let saved = rf.load().unwrap().unwrap();
         assert_eq!(saved.core, b"second state");
         assert_eq!(saved.stamps, stamps());
+        assert_eq!(saved.durability, Durability::this_boot());
         let names: Vec<_> = fs::read_dir(rf.path().parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -152,7 +235,12 @@ mod tests {
     #[test]
     fn every_truncation_and_garbage_is_refused() {
         let mut bytes = Vec::new();
-        encode(b"core", &stamps(), &mut bytes);
+        encode(
+            b"core",
+            &stamps(),
+            Durability::SameBoot([b'7'; BOOT_ID_LEN]),
+            &mut bytes,
+        );
         assert!(decode(&bytes).is_some());
         for cut in 0..bytes.len() {
             assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
@@ -161,7 +249,24 @@ mod tests {
         longer.push(0);
         assert_eq!(decode(&longer), None);
         let mut huge = bytes.clone();
-        huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[53..57].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode(&huge), None);
+        let mut bad_flag = bytes.clone();
+        bad_flag[16] = 2;
+        assert_eq!(decode(&bad_flag), None);
+    }
+
+    #[test]
+    fn a_same_boot_state_is_trusted_only_in_this_boot() {
+        assert!(Durability::Flushed.trusted_now());
+        let this = Durability::this_boot();
+        if current_boot_id().is_some() {
+            assert!(this.trusted_now());
+        }
+        assert!(!Durability::SameBoot([b'0'; BOOT_ID_LEN]).trusted_now());
+        assert!(
+            !Durability::SameBoot([0; BOOT_ID_LEN]).trusted_now(),
+            "an unknown boot matches nothing"
+        );
     }
 }

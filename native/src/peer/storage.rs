@@ -198,16 +198,6 @@ impl Storage {
         })
     }
 
-    /// Return the total length of all files.
-    pub fn total_length(&self) -> u64 {
-        self.total
-    }
-
-    /// Return the paths of the files, in torrent order.
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.slots.iter().map(|s| s.path.as_path())
-    }
-
     fn piece_offset(&self, piece: u32, offset: u32) -> u64 {
         u64::from(piece) * self.piece_length + u64::from(offset)
     }
@@ -284,6 +274,17 @@ impl Storage {
                     return Err(StorageError::io("flushing", &slot.path, e));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Flush every file, written by this process or not (a previous run's unflushed data).
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        for slot in &self.slots {
+            slot.file
+                .sync_data()
+                .map_err(|e| StorageError::io("flushing", &slot.path, e))?;
+            slot.dirty.store(false, Ordering::Release);
         }
         Ok(())
     }
@@ -397,7 +398,7 @@ mod tests {
             (&["t", "d"], 9),
         ]);
         let s = Storage::open(dir.path(), &files, 4, Access::Download).unwrap();
-        assert_eq!(s.total_length(), 17);
+        assert_eq!(s.total, 17);
         let all: Vec<u8> = (1..=17).collect();
         for (piece, chunk) in all.chunks(4).enumerate() {
             s.write_piece(piece as u32, 0, chunk).unwrap();

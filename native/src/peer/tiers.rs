@@ -11,7 +11,10 @@ pub struct Tiers {
 
 impl Tiers {
     /// Group `(tier, url)` pairs by tier (in tier order) and shuffle within each tier.
-    pub fn new(trackers: impl IntoIterator<Item = (usize, String)>, rng: &mut impl rand::Rng) -> Self {
+    pub fn new(
+        trackers: impl IntoIterator<Item = (usize, String)>,
+        rng: &mut impl rand::Rng,
+    ) -> Self {
         let mut tiers: Vec<(usize, Vec<String>)> = Vec::new();
         for (tier, url) in trackers {
             match tiers.iter_mut().find(|(t, _)| *t == tier) {
@@ -56,8 +59,18 @@ mod tests {
     use rand::SeedableRng;
 
     fn tiers() -> Tiers {
-        let list = [(1, "c"), (0, "a1"), (0, "a2"), (0, "a3"), (1, "c"), (2, "d")];
-        Tiers::new(list.map(|(t, u)| (t, u.to_string())), &mut rand::rngs::StdRng::seed_from_u64(7))
+        let list = [
+            (1, "c"),
+            (0, "a1"),
+            (0, "a2"),
+            (0, "a3"),
+            (1, "c"),
+            (2, "d"),
+        ];
+        Tiers::new(
+            list.map(|(t, u)| (t, u.to_string())),
+            &mut rand::rngs::StdRng::seed_from_u64(7),
+        )
     }
 
     #[test]
@@ -84,9 +97,16 @@ mod tests {
         let before: Vec<String> = t.order().map(String::from).collect();
         t.promote(&before[2]);
         let after: Vec<String> = t.order().map(String::from).collect();
-        assert_eq!(after, [&before[2], &before[0], &before[1], &before[3], &before[4]].map(String::clone));
+        assert_eq!(
+            after,
+            [&before[2], &before[0], &before[1], &before[3], &before[4]].map(String::clone)
+        );
         t.promote("d");
         t.promote("unknown");
-        assert_eq!(t.order().collect::<Vec<_>>()[3..], ["c", "d"], "tiers never mix");
+        assert_eq!(
+            t.order().collect::<Vec<_>>()[3..],
+            ["c", "d"],
+            "tiers never mix"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub struct UdpTimeouts {
 
 impl Default for UdpTimeouts {
     fn default() -> Self {
-        UdpTimeouts { base: Duration::from_secs(15), max_n: 8 }
+        UdpTimeouts {
+            base: Duration::from_secs(15),
+            max_n: 8,
+        }
     }
 }
 
@@ -114,24 +117,41 @@ impl UdpTracker {
         let (host, port) = super::http_tracker::split_host_port(authority, 0)
             .filter(|(h, p)| *p != 0 && !h.is_empty())
             .ok_or_else(|| UdpError::BadUrl(url.to_string()))?;
-        let host = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        Ok(UdpTracker { host, socket: None, v6: false, connection: None, timeouts })
-    }
-
-    /// Return `host:port`.
-    pub fn host(&self) -> &str {
-        &self.host
+        let host = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(UdpTracker {
+            host,
+            socket: None,
+            v6: false,
+            connection: None,
+            timeouts,
+        })
     }
 
     async fn ensure_socket(&mut self) -> Result<(), UdpError> {
         if self.socket.is_none() {
-            let io = |source| UdpError::Io { host: self.host.clone(), source };
+            let io = |source| UdpError::Io {
+                host: self.host.clone(),
+                source,
+            };
             let addr = tokio::net::lookup_host(&self.host)
                 .await
                 .map_err(io)?
                 .next()
-                .ok_or_else(|| io(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
-            let bind: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                .ok_or_else(|| {
+                    io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no address",
+                    ))
+                })?;
+            let bind: SocketAddr = if addr.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                ([0u16; 8], 0).into()
+            };
             let socket = UdpSocket::bind(bind).await.map_err(io)?;
             // Connected, so an ICMP "port unreachable" fails fast as ECONNREFUSED.
             socket.connect(addr).await.map_err(io)?;
@@ -148,7 +168,9 @@ impl UdpTracker {
         let mut buf = vec![0u8; 2048];
         loop {
             let wait = self.timeouts.base * 2u32.saturating_pow(n);
-            let valid = self.connection.filter(|(_, at)| at.elapsed() < CONNECTION_ID_LIFETIME);
+            let valid = self
+                .connection
+                .filter(|(_, at)| at.elapsed() < CONNECTION_ID_LIFETIME);
             let transaction_id: u32 = rand::random();
             let request = match valid {
                 None => Request::Connect { transaction_id },
@@ -167,12 +189,20 @@ impl UdpTracker {
                     port: a.port,
                 },
             };
-            let len = request.encode(&mut out).expect("a request fits in 128 bytes");
+            let len = request
+                .encode(&mut out)
+                .expect("a request fits in 128 bytes");
             let host = self.host.clone();
             self.ensure_socket().await?;
             let v4 = !self.v6;
             let socket = self.socket.as_ref().expect("ensured above");
-            socket.send(&out[..len]).await.map_err(|source| UdpError::Io { host: host.clone(), source })?;
+            socket
+                .send(&out[..len])
+                .await
+                .map_err(|source| UdpError::Io {
+                    host: host.clone(),
+                    source,
+                })?;
             let deadline = Instant::now() + wait;
             let answer = loop {
                 let received = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await;
@@ -183,12 +213,19 @@ impl UdpTracker {
                 };
                 // Anything that is not the answer to this transaction is ignored.
                 match Response::decode(&buf[..got]) {
-                    Ok(Response::Connect { transaction_id: t, connection_id }) if t == transaction_id && valid.is_none() => {
+                    Ok(Response::Connect {
+                        transaction_id: t,
+                        connection_id,
+                    }) if t == transaction_id && valid.is_none() => {
                         break Some(Ok(Answer::Connected(connection_id)))
                     }
-                    Ok(Response::Announce { transaction_id: t, interval, leechers, seeders, peers })
-                        if t == transaction_id && valid.is_some() =>
-                    {
+                    Ok(Response::Announce {
+                        transaction_id: t,
+                        interval,
+                        leechers,
+                        seeders,
+                        peers,
+                    }) if t == transaction_id && valid.is_some() => {
                         break Some(Ok(Answer::Announced(UdpReply {
                             interval,
                             leechers,
@@ -196,7 +233,10 @@ impl UdpTracker {
                             peers: compact_peers(peers, v4),
                         })))
                     }
-                    Ok(Response::Error { transaction_id: t, message }) if t == transaction_id => {
+                    Ok(Response::Error {
+                        transaction_id: t,
+                        message,
+                    }) if t == transaction_id => {
                         break Some(Err(UdpError::Refused {
                             host: host.clone(),
                             message: String::from_utf8_lossy(message).into_owned(),

@@ -19,7 +19,9 @@ pub fn check_pieces(
 ) -> Vec<bool> {
     let count = geometry.piece_count();
     let next = AtomicU32::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
     let results: Vec<Vec<(u32, bool)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -41,7 +43,8 @@ pub fn check_pieces(
                             let ok = storage.read_piece(i, 0, &mut buf[..len]).is_ok() && {
                                 let mut h = FastSha1::default();
                                 h.update(&buf[..len]);
-                                hashes.get(i as usize * 20..i as usize * 20 + 20) == Some(&h.finish()[..])
+                                hashes.get(i as usize * 20..i as usize * 20 + 20)
+                                    == Some(&h.finish()[..])
                             };
                             out.push((i, ok));
                         }
@@ -49,7 +52,10 @@ pub fn check_pieces(
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("hash thread panicked")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hash thread panicked"))
+            .collect()
     });
     let mut ok = vec![false; count as usize];
     for (i, good) in results.into_iter().flatten() {
@@ -71,12 +77,20 @@ mod tests {
         let geometry = Geometry::new(16384, data.len() as u64).unwrap();
         let hashes: Vec<u8> = data.chunks(16384).flat_map(digest::<FastSha1>).collect();
         let files = [
-            FileLayout { rel: safe_relative(["a"]).unwrap(), length: 40_000 },
-            FileLayout { rel: safe_relative(["b"]).unwrap(), length: 60_000 },
+            FileLayout {
+                rel: safe_relative(["a"]).unwrap(),
+                length: 40_000,
+            },
+            FileLayout {
+                rel: safe_relative(["b"]).unwrap(),
+                length: 60_000,
+            },
         ];
         let storage = Storage::open(dir.path(), &files, 16384, Access::Download).unwrap();
         storage.write_at(0, &data).unwrap();
-        assert!(check_pieces(&storage, geometry, &hashes, |_| true).iter().all(|&ok| ok));
+        assert!(check_pieces(&storage, geometry, &hashes, |_| true)
+            .iter()
+            .all(|&ok| ok));
         storage.write_at(50_000, &[data[50_000] ^ 1]).unwrap();
         let ok = check_pieces(&storage, geometry, &hashes, |_| true);
         assert_eq!(ok.iter().filter(|&&ok| !ok).count(), 1);
