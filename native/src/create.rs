@@ -41,15 +41,52 @@ struct Input {
     length: u64,
 }
 
+/// A torrent written by [`build`].
+pub struct Built {
+    /// The `.torrent` bytes.
+    pub bytes: Vec<u8>,
+    /// The torrent's name.
+    pub name: String,
+    /// Its info-hash.
+    pub info_hash: enjambre_core::InfoHash,
+    /// Total bytes, file count, piece count and piece length, for the summary line.
+    pub total: u64,
+    /// Number of files.
+    pub files: usize,
+    /// Number of pieces.
+    pub pieces: usize,
+    /// Piece length.
+    pub piece_length: u32,
+}
+
 /// Run `enjambre create`.
 pub fn run(args: CreateArgs) -> anyhow::Result<()> {
+    let built = build(&args)?;
+    let out = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.torrent", built.name)));
+    std::fs::write(&out, &built.bytes).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{}: {} ({} bytes in {} file{}, {} pieces of {} bytes), info-hash {}",
+        out.display(),
+        built.name,
+        built.total,
+        built.files,
+        if built.files == 1 { "" } else { "s" },
+        built.pieces,
+        built.piece_length,
+        built.info_hash
+    );
+    if args.trackers.is_empty() {
+        eprintln!("warning: no --tracker given; peers will need --peer to find each other");
+    }
+    Ok(())
+}
+
+/// Hash the data and encode the torrent (checked by parsing it back).
+pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
     let (name, inputs, multi) = collect(&args.path)?;
     let total: u64 = inputs.iter().map(|i| i.length).sum();
     if total == 0 {
-        bail!(
-            "{} holds no data: a torrent needs at least one byte",
-            args.path.display()
-        );
+        bail!("{} holds no data: a torrent needs at least one byte", args.path.display());
     }
     let piece_length = match args.piece_length {
         Some(n) if n >= 16 * 1024 && n.is_power_of_two() => n,
@@ -61,38 +98,17 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     let tiers: Vec<Vec<&str>> = args
         .trackers
         .iter()
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .collect()
-        })
+        .map(|t| t.split(',').map(str::trim).filter(|u| !u.is_empty()).collect())
         .collect();
-    let tier_refs: Vec<&[&str]> = tiers
-        .iter()
-        .filter(|t| !t.is_empty())
-        .map(Vec::as_slice)
-        .collect();
-    let paths: Vec<Vec<&str>> = inputs
-        .iter()
-        .map(|i| i.components.iter().map(String::as_str).collect())
-        .collect();
+    let tier_refs: Vec<&[&str]> = tiers.iter().filter(|t| !t.is_empty()).map(Vec::as_slice).collect();
+    let paths: Vec<Vec<&str>> = inputs.iter().map(|i| i.components.iter().map(String::as_str).collect()).collect();
     let files: Vec<FileSpec<'_>> = if multi {
-        inputs
-            .iter()
-            .zip(&paths)
-            .map(|(i, p)| FileSpec {
-                length: i.length,
-                path: p,
-            })
-            .collect()
+        inputs.iter().zip(&paths).map(|(i, p)| FileSpec { length: i.length, path: p }).collect()
     } else {
         Vec::new()
     };
     let created_by = concat!("enjambre/", env!("CARGO_PKG_VERSION"));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let spec = TorrentSpec {
         name: &name,
         piece_length,
@@ -106,27 +122,10 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
         comment: args.comment.as_deref(),
     };
     let bytes = encode(&spec)?;
-    let meta = Metainfo::parse(&bytes)
-        .map_err(|e| anyhow::anyhow!("the torrent we wrote does not parse: {e}"))?;
-    let out = args
-        .output
-        .unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
-    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-    println!(
-        "{}: {} ({} bytes in {} file{}, {} pieces of {} bytes), info-hash {}",
-        out.display(),
-        name,
-        total,
-        inputs.len(),
-        if inputs.len() == 1 { "" } else { "s" },
-        pieces.len() / 20,
-        piece_length,
-        meta.info_hash
-    );
-    if tier_refs.is_empty() {
-        eprintln!("warning: no --tracker given; peers will need --peer to find each other");
-    }
-    Ok(())
+    let info_hash = Metainfo::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("the torrent we wrote does not parse: {e}"))?
+        .info_hash;
+    Ok(Built { bytes, name, info_hash, total, files: inputs.len(), pieces: pieces.len() / 20, piece_length })
 }
 
 /// Aim for about 1,500 pieces: 16 KiB for small files up to 16 MiB for very large ones.

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod create;
+mod demo;
 mod logging;
 mod peer;
 
@@ -28,6 +29,8 @@ enum Command {
     Get(peer::args::GetArgs),
     /// Serve a torrent's complete data.
     Seed(peer::args::SeedArgs),
+    /// Run a whole swarm on loopback: tracker, two seeds and a leech.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Create(args) => create::run(args),
         Command::Get(args) => peer::get(args),
         Command::Seed(args) => peer::seed(args),
+        Command::Demo(args) => demo::run(args),
     }
 }
