@@ -62,7 +62,10 @@ pub struct Built {
 /// Run `enjambre create`.
 pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     let built = build(&args)?;
-    let out = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.torrent", built.name)));
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.torrent", built.name)));
     std::fs::write(&out, &built.bytes).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}: {} ({} bytes in {} file{}, {} pieces of {} bytes), info-hash {}",
@@ -86,7 +89,10 @@ pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
     let (name, inputs, multi) = collect(&args.path)?;
     let total: u64 = inputs.iter().map(|i| i.length).sum();
     if total == 0 {
-        bail!("{} holds no data: a torrent needs at least one byte", args.path.display());
+        bail!(
+            "{} holds no data: a torrent needs at least one byte",
+            args.path.display()
+        );
     }
     let piece_length = match args.piece_length {
         Some(n) if n >= 16 * 1024 && n.is_power_of_two() => n,
@@ -98,17 +104,38 @@ pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
     let tiers: Vec<Vec<&str>> = args
         .trackers
         .iter()
-        .map(|t| t.split(',').map(str::trim).filter(|u| !u.is_empty()).collect())
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect()
+        })
         .collect();
-    let tier_refs: Vec<&[&str]> = tiers.iter().filter(|t| !t.is_empty()).map(Vec::as_slice).collect();
-    let paths: Vec<Vec<&str>> = inputs.iter().map(|i| i.components.iter().map(String::as_str).collect()).collect();
+    let tier_refs: Vec<&[&str]> = tiers
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(Vec::as_slice)
+        .collect();
+    let paths: Vec<Vec<&str>> = inputs
+        .iter()
+        .map(|i| i.components.iter().map(String::as_str).collect())
+        .collect();
     let files: Vec<FileSpec<'_>> = if multi {
-        inputs.iter().zip(&paths).map(|(i, p)| FileSpec { length: i.length, path: p }).collect()
+        inputs
+            .iter()
+            .zip(&paths)
+            .map(|(i, p)| FileSpec {
+                length: i.length,
+                path: p,
+            })
+            .collect()
     } else {
         Vec::new()
     };
     let created_by = concat!("enjambre/", env!("CARGO_PKG_VERSION"));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let spec = TorrentSpec {
         name: &name,
         piece_length,
@@ -125,7 +152,15 @@ pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
     let info_hash = Metainfo::parse(&bytes)
         .map_err(|e| anyhow::anyhow!("the torrent we wrote does not parse: {e}"))?
         .info_hash;
-    Ok(Built { bytes, name, info_hash, total, files: inputs.len(), pieces: pieces.len() / 20, piece_length })
+    Ok(Built {
+        bytes,
+        name,
+        info_hash,
+        total,
+        files: inputs.len(),
+        pieces: pieces.len() / 20,
+        piece_length,
+    })
 }
 
 /// Aim for about 1,500 pieces: 16 KiB for small files up to 16 MiB for very large ones.

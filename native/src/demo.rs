@@ -38,14 +38,19 @@ struct Children(Vec<(String, Child)>);
 impl Children {
     fn stop(&mut self) {
         for (_, child) in &mut self.0 {
-            let _ = rustix::process::kill_process(rustix::process::Pid::from_child(child), rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_child(child),
+                rustix::process::Signal::TERM,
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         for (name, child) in &mut self.0 {
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
                     _ => {
                         eprintln!("demo: {name} did not stop; killing it");
                         let _ = child.kill();
@@ -105,11 +110,22 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
     })?;
     std::fs::write(&torrent, &built.bytes)?;
     let hex = built.info_hash.to_string();
-    println!("demo: {} MiB file, {} pieces, info-hash {hex}", args.size_mib, built.pieces);
+    println!(
+        "demo: {} MiB file, {} pieces, info-hash {hex}",
+        args.size_mib, built.pieces
+    );
 
     let mut children = Children(Vec::new());
     let mut tracker = Command::new(&exe)
-        .args(["tracker", "--listen", &tracker_addr.to_string(), "--poll-interval", "2", "--interval", "5"])
+        .args([
+            "tracker",
+            "--listen",
+            &tracker_addr.to_string(),
+            "--poll-interval",
+            "2",
+            "--interval",
+            "5",
+        ])
         .arg("--min-interval")
         .arg("2")
         .arg("--torrent")
@@ -142,7 +158,10 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
     }
     // Let the seeds check the data and announce before the leech asks for peers.
     wait_for_seeds(&api, 2, Duration::from_secs(30))?;
-    println!("demo: two seeds are in the swarm; starting the leech (limited to {}/s)", human(args.rate));
+    println!(
+        "demo: two seeds are in the swarm; starting the leech (limited to {}/s)",
+        human(args.rate)
+    );
 
     let started = Instant::now();
     let status = Command::new(&exe)
@@ -150,7 +169,14 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         .arg(&torrent)
         .arg("-o")
         .arg(&leech_dir)
-        .args(["--listen", "127.0.0.4", "--port", "0", "--max-download-rate", &args.rate.to_string()])
+        .args([
+            "--listen",
+            "127.0.0.4",
+            "--port",
+            "0",
+            "--max-download-rate",
+            &args.rate.to_string(),
+        ])
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .status()
@@ -164,7 +190,10 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
     if want != got {
         bail!("the downloaded file differs from the original");
     }
-    println!("demo: downloaded and verified in {secs:.1} s: byte-identical (SHA-1 {})", hex20(&want));
+    println!(
+        "demo: downloaded and verified in {secs:.1} s: byte-identical (SHA-1 {})",
+        hex20(&want)
+    );
     // Give the tracker a moment to hear the leech's `completed` and `stopped`.
     std::thread::sleep(Duration::from_millis(500));
     print_swarm(&api);
@@ -212,8 +241,13 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Wait for the tracker's "listening" line on its stdout.
-fn wait_for_tracker(stdout: Option<std::process::ChildStdout>, addr: SocketAddr) -> anyhow::Result<()> {
-    let Some(stdout) = stdout else { bail!("no output from the tracker") };
+fn wait_for_tracker(
+    stdout: Option<std::process::ChildStdout>,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let Some(stdout) = stdout else {
+        bail!("no output from the tracker")
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -223,7 +257,9 @@ fn wait_for_tracker(stdout: Option<std::process::ChildStdout>, addr: SocketAddr)
         // Keep reading so the tracker never blocks on a full pipe.
         for _ in lines {}
     });
-    let line = rx.recv_timeout(Duration::from_secs(10)).context("the tracker did not start (is `enjambre tracker` built in?)")?;
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("the tracker did not start (is `enjambre tracker` built in?)")?;
     if !line.contains(&addr.to_string()) {
         bail!("unexpected tracker output: {line}");
     }
@@ -232,8 +268,13 @@ fn wait_for_tracker(stdout: Option<std::process::ChildStdout>, addr: SocketAddr)
 
 fn fetch(url: &str) -> Option<serde_json::Value> {
     let url = HttpUrl::parse(url).ok()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-    let body = rt.block_on(http_tracker::get(&url, "", Duration::from_secs(3))).ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let body = rt
+        .block_on(http_tracker::get(&url, "", Duration::from_secs(3), None))
+        .ok()?;
     serde_json::from_slice(&body).ok()
 }
 
@@ -257,20 +298,42 @@ fn print_swarm(api: &str) {
         println!("demo: (the swarm API did not answer)");
         return;
     };
-    let peers = v.get("peers").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
-    println!("demo: the tracker's view of the swarm ({} peers):", peers.len());
+    let peers = v
+        .get("peers")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "demo: the tracker's view of the swarm ({} peers):",
+        peers.len()
+    );
     for p in peers {
-        let addr = p.get("addr").and_then(serde_json::Value::as_str).unwrap_or("?");
+        let addr = p
+            .get("addr")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?");
         let progress = p.get("progress").and_then(serde_json::Value::as_f64);
-        let source = p.get("source").and_then(serde_json::Value::as_str).unwrap_or("unknown");
-        let event = p.get("event").and_then(serde_json::Value::as_str).unwrap_or("");
-        let shown = progress.map_or_else(|| "pieces unknown".to_string(), |f| format!("{:5.1}% of pieces", f * 100.0));
+        let source = p
+            .get("source")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown");
+        let event = p
+            .get("event")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        let shown = progress.map_or_else(
+            || "pieces unknown".to_string(),
+            |f| format!("{:5.1}% of pieces", f * 100.0),
+        );
         println!("demo:   {addr:<22} {shown} (learned by {source}; last event {event})");
     }
 }
 
 fn wait_for_ctrl_c() {
-    if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         let _ = rt.block_on(tokio::signal::ctrl_c());
     }
 }

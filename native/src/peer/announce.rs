@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use enjambre_core::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse};
@@ -103,6 +103,8 @@ pub struct Announcer {
     udp: HashMap<String, UdpTracker>,
     tracker_ids: HashMap<String, Vec<u8>>,
     timeouts: AnnounceTimeouts,
+    /// Announce from this address (the `--listen` address), so trackers list the right one.
+    source: Option<IpAddr>,
 }
 
 impl Announcer {
@@ -113,6 +115,7 @@ impl Announcer {
         port: u16,
         trackers: impl IntoIterator<Item = (usize, String)>,
         timeouts: AnnounceTimeouts,
+        source: Option<IpAddr>,
     ) -> Self {
         let mut rng = rand::thread_rng();
         let tiers = Tiers::new(trackers, &mut rng);
@@ -125,6 +128,7 @@ impl Announcer {
             udp: HashMap::new(),
             tracker_ids: HashMap::new(),
             timeouts,
+            source,
         }
     }
 
@@ -178,7 +182,7 @@ impl Announcer {
             bitfield: p.bitfield.as_deref(),
         };
         let query = write_query(&request);
-        let body = http_tracker::get(&parsed, &query, self.timeouts.http)
+        let body = http_tracker::get(&parsed, &query, self.timeouts.http, self.source)
             .await
             .map_err(|e| e.to_string())?;
         let response =
@@ -206,7 +210,8 @@ impl Announcer {
 
     async fn announce_udp(&mut self, url: &str, p: &AnnounceParams) -> Result<Announced, String> {
         if !self.udp.contains_key(url) {
-            let client = UdpTracker::new(url, self.timeouts.udp).map_err(|e| e.to_string())?;
+            let client =
+                UdpTracker::new(url, self.timeouts.udp, self.source).map_err(|e| e.to_string())?;
             self.udp.insert(url.to_string(), client);
         }
         let client = self.udp.get_mut(url).expect("inserted above");
@@ -255,7 +260,9 @@ fn write_query(request: &AnnounceRequest<'_>) -> String {
 mod tests {
     use super::*;
     use enjambre_core::tracker::udp::{self, Request, Response};
-    use enjambre_core::tracker::{write_announce_response, write_failure, AnnounceReply, ReplyPeer};
+    use enjambre_core::tracker::{
+        write_announce_response, write_failure, AnnounceReply, ReplyPeer,
+    };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, UdpSocket};
 
@@ -263,15 +270,34 @@ mod tests {
     const ID: PeerId = PeerId(*b"-EJ0100-abcdefghijkl");
 
     fn params(event: AnnounceEvent) -> AnnounceParams {
-        AnnounceParams { event, uploaded: 1, downloaded: 2, left: 3, bitfield: Some(vec![0b1010_0000]) }
+        AnnounceParams {
+            event,
+            uploaded: 1,
+            downloaded: 2,
+            left: 3,
+            bitfield: Some(vec![0b1010_0000]),
+        }
     }
 
     fn fast() -> AnnounceTimeouts {
-        AnnounceTimeouts { http: Duration::from_secs(5), udp: UdpTimeouts { base: Duration::from_millis(100), max_n: 2 } }
+        AnnounceTimeouts {
+            http: Duration::from_secs(5),
+            udp: UdpTimeouts {
+                base: Duration::from_millis(100),
+                max_n: 2,
+            },
+        }
     }
 
     fn announcer(urls: &[&str]) -> Announcer {
-        Announcer::new(HASH, ID, 6881, urls.iter().enumerate().map(|(i, u)| (i, u.to_string())), fast())
+        Announcer::new(
+            HASH,
+            ID,
+            6881,
+            urls.iter().enumerate().map(|(i, u)| (i, u.to_string())),
+            fast(),
+            None,
+        )
     }
 
     /// A one-shot HTTP tracker: returns the request line it saw through the channel.
@@ -299,8 +325,14 @@ mod tests {
     #[tokio::test]
     async fn http_announce_sends_every_field_and_reads_compact_peers() {
         let peers = [
-            ReplyPeer { addr: "10.0.0.1:6881".parse().unwrap(), peer_id: None },
-            ReplyPeer { addr: "[2001:db8::1]:51413".parse().unwrap(), peer_id: None },
+            ReplyPeer {
+                addr: "10.0.0.1:6881".parse().unwrap(),
+                peer_id: None,
+            },
+            ReplyPeer {
+                addr: "[2001:db8::1]:51413".parse().unwrap(),
+                peer_id: None,
+            },
         ];
         let reply = AnnounceReply {
             interval: 900,
@@ -324,7 +356,10 @@ mod tests {
         assert_eq!(got.peers, peers.map(|p| p.addr));
         let request = seen.await.unwrap();
         let line = request.lines().next().unwrap();
-        assert!(line.starts_with("GET /announce?") && line.ends_with(" HTTP/1.1"), "{line}");
+        assert!(
+            line.starts_with("GET /announce?") && line.ends_with(" HTTP/1.1"),
+            "{line}"
+        );
         for part in [
             "info_hash=%12%12%12%12%12%12%12%12%12%12%12%12%12%12%12%12%12%12%12%12",
             "peer_id=-EJ0100-abcdefghijkl",
@@ -365,7 +400,10 @@ mod tests {
         assert_eq!(got.tracker, good);
         assert!(got.peers.is_empty());
 
-        let mut a = announcer(&["https://secure.example/announce", "http://127.0.0.1:1/announce"]);
+        let mut a = announcer(&[
+            "https://secure.example/announce",
+            "http://127.0.0.1:1/announce",
+        ]);
         let err = a.announce(&params(AnnounceEvent::None)).await.unwrap_err();
         let text = err.to_string();
         assert!(text.contains("https trackers are not supported"), "{text}");
@@ -387,18 +425,51 @@ mod tests {
             let started = std::time::Instant::now();
             let (n, from2) = server.recv_from(&mut buf).await.unwrap();
             assert_eq!(from, from2);
-            assert!(started.elapsed() >= Duration::from_millis(90), "retransmitted too early");
-            let Request::Connect { transaction_id } = Request::decode(&buf[..n]).unwrap() else { panic!() };
-            assert_ne!(transaction_id, first, "each attempt has its own transaction id");
+            assert!(
+                started.elapsed() >= Duration::from_millis(90),
+                "retransmitted too early"
+            );
+            let Request::Connect { transaction_id } = Request::decode(&buf[..n]).unwrap() else {
+                panic!()
+            };
+            assert_ne!(
+                transaction_id, first,
+                "each attempt has its own transaction id"
+            );
             let mut out = [0u8; 512];
-            let m = Response::Connect { transaction_id, connection_id: 0xfeed }.encode(&mut out).unwrap();
+            let m = Response::Connect {
+                transaction_id,
+                connection_id: 0xfeed,
+            }
+            .encode(&mut out)
+            .unwrap();
             server.send_to(&out[..m], from).await.unwrap();
             let (n, _) = server.recv_from(&mut buf).await.unwrap();
             match Request::decode(&buf[..n]).unwrap() {
-                Request::Announce { connection_id, transaction_id, info_hash, left, event, port, .. } => {
-                    assert_eq!((connection_id, info_hash, left, event, port), (0xfeed, HASH, 3, AnnounceEvent::Completed, 6881));
+                Request::Announce {
+                    connection_id,
+                    transaction_id,
+                    info_hash,
+                    left,
+                    event,
+                    port,
+                    ..
+                } => {
+                    assert_eq!(
+                        (connection_id, info_hash, left, event, port),
+                        (0xfeed, HASH, 3, AnnounceEvent::Completed, 6881)
+                    );
                     let peers = ["1.2.3.4:5".parse().unwrap()];
-                    let m = udp::write_announce_response(&mut out, transaction_id, 1800, 2, 1, false, peers).unwrap();
+                    let m = udp::write_announce_response(
+                        &mut out,
+                        transaction_id,
+                        1800,
+                        2,
+                        1,
+                        false,
+                        peers,
+                    )
+                    .unwrap();
                     server.send_to(&out[..m], from).await.unwrap();
                 }
                 other => panic!("expected announce, got {other:?}"),
@@ -417,17 +488,33 @@ mod tests {
         let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let url = format!("udp://{}", silent.local_addr().unwrap());
         let started = std::time::Instant::now();
-        let err = announcer(&[&url]).announce(&params(AnnounceEvent::Started)).await.unwrap_err();
+        let err = announcer(&[&url])
+            .announce(&params(AnnounceEvent::Started))
+            .await
+            .unwrap_err();
         // 100 + 200 + 400 ms on the BEP 15 schedule, cut at n = 2.
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(650) && took < Duration::from_secs(3), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(650) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
         assert!(err.to_string().contains("did not answer"), "{err}");
         drop(silent);
 
-        let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let closed = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let started = std::time::Instant::now();
-        let err = announcer(&[&format!("udp://{closed}")]).announce(&params(AnnounceEvent::Started)).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_millis(300), "ICMP refusal should end it at once");
+        let err = announcer(&[&format!("udp://{closed}")])
+            .announce(&params(AnnounceEvent::Started))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "ICMP refusal should end it at once"
+        );
         assert!(!err.0.is_empty());
     }
 }

@@ -16,7 +16,7 @@ use enjambre_core::session::{
     MIN_OUTPUT_BUF,
 };
 use enjambre_core::tracker::AnnounceEvent;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
@@ -822,15 +822,7 @@ fn core_duration(d: Duration) -> enjambre_core::Duration {
 }
 
 async fn connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if let Some(ip) = bind.filter(|ip| ip.is_ipv4() == addr.is_ipv4() && !ip.is_unspecified()) {
-        socket.bind(SocketAddr::new(ip, 0))?;
-    }
-    socket.connect(addr).await
+    super::http_tracker::connect_from(addr, bind).await
 }
 
 async fn accept_loop(listener: TcpListener, tx: UnboundedSender<Input>) {

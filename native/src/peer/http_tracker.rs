@@ -2,11 +2,11 @@
 //! response head parsed with `httparse`, the body read by `Content-Length`, chunked encoding or
 //! until close. Plain `http://` only; it never follows redirects and never speaks TLS.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The largest response accepted (head and body): a tracker reply with 10,000 peers fits.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -131,16 +131,27 @@ pub(crate) fn split_host_port(authority: &str, default_port: u16) -> Option<(Str
     }
 }
 
-/// Send `GET url?query` and return the body of a 200 response.
-pub async fn get(url: &HttpUrl, query: &str, timeout: Duration) -> Result<Vec<u8>, HttpError> {
+/// Send `GET url?query` and return the body of a 200 response. With `source`, connect from that
+/// address (when of the tracker's family), so the tracker sees the address we listen on.
+pub async fn get(
+    url: &HttpUrl,
+    query: &str,
+    timeout: Duration,
+    source: Option<IpAddr>,
+) -> Result<Vec<u8>, HttpError> {
     let host = url.authority();
-    match tokio::time::timeout(timeout, get_inner(url, query, &host)).await {
+    match tokio::time::timeout(timeout, get_inner(url, query, &host, source)).await {
         Ok(r) => r,
         Err(_) => Err(HttpError::Timeout(host)),
     }
 }
 
-async fn get_inner(url: &HttpUrl, query: &str, host: &str) -> Result<Vec<u8>, HttpError> {
+async fn get_inner(
+    url: &HttpUrl,
+    query: &str,
+    host: &str,
+    source: Option<IpAddr>,
+) -> Result<Vec<u8>, HttpError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((url.host.as_str(), url.port))
         .await
         .map_err(|source| HttpError::Connect {
@@ -151,7 +162,7 @@ async fn get_inner(url: &HttpUrl, query: &str, host: &str) -> Result<Vec<u8>, Ht
     let mut last = None;
     let mut stream = None;
     for addr in addrs {
-        match TcpStream::connect(addr).await {
+        match connect_from(addr, source).await {
             Ok(s) => {
                 stream = Some(s);
                 break;
@@ -196,6 +207,22 @@ async fn get_inner(url: &HttpUrl, query: &str, host: &str) -> Result<Vec<u8>, Ht
             Parse::Bad => return Err(HttpError::Malformed(host.to_string())),
         }
     }
+}
+
+/// Connect to `addr`, from `source` when it is a specific address of the same family.
+pub(crate) async fn connect_from(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source.filter(|ip| ip.is_ipv4() == addr.is_ipv4() && !ip.is_unspecified()) {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    socket.connect(addr).await
 }
 
 /// The state of a response read so far.

@@ -314,6 +314,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             port,
             trackers,
             AnnounceTimeouts::default(),
+            common.listen,
         );
         let setup = DriveSetup {
             storage,

@@ -2,7 +2,7 @@
 //! (n = 0…8 by the BEP; the caller may stop earlier), reconnecting when the connection id is
 //! older than a minute. Packets are encoded and checked by the core's `tracker::udp` codec.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use enjambre_core::tracker::udp::{Request, Response};
@@ -99,6 +99,7 @@ pub struct UdpReply {
 pub struct UdpTracker {
     host: String,
     socket: Option<UdpSocket>,
+    source: Option<IpAddr>,
     /// The tracker's address is IPv6 (peers then come 18 bytes each).
     v6: bool,
     connection: Option<(u64, Instant)>,
@@ -107,7 +108,8 @@ pub struct UdpTracker {
 
 impl UdpTracker {
     /// Prepare a client for `udp://host:port[/path]`; nothing is sent yet.
-    pub fn new(url: &str, timeouts: UdpTimeouts) -> Result<Self, UdpError> {
+    /// With `source`, packets are sent from that address (when of the tracker's family).
+    pub fn new(url: &str, timeouts: UdpTimeouts, source: Option<IpAddr>) -> Result<Self, UdpError> {
         let rest = url
             .get(..6)
             .filter(|s| s.eq_ignore_ascii_case("udp://"))
@@ -125,6 +127,7 @@ impl UdpTracker {
         Ok(UdpTracker {
             host,
             socket: None,
+            source,
             v6: false,
             connection: None,
             timeouts,
@@ -147,10 +150,12 @@ impl UdpTracker {
                         "no address",
                     ))
                 })?;
-            let bind: SocketAddr = if addr.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                ([0u16; 8], 0).into()
+            let bind: SocketAddr = match self.source {
+                Some(ip) if ip.is_ipv4() == addr.is_ipv4() && !ip.is_unspecified() => {
+                    (ip, 0).into()
+                }
+                _ if addr.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+                _ => ([0u16; 8], 0).into(),
             };
             let socket = UdpSocket::bind(bind).await.map_err(io)?;
             // Connected, so an ICMP "port unreachable" fails fast as ECONNREFUSED.
