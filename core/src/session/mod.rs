@@ -80,6 +80,8 @@ pub struct Session<
     geometry: Geometry,
     hashes: &'a [u8],
     have: Bitfield<BYTES>,
+    /// `have.count_ones()`, kept up to date.
+    have_count: u32,
     in_progress: Bitfield<BYTES>,
     picker: Picker<BYTES>,
     partials: Vec<Partial<H>, PARTIAL>,
@@ -140,6 +142,7 @@ impl<
             hashes: piece_hashes,
             in_progress: have.clone(),
             have,
+            have_count: 0,
             picker,
             partials: Vec::new(),
             peers: core::array::from_fn(|_| Peer::new()),
@@ -178,6 +181,7 @@ impl<
             return Err(SessionError::BadResume);
         }
         self.have = state.have.clone();
+        self.have_count = self.have.count_ones();
         self.uploaded = state.uploaded;
         self.downloaded = state.downloaded;
         for progress in state.partial.iter() {

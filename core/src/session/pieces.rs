@@ -302,6 +302,7 @@ impl<
 
     fn piece_verified(&mut self, piece: u32) {
         self.have.set(piece, true);
+        self.have_count += 1;
         if self.have_log.is_full() {
             self.have_log.pop_front();
         }
