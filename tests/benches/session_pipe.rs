@@ -7,7 +7,9 @@
 use std::time::Instant as WallClock;
 
 use enjambre_core::resume::ResumeState;
-use enjambre_core::session::{Command, Config, Output, PeerHandle, Session, MAX_RANGES, MIN_OUTPUT_BUF};
+use enjambre_core::session::{
+    Command, Config, Output, PeerHandle, Session, MAX_RANGES, MIN_OUTPUT_BUF,
+};
 use enjambre_core::sha1::{Sha1, Sha1Smol};
 use enjambre_core::{Geometry, InfoHash, Instant, PeerId};
 
@@ -31,13 +33,31 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
     let geometry = Geometry::new(piece_len, data.len() as u64).unwrap();
     let ih = InfoHash([7; 20]);
     let now = Instant::from_millis(1);
-    let mut seed_state = ResumeState::<BYTES, PARTIAL, MAX_RANGES>::new(ih, geometry.piece_count()).unwrap();
+    let mut seed_state =
+        ResumeState::<BYTES, PARTIAL, MAX_RANGES>::new(ih, geometry.piece_count()).unwrap();
     seed_state.have.fill();
     let mut seed: Box<Session<'static, H, PEERS, BYTES, PARTIAL, RX, Q>> = Box::new(
-        Session::new(now, Config::new(PeerId([1; 20]), 1), ih, geometry, hashes, Some(&seed_state)).unwrap(),
+        Session::new(
+            now,
+            Config::new(PeerId([1; 20]), 1),
+            ih,
+            geometry,
+            hashes,
+            Some(&seed_state),
+        )
+        .unwrap(),
     );
-    let mut leech: Box<Session<'static, H, PEERS, BYTES, PARTIAL, RX, Q>> =
-        Box::new(Session::new(now, Config::new(PeerId([2; 20]), 2), ih, geometry, hashes, None).unwrap());
+    let mut leech: Box<Session<'static, H, PEERS, BYTES, PARTIAL, RX, Q>> = Box::new(
+        Session::new(
+            now,
+            Config::new(PeerId([2; 20]), 2),
+            ih,
+            geometry,
+            hashes,
+            None,
+        )
+        .unwrap(),
+    );
     // Touch every page now, so page faults are not counted as the session's cost.
     let mut disk = vec![1u8; data.len()];
     let addr = "10.0.0.1:1".parse().unwrap();
@@ -49,7 +69,9 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
         }
         leech.handle_peers(now, [addr]);
     };
-    let sh = seed.handle_incoming(now, "10.0.0.2:2".parse().unwrap()).unwrap();
+    let sh = seed
+        .handle_incoming(now, "10.0.0.2:2".parse().unwrap())
+        .unwrap();
     leech.handle_connected(now, lh);
     let mut to_seed: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut to_leech: Vec<u8> = Vec::with_capacity(64 << 20);
@@ -60,7 +82,13 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
             match seed.poll_output(now, &mut buf) {
                 Output::Timeout(_) => break,
                 Output::Transmit { bytes, .. } => to_leech.extend_from_slice(bytes),
-                Output::Command(Command::SendBlock { header, piece, offset, len, .. }) => {
+                Output::Command(Command::SendBlock {
+                    header,
+                    piece,
+                    offset,
+                    len,
+                    ..
+                }) => {
                     let at = geometry.piece_offset(piece) as usize + offset as usize;
                     to_leech.extend_from_slice(&header);
                     to_leech.extend_from_slice(&data[at..at + len as usize]);
@@ -83,13 +111,23 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
                 match leech.poll_output(now, &mut buf) {
                     Output::Timeout(_) => break,
                     Output::Transmit { bytes, .. } => to_seed.extend_from_slice(bytes),
-                    Output::Write { op, piece, offset, bytes } => {
+                    Output::Write {
+                        op,
+                        piece,
+                        offset,
+                        bytes,
+                    } => {
                         let at = geometry.piece_offset(piece) as usize + offset as usize;
                         disk[at..at + bytes.len()].copy_from_slice(bytes);
                         leech.handle_write_done(now, op, Ok(()));
                         progressed = true;
                     }
-                    Output::Command(Command::Read { op, piece, offset, len }) => {
+                    Output::Command(Command::Read {
+                        op,
+                        piece,
+                        offset,
+                        len,
+                    }) => {
                         let at = geometry.piece_offset(piece) as usize + offset as usize;
                         let chunk = disk[at..at + len as usize].to_vec();
                         leech.handle_read_done(now, op, Ok(&chunk));
@@ -116,7 +154,12 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
@@ -125,7 +168,9 @@ fn cpu_seconds() -> f64 {
 fn main() {
     let len = 512 << 20;
     let piece_len = 256 * 1024;
-    let data: Vec<u8> = (0..len).map(|i: usize| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..len)
+        .map(|i: usize| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let mut hashes = Vec::new();
     for piece in data.chunks(piece_len) {
         hashes.extend_from_slice(&sha1_smol::Sha1::from(piece).digest().bytes());

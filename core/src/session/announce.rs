@@ -40,11 +40,6 @@ impl Announce {
         }
     }
 
-    /// Whether `poll` may return something.
-    pub(crate) fn is_pending(&self) -> bool {
-        self.pending.is_some()
-    }
-
     pub(crate) fn poll(&mut self, uploaded: u64, downloaded: u64, left: u64) -> Option<Command> {
         if self.in_flight && self.pending != Some(AnnounceEvent::Stopped) {
             return None;

@@ -303,6 +303,9 @@ impl<
     fn piece_verified(&mut self, piece: u32) {
         self.have.set(piece, true);
         self.have_count += 1;
+        if let Some(p) = self.geometry.piece(piece) {
+            self.verified_bytes += self.geometry.piece_len(p) as u64;
+        }
         if self.have_log.is_full() {
             self.have_log.pop_front();
         }
