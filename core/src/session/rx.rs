@@ -262,6 +262,8 @@ impl<
                 return false;
             }
         };
+        // BEP 10's handshake may come before the bitfield (Transmission sends it first).
+        let counts_as_first = !matches!(msg, Message::Extended { .. });
         let owned = match msg {
             Message::KeepAlive => Msg::KeepAlive,
             Message::Choke => Msg::Choke,
@@ -318,7 +320,7 @@ impl<
         };
         p.rx.consume(used);
         let first = !p.got_first_message;
-        p.got_first_message = true;
+        p.got_first_message |= counts_as_first;
         self.on_message(now, i, owned, first);
         true
     }

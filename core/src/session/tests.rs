@@ -1363,3 +1363,28 @@ fn only_unchoke_slots_peers_are_unchoked_at_once() {
     assert_eq!(h.input(b, &INTERESTED), []);
     assert_eq!(h.input(b, &request(0, 0, K16)), [tx(b, reject(0, 0, K16))]);
 }
+
+// ---- found bugs --------------------------------------------------------------------------------
+
+#[test]
+fn an_extended_handshake_before_the_bitfield_is_accepted() {
+    // Transmission sends its BEP 10 handshake before Bitfield/HaveAll/HaveNone.
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    assert_eq!(h.input(a, &their_extended_handshake(250)), []);
+    assert_eq!(h.input(a, &HAVE_ALL), [tx(a, INTERESTED.to_vec())]);
+    let b = h.connect(2);
+    h.input(b, &h.their_handshake(2, false, true));
+    assert_eq!(h.input(b, &their_extended_handshake(250)), []);
+    assert_eq!(
+        h.input(b, &bitfield(&[0b1000_0000])),
+        [tx(b, INTERESTED.to_vec())]
+    );
+    // Only one bitfield all the same.
+    assert_eq!(
+        h.input(b, &bitfield(&[0b1000_0000])),
+        close(b, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield))
+    );
+}
