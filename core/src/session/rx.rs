@@ -339,15 +339,21 @@ impl<
                 .iter()
                 .any(|r| r.piece == index && r.begin == begin && len <= r.len);
         if wanted {
-            // The request now ends where this reply ends.
+            // The request now ends where this reply ends; the rest is free to ask again.
+            let mut shrunk = false;
             if let Some(r) = p
                 .requests
                 .iter_mut()
                 .find(|r| r.piece == index && r.begin == begin)
             {
+                shrunk = len < r.len;
                 r.len = len;
             }
+            if let Some(k) = self.partial_index(index).filter(|_| shrunk) {
+                self.rebuild_covered(k);
+            }
         }
+        let p = &mut self.peers[i];
         p.inbound = Some(Inbound {
             piece: index,
             offset: begin,

@@ -1388,3 +1388,33 @@ fn an_extended_handshake_before_the_bitfield_is_accepted() {
         close(b, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield))
     );
 }
+
+#[test]
+fn a_reply_shorter_than_the_request_leaves_the_rest_to_ask_again() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    // 8000 bytes answer the 16 KiB request: the other 8384 are asked for again.
+    assert_eq!(
+        h.input(a, &h.block(1, 0, 8000)),
+        [
+            write(0, 1, 0, h.bytes(1, 0, 8000)),
+            tx(a, request(1, 8000, K16 - 8000)),
+        ]
+    );
+    assert_eq!(h.input(a, &h.block(1, K16, K16)).len(), 1);
+    assert_eq!(h.input(a, &h.block(1, 8000, K16 - 8000)).len(), 1);
+    let mut out = vec![];
+    for op in 0..3 {
+        out.extend(h.write_done(op));
+    }
+    while let Some(read @ Out::Cmd(Command::Read { .. })) = out.last().cloned() {
+        out.pop();
+        out.extend(h.read_back(&read));
+    }
+    assert!(out.contains(&Out::Ev(Event::PieceVerified { piece: piece(1) })));
+}
