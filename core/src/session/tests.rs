@@ -1418,3 +1418,51 @@ fn a_reply_shorter_than_the_request_leaves_the_rest_to_ask_again() {
     }
     assert!(out.contains(&Out::Ev(Event::PieceVerified { piece: piece(1) })));
 }
+
+/// Endgame: A and B were both asked for the piece. A streams the first 8000 bytes of block 0
+/// (hashed in order), then B's whole block 0 lands, its first `forged` bytes replaced, then B's
+/// block 1. Returns the piece's verdict.
+fn endgame_overlap(forged: usize) -> Vec<Out> {
+    let t = one_piece();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &HAVE_ALL);
+    h.input(a, &UNCHOKE);
+    let (b, _, _) = h.peer_with(2, &HAVE_ALL);
+    h.input(b, &UNCHOKE);
+    let block = h.block(0, 0, K16);
+    assert_eq!(h.input(a, &block[..13 + 8000]).len(), 1);
+    let mut bytes = h.bytes(0, 0, K16);
+    bytes[..forged].fill(0xEE);
+    assert_eq!(
+        h.input(b, &piece_msg(0, 0, &bytes)),
+        [write(1, 0, 0, bytes.clone()), tx(a, cancel(0, 0, K16))]
+    );
+    assert_eq!(
+        h.input(b, &h.block(0, K16, 3616)),
+        [
+            write(2, 0, K16, h.bytes(0, K16, 3616)),
+            tx(a, cancel(0, K16, 3616))
+        ]
+    );
+    // Storage applies writes in order: B's bytes are what it holds.
+    assert_eq!(&h.disk[..K16 as usize], &bytes[..]);
+    let mut out = vec![];
+    for op in 0..3 {
+        out.extend(h.write_done(op));
+    }
+    while let Some(read @ Out::Cmd(Command::Read { .. })) = out.last().cloned() {
+        out.pop();
+        out.extend(h.read_back(&read));
+    }
+    out.retain(|o| matches!(o, Out::Ev(_)));
+    out
+}
+
+#[test]
+fn bytes_rewritten_under_the_hashed_prefix_are_judged_as_storage_holds_them() {
+    let verified = Out::Ev(Event::PieceVerified { piece: piece(0) });
+    let failed = Out::Ev(Event::PieceFailed { piece: piece(0) });
+    assert_eq!(endgame_overlap(0), [verified, Out::Ev(Event::Completed)]);
+    // B's garbage overwrote bytes hashed from A: the piece must fail, not pass on A's bytes.
+    assert_eq!(endgame_overlap(8000), [failed]);
+}
