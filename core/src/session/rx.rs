@@ -262,6 +262,8 @@ impl<
                 return false;
             }
         };
+        // BEP 10's handshake may come before the bitfield (Transmission sends it first).
+        let counts_as_first = !matches!(msg, Message::Extended { .. });
         let owned = match msg {
             Message::KeepAlive => Msg::KeepAlive,
             Message::Choke => Msg::Choke,
@@ -318,7 +320,7 @@ impl<
         };
         p.rx.consume(used);
         let first = !p.got_first_message;
-        p.got_first_message = true;
+        p.got_first_message |= counts_as_first;
         self.on_message(now, i, owned, first);
         true
     }
@@ -337,15 +339,21 @@ impl<
                 .iter()
                 .any(|r| r.piece == index && r.begin == begin && len <= r.len);
         if wanted {
-            // The request now ends where this reply ends.
+            // The request now ends where this reply ends; the rest is free to ask again.
+            let mut shrunk = false;
             if let Some(r) = p
                 .requests
                 .iter_mut()
                 .find(|r| r.piece == index && r.begin == begin)
             {
+                shrunk = len < r.len;
                 r.len = len;
             }
+            if let Some(k) = self.partial_index(index).filter(|_| shrunk) {
+                self.rebuild_covered(k);
+            }
         }
+        let p = &mut self.peers[i];
         p.inbound = Some(Inbound {
             piece: index,
             offset: begin,
