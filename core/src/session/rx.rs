@@ -226,14 +226,26 @@ impl<
         let (a, b) = p.rx.as_slices();
         let mut head = [0u8; 13];
         let have = copy_prefix(a, b, &mut head);
-        if have < 5 {
-            if have == 4 && head[..4] == [0; 4] {
-                p.rx.consume(4);
-                return true;
-            }
+        if have < 4 {
             return false;
         }
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if len == 0 {
+            p.rx.consume(4);
+            return true;
+        }
+        if len > max.max(MAX_PIECE_PAYLOAD + 9) {
+            // Too long for any message we accept: refuse before the body arrives.
+            self.close(
+                now,
+                i,
+                CloseReason::Misbehaved(PeerMisbehaved::MessageTooLong),
+            );
+            return false;
+        }
+        if have < 5 {
+            return false;
+        }
         if head[4] == 7 && len >= 9 {
             // Piece: read the 13-byte header, then let the payload stream.
             if len - 9 > MAX_PIECE_PAYLOAD {

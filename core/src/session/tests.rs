@@ -1107,12 +1107,16 @@ fn a_snubbing_peer_loses_its_blocks_to_another() {
     );
     let (b, _, _) = h.peer_with(2, &bitfield(&[0b0100_0000]));
     assert_eq!(h.input(b, &UNCHOKE), []);
-    // A sends nothing for 20 s: its requests are taken back and B, polled first, gets them.
+    // A sends nothing for 20 s: its requests are taken back (and cancelled at A), and B,
+    // polled first, gets them.
     assert_eq!(h.deadline, Instant::from_millis(21_000));
     let out = h.at(21_000).timeout();
     assert_eq!(
         out,
-        [tx(b, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+        [
+            tx(b, cat(&[&request(1, 0, K16), &request(1, K16, K16)])),
+            tx(a, cat(&[&cancel(1, 0, K16), &cancel(1, K16, K16)])),
+        ]
     );
     // A late block from A is no longer wanted: discarded, counted as waste.
     assert_eq!(h.input(a, &h.block(1, 0, K16)), []);
