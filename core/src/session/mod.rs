@@ -26,6 +26,8 @@ mod peer;
 mod pieces;
 mod rx;
 mod swarm;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 use core::net::{IpAddr, SocketAddr};
@@ -80,6 +82,10 @@ pub struct Session<
     geometry: Geometry,
     hashes: &'a [u8],
     have: Bitfield<BYTES>,
+    /// `have.count_ones()`, kept up to date.
+    have_count: u32,
+    /// Total length of the verified pieces.
+    verified_bytes: u64,
     in_progress: Bitfield<BYTES>,
     picker: Picker<BYTES>,
     partials: Vec<Partial<H>, PARTIAL>,
@@ -140,6 +146,8 @@ impl<
             hashes: piece_hashes,
             in_progress: have.clone(),
             have,
+            have_count: 0,
+            verified_bytes: 0,
             picker,
             partials: Vec::new(),
             peers: core::array::from_fn(|_| Peer::new()),
@@ -178,6 +186,11 @@ impl<
             return Err(SessionError::BadResume);
         }
         self.have = state.have.clone();
+        self.have_count = self.have.count_ones();
+        self.verified_bytes = (self.have.iter_ones())
+            .filter_map(|i| self.geometry.piece(i))
+            .map(|p| self.geometry.piece_len(p) as u64)
+            .sum();
         self.uploaded = state.uploaded;
         self.downloaded = state.downloaded;
         for progress in state.partial.iter() {
@@ -552,13 +565,7 @@ impl<
     // ---- helpers ---------------------------------------------------------------------------
 
     fn left(&self) -> u64 {
-        let mut left = self.geometry.total_length();
-        for piece in self.have.iter_ones() {
-            if let Some(p) = self.geometry.piece(piece) {
-                left -= self.geometry.piece_len(p) as u64;
-            }
-        }
-        left
+        self.geometry.total_length() - self.verified_bytes
     }
 
     fn peer_timeout(&self, p: &Peer<BYTES, RX, Q>) -> crate::Duration {

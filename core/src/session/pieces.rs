@@ -171,6 +171,12 @@ impl<
         // piece's `covered` must include them until the write is confirmed.
         let _ = partial.covered.add(offset, offset + len);
         partial.pending_writes += 1;
+        if offset < partial.hashed {
+            // These bytes overwrite hashed ones (an endgame duplicate): the hash may no longer
+            // match storage, so start over and let verification read the piece back.
+            partial.hasher = H::default();
+            partial.hashed = 0;
+        }
         if offset <= partial.hashed && partial.hashed < offset + len {
             let skip = (partial.hashed - offset) as usize;
             partial.hasher.update(&data[skip..]);
@@ -302,6 +308,10 @@ impl<
 
     fn piece_verified(&mut self, piece: u32) {
         self.have.set(piece, true);
+        self.have_count += 1;
+        if let Some(p) = self.geometry.piece(piece) {
+            self.verified_bytes += self.geometry.piece_len(p) as u64;
+        }
         if self.have_log.is_full() {
             self.have_log.pop_front();
         }

@@ -247,7 +247,7 @@ impl<
 
     /// When every missing piece is in progress, ask for blocks others were already asked for.
     fn endgame_block(&self, i: usize) -> Option<Request> {
-        let missing = self.geometry.piece_count() - self.have.count_ones();
+        let missing = self.geometry.piece_count() - self.have_count;
         if missing as usize != self.partials.len() {
             return None;
         }

@@ -18,7 +18,10 @@ pub use announce::{
 };
 pub use compact::{compact_peers, CompactPeers, COMPACT_V4_LEN, COMPACT_V6_LEN};
 pub use query::AnnounceRequest;
-pub use scrape::{parse_scrape_response, scrape_info_hashes, write_scrape_response, ScrapeEntry};
+pub use scrape::{
+    parse_scrape_response, scrape_info_hashes, write_scrape_query, write_scrape_response,
+    ScrapeEntry,
+};
 
 use crate::bencode::BencodeError;
 use core::fmt;

@@ -2,6 +2,7 @@
 //! dictionary our tracker writes and our peer reads.
 
 use super::announce::{response_dict, text_field, u32_field};
+use super::out::Out;
 use super::query::pairs;
 use super::{urlencode, TrackerError};
 use crate::bencode::{Dict, Encoder, Value};
@@ -31,6 +32,24 @@ pub fn scrape_info_hashes(
     pairs(query)
         .filter(|(name, _)| *name == b"info_hash")
         .map(|(_, value)| urlencode::decode_20(value, "info_hash").map(InfoHash))
+}
+
+/// Write a scrape query, `info_hash=..&info_hash=..` (no leading `?`), into `out`.
+///
+/// On `BufferTooSmall`, `required` is the exact length needed.
+pub fn write_scrape_query(
+    info_hashes: &[InfoHash],
+    out: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let mut w = Out::new(out);
+    for (i, h) in info_hashes.iter().enumerate() {
+        if i > 0 {
+            w.put_u8(b'&');
+        }
+        w.put(b"info_hash=");
+        w.put_urlencoded(&h.0);
+    }
+    w.finish()
 }
 
 /// Write `d5:filesd<hash>d8:complete..10:downloaded..10:incomplete..e..ee` into `out`.
@@ -259,6 +278,15 @@ mod tests {
             prop_assert!(crate::bencode::decode(&out[..n]).is_ok());
             let back: Vec<_> = parse_scrape_response(&out[..n]).unwrap().collect();
             prop_assert_eq!(back, entries);
+        }
+
+        #[test]
+        fn query_round_trip(hashes in proptest::collection::vec(any::<[u8; 20]>(), 0..10)) {
+            let hashes: Vec<InfoHash> = hashes.into_iter().map(InfoHash).collect();
+            let mut out = vec![0u8; hashes.len() * 71];
+            let n = write_scrape_query(&hashes, &mut out).unwrap();
+            let back: Vec<InfoHash> = scrape_info_hashes(&out[..n]).map(Result::unwrap).collect();
+            prop_assert_eq!(back, hashes);
         }
 
         #[test]
