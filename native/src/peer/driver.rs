@@ -805,7 +805,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         let complete = self.session.is_complete();
         let text = match (&self.fatal, complete) {
             (Some(e), _) => format!("stopped: {e}"),
-            (None, true) => "complete".to_string(),
+            (None, true) if self.exit_when_complete => "complete".to_string(),
+            (None, true) => "stopped seeding".to_string(),
             (None, false) => "stopped".to_string(),
         };
         self.progress.finish(&stats, &text);
