@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use peer_support::{create, data, enjambre, free_port, libtorrent, run, wait_listening, Background};
+use peer_support::{
+    create, data, enjambre, free_port, libtorrent, run, wait_listening, Background,
+};
 
 const SCRIPT: &str = r#"
 import sys, time, libtorrent as lt
@@ -49,7 +51,9 @@ fn python(mode: &str, torrent: &Path, save: &Path, iface: &str, peer: &str) -> C
 
 fn first_line(child: &mut Child) -> String {
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     line
 }
 
@@ -72,24 +76,38 @@ fn enjambre_downloads_from_a_libtorrent_seed() {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, file, torrent) = fixture(dir.path());
     let port = free_port();
-    let mut lt_seed = python("seed", &torrent, file.parent().unwrap(), &format!("127.0.0.2:{port}"), "-");
+    let mut lt_seed = python(
+        "seed",
+        &torrent,
+        file.parent().unwrap(),
+        &format!("127.0.0.2:{port}"),
+        "-",
+    );
     assert!(first_line(&mut lt_seed).starts_with("ready"));
     let out = dir.path().join("out");
     let o = run(
-        enjambre().arg("get").arg(&torrent).arg("-o").arg(&out).args([
-            "--listen",
-            "127.0.0.3",
-            "--port",
-            &free_port().to_string(),
-            "--peer",
-            &format!("127.0.0.2:{port}"),
-        ]),
+        enjambre()
+            .arg("get")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(&out)
+            .args([
+                "--listen",
+                "127.0.0.3",
+                "--port",
+                &free_port().to_string(),
+                "--peer",
+                &format!("127.0.0.2:{port}"),
+            ]),
         Duration::from_secs(90),
     );
     let _ = lt_seed.kill();
     let _ = lt_seed.wait();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(std::fs::read(out.join("shared.bin")).unwrap() == bytes, "downloaded bytes differ");
+    assert!(
+        std::fs::read(out.join("shared.bin")).unwrap() == bytes,
+        "downloaded bytes differ"
+    );
 }
 
 #[test]
@@ -101,20 +119,34 @@ fn a_libtorrent_leech_downloads_from_enjambre() {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, file, torrent) = fixture(dir.path());
     let port = free_port();
-    let mut seed = Background::spawn(enjambre().arg("seed").arg(&torrent).arg("--data").arg(&file).args([
-        "--listen",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-    ]));
+    let mut seed = Background::spawn(
+        enjambre()
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args(["--listen", "127.0.0.1", "--port", &port.to_string()]),
+    );
     wait_listening(port);
     let out = dir.path().join("lt");
     std::fs::create_dir(&out).unwrap();
-    let mut leech = python("leech", &torrent, &out, &format!("127.0.0.4:{}", free_port()), &format!("127.0.0.1:{port}"));
+    let mut leech = python(
+        "leech",
+        &torrent,
+        &out,
+        &format!("127.0.0.4:{}", free_port()),
+        &format!("127.0.0.1:{port}"),
+    );
     assert!(first_line(&mut leech).starts_with("ready"));
     let done = first_line(&mut leech);
     let status = leech.wait().unwrap();
     let log = seed.stop();
-    assert!(status.success() && done.starts_with("done"), "libtorrent did not finish; seed log:\n{log}");
-    assert!(std::fs::read(out.join("shared.bin")).unwrap() == bytes, "libtorrent's copy differs");
+    assert!(
+        status.success() && done.starts_with("done"),
+        "libtorrent did not finish; seed log:\n{log}"
+    );
+    assert!(
+        std::fs::read(out.join("shared.bin")).unwrap() == bytes,
+        "libtorrent's copy differs"
+    );
 }

@@ -181,6 +181,7 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     announce_tx: UnboundedSender<AnnounceParams>,
     announces_in_flight: usize,
     announce_failures: u32,
+    has_trackers: bool,
     met_a_peer: bool,
     storage: Arc<Storage>,
     down_limit: Arc<RateLimit>,
@@ -221,6 +222,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             ptx
         });
         let accept_task = tokio::spawn(accept_loop(setup.listener, tx.clone()));
+        let has_trackers = !setup.announcer.is_empty();
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
         let announce_task = tokio::spawn(announce_loop(setup.announcer, announce_rx, tx.clone()));
         let resume_len = NativeResume::<BYTES>::max_encoded_len();
@@ -248,6 +250,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             announce_tx,
             announces_in_flight: 0,
             announce_failures: 0,
+            has_trackers,
             met_a_peer: false,
             storage: setup.storage,
             down_limit: Arc::new(RateLimit::new(setup.down_limit)),
@@ -281,6 +284,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         if self.complete && self.exit_when_complete {
             self.progress.note("already complete");
             self.start_shutdown();
+        } else if !self.has_trackers && self.extra_peers.is_empty() && self.exit_when_complete {
+            let msg = "the torrent lists no tracker and no --peer was given: no way to find peers";
+            self.fail(DriveError::TrackerUnreachable(msg.into()));
         }
         let stop = self.tx.clone();
         tokio::spawn(async move {
@@ -466,6 +472,12 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                     len: len as usize,
                 });
             }
+            Command::Announce { .. } if !self.has_trackers => {
+                // Nothing to announce to: peers come from --peer and incoming connections.
+                let now = self.now();
+                let hour = enjambre_core::Duration::from_secs(3600);
+                self.session.handle_announce_ok(now, hour, None);
+            }
             Command::Announce {
                 event,
                 uploaded,
@@ -602,7 +614,12 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                             return;
                         }
                         self.announce_failures += 1;
-                        tracing::warn!(error = %e, "announce failed");
+                        tracing::info!(error = %e, "announce failed");
+                        if self.announce_failures == 1 {
+                            // Through the display, so a progress bar is not broken by it.
+                            self.progress
+                                .note(&format!("announce failed, retrying: {e}"));
+                        }
                         let alone = !self.met_a_peer
                             && self.extra_peers.is_empty()
                             && self.conns.is_empty();

@@ -15,7 +15,11 @@ pub fn enjambre() -> Command {
 
 /// Run to completion with a time limit; panics on timeout.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn enjambre");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn enjambre");
     let deadline = Instant::now() + limit;
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -39,13 +43,23 @@ pub struct Background(pub Option<Child>);
 
 impl Background {
     pub fn spawn(cmd: &mut Command) -> Self {
-        Background(Some(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn")))
+        Background(Some(
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        ))
     }
 
     /// Stop it with SIGTERM and return its stderr.
     pub fn stop(&mut self) -> String {
-        let Some(mut child) = self.0.take() else { return String::new() };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.0.take() else {
+            return String::new();
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -84,18 +98,30 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 
 /// A free TCP port on 127.0.0.1 (racy, good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `enjambre create PATH -o OUT` with trackers; returns the torrent path.
 pub fn create(path: &Path, out: &Path, trackers: &[&str], piece_length: u32) -> PathBuf {
     let mut cmd = enjambre();
-    cmd.arg("create").arg(path).arg("-o").arg(out).args(["--piece-length", &piece_length.to_string()]);
+    cmd.arg("create")
+        .arg(path)
+        .arg("-o")
+        .arg(out)
+        .args(["--piece-length", &piece_length.to_string()]);
     for t in trackers {
         cmd.args(["--tracker", t]);
     }
     let o = run(&mut cmd, Duration::from_secs(60));
-    assert!(o.status.success(), "create failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "create failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out.to_path_buf()
 }
 
