@@ -34,14 +34,16 @@ impl Mode {
 /// Rates over the last few seconds (exponential moving average).
 #[derive(Debug, Default, Clone, Copy)]
 struct Rate {
-    last_bytes: u64,
+    last_bytes: Option<u64>,
     per_sec: f64,
 }
 
 impl Rate {
     fn update(&mut self, bytes: u64, dt: f64) -> f64 {
-        let delta = bytes.saturating_sub(self.last_bytes) as f64;
-        self.last_bytes = bytes;
+        // The first sample only sets the base: counters restored from a resume state are not
+        // this run's transfer.
+        let Some(last) = self.last_bytes.replace(bytes) else { return 0.0 };
+        let delta = bytes.saturating_sub(last) as f64;
         if dt > 0.0 {
             let now = delta / dt;
             // Weight recent samples more, but keep the figure steady.
@@ -67,6 +69,8 @@ pub struct Progress {
     last_line: Instant,
     down: Rate,
     up: Rate,
+    /// Counters at the first update (restored from a resume state), to report this run's.
+    base: Option<(u64, u64)>,
 }
 
 impl Progress {
@@ -96,6 +100,7 @@ impl Progress {
             last_line: now,
             down: Rate::default(),
             up: Rate::default(),
+            base: None,
         }
     }
 
@@ -110,6 +115,7 @@ impl Progress {
 
     /// Update from the session's counters (call a few times a second).
     pub fn update(&mut self, s: &Stats) {
+        self.base.get_or_insert((s.downloaded, s.uploaded));
         let now = Instant::now();
         let dt = now.duration_since(self.last_update).as_secs_f64();
         self.last_update = now;
@@ -225,6 +231,8 @@ impl Progress {
     /// Final line: what happened, how long it took.
     pub fn finish(&mut self, s: &Stats, text: &str) {
         let secs = self.started.elapsed().as_secs_f64();
+        let (down0, up0) = self.base.unwrap_or((s.downloaded, s.uploaded));
+        let (run_down, run_up) = (s.downloaded.saturating_sub(down0), s.uploaded.saturating_sub(up0));
         if let Some(bar) = self.bar.take() {
             bar.set_position(self.total.saturating_sub(s.left));
             bar.finish_and_clear();
@@ -235,14 +243,16 @@ impl Progress {
                 "text": text,
                 "downloaded": s.downloaded,
                 "uploaded": s.uploaded,
+                "run_downloaded": run_down,
+                "run_uploaded": run_up,
                 "left": s.left,
                 "elapsed": secs,
             })),
             _ => eprintln!(
                 "{}: {text} ({} down, {} up in {secs:.1} s)",
                 self.name,
-                human(s.downloaded),
-                human(s.uploaded)
+                human(run_down),
+                human(run_up)
             ),
         }
     }
@@ -284,8 +294,9 @@ mod tests {
     #[test]
     fn rate_follows_the_counter() {
         let mut r = Rate::default();
-        assert_eq!(r.update(1000, 1.0), 1000.0);
-        let later = r.update(3000, 1.0);
+        assert_eq!(r.update(5_000_000, 1.0), 0.0, "a restored counter is no transfer");
+        assert_eq!(r.update(5_001_000, 1.0), 1000.0);
+        let later = r.update(5_003_000, 1.0);
         assert!(later > 1000.0 && later <= 2000.0, "{later}");
     }
 }
