@@ -212,6 +212,32 @@ impl Storage {
         self.read_at(self.piece_offset(piece, offset), buf)
     }
 
+    /// Return the file pieces of `len` bytes at `offset` inside `piece`, for zero-copy sending:
+    /// `(file, offset in file, length)` in order.
+    pub fn piece_segments(
+        &self,
+        piece: u32,
+        offset: u32,
+        len: usize,
+    ) -> Result<Segments<'_>, StorageError> {
+        let start = self.piece_offset(piece, offset);
+        let len64 = len as u64;
+        if start.checked_add(len64).is_none_or(|end| end > self.total) {
+            return Err(StorageError::OutOfRange {
+                offset: start,
+                len: len64,
+                total: self.total,
+            });
+        }
+        let next = self.slots.partition_point(|s| s.offset + s.length <= start);
+        Ok(Segments {
+            slots: &self.slots,
+            next,
+            at: start,
+            left: len64,
+        })
+    }
+
     /// Write `bytes` at torrent-wide `offset`, splitting across files.
     pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), StorageError> {
         self.for_each_segment(offset, bytes.len(), |slot, file_off, range| {
@@ -299,6 +325,33 @@ impl Storage {
                 Ok(FileStamp::of(&meta))
             })
             .collect()
+    }
+}
+
+/// The file ranges covering a byte range of the torrent; see [`Storage::piece_segments`].
+pub struct Segments<'s> {
+    slots: &'s [Slot],
+    next: usize,
+    at: u64,
+    left: u64,
+}
+
+impl<'s> Iterator for Segments<'s> {
+    type Item = (&'s File, u64, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.left > 0 {
+            let slot = self.slots.get(self.next)?;
+            self.next += 1;
+            let in_file = self.at - slot.offset;
+            let n = (slot.length - in_file).min(self.left);
+            if n > 0 {
+                self.at += n;
+                self.left -= n;
+                return Some((&slot.file, in_file, n as usize));
+            }
+        }
+        None
     }
 }
 
@@ -416,6 +469,17 @@ mod tests {
                 assert_eq!(buf, all[start as usize..end as usize]);
             }
         }
+        let segs: Vec<(u64, usize)> = s
+            .piece_segments(1, 0, 8)
+            .unwrap()
+            .map(|(_, o, n)| (o, n))
+            .collect();
+        assert_eq!(
+            segs,
+            [(4, 1), (0, 3), (0, 4)],
+            "a[4], c[0..3], d[0..4]; the empty file is skipped"
+        );
+        assert!(s.piece_segments(4, 0, 2).is_err());
         let mut buf = [0u8; 3];
         s.read_piece(1, 1, &mut buf).unwrap();
         assert_eq!(buf, [6, 7, 8]);
