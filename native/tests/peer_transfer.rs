@@ -83,6 +83,16 @@ fn a_single_file_arrives_byte_identical_with_json_progress() {
     assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
     assert!(started.elapsed() < Duration::from_secs(5));
     s.stop();
+
+    // Without its resume state, the data already there is checked and kept, not fetched again.
+    std::fs::remove_dir_all(out.join(".enjambre")).unwrap();
+    let o = run(
+        &mut get(&torrent, &out, free_port()),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("checking the data"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
 }
 
 #[test]

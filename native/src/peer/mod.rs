@@ -395,7 +395,8 @@ fn load_resume<const BYTES: usize>(
         }
         Some(s) if !trusted => s.partial.clear(),
         Some(_) => {}
-        None if seeding => {
+        None if seeding || storage.had_data() => {
+            // A seed, or a download directory whose resume state is gone: keep what matches.
             progress.note("checking the data against the torrent");
             let ok = verify::check_pieces(storage, geometry, hashes, |_| true);
             let mut fresh = Box::new(

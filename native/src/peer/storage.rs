@@ -137,6 +137,8 @@ pub struct Storage {
     slots: Vec<Slot>,
     piece_length: u64,
     total: u64,
+    /// Some file already held data when opened (a download without its resume state).
+    had_data: bool,
 }
 
 impl Storage {
@@ -155,6 +157,7 @@ impl Storage {
             .canonicalize()
             .map_err(|e| StorageError::io("opening directory", root, e))?;
         let mut slots = Vec::with_capacity(files.len());
+        let mut had_data = false;
         let mut offset = 0u64;
         for f in files {
             let path = root.join(&f.rel);
@@ -173,7 +176,11 @@ impl Storage {
                 }
             }
             let file = match access {
-                Access::Download => open_for_download(&path, f.length)?,
+                Access::Download => {
+                    let (file, data) = open_for_download(&path, f.length)?;
+                    had_data |= data;
+                    file
+                }
                 Access::Seed => open_for_seed(&path, f.length)?,
             };
             slots.push(Slot {
@@ -195,6 +202,7 @@ impl Storage {
             slots,
             piece_length: u64::from(piece_length),
             total: offset,
+            had_data,
         })
     }
 
@@ -304,6 +312,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Return true when some file already held data when it was opened for downloading.
+    pub fn had_data(&self) -> bool {
+        self.had_data
+    }
+
     /// Flush every file, written by this process or not (a previous run's unflushed data).
     pub fn flush_all(&self) -> Result<(), StorageError> {
         for slot in &self.slots {
@@ -378,7 +391,8 @@ fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
+/// Open or create a file for downloading; also return whether it already held data.
+fn open_for_download(path: &Path, length: u64) -> Result<(File, bool), StorageError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -390,6 +404,7 @@ fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
         .metadata()
         .map_err(|e| StorageError::io("reading metadata of", path, e))?
         .len();
+    let had_data = current > 0;
     if current != length {
         file.set_len(length)
             .map_err(|e| StorageError::io("resizing", path, e))?;
@@ -407,7 +422,7 @@ fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
             Err(_) => {}
         }
     }
-    Ok(file)
+    Ok((file, had_data))
 }
 
 fn open_for_seed(path: &Path, length: u64) -> Result<File, StorageError> {
