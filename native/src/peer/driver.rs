@@ -176,7 +176,7 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     persist_tx: Option<UnboundedSender<Vec<u8>>>,
     persist_in_flight: bool,
     persist_wanted: bool,
-    dirty: bool,
+    final_persist: bool,
     resume_buf: Vec<u8>,
     announce_tx: UnboundedSender<AnnounceParams>,
     announces_in_flight: usize,
@@ -245,7 +245,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             persist_tx,
             persist_in_flight: false,
             persist_wanted: false,
-            dirty: false,
+            final_persist: false,
             resume_buf: vec![0; resume_len],
             announce_tx,
             announces_in_flight: 0,
@@ -535,7 +535,6 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             if tx.send(state).is_ok() {
                 self.persist_in_flight = true;
                 self.persist_wanted = false;
-                self.dirty = false;
             }
         }
     }
@@ -648,7 +647,6 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 self.ops_in_flight -= 1;
                 self.out_pool.put(buf);
                 let result = result.map_err(|e| self.storage_failed(e));
-                self.dirty = true;
                 self.session.handle_write_done(now, op, result);
             }
             IoDone::Read { op, result, buf } => {
@@ -801,7 +799,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         if self.ops_in_flight > 0 {
             return false;
         }
-        if self.dirty && !self.persist_in_flight {
+        // One last save once storage is idle, of the state as it ends (the last piece's
+        // verification may have come after the last periodic save).
+        if !self.final_persist && !self.persist_in_flight {
+            self.final_persist = true;
+            self.persist_wanted = false;
             self.persist();
         }
         if self.persist_in_flight || self.persist_wanted {
