@@ -177,6 +177,7 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     persist_in_flight: bool,
     persist_wanted: bool,
     final_persist: bool,
+    wrote_any: bool,
     resume_buf: Vec<u8>,
     announce_tx: UnboundedSender<AnnounceParams>,
     announces_in_flight: usize,
@@ -246,6 +247,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             persist_in_flight: false,
             persist_wanted: false,
             final_persist: false,
+            wrote_any: false,
             resume_buf: vec![0; resume_len],
             announce_tx,
             announces_in_flight: 0,
@@ -645,6 +647,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         match report {
             IoDone::Write { op, result, buf } => {
                 self.ops_in_flight -= 1;
+                if !self.wrote_any {
+                    self.wrote_any = true;
+                    let ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
+                    tracing::info!("first block on disk {ms:.1} ms after start");
+                }
                 self.out_pool.put(buf);
                 let result = result.map_err(|e| self.storage_failed(e));
                 self.session.handle_write_done(now, op, result);
