@@ -164,6 +164,8 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     conns: HashMap<PeerHandle, Conn>,
     connecting: HashSet<PeerHandle>,
     dead: HashSet<PeerHandle>,
+    /// Peers whose socket closed while some of their bytes wait in `pending`.
+    closing: HashSet<PeerHandle>,
     pending: HashMap<PeerHandle, VecDeque<Pending>>,
     out_buf: Vec<u8>,
     out_pool: Arc<BufPool>,
@@ -235,6 +237,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             conns: HashMap::new(),
             connecting: HashSet::new(),
             dead: HashSet::new(),
+            closing: HashSet::new(),
             pending: HashMap::new(),
             out_buf: out_pool.get(),
             out_pool,
@@ -422,10 +425,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             return;
         }
         let batch = std::mem::take(&mut self.io_batch);
-        if let Some(tx) = &self.io_tx {
-            if tx.send(batch).is_err() {
-                self.fail(DriveError::Storage("the storage thread stopped".into()));
-            }
+        let n = batch.len();
+        let sent = self.io_tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        if !sent {
+            self.ops_in_flight -= n;
+            self.fail(DriveError::Storage("the storage thread stopped".into()));
         }
     }
 
@@ -567,8 +571,13 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             }
             Input::Conn(ConnEvent::Closed { peer }) => {
                 if self.conns.remove(&peer).is_some() {
-                    self.drop_pending(peer);
-                    self.session.handle_closed(now, peer);
+                    if self.pending.get(&peer).is_some_and(|q| !q.is_empty()) {
+                        // Bytes that arrived before the close are still to be taken: every byte
+                        // received is kept. The session hears of the close once they are in.
+                        self.closing.insert(peer);
+                    } else {
+                        self.session.handle_closed(now, peer);
+                    }
                 }
             }
             Input::Connected { peer, stream } => {
@@ -730,10 +739,23 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             any |= self.feed(peer);
         }
         self.pending.retain(|_, q| !q.is_empty());
+        let drained: Vec<PeerHandle> = self
+            .closing
+            .iter()
+            .filter(|p| !self.pending.contains_key(p))
+            .copied()
+            .collect();
+        for peer in drained {
+            self.closing.remove(&peer);
+            let now = self.now();
+            self.session.handle_closed(now, peer);
+            any = true;
+        }
         any
     }
 
     fn drop_pending(&mut self, peer: PeerHandle) {
+        self.closing.remove(&peer);
         if let Some(q) = self.pending.remove(&peer) {
             for p in q {
                 self.read_pool.put(p.buf);
