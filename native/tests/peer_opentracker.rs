@@ -152,10 +152,10 @@ fn wait_for_seed(port: u16, hex: &str) {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             let req = format!("GET /scrape?info_hash={escaped} HTTP/1.0\r\n\r\n");
             let mut body = Vec::new();
-            if s.write_all(req.as_bytes()).is_ok() && s.read_to_end(&mut body).is_ok() {
-                if body.windows(11).any(|w| w == b"completei1e") {
-                    return;
-                }
+            let answered = s.write_all(req.as_bytes()).is_ok() && s.read_to_end(&mut body).is_ok();
+            if answered && body.windows(11).any(|w| w == b"completei1e") {
+                return;
+            }
             }
         }
         std::thread::sleep(Duration::from_millis(100));
