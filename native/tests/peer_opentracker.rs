@@ -156,7 +156,6 @@ fn wait_for_seed(port: u16, hex: &str) {
             if answered && body.windows(11).any(|w| w == b"completei1e") {
                 return;
             }
-            }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
