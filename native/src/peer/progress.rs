@@ -179,12 +179,13 @@ impl Progress {
             String::new()
         };
         format!(
-            "{}: {pct:.1}% of {}, ↓ {}/s ↑ {}/s, {} peers{eta}",
+            "{}: {pct:.1}% of {}, ↓ {}/s ↑ {}/s, {} peer{}{eta}",
             self.name,
             human(self.total),
             human(down as u64),
             human(up as u64),
-            s.peers
+            s.peers,
+            if s.peers == 1 { "" } else { "s" }
         )
     }
 
