@@ -284,7 +284,9 @@ impl<
             Message::NotInterested => Msg::NotInterested,
             Message::Have(x) => Msg::Have(x),
             Message::Bitfield(bits) => {
-                let ok = !p.got_first_message && p.has.copy_from_slices(bits.a, bits.b).is_ok();
+                // First, or replacing a HaveNone (aria2 sends HaveNone, then its Bitfield).
+                let allowed = !p.got_first_message || p.have_none_only;
+                let ok = allowed && p.has.copy_from_slices(bits.a, bits.b).is_ok();
                 Msg::Bitfield(ok)
             }
             Message::Request {
@@ -397,6 +399,7 @@ impl<
                     return;
                 }
                 let p = &mut self.peers[i];
+                p.have_none_only = false;
                 if !p.has.get(index) {
                     p.has.set(index, true);
                     if !p.counted {
@@ -411,7 +414,8 @@ impl<
                 self.close_if_useless(now, i);
             }
             Msg::Bitfield(ok) => {
-                if !ok || !first {
+                self.peers[i].have_none_only = false;
+                if !ok {
                     self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield));
                     return;
                 }
@@ -433,6 +437,7 @@ impl<
                 if matches!(msg, Msg::HaveAll) {
                     self.peers[i].has.fill();
                 }
+                self.peers[i].have_none_only = matches!(msg, Msg::HaveNone);
                 self.count_bitfield(i);
             }
             Msg::Request { index, begin, len } => self.on_request(now, i, index, begin, len),
@@ -488,11 +493,7 @@ impl<
 
     /// The peer's first bitfield is in `has`: count it and decide interest.
     fn count_bitfield(&mut self, i: usize) {
-        let p = &mut self.peers[i];
-        if p.counted {
-            // Haves before the bitfield are impossible (it must come first), but be exact.
-            self.picker.remove_bitfield(&p.has);
-        }
+        // Nothing was counted before: a bitfield comes first, or after a HaveNone (zero).
         self.picker.add_bitfield(&self.peers[i].has);
         self.peers[i].counted = true;
         self.update_interest(i);
@@ -502,7 +503,7 @@ impl<
 
     /// Both sides complete: nothing to exchange.
     fn close_if_useless(&mut self, now: Instant, i: usize) {
-        if self.have.is_full() && self.peers[i].has.is_full() {
+        if self.is_complete() && self.peers[i].has.is_full() {
             self.close(now, i, CloseReason::NotUseful);
         }
     }

@@ -1394,6 +1394,25 @@ fn an_extended_handshake_before_the_bitfield_is_accepted() {
 }
 
 #[test]
+fn a_bitfield_may_replace_a_have_none() {
+    // aria2 1.36 with the fast extension sends HaveNone, then its real Bitfield.
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    assert_eq!(h.input(a, &HAVE_NONE), []);
+    assert_eq!(
+        h.input(a, &bitfield(&[0b1000_0000])),
+        [tx(a, INTERESTED.to_vec())]
+    );
+    // It counts once: a second bitfield is still refused.
+    assert_eq!(
+        h.input(a, &bitfield(&[0b1000_0000])),
+        close(a, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield))
+    );
+}
+
+#[test]
 fn a_reply_shorter_than_the_request_leaves_the_rest_to_ask_again() {
     let t = four_pieces();
     let mut h = H::started(&t, config(), None);
