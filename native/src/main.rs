@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod logging;
+mod tracker;
 
 #[derive(Parser)]
 #[command(name = "enjambre", version, about = "A BitTorrent tracker that knows every peer's pieces, and a peer that never loses a byte")]
@@ -15,10 +16,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the tracker: HTTP and UDP announces, peer polling, swarm API.
+    Tracker(tracker::TrackerArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.verbose);
-    match cli.command {}
+    match cli.command {
+        Command::Tracker(args) => tracker::run(args),
+    }
 }
