@@ -126,11 +126,6 @@ impl Arena {
         self.avail.get(piece).copied().unwrap_or(0) + self.all
     }
 
-    /// Peers counted as having everything.
-    pub fn full_peers(&self) -> u32 {
-        self.all
-    }
-
     /// Forget a peer's bits (it left or its bits are replaced).
     pub fn release(&mut self, have: Have, slot: u32) {
         match have {

@@ -10,8 +10,6 @@ use super::bits::{Have, Source};
 
 /// The IP bytes of one address family, stored inline in every peer.
 pub trait IpBytes: Copy + Eq + std::hash::Hash + std::fmt::Debug {
-    /// Bytes in a compact peer entry (4 + 2 or 16 + 2).
-    const COMPACT_LEN: usize;
     /// As a std address.
     fn ip(self) -> IpAddr;
     /// The raw bytes.
@@ -19,7 +17,6 @@ pub trait IpBytes: Copy + Eq + std::hash::Hash + std::fmt::Debug {
 }
 
 impl IpBytes for [u8; 4] {
-    const COMPACT_LEN: usize = 6;
     fn ip(self) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(self))
     }
@@ -29,7 +26,6 @@ impl IpBytes for [u8; 4] {
 }
 
 impl IpBytes for [u8; 16] {
-    const COMPACT_LEN: usize = 18;
     fn ip(self) -> IpAddr {
         IpAddr::V6(Ipv6Addr::from(self))
     }

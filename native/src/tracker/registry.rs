@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use super::bits::{Arena, BitsError, Have, NewBits, Source};
 use super::config::Limits;
 use super::peers::{Event, IpBytes, Peer, PeerSet, COUNTED};
-use super::select::{next_rand, select, AskerBits, Picked};
+use super::select::{select, AskerBits, Picked};
 use super::sse;
 
 /// One torrent's swarm.
@@ -183,7 +183,7 @@ fn fam(ip: IpAddr) -> FamKey {
 /// Run `$body` with `$set` the asker's family, `$other` the other family and `$parts` the rest.
 macro_rules! with_family {
     ($swarm:expr, $ip:expr, |$set:ident, $other:ident, $parts:ident, $key:ident| $body:expr) => {{
-        let (v4, v6, mut $parts) = split($swarm);
+        let (v4, v6, $parts) = split($swarm);
         match fam($ip) {
             FamKey::V4($key) => {
                 let ($set, $other) = (v4, v6);
@@ -265,6 +265,7 @@ impl Registry {
         let mut warning = None;
         let ctx = Ctx { limits: &limits, hasher: &hasher, now };
         let (complete, incomplete) = with_family!(swarm, a.addr.ip(), |set, other, parts, key| {
+            let mut parts = parts;
             let asker = ctx.upsert(&mut parts, set, key, a, &mut peer_total, &mut refused, &mut warning);
             if a.event != Event::Stopped {
                 let set_ref = &*set;
@@ -335,7 +336,6 @@ impl Registry {
         let hasher = self.hasher.clone();
         let Some(swarm) = self.swarms.get_mut(&t.info_hash) else { return };
         let mut bad = false;
-        let mut changed = false;
         with_family!(swarm, t.addr.ip(), |set, _other, parts, key| {
             let Some(i) = set.find(&hasher, key, t.addr.port()) else { return };
             match result {
@@ -344,7 +344,6 @@ impl Registry {
                     p.poll_fails = p.poll_fails.saturating_add(1);
                     let backoff = step.saturating_mul(1 << u32::from(p.poll_fails.min(6))).clamp(step, 3600.max(step));
                     p.next_poll = now.saturating_add(backoff);
-                    changed = true;
                 }
                 Ok(bits) => {
                     let is_seed = set.peers[i].is_seed();
@@ -369,14 +368,11 @@ impl Registry {
                         p.source = Source::Poll;
                         p.have_at = now;
                     }
-                    changed = true;
                 }
             }
         });
-        if changed {
-            let addr = t.addr;
-            swarm.emit(|s| sse::peer_event(s, addr, now));
-        }
+        let addr = t.addr;
+        swarm.emit(|s| sse::peer_event(s, addr, now));
         if bad {
             self.refused.bad_bitfield += 1;
         }
@@ -567,7 +563,7 @@ impl Ctx<'_> {
         }
         if parts.feed.is_some() {
             let p = &set.peers[i];
-            let json = sse::peer_json(p, parts.arena, *parts.pieces, self.now);
+            let json = super::swarm_api::peer_json(p, parts.arena, *parts.pieces, self.now);
             emit_parts(parts.feed, || format!("{{\"type\":\"peer\",\"peer\":{json}}}"));
         }
         Some(i)
