@@ -63,13 +63,23 @@ pub(crate) fn canonical(addr: &SocketAddr) -> SocketAddr {
     }
 }
 
-/// Append the compact form of `addr` (6 or 18 bytes, after [`canonical`]).
-pub(crate) fn put(w: &mut Out<'_>, addr: &SocketAddr) {
+/// The compact form of `addr` (after [`canonical`]) and its length, 6 or 18.
+pub(crate) fn entry(addr: &SocketAddr) -> ([u8; COMPACT_V6_LEN], usize) {
+    let mut bytes = [0u8; COMPACT_V6_LEN];
+    let mut w = Out::new(&mut bytes);
     match canonical(addr) {
         SocketAddr::V4(a) => w.put(&a.ip().octets()),
         SocketAddr::V6(a) => w.put(&a.ip().octets()),
     }
     w.put_u16(addr.port());
+    let len = w.finish().unwrap_or_default();
+    (bytes, len)
+}
+
+/// Append the compact form of `addr` (6 or 18 bytes, after [`canonical`]).
+pub(crate) fn put(w: &mut Out<'_>, addr: &SocketAddr) {
+    let (bytes, len) = entry(addr);
+    w.put(bytes.get(..len).unwrap_or_default());
 }
 
 #[cfg(test)]

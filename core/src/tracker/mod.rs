@@ -4,16 +4,26 @@
 //! writes responses. Everything reads borrowed bytes and writes into caller-owned slices: no
 //! sockets, no allocation, and no panic on any input.
 
+mod announce;
 pub mod base64url;
 mod compact;
 mod out;
 mod query;
+mod scrape;
 pub mod udp;
 pub mod urlencode;
 
+pub use announce::{
+    write_announce_response, write_failure, AnnounceReply, AnnounceResponse, ReplyPeer,
+};
 pub use compact::{compact_peers, CompactPeers, COMPACT_V4_LEN, COMPACT_V6_LEN};
 pub use query::AnnounceRequest;
+pub use scrape::{
+    parse_scrape_response, scrape_info_hashes, write_scrape_query, write_scrape_response,
+    ScrapeEntry,
+};
 
+use crate::bencode::BencodeError;
 use core::fmt;
 
 /// Why tracker bytes were refused.
@@ -21,6 +31,8 @@ use core::fmt;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum TrackerError {
+    /// A response body is not valid bencode.
+    Bencode(BencodeError),
     /// A required field or query parameter is absent.
     MissingField(&'static str),
     /// A field or query parameter has the wrong type, length or range.
@@ -40,6 +52,7 @@ pub enum TrackerError {
 impl fmt::Display for TrackerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TrackerError::Bencode(e) => write!(f, "tracker response: {e}"),
             TrackerError::MissingField(name) => write!(f, "missing field `{name}`"),
             TrackerError::BadField(name) => write!(f, "malformed field `{name}`"),
             TrackerError::BadUrlEncoding => f.write_str("malformed percent-encoding"),
@@ -51,7 +64,20 @@ impl fmt::Display for TrackerError {
     }
 }
 
-impl core::error::Error for TrackerError {}
+impl core::error::Error for TrackerError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            TrackerError::Bencode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BencodeError> for TrackerError {
+    fn from(e: BencodeError) -> Self {
+        TrackerError::Bencode(e)
+    }
+}
 
 /// The `event` of an announce. The discriminants are BEP 15's numbers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
