@@ -6,7 +6,11 @@ mod logging;
 mod tracker;
 
 #[derive(Parser)]
-#[command(name = "enjambre", version, about = "A BitTorrent tracker that knows every peer's pieces, and a peer that never loses a byte")]
+#[command(
+    name = "enjambre",
+    version,
+    about = "A BitTorrent tracker that knows every peer's pieces, and a peer that never loses a byte"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

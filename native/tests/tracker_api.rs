@@ -13,16 +13,29 @@ use tracker_support::*;
 fn swarm_swarms_stats_and_metrics_documents() {
     let dir = scratch_dir("api");
     let (torrent, ih) = write_torrent(&dir, "api", 12);
-    let t = Tracker::start(&["--poll-interval", "0", "--torrent", torrent.to_str().unwrap()]);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
     t.announce(&ih, &peer_id(1), 9001, 0, "&event=started");
     t.announce(&ih, &peer_id(2), 9002, 99, "&event=started&bitfield=gAA");
     let v = t.json(&format!("/swarm/{ih}"));
     assert_eq!(v["info_hash"], ih.to_string());
     assert_eq!(v["piece_count"], 12);
     assert_eq!(v["piece_count_exact"], true);
-    assert_eq!((v["seeders"].as_u64(), v["leechers"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (v["seeders"].as_u64(), v["leechers"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(v["availability"].as_array().unwrap().len(), 12);
-    let leech = v["peers"].as_array().unwrap().iter().find(|p| p["addr"] == "127.0.0.1:9002").unwrap();
+    let leech = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["addr"] == "127.0.0.1:9002")
+        .unwrap();
     assert_eq!(leech["left"], 99);
     assert_eq!(leech["have"], "some");
     assert_eq!(leech["pieces_have"], 1);
@@ -58,7 +71,10 @@ fn cors_headers_and_preflight() {
     let t = Tracker::start(&["--poll-interval", "0"]);
     for path in ["/stats", "/swarms", "/metrics", "/announce"] {
         let (_, head, _) = t.get(path);
-        assert!(head.contains("Access-Control-Allow-Origin: *"), "{path}: {head}");
+        assert!(
+            head.contains("Access-Control-Allow-Origin: *"),
+            "{path}: {head}"
+        );
     }
     let (status, head, _) = raw_http(
         t.http,
@@ -76,7 +92,8 @@ fn live_feed_sends_a_snapshot_then_changes() {
     t.announce(&ih, &peer_id(1), 9101, 5, "");
     let mut s = TcpStream::connect(t.http).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("GET /swarm/{ih}/events HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(format!("GET /swarm/{ih}/events HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .unwrap();
     let mut r = BufReader::new(s);
     let mut head = String::new();
     loop {

@@ -11,14 +11,23 @@ fn compact_announce_lists_the_others_and_never_the_asker() {
     let t = Tracker::start(&["--poll-interval", "0"]);
     let ih = InfoHash([1; 20]);
     for n in 0..10u16 {
-        t.announce(&ih, &peer_id(n.into()), 7000 + n, 100, "&compact=1&event=started");
+        t.announce(
+            &ih,
+            &peer_id(n.into()),
+            7000 + n,
+            100,
+            "&compact=1&event=started",
+        );
     }
     for n in 0..10u16 {
         let body = t.announce(&ih, &peer_id(n.into()), 7000 + n, 100, "&compact=1");
         let v = bdecode(&body);
         let ports = compact_ports(bbytes(&v, "peers").expect("peers"));
         assert_eq!(ports.len(), 9, "everyone but the asker");
-        assert!(!ports.contains(&(7000 + n)), "asker {n} listed in its own reply");
+        assert!(
+            !ports.contains(&(7000 + n)),
+            "asker {n} listed in its own reply"
+        );
         assert_eq!(bint(&v, "incomplete"), 10);
         assert_eq!(bint(&v, "complete"), 0);
         assert_eq!(bint(&v, "interval"), 600);
@@ -28,14 +37,29 @@ fn compact_announce_lists_the_others_and_never_the_asker() {
 
 #[test]
 fn dictionary_form_when_compact_is_zero() {
-    let t = Tracker::start(&["--poll-interval", "0", "--interval", "120", "--min-interval", "30"]);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--interval",
+        "120",
+        "--min-interval",
+        "30",
+    ]);
     let ih = InfoHash([2; 20]);
     t.announce(&ih, &peer_id(1), 7001, 0, "&compact=0");
     let body = t.announce(&ih, &peer_id(2), 7002, 5, "&compact=0");
     let v = bdecode(&body);
     assert_eq!(bint(&v, "interval"), 120);
     assert_eq!(bint(&v, "min interval"), 30);
-    let peers: Vec<_> = v.as_dict().unwrap().get(b"peers").unwrap().as_list().expect("dictionary peers").iter().collect();
+    let peers: Vec<_> = v
+        .as_dict()
+        .unwrap()
+        .get(b"peers")
+        .unwrap()
+        .as_list()
+        .expect("dictionary peers")
+        .iter()
+        .collect();
     assert_eq!(peers.len(), 1);
     let p = peers[0].as_dict().unwrap();
     assert_eq!(p.get(b"ip").unwrap().as_bytes().unwrap(), b"127.0.0.1");
@@ -45,7 +69,14 @@ fn dictionary_form_when_compact_is_zero() {
 
 #[test]
 fn numwant_is_honoured_and_capped() {
-    let t = Tracker::start(&["--poll-interval", "0", "--numwant-max", "5", "--numwant-default", "3"]);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--numwant-max",
+        "5",
+        "--numwant-default",
+        "3",
+    ]);
     let ih = InfoHash([3; 20]);
     for n in 0..20u16 {
         t.announce(&ih, &peer_id(n.into()), 7100 + n, 1, "&compact=1");
@@ -55,7 +86,11 @@ fn numwant_is_honoured_and_capped() {
         compact_ports(bbytes(&bdecode(&body), "peers").unwrap()).len()
     };
     assert_eq!(count("&compact=1&numwant=2"), 2);
-    assert_eq!(count("&compact=1&numwant=100"), 5, "capped by --numwant-max");
+    assert_eq!(
+        count("&compact=1&numwant=100"),
+        5,
+        "capped by --numwant-max"
+    );
     assert_eq!(count("&compact=1"), 3, "--numwant-default");
     assert_eq!(count("&compact=1&numwant=0"), 0);
 }
@@ -91,14 +126,38 @@ fn scrape_counts_seeders_leechers_and_completions() {
     t.announce(&ih, &peer_id(2), 7302, 0, "&event=completed");
     // Peer 3 stops.
     t.announce(&ih, &peer_id(3), 7303, 10, "&event=stopped");
-    let (status, _, body) = t.get(&format!("/scrape?info_hash={}&info_hash={}", pct(&ih.0), pct(&other.0)));
+    let (status, _, body) = t.get(&format!(
+        "/scrape?info_hash={}&info_hash={}",
+        pct(&ih.0),
+        pct(&other.0)
+    ));
     assert_eq!(status, 200);
     let v = bdecode(&body);
-    let files = v.as_dict().unwrap().get(b"files").unwrap().as_dict().unwrap();
+    let files = v
+        .as_dict()
+        .unwrap()
+        .get(b"files")
+        .unwrap()
+        .as_dict()
+        .unwrap();
     let f = files.get(&ih.0).unwrap();
-    assert_eq!((bint(&f, "complete"), bint(&f, "incomplete"), bint(&f, "downloaded")), (2, 0, 1));
+    assert_eq!(
+        (
+            bint(&f, "complete"),
+            bint(&f, "incomplete"),
+            bint(&f, "downloaded")
+        ),
+        (2, 0, 1)
+    );
     let o = files.get(&other.0).unwrap();
-    assert_eq!((bint(&o, "complete"), bint(&o, "incomplete"), bint(&o, "downloaded")), (0, 0, 0));
+    assert_eq!(
+        (
+            bint(&o, "complete"),
+            bint(&o, "incomplete"),
+            bint(&o, "downloaded")
+        ),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -115,7 +174,12 @@ fn a_stopped_peer_is_no_longer_listed() {
 fn self_reported_bitfields_are_stored_and_validated_against_the_torrent() {
     let dir = scratch_dir("selfreport");
     let (torrent, ih) = write_torrent(&dir, "ten", 10);
-    let t = Tracker::start(&["--poll-interval", "0", "--torrent", torrent.to_str().unwrap()]);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
     // 10 pieces: 2 bytes, pieces 0 and 9 -> 0x80 0x40 -> base64url "gEA".
     let body = t.announce(&ih, &peer_id(1), 7501, 5, "&bitfield=gEA");
     assert!(bbytes(&bdecode(&body), "warning message").is_none());
@@ -132,7 +196,10 @@ fn self_reported_bitfields_are_stored_and_validated_against_the_torrent() {
     // Wrong length (one byte) is refused with a warning, the old bitfield stays.
     let body = t.announce(&ih, &peer_id(1), 7501, 5, "&bitfield=_w");
     let w = bdecode(&body);
-    assert!(String::from_utf8_lossy(bbytes(&w, "warning message").expect("warning")).contains("bitfield ignored"));
+    assert!(
+        String::from_utf8_lossy(bbytes(&w, "warning message").expect("warning"))
+            .contains("bitfield ignored")
+    );
     // Spare bits set (piece 10 and 11 do not exist): refused too.
     let body = t.announce(&ih, &peer_id(1), 7501, 5, "&bitfield=gDA");
     assert!(bbytes(&bdecode(&body), "warning message").is_some());
@@ -144,7 +211,13 @@ fn self_reported_bitfields_are_stored_and_validated_against_the_torrent() {
     // A full bitfield makes the peer count as having everything.
     t.announce(&ih, &peer_id(2), 7502, 0, "&bitfield=_8A");
     let v = t.json(&format!("/swarm/{ih}"));
-    let p2 = v["peers"].as_array().unwrap().iter().find(|p| p["addr"] == "127.0.0.1:7502").unwrap().clone();
+    let p2 = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["addr"] == "127.0.0.1:7502")
+        .unwrap()
+        .clone();
     assert_eq!(p2["have"], "all");
     assert_eq!(p2["bitfield"], "_8A");
     assert_eq!(v["availability"][0], 2);
@@ -155,7 +228,12 @@ fn self_reported_bitfields_are_stored_and_validated_against_the_torrent() {
 fn the_asker_gets_holders_of_its_missing_pieces_rarest_first() {
     let dir = scratch_dir("pieceaware");
     let (torrent, ih) = write_torrent(&dir, "sixteen", 16);
-    let t = Tracker::start(&["--poll-interval", "0", "--torrent", torrent.to_str().unwrap()]);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
     // Ten peers with nothing useful, with unknown bitfields.
     for n in 0..10u16 {
         t.announce(&ih, &peer_id(n.into()), 7600 + n, 5, "");
@@ -166,14 +244,32 @@ fn the_asker_gets_holders_of_its_missing_pieces_rarest_first() {
     t.announce(&ih, &peer_id(102), 7702, 5, "&bitfield=_wA");
     // The asker has pieces 0..8 already: only B helps.
     for _ in 0..5 {
-        let body = t.announce(&ih, &peer_id(200), 7800, 5, "&compact=1&numwant=1&bitfield=_wA");
-        assert_eq!(compact_ports(bbytes(&bdecode(&body), "peers").unwrap()), vec![7701]);
+        let body = t.announce(
+            &ih,
+            &peer_id(200),
+            7800,
+            5,
+            "&compact=1&numwant=1&bitfield=_wA",
+        );
+        assert_eq!(
+            compact_ports(bbytes(&bdecode(&body), "peers").unwrap()),
+            vec![7701]
+        );
     }
     // An asker with nothing: the holders come first, the rarest piece's holder first.
-    let body = t.announce(&ih, &peer_id(201), 7801, 5, "&compact=1&numwant=3&bitfield=AAA");
+    let body = t.announce(
+        &ih,
+        &peer_id(201),
+        7801,
+        5,
+        "&compact=1&numwant=3&bitfield=AAA",
+    );
     let ports = compact_ports(bbytes(&bdecode(&body), "peers").unwrap());
     assert_eq!(ports[0], 7701);
     // Then two of the holders of pieces 0..8 (A, C and the earlier asker), never a peer without pieces.
     assert_eq!(ports.len(), 3);
-    assert!(ports[1..].iter().all(|p| [7700, 7702, 7800].contains(p)), "{ports:?}");
+    assert!(
+        ports[1..].iter().all(|p| [7700, 7702, 7800].contains(p)),
+        "{ports:?}"
+    );
 }

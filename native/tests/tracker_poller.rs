@@ -43,7 +43,9 @@ async fn scripted_peer(ih: InfoHash, scripts: Vec<Script>, log: Log) -> u16 {
     tokio::spawn(async move {
         let mut n = 0usize;
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             let script = scripts[n.min(scripts.len() - 1)].clone();
             n += 1;
             let log = log.clone();
@@ -52,11 +54,25 @@ async fn scripted_peer(ih: InfoHash, scripts: Vec<Script>, log: Log) -> u16 {
                 if s.read_exact(&mut hs).await.is_err() {
                     return;
                 }
-                let Ok(Status::Complete(theirs)) = Handshake::decode(&hs, &[]) else { return };
+                let Ok(Status::Complete(theirs)) = Handshake::decode(&hs, &[]) else {
+                    return;
+                };
                 log.lock().unwrap().push((Instant::now(), theirs));
-                let ext = Extensions { fast: true, extended: false, dht: false };
-                let mine_ih = if matches!(script, Script::WrongTorrent) { InfoHash([0xee; 20]) } else { ih };
-                let _ = s.write_all(&Handshake::new(mine_ih, PeerId(*b"-SP0001-scriptedpeer"), ext).encode()).await;
+                let ext = Extensions {
+                    fast: true,
+                    extended: false,
+                    dht: false,
+                };
+                let mine_ih = if matches!(script, Script::WrongTorrent) {
+                    InfoHash([0xee; 20])
+                } else {
+                    ih
+                };
+                let _ = s
+                    .write_all(
+                        &Handshake::new(mine_ih, PeerId(*b"-SP0001-scriptedpeer"), ext).encode(),
+                    )
+                    .await;
                 if let Script::Messages(ms) = script {
                     for m in ms {
                         let _ = s.write_all(&m).await;
@@ -77,14 +93,27 @@ async fn scripted_peer(ih: InfoHash, scripts: Vec<Script>, log: Log) -> u16 {
 
 fn peer_by_port(v: &serde_json::Value, port: u16) -> serde_json::Value {
     let addr = format!("127.0.0.1:{port}");
-    v["peers"].as_array().unwrap().iter().find(|p| p["addr"] == addr.as_str()).cloned().unwrap_or_default()
+    v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["addr"] == addr.as_str())
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_learn_bitfields_and_follow_a_download() {
     let dir = scratch_dir("poller");
     let (torrent, ih) = write_torrent(&dir, "polled", 12);
-    let t = Tracker::start(&["--poll-interval", "1", "--poll-read-time", "2", "--torrent", torrent.to_str().unwrap()]);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "1",
+        "--poll-read-time",
+        "2",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
     let log: Log = Arc::default();
     // A: a leech whose bitfield grows between polls (pieces 0, 2; then + Have 1; then all 12).
     let a = scripted_peer(
@@ -98,7 +127,12 @@ async fn polls_learn_bitfields_and_follow_a_download() {
     )
     .await;
     // B: a seed that says HaveAll; C: a peer with nothing that says nothing.
-    let b = scripted_peer(ih, vec![Script::Messages(vec![msg(Message::HaveAll)])], log.clone()).await;
+    let b = scripted_peer(
+        ih,
+        vec![Script::Messages(vec![msg(Message::HaveAll)])],
+        log.clone(),
+    )
+    .await;
     let c = scripted_peer(ih, vec![Script::Silent], log.clone()).await;
     // D: unreachable (a port nobody listens on); E: answers for another torrent.
     let d = {
@@ -107,9 +141,19 @@ async fn polls_learn_bitfields_and_follow_a_download() {
     };
     let e = scripted_peer(ih, vec![Script::WrongTorrent], log.clone()).await;
     let t = Arc::new(t);
-    for (n, port, left) in [(1, a, 100), (2, b, 0), (3, c, 100), (4, d, 100), (5, e, 100)] {
+    for (n, port, left) in [
+        (1, a, 100),
+        (2, b, 0),
+        (3, c, 100),
+        (4, d, 100),
+        (5, e, 100),
+    ] {
         let t = t.clone();
-        tokio::task::spawn_blocking(move || t.announce(&ih, &peer_id(n), port, left, "&event=started")).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            t.announce(&ih, &peer_id(n), port, left, "&event=started")
+        })
+        .await
+        .unwrap();
     }
     let tt = t.clone();
     let v = tokio::task::spawn_blocking(move || {
@@ -131,8 +175,12 @@ async fn polls_learn_bitfields_and_follow_a_download() {
     // A's bitfield follows the download: 2 pieces, then 3 with the Have, then all.
     let tt = t.clone();
     tokio::task::spawn_blocking(move || {
-        tt.wait_swarm(&ih, Duration::from_secs(20), |v| peer_by_port(v, a)["bitfield"] == "4AA");
-        let v = tt.wait_swarm(&ih, Duration::from_secs(20), |v| peer_by_port(v, a)["have"] == "all");
+        tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
+            peer_by_port(v, a)["bitfield"] == "4AA"
+        });
+        let v = tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
+            peer_by_port(v, a)["have"] == "all"
+        });
         assert_eq!(peer_by_port(&v, a)["progress"], 1.0);
     })
     .await
@@ -150,7 +198,11 @@ async fn polls_learn_bitfields_and_follow_a_download() {
     let mut times: Vec<Instant> = log.iter().map(|(t, _)| *t).collect();
     times.sort();
     for w in times.windows(2) {
-        assert!(w[1] - w[0] >= Duration::from_millis(180), "polls to one address {:?} apart", w[1] - w[0]);
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(180),
+            "polls to one address {:?} apart",
+            w[1] - w[0]
+        );
     }
 }
 
@@ -158,7 +210,14 @@ async fn polls_learn_bitfields_and_follow_a_download() {
 async fn an_unreachable_peer_keeps_its_last_bitfield_and_is_backed_off() {
     let dir = scratch_dir("backoff");
     let (torrent, ih) = write_torrent(&dir, "backoff", 8);
-    let t = Arc::new(Tracker::start(&["--poll-interval", "1", "--poll-read-time", "2", "--torrent", torrent.to_str().unwrap()]));
+    let t = Arc::new(Tracker::start(&[
+        "--poll-interval",
+        "1",
+        "--poll-read-time",
+        "2",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]));
     // A port that accepts nobody, and a self-report of pieces 0..3.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -167,7 +226,9 @@ async fn an_unreachable_peer_keeps_its_last_bitfield_and_is_backed_off() {
     let tt = t.clone();
     tokio::task::spawn_blocking(move || {
         tt.announce(&ih, &peer_id(1), port, 10, "&bitfield=8A");
-        let v = tt.wait_swarm(&ih, Duration::from_secs(15), |v| peer_by_port(v, port)["poll_failures"].as_u64().unwrap_or(0) >= 2);
+        let v = tt.wait_swarm(&ih, Duration::from_secs(15), |v| {
+            peer_by_port(v, port)["poll_failures"].as_u64().unwrap_or(0) >= 2
+        });
         let p = peer_by_port(&v, port);
         assert_eq!(p["reachable"], false);
         assert_eq!(p["bitfield"], "8A", "last known bitfield kept");
@@ -175,8 +236,13 @@ async fn an_unreachable_peer_keeps_its_last_bitfield_and_is_backed_off() {
         // Backed off: over 4 more seconds at most two more attempts (1 s interval doubling).
         let before = p["poll_failures"].as_u64().unwrap();
         std::thread::sleep(Duration::from_secs(4));
-        let after = peer_by_port(&tt.json(&format!("/swarm/{ih}")), port)["poll_failures"].as_u64().unwrap();
-        assert!(after - before <= 2, "retried in a tight loop: {before} -> {after}");
+        let after = peer_by_port(&tt.json(&format!("/swarm/{ih}")), port)["poll_failures"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            after - before <= 2,
+            "retried in a tight loop: {before} -> {after}"
+        );
     })
     .await
     .unwrap();

@@ -23,8 +23,16 @@ fn the_registry_survives_a_restart() {
     let t = Tracker::start(&args);
     let v = t.json(&format!("/swarm/{ih}"));
     assert_eq!(v["completed"], 1);
-    assert_eq!((v["seeders"].as_u64(), v["leechers"].as_u64()), (Some(1), Some(1)));
-    let p1 = v["peers"].as_array().unwrap().iter().find(|p| p["addr"] == "127.0.0.1:9201").unwrap();
+    assert_eq!(
+        (v["seeders"].as_u64(), v["leechers"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let p1 = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["addr"] == "127.0.0.1:9201")
+        .unwrap();
     assert_eq!(p1["bitfield"], "oA");
     assert_eq!(p1["source"], "report");
     // The restored peers are served.
@@ -40,17 +48,28 @@ fn a_corrupt_snapshot_is_set_aside_not_fatal() {
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     // A snapshot with the right magic and a flipped byte, then plain garbage.
-    for garbage in [b"ENJTRK01\x00\x01\x02\x03\x04\x05".to_vec(), b"garbage".to_vec()] {
+    for garbage in [
+        b"ENJTRK01\x00\x01\x02\x03\x04\x05".to_vec(),
+        b"garbage".to_vec(),
+    ] {
         std::fs::write(state.join("registry.snapshot"), &garbage).unwrap();
         let t = Tracker::start(&["--poll-interval", "0", "--state", state.to_str().unwrap()]);
         assert_eq!(t.json("/stats")["torrents"], 0);
         let aside: Vec<_> = std::fs::read_dir(&state)
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("registry.snapshot.corrupt-"))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("registry.snapshot.corrupt-")
+            })
             .collect();
         assert!(!aside.is_empty(), "not set aside");
-        assert!(t.log().contains("corrupt registry snapshot set aside"), "{}", t.log());
+        assert!(
+            t.log().contains("corrupt registry snapshot set aside"),
+            "{}",
+            t.log()
+        );
         for e in aside {
             std::fs::remove_file(e.path()).unwrap();
         }

@@ -97,7 +97,12 @@ impl Arena {
     }
 
     /// Validate `bytes` for this swarm: `pieces` is the exact piece count when known.
-    pub fn check(&self, bytes: &[u8], pieces: Option<u32>, max_pieces: u32) -> Result<(), BitsError> {
+    pub fn check(
+        &self,
+        bytes: &[u8],
+        pieces: Option<u32>,
+        max_pieces: u32,
+    ) -> Result<(), BitsError> {
         if bytes.len() as u64 * 8 > u64::from(max_pieces) + 7 {
             return Err(BitsError::TooLarge);
         }
@@ -247,7 +252,10 @@ mod tests {
     #[test]
     fn full_and_empty_bitfields_take_no_slot() {
         let mut a = Arena::default();
-        assert_eq!(a.store(&NewBits::Bytes(vec![0xff, 0xe0]), Some(11)).0, Have::All);
+        assert_eq!(
+            a.store(&NewBits::Bytes(vec![0xff, 0xe0]), Some(11)).0,
+            Have::All
+        );
         assert_eq!(a.store(&NewBits::Bytes(vec![0, 0]), Some(11)).0, Have::None);
         assert_eq!(a.heap_bytes(), 0);
     }
@@ -257,7 +265,10 @@ mod tests {
         let a = Arena::default();
         assert_eq!(a.check(&[0xff, 0xe0], Some(11), 100), Ok(()));
         assert_eq!(a.check(&[0xff], Some(11), 100), Err(BitsError::WrongLength));
-        assert_eq!(a.check(&[0xff, 0xf0], Some(11), 100), Err(BitsError::SpareBits));
+        assert_eq!(
+            a.check(&[0xff, 0xf0], Some(11), 100),
+            Err(BitsError::SpareBits)
+        );
         assert_eq!(a.check(&[0; 20], None, 100), Err(BitsError::TooLarge));
         let mut b = Arena::default();
         b.set_stride(3);

@@ -126,7 +126,9 @@ impl TrackerArgs {
         Ok(Limits {
             interval: self.interval,
             min_interval: self.min_interval.min(self.interval),
-            peer_timeout: self.peer_timeout.unwrap_or(self.interval.saturating_mul(2).saturating_add(60)),
+            peer_timeout: self
+                .peer_timeout
+                .unwrap_or(self.interval.saturating_mul(2).saturating_add(60)),
             numwant_default: self.numwant_default.min(self.numwant_max),
             numwant_max: self.numwant_max,
             max_torrents: self.max_torrents,
@@ -141,5 +143,6 @@ impl TrackerArgs {
 
 /// A positive, finite number of seconds as a [`Duration`].
 pub fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("{what}: not a valid number of seconds: {v}"))
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| anyhow::anyhow!("{what}: not a valid number of seconds: {v}"))
 }

@@ -22,7 +22,10 @@ pub struct ConnIds {
 impl ConnIds {
     /// A fresh random secret.
     pub fn new() -> Self {
-        ConnIds { k0: rand::random(), k1: rand::random() }
+        ConnIds {
+            k0: rand::random(),
+            k1: rand::random(),
+        }
     }
 
     /// A fixed secret (tests).
@@ -61,7 +64,7 @@ mod tests {
     fn an_id_lives_at_least_one_window_and_at_most_two() {
         let c = ConnIds::with_key(1, 2);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        let t = 1_700_000_040; // 40 s into a window
+        let t = 1_700_000_080; // 40 s into a window (windows start at multiples of 60)
         let id = c.issue(ip, t);
         assert!(c.check(id, ip, t));
         assert!(c.check(id, ip, t + 79)); // end of the next window

@@ -86,7 +86,12 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-async fn connection(mut sock: TcpStream, from: SocketAddr, st: &Arc<State>, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
+async fn connection(
+    mut sock: TcpStream,
+    from: SocketAddr,
+    st: &Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let from_ip = canonical_ip(from.ip());
     let mut buf = vec![0u8; st.max_request_bytes.clamp(256, 1 << 20)];
     let mut filled = 0;
@@ -112,7 +117,13 @@ async fn connection(mut sock: TcpStream, from: SocketAddr, st: &Arc<State>, mut 
                 Err(e) => {
                     inc(&st.metrics.http_bad_requests);
                     debug!(%from, error = %e, "refusing malformed HTTP request");
-                    respond(&mut out, "400 Bad Request", "text/plain", b"malformed request\n", false);
+                    respond(
+                        &mut out,
+                        "400 Bad Request",
+                        "text/plain",
+                        b"malformed request\n",
+                        false,
+                    );
                     after = After::Close;
                     break;
                 }
@@ -132,7 +143,13 @@ async fn connection(mut sock: TcpStream, from: SocketAddr, st: &Arc<State>, mut 
         if filled == buf.len() {
             inc(&st.metrics.http_bad_requests);
             debug!(%from, limit = buf.len(), "refusing HTTP request head over the size limit");
-            respond(&mut out, "431 Request Header Fields Too Large", "text/plain", b"request too large\n", false);
+            respond(
+                &mut out,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"request too large\n",
+                false,
+            );
             sock.write_all(&out).await?;
             return Ok(());
         }
@@ -153,7 +170,8 @@ async fn connection(mut sock: TcpStream, from: SocketAddr, st: &Arc<State>, mut 
 /// Write a whole response.
 fn respond(out: &mut Vec<u8>, status: &str, content_type: &str, body: &[u8], keep_alive: bool) {
     use std::io::Write;
-    let _ = write!(
+    let _ =
+        write!(
         out,
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{CORS}{}\r\n",
         body.len(),
@@ -163,7 +181,11 @@ fn respond(out: &mut Vec<u8>, status: &str, content_type: &str, body: &[u8], kee
 }
 
 fn wants_keep_alive(req: &httparse::Request<'_, '_>) -> bool {
-    let conn = req.headers.iter().find(|h| h.name.eq_ignore_ascii_case("connection")).map(|h| h.value);
+    let conn = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("connection"))
+        .map(|h| h.value);
     match req.version {
         Some(1) => !conn.is_some_and(|v| v.eq_ignore_ascii_case(b"close")),
         _ => conn.is_some_and(|v| v.eq_ignore_ascii_case(b"keep-alive")),
@@ -172,11 +194,18 @@ fn wants_keep_alive(req: &httparse::Request<'_, '_>) -> bool {
 
 fn has_body(req: &httparse::Request<'_, '_>) -> bool {
     req.headers.iter().any(|h| {
-        (h.name.eq_ignore_ascii_case("content-length") && h.value != b"0") || h.name.eq_ignore_ascii_case("transfer-encoding")
+        (h.name.eq_ignore_ascii_case("content-length") && h.value != b"0")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
     })
 }
 
-fn handle(req: &httparse::Request<'_, '_>, from: IpAddr, st: &Arc<State>, sc: &mut Scratch, out: &mut Vec<u8>) -> After {
+fn handle(
+    req: &httparse::Request<'_, '_>,
+    from: IpAddr,
+    st: &Arc<State>,
+    sc: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> After {
     let keep = wants_keep_alive(req);
     let ka = if keep { After::KeepAlive } else { After::Close };
     let method = req.method.unwrap_or("");
@@ -188,7 +217,13 @@ fn handle(req: &httparse::Request<'_, '_>, from: IpAddr, st: &Arc<State>, sc: &m
     if has_body(req) {
         inc(&st.metrics.http_bad_requests);
         debug!(%from, path, "refusing HTTP request with a body");
-        respond(out, "400 Bad Request", "text/plain", b"request bodies are not accepted\n", false);
+        respond(
+            out,
+            "400 Bad Request",
+            "text/plain",
+            b"request bodies are not accepted\n",
+            false,
+        );
         return After::Close;
     }
     if method == "OPTIONS" {
@@ -203,7 +238,13 @@ fn handle(req: &httparse::Request<'_, '_>, from: IpAddr, st: &Arc<State>, sc: &m
     }
     if method != "GET" {
         inc(&st.metrics.http_bad_requests);
-        respond(out, "405 Method Not Allowed", "text/plain", b"only GET\n", keep);
+        respond(
+            out,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"only GET\n",
+            keep,
+        );
         return ka;
     }
     match path {
@@ -285,7 +326,9 @@ fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
             return;
         }
     };
-    let r = st.reg().announce(unix_now(), &a, Families::Both, &mut sc.picked);
+    let r = st
+        .reg()
+        .announce(unix_now(), &a, Families::Both, &mut sc.picked);
     match r {
         Ok(mut reply) => {
             inc(&st.metrics.http_announces);
@@ -317,7 +360,11 @@ fn scrape(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
                 let reg = st.reg();
                 if hashes.is_empty() {
                     // A full scrape: every swarm, bounded.
-                    let mut all: Vec<_> = reg.swarms.iter().map(|(ih, s)| (*ih, s.seeders, s.completed, s.leechers)).collect();
+                    let mut all: Vec<_> = reg
+                        .swarms
+                        .iter()
+                        .map(|(ih, s)| (*ih, s.seeders, s.completed, s.leechers))
+                        .collect();
                     all.sort_by_key(|e| e.0);
                     all.truncate(proto::MAX_SCRAPE * 4);
                     all

@@ -11,6 +11,7 @@ mod config;
 mod connid;
 mod http;
 mod metrics;
+mod mmsg;
 mod peers;
 mod poller;
 mod proto;
@@ -117,7 +118,9 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
     for addr in addrs {
         match bind_pair(addr, has_v4_any) {
             Ok(pair) => bound.push(pair),
-            Err(e) if defaults && addr.is_ipv6() => warn!(%addr, error = %e, "IPv6 not available; serving IPv4 only"),
+            Err(e) if defaults && addr.is_ipv6() => {
+                warn!(%addr, error = %e, "IPv6 not available; serving IPv4 only")
+            }
             Err(e) => return Err(anyhow::anyhow!("cannot listen on {addr}: {e}")),
         }
     }
@@ -134,7 +137,11 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
     });
     // Announce where we listen, on stdout, for scripts and tests.
     for (tcp, udp) in &bound {
-        println!("enjambre tracker listening: http={} udp={}", tcp.local_addr()?, udp.local_addr()?);
+        println!(
+            "enjambre tracker listening: http={} udp={}",
+            tcp.local_addr()?,
+            udp.local_addr()?
+        );
     }
     let stop_udp = Arc::new(AtomicBool::new(false));
     let mut udp_threads = Vec::new();
@@ -143,19 +150,35 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         tcp_listeners.push(tcp);
         let st = st.clone();
         let stop = stop_udp.clone();
-        udp_threads.push(std::thread::Builder::new().name("udp".into()).spawn(move || udp::run(udp, st, stop))?);
+        udp_threads.push(
+            std::thread::Builder::new()
+                .name("udp".into())
+                .spawn(move || udp::run(udp, st, stop))?,
+        );
     }
     let rt = if args.http_workers <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.http_workers).enable_all().build()?
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.http_workers)
+            .enable_all()
+            .build()?
     };
     let times = poller::PollTimes {
         connect: secs(args.poll_connect_timeout, "--poll-connect-timeout")?,
         read: secs(args.poll_read_time, "--poll-read-time")?,
         spacing: secs(args.poll_spacing, "--poll-spacing")?,
     };
-    let result = rt.block_on(serve(st.clone(), tcp_listeners, args.state.clone(), args.snapshot_interval, args.poll_concurrency, times));
+    let result = rt.block_on(serve(
+        st.clone(),
+        tcp_listeners,
+        args.state.clone(),
+        args.snapshot_interval,
+        args.poll_concurrency,
+        times,
+    ));
     stop_udp.store(true, std::sync::atomic::Ordering::Relaxed);
     for t in udp_threads {
         let _ = t.join();
@@ -177,7 +200,12 @@ async fn serve(
         let l = tokio::net::TcpListener::from_std(l)?;
         tokio::spawn(http::serve(l, st.clone(), stop_rx.clone()));
     }
-    tokio::spawn(poller::run(st.clone(), poll_concurrency, times, stop_rx.clone()));
+    tokio::spawn(poller::run(
+        st.clone(),
+        poll_concurrency,
+        times,
+        stop_rx.clone(),
+    ));
     // Sweep expired peers.
     {
         let st = st.clone();
@@ -229,7 +257,10 @@ async fn save(st: &Arc<State>, dir: &std::path::Path) {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut i), Ok(mut t)) => {
             tokio::select! { _ = i.recv() => {}, _ = t.recv() => {} }
         }

@@ -118,7 +118,10 @@ pub struct PeerSet<I> {
 
 impl<I> Default for PeerSet<I> {
     fn default() -> Self {
-        PeerSet { peers: Vec::new(), index: HashTable::new() }
+        PeerSet {
+            peers: Vec::new(),
+            index: HashTable::new(),
+        }
     }
 }
 
@@ -136,7 +139,11 @@ impl<I: IpBytes> PeerSet<I> {
     pub fn find<S: BuildHasher>(&self, s: &S, ip: I, port: u16) -> Option<usize> {
         let h = key_hash(s, ip, port);
         self.index
-            .find(h, |&i| self.peers.get(i as usize).is_some_and(|p| p.ip == ip && p.port == port))
+            .find(h, |&i| {
+                self.peers
+                    .get(i as usize)
+                    .is_some_and(|p| p.ip == ip && p.port == port)
+            })
             .map(|&i| i as usize)
     }
 
@@ -157,12 +164,18 @@ impl<I: IpBytes> PeerSet<I> {
     pub fn remove<S: BuildHasher>(&mut self, s: &S, i: usize) -> Peer<I> {
         let last = self.peers.len() - 1;
         let (ip, port) = (self.peers[i].ip, self.peers[i].port);
-        if let Ok(e) = self.index.find_entry(key_hash(s, ip, port), |&j| j as usize == i) {
+        if let Ok(e) = self
+            .index
+            .find_entry(key_hash(s, ip, port), |&j| j as usize == i)
+        {
             e.remove();
         }
         if i != last {
             let (lip, lport) = (self.peers[last].ip, self.peers[last].port);
-            if let Some(slot) = self.index.find_mut(key_hash(s, lip, lport), |&j| j as usize == last) {
+            if let Some(slot) = self
+                .index
+                .find_mut(key_hash(s, lip, lport), |&j| j as usize == last)
+            {
                 *slot = i as u32;
             }
         }
@@ -222,7 +235,9 @@ mod tests {
         }
         // Remove from the front repeatedly; every remaining peer must still be found at its position.
         for k in 0..60u16 {
-            let i = set.find(&s, [10, 0, 0, k as u8], 6881 + k).expect("present");
+            let i = set
+                .find(&s, [10, 0, 0, k as u8], 6881 + k)
+                .expect("present");
             let p = set.remove(&s, i);
             assert_eq!(p.port, 6881 + k);
             assert_eq!(set.find(&s, [10, 0, 0, k as u8], 6881 + k), None);

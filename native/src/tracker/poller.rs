@@ -48,8 +48,15 @@ pub fn poll_peer_id() -> PeerId {
 }
 
 /// Run the poller until `stop` flips.
-pub async fn run(st: Arc<State>, concurrency: usize, times: PollTimes, mut stop: watch::Receiver<bool>) {
-    let Some(_) = st.limits.poll_interval else { return };
+pub async fn run(
+    st: Arc<State>,
+    concurrency: usize,
+    times: PollTimes,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(_) = st.limits.poll_interval else {
+        return;
+    };
     let concurrency = concurrency.max(1);
     let sem = Arc::new(Semaphore::new(concurrency));
     let peer_id = poll_peer_id();
@@ -109,7 +116,11 @@ fn summary(b: &NewBits) -> String {
     match b {
         NewBits::None => "none".into(),
         NewBits::All => "all".into(),
-        NewBits::Bytes(v) => format!("{} of {}", v.iter().map(|b| b.count_ones()).sum::<u32>(), v.len() * 8),
+        NewBits::Bytes(v) => format!(
+            "{} of {}",
+            v.iter().map(|b| b.count_ones()).sum::<u32>(),
+            v.len() * 8
+        ),
     }
 }
 
@@ -120,16 +131,28 @@ enum Learned {
 }
 
 /// Dial one peer and learn its bitfield.
-pub async fn poll_one(t: &PollTarget, peer_id: PeerId, times: PollTimes, max_len: u32) -> Result<NewBits, &'static str> {
+pub async fn poll_one(
+    t: &PollTarget,
+    peer_id: PeerId,
+    times: PollTimes,
+    max_len: u32,
+) -> Result<NewBits, &'static str> {
     let mut sock = match timeout(times.connect, TcpStream::connect(t.addr)).await {
         Err(_) => return Err("connect timed out"),
         Ok(Err(_)) => return Err("connect failed"),
         Ok(Ok(s)) => s,
     };
     let _ = sock.set_nodelay(true);
-    let ext = Extensions { fast: true, extended: true, dht: false };
+    let ext = Extensions {
+        fast: true,
+        extended: true,
+        dht: false,
+    };
     let hs = Handshake::new(t.info_hash, peer_id, ext);
-    if timeout(times.connect, sock.write_all(&hs.encode())).await.is_err() {
+    if timeout(times.connect, sock.write_all(&hs.encode()))
+        .await
+        .is_err()
+    {
         return Err("handshake write timed out");
     }
     let mut deadline = Instant::now() + times.read;
@@ -183,7 +206,9 @@ pub async fn poll_one(t: &PollTarget, peer_id: PeerId, times: PollTimes, max_len
                     Ok(Status::Partial) => break,
                     Err(enjambre_core::wire::WireError::UnknownMessage { .. }) => {
                         // Skip a message this decoder does not know, by its length prefix.
-                        let len = rest.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                        let len = rest
+                            .get(..4)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
                         match len {
                             Some(len) if rest.len() >= 4 + len => pos += 4 + len,
                             _ => break,

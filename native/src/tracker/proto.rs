@@ -4,8 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use enjambre_core::tracker::{
-    base64url, scrape_info_hashes, write_announce_response, write_failure, write_scrape_response, AnnounceEvent,
-    AnnounceReply, AnnounceRequest, ReplyPeer, ScrapeEntry,
+    base64url, scrape_info_hashes, write_announce_response, write_failure, write_scrape_response,
+    AnnounceEvent, AnnounceReply, AnnounceRequest, ReplyPeer, ScrapeEntry,
 };
 use enjambre_core::{InfoHash, PeerId};
 
@@ -63,7 +63,11 @@ pub fn parse_announce<'b>(
         left: r.left,
         event: event(r.event),
         numwant: r.numwant,
-        bitfield: if have_bits { Some(bits.as_slice()) } else { None },
+        bitfield: if have_bits {
+            Some(bits.as_slice())
+        } else {
+            None
+        },
     };
     Ok((a, r.compact, warning))
 }
@@ -96,7 +100,10 @@ pub fn write_http_announce(
     peers: &[Picked],
 ) {
     scratch.clear();
-    scratch.extend(peers.iter().map(|p| ReplyPeer { addr: p.addr, peer_id: Some(PeerId(p.peer_id)) }));
+    scratch.extend(peers.iter().map(|p| ReplyPeer {
+        addr: p.addr,
+        peer_id: Some(PeerId(p.peer_id)),
+    }));
     let reply = AnnounceReply {
         interval,
         min_interval: Some(min_interval),
@@ -106,12 +113,16 @@ pub fn write_http_announce(
         compact,
         peers: scratch,
     };
-    fill(out, |buf| write_announce_response(buf, &reply).map_err(|e| e.required));
+    fill(out, |buf| {
+        write_announce_response(buf, &reply).map_err(|e| e.required)
+    });
 }
 
 /// Write a bencoded `failure reason`.
 pub fn write_http_failure(out: &mut Vec<u8>, reason: &str) {
-    fill(out, |buf| write_failure(buf, reason).map_err(|e| e.required));
+    fill(out, |buf| {
+        write_failure(buf, reason).map_err(|e| e.required)
+    });
 }
 
 /// The info-hashes of a scrape query (at most [`MAX_SCRAPE`]); `Err` when one is malformed.
@@ -133,14 +144,18 @@ pub fn parse_scrape(query: &[u8]) -> Result<Vec<InfoHash>, &'static str> {
 pub fn write_http_scrape(out: &mut Vec<u8>, entries: &[(InfoHash, u32, u64, u32)]) {
     let list: Vec<ScrapeEntry> = entries
         .iter()
-        .map(|&(info_hash, complete, downloaded, incomplete)| ScrapeEntry {
-            info_hash,
-            complete,
-            downloaded: downloaded.min(u64::from(u32::MAX)) as u32,
-            incomplete,
-        })
+        .map(
+            |&(info_hash, complete, downloaded, incomplete)| ScrapeEntry {
+                info_hash,
+                complete,
+                downloaded: downloaded.min(u64::from(u32::MAX)) as u32,
+                incomplete,
+            },
+        )
         .collect();
-    fill(out, |buf| write_scrape_response(buf, &list).map_err(|e| e.required));
+    fill(out, |buf| {
+        write_scrape_response(buf, &list).map_err(|e| e.required)
+    });
 }
 
 /// Run an encoder into `out`, growing it to the size the encoder asks for.

@@ -58,7 +58,9 @@ impl Swarm {
 
     /// The piece count to show: exact when known, else the stride's bit count.
     pub fn piece_count(&self) -> usize {
-        self.pieces.map(|n| n as usize).unwrap_or(self.arena.stride() * 8)
+        self.pieces
+            .map(|n| n as usize)
+            .unwrap_or(self.arena.stride() * 8)
     }
 
     /// Send `msg()` to the live feed when it has listeners; drop the feed when it has none.
@@ -216,7 +218,9 @@ impl Registry {
         let s = self.swarms.entry(info_hash).or_insert_with(Swarm::new);
         s.name = Some(name.to_owned());
         s.registered = true;
-        if s.pieces.is_none() && s.arena.stride() == (pieces as usize).div_ceil(8) || s.arena.stride() == 0 {
+        if s.pieces.is_none() && s.arena.stride() == (pieces as usize).div_ceil(8)
+            || s.arena.stride() == 0
+        {
             s.pieces = Some(pieces);
             s.arena.set_stride((pieces as usize).div_ceil(8));
         }
@@ -235,7 +239,9 @@ impl Registry {
             }
             self.swarms.insert(info_hash, Swarm::new());
         }
-        self.swarms.get_mut(&info_hash).ok_or(Refusal::TooManyTorrents)
+        self.swarms
+            .get_mut(&info_hash)
+            .ok_or(Refusal::TooManyTorrents)
     }
 
     /// Handle one announce: update the registry, then choose peers for the asker into `out`.
@@ -252,21 +258,40 @@ impl Registry {
                 self.refused.unregistered += 1;
                 return Err(Refusal::Unregistered);
             }
-            return Ok(AnnounceOut { complete: 0, incomplete: 0, warning: None });
+            return Ok(AnnounceOut {
+                complete: 0,
+                incomplete: 0,
+                warning: None,
+            });
         }
-        let numwant = a.numwant.unwrap_or(self.limits.numwant_default).min(self.limits.numwant_max) as usize;
+        let numwant = a
+            .numwant
+            .unwrap_or(self.limits.numwant_default)
+            .min(self.limits.numwant_max) as usize;
         let limits = self.limits.clone();
-        let hasher = self.hasher.clone();
+        let hasher = self.hasher;
         let mut rng = self.rng;
         let mut peer_total = self.peer_total;
         let mut refused = self.refused;
         let mut scratch = std::mem::take(&mut self.scratch);
         let swarm = self.swarm_mut(a.info_hash)?;
         let mut warning = None;
-        let ctx = Ctx { limits: &limits, hasher: &hasher, now };
+        let ctx = Ctx {
+            limits: &limits,
+            hasher: &hasher,
+            now,
+        };
         let (complete, incomplete) = with_family!(swarm, a.addr.ip(), |set, other, parts, key| {
             let mut parts = parts;
-            let asker = ctx.upsert(&mut parts, set, key, a, &mut peer_total, &mut refused, &mut warning);
+            let asker = ctx.upsert(
+                &mut parts,
+                set,
+                key,
+                a,
+                &mut peer_total,
+                &mut refused,
+                &mut warning,
+            );
             if a.event != Event::Stopped {
                 let set_ref = &*set;
                 scratch.clear();
@@ -280,15 +305,39 @@ impl Registry {
                     _ => AskerBits::Unknown,
                 };
                 let pc = parts.piece_count();
-                select(set_ref, parts.arena, pc, asker, &a.peer_id, bits, numwant, &mut rng, out);
+                select(
+                    set_ref,
+                    parts.arena,
+                    pc,
+                    asker,
+                    &a.peer_id,
+                    bits,
+                    numwant,
+                    &mut rng,
+                    out,
+                );
                 if families == Families::Both && out.len() < numwant {
                     let want = numwant - out.len();
-                    select(&*other, parts.arena, pc, None, &a.peer_id, AskerBits::Unknown, want, &mut rng, out);
+                    select(
+                        &*other,
+                        parts.arena,
+                        pc,
+                        None,
+                        &a.peer_id,
+                        AskerBits::Unknown,
+                        want,
+                        &mut rng,
+                        out,
+                    );
                 }
             }
             (*parts.seeders, *parts.leechers)
         });
-        let reply = AnnounceOut { complete, incomplete, warning };
+        let reply = AnnounceOut {
+            complete,
+            incomplete,
+            warning,
+        };
         self.rng = rng;
         self.peer_total = peer_total;
         self.refused = refused;
@@ -298,12 +347,17 @@ impl Registry {
 
     /// (seeders, completed, leechers) of a swarm, zeros when unknown.
     pub fn scrape(&self, info_hash: &InfoHash) -> (u32, u64, u32) {
-        self.swarms.get(info_hash).map(|s| (s.seeders, s.completed, s.leechers)).unwrap_or((0, 0, 0))
+        self.swarms
+            .get(info_hash)
+            .map(|s| (s.seeders, s.completed, s.leechers))
+            .unwrap_or((0, 0, 0))
     }
 
     /// Collect up to `max` peers due for a poll, and push their next poll out by one interval.
     pub fn due_polls(&mut self, now: u32, max: usize, out: &mut Vec<PollTarget>) {
-        let Some(interval) = self.limits.poll_interval else { return };
+        let Some(interval) = self.limits.poll_interval else {
+            return;
+        };
         let step = (interval.as_secs_f64().ceil() as u32).max(1);
         for (ih, swarm) in self.swarms.iter_mut() {
             let stride = swarm.arena.stride();
@@ -313,7 +367,11 @@ impl Registry {
                 }
                 if p.next_poll <= now && p.port != 0 {
                     p.next_poll = now.saturating_add(step);
-                    out.push(PollTarget { info_hash: *ih, addr: p.addr(), stride });
+                    out.push(PollTarget {
+                        info_hash: *ih,
+                        addr: p.addr(),
+                        stride,
+                    });
                 }
             }
             for p in swarm.v6.peers.iter_mut() {
@@ -322,7 +380,11 @@ impl Registry {
                 }
                 if p.next_poll <= now && p.port != 0 {
                     p.next_poll = now.saturating_add(step);
-                    out.push(PollTarget { info_hash: *ih, addr: p.addr(), stride });
+                    out.push(PollTarget {
+                        info_hash: *ih,
+                        addr: p.addr(),
+                        stride,
+                    });
                 }
             }
         }
@@ -331,18 +393,28 @@ impl Registry {
     /// Record a poll: `Ok(bits)` learned, or `Err(why)` (peer unreachable or refused; it keeps its
     /// last known bitfield and is backed off).
     pub fn record_poll(&mut self, now: u32, t: &PollTarget, result: Result<NewBits, &'static str>) {
-        let step = self.limits.poll_interval.map(|d| (d.as_secs_f64().ceil() as u32).max(1)).unwrap_or(60);
+        let step = self
+            .limits
+            .poll_interval
+            .map(|d| (d.as_secs_f64().ceil() as u32).max(1))
+            .unwrap_or(60);
         let max_pieces = self.limits.max_pieces;
-        let hasher = self.hasher.clone();
-        let Some(swarm) = self.swarms.get_mut(&t.info_hash) else { return };
+        let hasher = self.hasher;
+        let Some(swarm) = self.swarms.get_mut(&t.info_hash) else {
+            return;
+        };
         let mut bad = false;
         with_family!(swarm, t.addr.ip(), |set, _other, parts, key| {
-            let Some(i) = set.find(&hasher, key, t.addr.port()) else { return };
+            let Some(i) = set.find(&hasher, key, t.addr.port()) else {
+                return;
+            };
             match result {
                 Err(_) => {
                     let p = &mut set.peers[i];
                     p.poll_fails = p.poll_fails.saturating_add(1);
-                    let backoff = step.saturating_mul(1 << u32::from(p.poll_fails.min(6))).clamp(step, 3600.max(step));
+                    let backoff = step
+                        .saturating_mul(1 << u32::from(p.poll_fails.min(6)))
+                        .clamp(step, 3600.max(step));
                     p.next_poll = now.saturating_add(backoff);
                 }
                 Ok(bits) => {
@@ -351,14 +423,21 @@ impl Registry {
                         // A seed's bitfield tells the exact piece count.
                         if parts.pieces.is_none() && is_seed {
                             let ones: u32 = b.iter().map(|x| x.count_ones()).sum();
-                            if ones > 0 && (ones as usize).div_ceil(8) == b.len() && parts.arena.check(b, Some(ones), max_pieces).is_ok() {
+                            if ones > 0
+                                && (ones as usize).div_ceil(8) == b.len()
+                                && parts.arena.check(b, Some(ones), max_pieces).is_ok()
+                            {
                                 *parts.pieces = Some(ones);
                             }
                         }
                         bad = parts.arena.check(b, *parts.pieces, max_pieces).is_err();
                     }
                     let p = &mut set.peers[i];
-                    p.poll_fails = if bad { p.poll_fails.saturating_add(1) } else { 0 };
+                    p.poll_fails = if bad {
+                        p.poll_fails.saturating_add(1)
+                    } else {
+                        0
+                    };
                     p.next_poll = now.saturating_add(step);
                     if !bad {
                         parts.arena.release(p.have, p.slot);
@@ -382,14 +461,15 @@ impl Registry {
     /// nothing worth keeping. Returns the number of peers removed.
     pub fn sweep(&mut self, now: u32) -> usize {
         let deadline = now.saturating_sub(self.limits.peer_timeout);
-        let hasher = self.hasher.clone();
+        let hasher = self.hasher;
         let mut removed = 0;
         for swarm in self.swarms.values_mut() {
             let (v4, v6, mut parts) = split(swarm);
             removed += expire(v4, &mut parts, &hasher, deadline);
             removed += expire(v6, &mut parts, &hasher, deadline);
         }
-        self.swarms.retain(|_, s| s.len() > 0 || s.registered || s.completed > 0 || s.feed.is_some());
+        self.swarms
+            .retain(|_, s| s.len() > 0 || s.registered || s.completed > 0 || s.feed.is_some());
         self.peer_total = self.peer_total.saturating_sub(removed);
         removed
     }
@@ -407,18 +487,50 @@ struct Parts<'s> {
 
 impl Parts<'_> {
     fn piece_count(&self) -> usize {
-        self.pieces.map(|n| n as usize).unwrap_or(self.arena.stride() * 8)
+        self.pieces
+            .map(|n| n as usize)
+            .unwrap_or(self.arena.stride() * 8)
     }
 }
 
-type Split<'s> = (&'s mut PeerSet<[u8; 4]>, &'s mut PeerSet<[u8; 16]>, Parts<'s>);
+type Split<'s> = (
+    &'s mut PeerSet<[u8; 4]>,
+    &'s mut PeerSet<[u8; 16]>,
+    Parts<'s>,
+);
 
 fn split(s: &mut Swarm) -> Split<'_> {
-    let Swarm { v4, v6, arena, pieces, seeders, leechers, completed, feed, .. } = s;
-    (v4, v6, Parts { arena, pieces, seeders, leechers, completed, feed })
+    let Swarm {
+        v4,
+        v6,
+        arena,
+        pieces,
+        seeders,
+        leechers,
+        completed,
+        feed,
+        ..
+    } = s;
+    (
+        v4,
+        v6,
+        Parts {
+            arena,
+            pieces,
+            seeders,
+            leechers,
+            completed,
+            feed,
+        },
+    )
 }
 
-fn expire<I: IpBytes>(set: &mut PeerSet<I>, parts: &mut Parts<'_>, hasher: &DefaultHashBuilder, deadline: u32) -> usize {
+fn expire<I: IpBytes>(
+    set: &mut PeerSet<I>,
+    parts: &mut Parts<'_>,
+    hasher: &DefaultHashBuilder,
+    deadline: u32,
+) -> usize {
     let mut removed = 0;
     let mut i = 0;
     while i < set.peers.len() {
@@ -478,7 +590,9 @@ impl Ctx<'_> {
             Some(i) => {
                 let p = &mut set.peers[i];
                 let was_seed = p.is_seed();
-                let finished = a.left == 0 && p.flags & COUNTED == 0 && (a.event == Event::Completed || !was_seed);
+                let finished = a.left == 0
+                    && p.flags & COUNTED == 0
+                    && (a.event == Event::Completed || !was_seed);
                 if finished {
                     *parts.completed += 1;
                     p.flags |= COUNTED;
@@ -502,7 +616,9 @@ impl Ctx<'_> {
             }
             None => {
                 let per_torrent = (*parts.seeders + *parts.leechers) as usize;
-                if *peer_total >= self.limits.max_peers || per_torrent >= self.limits.max_peers_per_torrent {
+                if *peer_total >= self.limits.max_peers
+                    || per_torrent >= self.limits.max_peers_per_torrent
+                {
                     refused.peers_cap += 1;
                     return None;
                 }
@@ -541,11 +657,16 @@ impl Ctx<'_> {
             }
         };
         if let Some(bytes) = a.bitfield {
-            match parts.arena.check(bytes, *parts.pieces, self.limits.max_pieces) {
+            match parts
+                .arena
+                .check(bytes, *parts.pieces, self.limits.max_pieces)
+            {
                 Ok(()) => {
                     let p = &mut set.peers[i];
                     parts.arena.release(p.have, p.slot);
-                    let (have, slot) = parts.arena.store(&NewBits::Bytes(bytes.to_vec()), *parts.pieces);
+                    let (have, slot) = parts
+                        .arena
+                        .store(&NewBits::Bytes(bytes.to_vec()), *parts.pieces);
                     p.have = have;
                     p.slot = slot;
                     p.source = Source::Report;
@@ -564,7 +685,9 @@ impl Ctx<'_> {
         if parts.feed.is_some() {
             let p = &set.peers[i];
             let json = super::swarm_api::peer_json(p, parts.arena, *parts.pieces, self.now);
-            emit_parts(parts.feed, || format!("{{\"type\":\"peer\",\"peer\":{json}}}"));
+            emit_parts(parts.feed, || {
+                format!("{{\"type\":\"peer\",\"peer\":{json}}}")
+            });
         }
         Some(i)
     }
@@ -576,6 +699,258 @@ fn emit_parts(feed: &mut Option<broadcast::Sender<Arc<str>>>, msg: impl FnOnce()
             *feed = None;
         } else {
             let _ = tx.send(msg().into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn limits() -> Limits {
+        Limits {
+            interval: 600,
+            min_interval: 60,
+            peer_timeout: 100,
+            numwant_default: 50,
+            numwant_max: 200,
+            max_torrents: 4,
+            max_peers_per_torrent: 8,
+            max_peers: 20,
+            max_pieces: 64,
+            allow_only_registered: false,
+            poll_interval: Some(std::time::Duration::from_secs(30)),
+        }
+    }
+
+    fn ann(t: u8, p: u8, left: u64, event: Event, bits: Option<&[u8]>) -> AnnounceIn<'_> {
+        AnnounceIn {
+            info_hash: InfoHash([t; 20]),
+            peer_id: [p; 20],
+            addr: SocketAddr::from(([10, 0, 0, p % 4], 6000 + u16::from(p))),
+            uploaded: 0,
+            downloaded: 0,
+            left,
+            event,
+            numwant: None,
+            bitfield: bits,
+        }
+    }
+
+    /// Everything the registry keeps incrementally, recomputed from scratch.
+    fn check_invariants(r: &Registry) {
+        let mut total = 0;
+        for s in r.swarms.values() {
+            let seeds = s.v4.peers.iter().filter(|p| p.is_seed()).count()
+                + s.v6.peers.iter().filter(|p| p.is_seed()).count();
+            assert_eq!(s.seeders as usize, seeds);
+            assert_eq!((s.seeders + s.leechers) as usize, s.len());
+            assert!(s.len() <= r.limits.max_peers_per_torrent);
+            for (i, p) in s.v4.peers.iter().enumerate() {
+                assert_eq!(s.v4.find(&r.hasher, p.ip, p.port), Some(i));
+            }
+            let full = s.v4.peers.iter().filter(|p| p.have == Have::All).count() as u32;
+            for piece in 0..s.piece_count() {
+                let some =
+                    s.v4.peers
+                        .iter()
+                        .filter(|p| {
+                            p.have == Have::Some
+                                && super::super::bits::get_bit(s.arena.slot(p.slot), piece)
+                        })
+                        .count() as u32;
+                assert_eq!(s.arena.availability(piece), some + full, "piece {piece}");
+            }
+            total += s.len();
+        }
+        assert_eq!(total, r.peer_total);
+        assert!(r.peer_total <= r.limits.max_peers);
+        assert!(r.swarms.len() <= r.limits.max_torrents);
+    }
+
+    #[test]
+    fn completions_count_once_per_finished_peer() {
+        let mut r = Registry::new(limits());
+        let mut out = Vec::new();
+        r.announce(
+            1,
+            &ann(1, 1, 10, Event::Started, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        r.announce(
+            2,
+            &ann(1, 1, 0, Event::Completed, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        r.announce(
+            3,
+            &ann(1, 1, 0, Event::Completed, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        r.announce(
+            4,
+            &ann(1, 1, 0, Event::None, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        // A seed that starts as a seed never completed anything here.
+        r.announce(
+            5,
+            &ann(1, 2, 0, Event::Started, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        // A leech that reaches left=0 without saying `completed` did complete.
+        r.announce(
+            6,
+            &ann(1, 3, 5, Event::Started, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        r.announce(
+            7,
+            &ann(1, 3, 0, Event::None, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(r.scrape(&InfoHash([1; 20])), (3, 2, 0));
+    }
+
+    #[test]
+    fn expiry_removes_silent_peers_and_empty_swarms() {
+        let mut r = Registry::new(limits());
+        let mut out = Vec::new();
+        r.announce(
+            1000,
+            &ann(1, 1, 10, Event::Started, Some(&[0x80])),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        r.announce(
+            1050,
+            &ann(1, 2, 10, Event::Started, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        r.announce(
+            1000,
+            &ann(2, 3, 10, Event::Started, None),
+            Families::Both,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(r.sweep(1101), 2);
+        assert_eq!(r.peer_total, 1);
+        assert_eq!(
+            r.swarms.len(),
+            1,
+            "empty swarm with nothing to keep is dropped"
+        );
+        assert_eq!(r.swarms[&InfoHash([1; 20])].arena.availability(0), 0);
+        check_invariants(&r);
+    }
+
+    #[test]
+    fn caps_hold() {
+        let mut r = Registry::new(limits());
+        let mut out = Vec::new();
+        for t in 0..10 {
+            let res = r.announce(
+                1,
+                &ann(t, 1, 1, Event::Started, None),
+                Families::Both,
+                &mut out,
+            );
+            assert_eq!(res.is_err(), t >= 4);
+        }
+        for p in 0..50 {
+            r.announce(
+                1,
+                &ann(0, p, 1, Event::Started, None),
+                Families::Both,
+                &mut out,
+            )
+            .unwrap();
+        }
+        check_invariants(&r);
+        assert_eq!(r.swarms[&InfoHash([0; 20])].len(), 8);
+        assert!(r.refused.peers_cap > 0 && r.refused.torrents_cap == 6);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Announce {
+            t: u8,
+            p: u8,
+            left: u64,
+            event: u8,
+            bits: Option<u8>,
+        },
+        Poll {
+            t: u8,
+            p: u8,
+            bits: Option<u8>,
+            fail: bool,
+        },
+        Sweep {
+            advance: u32,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..6, 0u8..12, 0u64..3, 0u8..4, proptest::option::of(any::<u8>()))
+                .prop_map(|(t, p, left, event, bits)| Op::Announce { t, p, left, event, bits }),
+            2 => (0u8..6, 0u8..12, proptest::option::of(any::<u8>()), any::<bool>())
+                .prop_map(|(t, p, bits, fail)| Op::Poll { t, p, bits, fail }),
+            1 => (0u32..150).prop_map(|advance| Op::Sweep { advance }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_counters_match_a_recount(ops in proptest::collection::vec(op(), 1..200)) {
+            let mut r = Registry::new(limits());
+            let mut out = Vec::new();
+            let mut now = 1000u32;
+            for o in ops {
+                now += 1;
+                match o {
+                    Op::Announce { t, p, left, event, bits } => {
+                        let b = bits.map(|b| [b]);
+                        let a = ann(t, p, left, Event::from_u8(event), b.as_ref().map(|x| x.as_slice()));
+                        if r.announce(now, &a, Families::Both, &mut out).is_ok() {
+                            prop_assert!(out.iter().all(|x| x.addr != a.addr && x.peer_id != a.peer_id));
+                            prop_assert!(out.len() <= 50);
+                        }
+                    }
+                    Op::Poll { t, p, bits, fail } => {
+                        let target = PollTarget { info_hash: InfoHash([t; 20]), addr: ann(t, p, 0, Event::None, None).addr, stride: 1 };
+                        let result = if fail { Err("unreachable") } else {
+                            Ok(match bits { None => NewBits::All, Some(0) => NewBits::None, Some(b) => NewBits::Bytes(vec![b]) })
+                        };
+                        r.record_poll(now, &target, result);
+                    }
+                    Op::Sweep { advance } => {
+                        now += advance;
+                        r.sweep(now);
+                    }
+                }
+                check_invariants(&r);
+            }
         }
     }
 }

@@ -66,8 +66,12 @@ pub fn select<I: IpBytes>(
                 if out.len() >= limit {
                     break;
                 }
-                if Some(i) != asker && &p.peer_id != asker_id && !p.is_seed() && p.have != Have::All {
-                    out.push(Picked { addr: p.addr(), peer_id: p.peer_id });
+                if Some(i) != asker && &p.peer_id != asker_id && !p.is_seed() && p.have != Have::All
+                {
+                    out.push(Picked {
+                        addr: p.addr(),
+                        peer_id: p.peer_id,
+                    });
                     chosen.push(i as u32);
                 }
             }
@@ -89,7 +93,11 @@ pub fn select<I: IpBytes>(
                 }
                 let score = match p.have {
                     Have::All => *rarest_lacked.get_or_insert_with(|| {
-                        (0..piece_count).filter(|&j| lacks(j)).map(|j| arena.availability(j)).min().unwrap_or(u32::MAX)
+                        (0..piece_count)
+                            .filter(|&j| lacks(j))
+                            .map(|j| arena.availability(j))
+                            .min()
+                            .unwrap_or(u32::MAX)
                     }),
                     Have::Some => {
                         let theirs = arena.slot(p.slot);
@@ -111,7 +119,10 @@ pub fn select<I: IpBytes>(
             scored.sort_by_key(|&(score, _)| score);
             for &(_, i) in scored.iter().take(want) {
                 let p = &set.peers[i as usize];
-                out.push(Picked { addr: p.addr(), peer_id: p.peer_id });
+                out.push(Picked {
+                    addr: p.addr(),
+                    peer_id: p.peer_id,
+                });
                 chosen.push(i);
             }
         }
@@ -127,6 +138,9 @@ pub fn select<I: IpBytes>(
         if Some(i) == asker || &p.peer_id == asker_id || chosen.binary_search(&(i as u32)).is_ok() {
             continue;
         }
-        out.push(Picked { addr: p.addr(), peer_id: p.peer_id });
+        out.push(Picked {
+            addr: p.addr(),
+            peer_id: p.peer_id,
+        });
     }
 }

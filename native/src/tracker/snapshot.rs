@@ -77,14 +77,21 @@ fn peers_of<I: IpBytes>(set: &PeerSet<I>, arena: &super::bits::Arena, out: &mut 
             source: p.source as u8,
             have_at: p.have_at,
             poll_fails: p.poll_fails,
-            bits: if p.have == Have::Some { arena.slot(p.slot).to_vec() } else { Vec::new() },
+            bits: if p.have == Have::Some {
+                arena.slot(p.slot).to_vec()
+            } else {
+                Vec::new()
+            },
         });
     }
 }
 
 /// Encode the registry (call with the lock held; the bytes are written without it).
 pub fn encode(reg: &Registry, now: u32) -> Vec<u8> {
-    let mut snap = Snap { saved_at: now, swarms: Vec::with_capacity(reg.swarms.len()) };
+    let mut snap = Snap {
+        saved_at: now,
+        swarms: Vec::with_capacity(reg.swarms.len()),
+    };
     for (ih, s) in &reg.swarms {
         let mut peers = Vec::with_capacity(s.len());
         peers_of(&s.v4, &s.arena, &mut peers);
@@ -124,45 +131,56 @@ pub fn write(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Why a snapshot was not loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapError {
-    BadMagic,
-    BadChecksum,
-    BadBody,
+    Magic,
+    Checksum,
+    Body,
 }
 
 impl std::fmt::Display for SnapError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            SnapError::BadMagic => "not an enjambre registry snapshot (bad magic)",
-            SnapError::BadChecksum => "checksum mismatch",
-            SnapError::BadBody => "undecodable body",
+            SnapError::Magic => "not an enjambre registry snapshot (bad magic)",
+            SnapError::Checksum => "checksum mismatch",
+            SnapError::Body => "undecodable body",
         })
     }
 }
 
 /// Decode snapshot bytes into `reg`; returns (swarms, peers) loaded.
-pub fn decode_into(bytes: &[u8], reg: &mut Registry, now: u32) -> Result<(usize, usize), SnapError> {
-    let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or(SnapError::BadMagic)?;
+pub fn decode_into(
+    bytes: &[u8],
+    reg: &mut Registry,
+    now: u32,
+) -> Result<(usize, usize), SnapError> {
+    let body = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or(SnapError::Magic)?;
     if body.len() < 4 {
-        return Err(SnapError::BadChecksum);
+        return Err(SnapError::Checksum);
     }
     let (body, crc) = body.split_at(body.len() - 4);
     if CRC.checksum(body).to_le_bytes() != crc {
-        return Err(SnapError::BadChecksum);
+        return Err(SnapError::Checksum);
     }
-    let snap: Snap = postcard::from_bytes(body).map_err(|_| SnapError::BadBody)?;
+    let snap: Snap = postcard::from_bytes(body).map_err(|_| SnapError::Body)?;
     let deadline = now.saturating_sub(reg.limits.peer_timeout);
     let max_pieces = reg.limits.max_pieces;
     let (mut swarms, mut peers) = (0, 0);
-    let hasher = reg.hasher.clone();
+    let hasher = reg.hasher;
     let (max_per_torrent, max_total) = (reg.limits.max_peers_per_torrent, reg.limits.max_peers);
     let mut total = reg.peer_total;
     for ss in snap.swarms {
         let ih = InfoHash(ss.info_hash);
-        let Ok(swarm) = reg.swarm_mut(ih) else { continue };
+        let Ok(swarm) = reg.swarm_mut(ih) else {
+            continue;
+        };
         swarms += 1;
         swarm.completed = swarm.completed.max(ss.completed);
         if swarm.pieces.is_none() && (ss.stride as u64) * 8 <= u64::from(max_pieces) + 7 {
-            if let Some(n) = ss.pieces.filter(|&n| (n as usize).div_ceil(8) == ss.stride as usize) {
+            if let Some(n) = ss
+                .pieces
+                .filter(|&n| (n as usize).div_ceil(8) == ss.stride as usize)
+            {
                 swarm.pieces = Some(n);
             }
             if ss.stride > 0 {
@@ -179,7 +197,9 @@ pub fn decode_into(bytes: &[u8], reg: &mut Registry, now: u32) -> Result<(usize,
             let bits = match p.have {
                 1 => Some(NewBits::None),
                 2 => Some(NewBits::All),
-                3 if swarm.arena.check(&p.bits, swarm.pieces, max_pieces).is_ok() && !p.bits.is_empty() => {
+                3 if swarm.arena.check(&p.bits, swarm.pieces, max_pieces).is_ok()
+                    && !p.bits.is_empty() =>
+                {
                     Some(NewBits::Bytes(p.bits.clone()))
                 }
                 _ => None,
@@ -189,7 +209,10 @@ pub fn decode_into(bytes: &[u8], reg: &mut Registry, now: u32) -> Result<(usize,
                 None => (Have::Unknown, u32::MAX),
             };
             let addr = match p.ip.len() {
-                4 => SocketAddr::new(IpAddr::V4(Ipv4Addr::new(p.ip[0], p.ip[1], p.ip[2], p.ip[3])), p.port),
+                4 => SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::new(p.ip[0], p.ip[1], p.ip[2], p.ip[3])),
+                    p.port,
+                ),
                 16 => {
                     let mut o = [0u8; 16];
                     o.copy_from_slice(&p.ip);
@@ -199,8 +222,12 @@ pub fn decode_into(bytes: &[u8], reg: &mut Registry, now: u32) -> Result<(usize,
             };
             let seed = p.left == 0;
             let inserted = match addr {
-                SocketAddr::V4(a) => restore(&mut swarm.v4, &hasher, a.ip().octets(), &p, have, slot, now),
-                SocketAddr::V6(a) => restore(&mut swarm.v6, &hasher, a.ip().octets(), &p, have, slot, now),
+                SocketAddr::V4(a) => {
+                    restore(&mut swarm.v4, &hasher, a.ip().octets(), &p, have, slot, now)
+                }
+                SocketAddr::V6(a) => {
+                    restore(&mut swarm.v6, &hasher, a.ip().octets(), &p, have, slot, now)
+                }
             };
             if inserted {
                 peers += 1;
@@ -238,7 +265,11 @@ fn restore<I: IpBytes>(
             port: p.port,
             event: Event::from_u8(p.event),
             have,
-            source: if p.source == 1 { Source::Poll } else { Source::Report },
+            source: if p.source == 1 {
+                Source::Poll
+            } else {
+                Source::Report
+            },
             poll_fails: p.poll_fails,
             flags: p.flags,
             peer_id: p.peer_id,
@@ -266,7 +297,9 @@ pub fn load(dir: &Path, reg: &mut Registry, now: u32) {
         }
     };
     match decode_into(&bytes, reg, now) {
-        Ok((swarms, peers)) => info!(path = %p.display(), swarms, peers, "registry snapshot loaded"),
+        Ok((swarms, peers)) => {
+            info!(path = %p.display(), swarms, peers, "registry snapshot loaded")
+        }
         Err(e) => {
             let aside = dir.join(format!("{FILE}.corrupt-{now}"));
             let moved = fs::rename(&p, &aside);

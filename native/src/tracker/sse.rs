@@ -13,22 +13,25 @@ pub const FEED_CAPACITY: usize = 1024;
 /// The `peer` event for the peer at `addr`, or a `leave` event when it is gone.
 pub fn peer_event(s: &Swarm, addr: SocketAddr, now: u32) -> String {
     let ip = match addr.ip() {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(addr.ip()),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(std::net::IpAddr::V4)
+            .unwrap_or(addr.ip()),
         ip => ip,
     };
     let json = match ip {
-        std::net::IpAddr::V4(v4) => s
-            .v4
-            .peers
-            .iter()
-            .find(|p| p.ip == v4.octets() && p.port == addr.port())
-            .map(|p| peer_json(p, &s.arena, s.pieces, now)),
-        std::net::IpAddr::V6(v6) => s
-            .v6
-            .peers
-            .iter()
-            .find(|p| p.ip == v6.octets() && p.port == addr.port())
-            .map(|p| peer_json(p, &s.arena, s.pieces, now)),
+        std::net::IpAddr::V4(v4) => {
+            s.v4.peers
+                .iter()
+                .find(|p| p.ip == v4.octets() && p.port == addr.port())
+                .map(|p| peer_json(p, &s.arena, s.pieces, now))
+        }
+        std::net::IpAddr::V6(v6) => {
+            s.v6.peers
+                .iter()
+                .find(|p| p.ip == v6.octets() && p.port == addr.port())
+                .map(|p| peer_json(p, &s.arena, s.pieces, now))
+        }
     };
     match json {
         Some(j) => format!("{{\"type\":\"peer\",\"peer\":{j}}}"),
@@ -70,7 +73,9 @@ pub async fn stream(
         let mut reg = st.reg();
         match reg.swarm_mut(ih) {
             Ok(s) => {
-                let tx = s.feed.get_or_insert_with(|| tokio::sync::broadcast::channel(FEED_CAPACITY).0);
+                let tx = s
+                    .feed
+                    .get_or_insert_with(|| tokio::sync::broadcast::channel(FEED_CAPACITY).0);
                 let rx = tx.subscribe();
                 Ok((rx, super::swarm_api::swarm_json(&ih, s, now)))
             }
@@ -102,7 +107,8 @@ pub async fn stream(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nConnection: keep-alive\r\n\r\n",
     )
     .await?;
-    sock.write_all(frame(Some("snapshot"), &snapshot).as_bytes()).await?;
+    sock.write_all(frame(Some("snapshot"), &snapshot).as_bytes())
+        .await?;
     let (mut rd, mut wr) = sock.split();
     let mut ping = tokio::time::interval(std::time::Duration::from_secs(15));
     ping.tick().await;

@@ -50,7 +50,12 @@ fn shown_bits<I: IpBytes>(p: &Peer<I>, arena: &Arena, pieces: Option<u32>) -> Op
 /// One peer as JSON.
 pub fn peer_json<I: IpBytes>(p: &Peer<I>, arena: &Arena, pieces: Option<u32>, now: u32) -> String {
     let mut s = String::with_capacity(256);
-    let id_printable: String = p.peer_id.iter().take(8).map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+    let id_printable: String = p
+        .peer_id
+        .iter()
+        .take(8)
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
+        .collect();
     let _ = write!(
         s,
         "{{\"addr\":\"{}\",\"peer_id\":\"{}\",\"client\":",
@@ -78,9 +83,17 @@ pub fn peer_json<I: IpBytes>(p: &Peer<I>, arena: &Arena, pieces: Option<u32>, no
         Have::Unknown => None,
         Have::None => Some(0),
         Have::All => pieces.map(u64::from),
-        Have::Some => Some(arena.slot(p.slot).iter().map(|b| u64::from(b.count_ones())).sum()),
+        Have::Some => Some(
+            arena
+                .slot(p.slot)
+                .iter()
+                .map(|b| u64::from(b.count_ones()))
+                .sum(),
+        ),
     };
-    let total = pieces.map(u64::from).or_else(|| (arena.stride() > 0).then_some(arena.stride() as u64 * 8));
+    let total = pieces
+        .map(u64::from)
+        .or_else(|| (arena.stride() > 0).then_some(arena.stride() as u64 * 8));
     let progress = match (count, total, p.have) {
         (_, _, Have::All) => Some(1.0),
         (Some(c), Some(t), _) if t > 0 => Some(c as f64 / t as f64),
@@ -105,11 +118,21 @@ pub fn peer_json<I: IpBytes>(p: &Peer<I>, arena: &Arena, pieces: Option<u32>, no
     }
     let known = p.have != Have::Unknown;
     if known {
-        let _ = write!(s, ",\"source\":\"{}\",\"bitfield_age\":{}", p.source.as_str(), now.saturating_sub(p.have_at));
+        let _ = write!(
+            s,
+            ",\"source\":\"{}\",\"bitfield_age\":{}",
+            p.source.as_str(),
+            now.saturating_sub(p.have_at)
+        );
     } else {
         s.push_str(",\"source\":null,\"bitfield_age\":null");
     }
-    let _ = write!(s, ",\"reachable\":{},\"poll_failures\":{}}}", p.poll_fails == 0, p.poll_fails);
+    let _ = write!(
+        s,
+        ",\"reachable\":{},\"poll_failures\":{}}}",
+        p.poll_fails == 0,
+        p.poll_fails
+    );
     s
 }
 

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::http::canonical_ip;
 use super::metrics::inc;
+use super::mmsg::{Batch, SendBatch};
 use super::proto;
 use super::registry::{unix_now, AnnounceIn, Families};
 use super::select::Picked;
@@ -33,42 +34,87 @@ pub struct UdpScratch {
 impl UdpScratch {
     /// Empty buffers.
     pub fn new() -> Self {
-        UdpScratch { picked: Vec::with_capacity(256), peers: Vec::with_capacity(4096), stats: Vec::with_capacity(1024) }
+        UdpScratch {
+            picked: Vec::with_capacity(256),
+            peers: Vec::with_capacity(4096),
+            stats: Vec::with_capacity(1024),
+        }
     }
 }
 
-/// Serve `sock` until `stop` is set.
+/// Datagrams taken per system call.
+const BATCH: usize = 32;
+
+/// Serve `sock` until `stop` is set: receive a batch, answer each in place, send the replies
+/// as one batch.
 pub fn run(sock: UdpSocket, st: Arc<State>, stop: Arc<AtomicBool>) {
     if let Err(e) = sock.set_read_timeout(Some(Duration::from_millis(200))) {
         warn!(error = %e, "cannot set UDP read timeout");
     }
-    let mut buf = [0u8; 2048];
-    let mut out = vec![0u8; 8192];
+    let mut rx = Batch::new(BATCH);
+    let mut tx = SendBatch::new(BATCH);
+    let mut out = vec![[0u8; 2048]; BATCH];
+    let mut lens: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
     let mut sc = UdpScratch::new();
     while !stop.load(Relaxed) {
-        match sock.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let Some(packet) = buf.get(..n) else { continue };
-                if let Some(len) = handle(packet, from, &st, &mut sc, &mut out) {
-                    if let Some(reply) = out.get(..len) {
-                        let _ = sock.send_to(reply, from);
-                    }
-                }
+        let got = match rx.recv(&sock) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
             Err(e) => {
                 debug!(error = %e, "UDP receive failed");
+                continue;
             }
+        };
+        lens.clear();
+        for i in 0..got {
+            let Some((packet, from)) = rx.get(i) else {
+                continue;
+            };
+            let slot = lens.len();
+            if let Some(len) = out
+                .get_mut(slot)
+                .and_then(|o| handle(packet, from, &st, &mut sc, o))
+            {
+                lens.push((len, from));
+            }
+        }
+        let replies: Vec<(&[u8], SocketAddr)> = lens
+            .iter()
+            .zip(out.iter())
+            .map(|(&(len, to), buf)| (&buf[..len.min(buf.len())], to))
+            .collect();
+        if let Err(e) = tx.send(&sock, &replies) {
+            debug!(error = %e, "UDP send failed");
         }
     }
 }
 
 fn error_packet(out: &mut [u8], transaction_id: u32, message: &str) -> Option<usize> {
-    Response::Error { transaction_id, message: message.as_bytes() }.encode(out).ok()
+    Response::Error {
+        transaction_id,
+        message: message.as_bytes(),
+    }
+    .encode(out)
+    .ok()
 }
 
 /// Answer one packet into `out`; `None` means send nothing.
-pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, out: &mut [u8]) -> Option<usize> {
+pub fn handle(
+    packet: &[u8],
+    from: SocketAddr,
+    st: &State,
+    sc: &mut UdpScratch,
+    out: &mut [u8],
+) -> Option<usize> {
     let ip = canonical_ip(from.ip());
     let now = unix_now();
     let req = match Request::decode(packet) {
@@ -76,8 +122,12 @@ pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, 
         Err(_) => {
             inc(&st.metrics.udp_bad_packets);
             // Answer only a packet that proves its source with a valid connection id.
-            let cid = packet.get(..8).map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))?;
-            let tid = packet.get(12..16).map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4])))?;
+            let cid = packet
+                .get(..8)
+                .map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))?;
+            let tid = packet
+                .get(12..16)
+                .map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4])))?;
             if st.connids.check(cid, ip, u64::from(now)) {
                 debug!(%from, len = packet.len(), "refusing malformed UDP request");
                 return error_packet(out, tid, "malformed request");
@@ -89,7 +139,12 @@ pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, 
         Request::Connect { transaction_id } => {
             inc(&st.metrics.udp_connects);
             let connection_id = st.connids.issue(ip, u64::from(now));
-            Response::Connect { transaction_id, connection_id }.encode(out).ok()
+            Response::Connect {
+                transaction_id,
+                connection_id,
+            }
+            .encode(out)
+            .ok()
         }
         Request::Announce {
             connection_id,
@@ -117,7 +172,11 @@ pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, 
                 downloaded,
                 left,
                 event: proto::event(event),
-                numwant: if num_want > 0 { Some(num_want as u32) } else { None },
+                numwant: if num_want > 0 {
+                    Some(num_want as u32)
+                } else {
+                    None
+                },
                 bitfield: None,
             };
             let r = st.reg().announce(now, &a, Families::Same, &mut sc.picked);
@@ -127,8 +186,12 @@ pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, 
                     sc.peers.clear();
                     for p in &sc.picked {
                         match (p.addr.ip(), ip) {
-                            (IpAddr::V4(v4), IpAddr::V4(_)) => sc.peers.extend_from_slice(&v4.octets()),
-                            (IpAddr::V6(v6), IpAddr::V6(_)) => sc.peers.extend_from_slice(&v6.octets()),
+                            (IpAddr::V4(v4), IpAddr::V4(_)) => {
+                                sc.peers.extend_from_slice(&v4.octets())
+                            }
+                            (IpAddr::V6(v6), IpAddr::V6(_)) => {
+                                sc.peers.extend_from_slice(&v6.octets())
+                            }
                             _ => continue,
                         }
                         sc.peers.extend_from_slice(&p.addr.port().to_be_bytes());
@@ -149,7 +212,11 @@ pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, 
                 }
             }
         }
-        Request::Scrape { connection_id, transaction_id, info_hashes } => {
+        Request::Scrape {
+            connection_id,
+            transaction_id,
+            info_hashes,
+        } => {
             if !st.connids.check(connection_id, ip, u64::from(now)) {
                 inc(&st.metrics.udp_bad_connection_ids);
                 debug!(%from, "refusing UDP scrape: forged or expired connection id");
@@ -164,11 +231,18 @@ pub fn handle(packet: &[u8], from: SocketAddr, st: &State, sc: &mut UdpScratch, 
                     ih.copy_from_slice(chunk);
                     let (seeders, completed, leechers) = reg.scrape(&enjambre_core::InfoHash(ih));
                     sc.stats.extend_from_slice(&seeders.to_be_bytes());
-                    sc.stats.extend_from_slice(&(completed.min(u64::from(u32::MAX)) as u32).to_be_bytes());
+                    sc.stats.extend_from_slice(
+                        &(completed.min(u64::from(u32::MAX)) as u32).to_be_bytes(),
+                    );
                     sc.stats.extend_from_slice(&leechers.to_be_bytes());
                 }
             }
-            Response::Scrape { transaction_id, stats: &sc.stats }.encode(out).ok()
+            Response::Scrape {
+                transaction_id,
+                stats: &sc.stats,
+            }
+            .encode(out)
+            .ok()
         }
     }
 }

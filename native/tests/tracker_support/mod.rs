@@ -23,7 +23,10 @@ pub struct Tracker {
 
 /// A fresh scratch directory under the target dir.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("enjambre-tracker-test-{name}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "enjambre-tracker-test-{name}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create scratch dir");
     d
@@ -56,13 +59,28 @@ impl Tracker {
             .expect("spawn enjambre");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listen line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listen line");
         let find = |key: &str| -> SocketAddr {
-            let start = line.find(key).unwrap_or_else(|| panic!("no {key} in {line:?}")) + key.len();
-            line[start..].split_whitespace().next().unwrap().parse().unwrap()
+            let start = line
+                .find(key)
+                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+                + key.len();
+            line[start..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
         };
         let (http, udp) = (find("http="), find("udp="));
-        Tracker { child, http, udp, stderr: log }
+        Tracker {
+            child,
+            http,
+            udp,
+            stderr: log,
+        }
     }
 
     /// The tracker's log so far.
@@ -73,13 +91,19 @@ impl Tracker {
     /// Send SIGTERM and wait for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 return s;
             }
-            assert!(Instant::now() < deadline, "tracker did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "tracker did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -91,18 +115,33 @@ impl Tracker {
 
     /// GET `path`; returns (status, head, body).
     pub fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
-        raw_http(self.http, format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        raw_http(
+            self.http,
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
     }
 
     /// GET a JSON document.
     pub fn json(&self, path: &str) -> serde_json::Value {
         let (status, _, body) = self.get(path);
-        assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
         serde_json::from_slice(&body).expect("json")
     }
 
     /// An HTTP announce; `extra` is appended to the query.
-    pub fn announce(&self, ih: &InfoHash, peer_id: &[u8; 20], port: u16, left: u64, extra: &str) -> Vec<u8> {
+    pub fn announce(
+        &self,
+        ih: &InfoHash,
+        peer_id: &[u8; 20],
+        port: u16,
+        left: u64,
+        extra: &str,
+    ) -> Vec<u8> {
         let (status, _, body) = self.get(&format!(
             "/announce?info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left={left}{extra}",
             pct(&ih.0),
@@ -113,7 +152,12 @@ impl Tracker {
     }
 
     /// Wait until `f` holds on the swarm JSON, or panic after `timeout`.
-    pub fn wait_swarm(&self, ih: &InfoHash, timeout: Duration, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_swarm(
+        &self,
+        ih: &InfoHash,
+        timeout: Duration,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
             let (status, _, body) = self.get(&format!("/swarm/{ih}"));
@@ -169,33 +213,50 @@ pub fn split_response(buf: &[u8]) -> (u16, String, Vec<u8>) {
         return (0, String::new(), Vec::new());
     };
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, head, buf[end + 4..].to_vec())
 }
 
 /// Decode a bencoded body (keys need not be sorted, to check what we get, not to judge it).
 pub fn bdecode(body: &[u8]) -> Value<'_> {
-    decode_with(body, DecodeOptions { require_sorted_keys: true })
-        .unwrap_or_else(|e| panic!("bad bencode {e}: {}", String::from_utf8_lossy(body)))
+    decode_with(
+        body,
+        DecodeOptions {
+            require_sorted_keys: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("bad bencode {e}: {}", String::from_utf8_lossy(body)))
 }
 
 /// An integer field of a bencoded dict.
 pub fn bint(v: &Value<'_>, key: &str) -> i64 {
-    v.as_dict().and_then(|d| d.get(key.as_bytes())).and_then(|x| x.as_int()).unwrap_or_else(|| panic!("no int {key}"))
+    v.as_dict()
+        .and_then(|d| d.get(key.as_bytes()))
+        .and_then(|x| x.as_int())
+        .unwrap_or_else(|| panic!("no int {key}"))
 }
 
 /// A byte-string field of a bencoded dict.
 pub fn bbytes<'a>(v: &Value<'a>, key: &str) -> Option<&'a [u8]> {
-    v.as_dict().and_then(|d| d.get(key.as_bytes())).and_then(|x| x.as_bytes())
+    v.as_dict()
+        .and_then(|d| d.get(key.as_bytes()))
+        .and_then(|x| x.as_bytes())
 }
 
 /// Compact IPv4 peers as ports (all tests run on 127.0.0.1).
 pub fn compact_ports(peers: &[u8]) -> Vec<u16> {
     assert_eq!(peers.len() % 6, 0);
-    peers.chunks(6).map(|c| {
-        assert_eq!(&c[..4], &[127, 0, 0, 1]);
-        u16::from_be_bytes([c[4], c[5]])
-    }).collect()
+    peers
+        .chunks(6)
+        .map(|c| {
+            assert_eq!(&c[..4], &[127, 0, 0, 1]);
+            u16::from_be_bytes([c[4], c[5]])
+        })
+        .collect()
 }
 
 /// A peer id with a recognisable prefix and `n` in it.
@@ -210,7 +271,14 @@ pub fn make_torrent(name: &str, pieces: u32) -> (Vec<u8>, InfoHash) {
     let piece_len = 16384u64;
     let length = piece_len * u64::from(pieces) - 100;
     let mut info = Vec::new();
-    info.extend_from_slice(format!("d6:lengthi{length}e4:name{}:{name}12:piece lengthi{piece_len}e6:pieces{}:", name.len(), pieces * 20).as_bytes());
+    info.extend_from_slice(
+        format!(
+            "d6:lengthi{length}e4:name{}:{name}12:piece lengthi{piece_len}e6:pieces{}:",
+            name.len(),
+            pieces * 20
+        )
+        .as_bytes(),
+    );
     for i in 0..pieces * 20 {
         info.push((i % 251) as u8);
     }
@@ -242,11 +310,20 @@ impl UdpClient {
     pub fn connect(tracker: SocketAddr) -> UdpClient {
         let sock = UdpSocket::bind((tracker.ip(), 0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut c = UdpClient { sock, tracker, conn: 0 };
+        let mut c = UdpClient {
+            sock,
+            tracker,
+            conn: 0,
+        };
         let mut buf = [0u8; 2048];
-        let n = c.request(&Request::Connect { transaction_id: 7 }, &mut buf).expect("connect reply");
+        let n = c
+            .request(&Request::Connect { transaction_id: 7 }, &mut buf)
+            .expect("connect reply");
         match Response::decode(&buf[..n]).expect("decode") {
-            Response::Connect { transaction_id: 7, connection_id } => c.conn = connection_id,
+            Response::Connect {
+                transaction_id: 7,
+                connection_id,
+            } => c.conn = connection_id,
             other => panic!("unexpected {other:?}"),
         }
         c
@@ -271,12 +348,31 @@ impl UdpClient {
     }
 
     /// An announce with the client's connection id.
-    pub fn announce(&self, ih: InfoHash, id: [u8; 20], port: u16, left: u64, event: AnnounceEvent, num_want: i32, buf: &mut [u8]) -> usize {
-        self.request(&self.announce_req(ih, id, port, left, event, num_want), buf).expect("announce reply")
+    #[allow(clippy::too_many_arguments)]
+    pub fn announce(
+        &self,
+        ih: InfoHash,
+        id: [u8; 20],
+        port: u16,
+        left: u64,
+        event: AnnounceEvent,
+        num_want: i32,
+        buf: &mut [u8],
+    ) -> usize {
+        self.request(&self.announce_req(ih, id, port, left, event, num_want), buf)
+            .expect("announce reply")
     }
 
     /// The announce request itself.
-    pub fn announce_req(&self, ih: InfoHash, id: [u8; 20], port: u16, left: u64, event: AnnounceEvent, num_want: i32) -> Request<'static> {
+    pub fn announce_req(
+        &self,
+        ih: InfoHash,
+        id: [u8; 20],
+        port: u16,
+        left: u64,
+        event: AnnounceEvent,
+        num_want: i32,
+    ) -> Request<'static> {
         Request::Announce {
             connection_id: self.conn,
             transaction_id: 99,
