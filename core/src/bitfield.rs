@@ -69,6 +69,16 @@ const fn last_byte_mask(len_bits: u32) -> u8 {
     }
 }
 
+impl<const BYTES: usize> Default for Bitfield<BYTES> {
+    /// A bitfield of zero pieces.
+    fn default() -> Self {
+        Bitfield {
+            bits: [0; BYTES],
+            len: 0,
+        }
+    }
+}
+
 impl<const BYTES: usize> Bitfield<BYTES> {
     /// The largest piece count this type can hold.
     pub const CAPACITY: u32 = if BYTES as u64 * 8 > u32::MAX as u64 {
@@ -183,6 +193,12 @@ impl<const BYTES: usize> Bitfield<BYTES> {
             *dst = *src;
         }
         Ok(())
+    }
+
+    /// Replace the contents with a `BITFIELD` payload as the wire decoder hands it over (ring
+    /// halves); same checks as [`Self::copy_from_slices`].
+    pub fn copy_from_split(&mut self, s: crate::wire::Split<'_>) -> Result<(), BitfieldError> {
+        self.copy_from_slices(s.a, s.b)
     }
 
     /// Iterate over the set pieces in increasing order, skipping zero bytes.
@@ -333,6 +349,33 @@ mod tests {
             Err(BitfieldError::WrongLength)
         );
         assert_eq!(f, whole);
+    }
+
+    #[test]
+    fn bitfield_message_from_the_wire_decoder_split_everywhere() {
+        use crate::wire::{Message, Status};
+        // BEP 3 BITFIELD: length 4, id 5, then 19 pieces in three bytes (five spare bits).
+        let wire = [0, 0, 0, 4, 5, 0xa5, 0x5a, 0xe0];
+        let expected = Bitfield::<3>::from_wire(19, &[0xa5, 0x5a, 0xe0]).unwrap();
+        assert_eq!(
+            expected.iter_ones().collect::<Vec<_>>(),
+            [0, 2, 5, 7, 9, 11, 12, 14, 16, 17, 18]
+        );
+        for at in 0..=wire.len() {
+            let (a, b) = wire.split_at(at);
+            let Ok(Status::Complete((Message::Bitfield(payload), 8))) = Message::decode(a, b, 64)
+            else {
+                panic!("split at {at} did not decode a bitfield");
+            };
+            let mut f = Bitfield::<3>::new(19).unwrap();
+            f.copy_from_split(payload).unwrap();
+            assert_eq!(f, expected, "split at {at}");
+            let mut short = Bitfield::<3>::new(17).unwrap();
+            assert_eq!(
+                short.copy_from_split(payload),
+                Err(BitfieldError::SpareBitsSet)
+            );
+        }
     }
 
     #[test]

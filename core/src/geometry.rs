@@ -74,7 +74,11 @@ impl Geometry {
         }
         let count = total_length.div_ceil(piece_length as u64);
         let piece_count = u32::try_from(count).map_err(|_| GeometryError::TooManyPieces)?;
-        Ok(Geometry { piece_length, total_length, piece_count })
+        Ok(Geometry {
+            piece_length,
+            total_length,
+            piece_count,
+        })
     }
 
     /// Return the nominal piece length (every piece but possibly the last).
@@ -141,6 +145,9 @@ mod tests {
     fn refuses_degenerate() {
         assert_eq!(Geometry::new(0, 1), Err(GeometryError::ZeroPieceLength));
         assert_eq!(Geometry::new(1, 0), Err(GeometryError::ZeroLength));
-        assert_eq!(Geometry::new(1, u64::MAX), Err(GeometryError::TooManyPieces));
+        assert_eq!(
+            Geometry::new(1, u64::MAX),
+            Err(GeometryError::TooManyPieces)
+        );
     }
 }

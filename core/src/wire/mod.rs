@@ -13,6 +13,8 @@ mod message;
 mod split;
 
 #[cfg(test)]
+mod capture_tests;
+#[cfg(test)]
 mod tests;
 
 pub use extended::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};

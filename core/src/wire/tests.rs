@@ -10,9 +10,6 @@ const MAX: u32 = 1 << 17;
 /// A message and its exact bytes on the wire.
 type Vector = (Message<'static>, &'static [u8]);
 
-/// A decoded message encoded again, and the number of bytes its decoding consumed.
-type Reencoded = (Vec<u8>, usize);
-
 /// Each message next to its bytes as BEP 3 (ids 0-8), BEP 5 (9), BEP 6 (0x0D-0x11) and
 /// BEP 10 (20) lay them out.
 fn vectors() -> Vec<Vector> {
@@ -144,49 +141,93 @@ fn every_vector_is_partial_until_its_last_byte() {
 }
 
 #[test]
-fn a_stream_through_a_small_ring_fed_one_byte_at_a_time() {
-    // All vectors back to back through a 24-byte ring, so messages wrap around its end. The
-    // 70-byte extended handshake cannot fit there and goes through a 100-byte ring.
-    let (small, large): (Vec<_>, Vec<_>) = vectors().into_iter().partition(|(_, b)| b.len() <= 24);
-    check_stream(&small, drive::<24>);
-    check_stream(&large, drive::<100>);
+fn a_stream_through_a_small_ring_in_every_chunk_size() {
+    // All vectors back to back through a 24-byte ring, so that messages wrap around its end.
+    // The 70-byte extended handshake cannot fit there: all of them also go through 100 bytes.
+    let small: Vec<Vector> = vectors()
+        .into_iter()
+        .filter(|(_, b)| b.len() <= 24)
+        .collect();
+    let all = vectors();
+    let mut wrapped = (false, false);
+    for chunk in 1..=24 {
+        wrapped.0 |= check_stream(&small, feed::<24>, chunk);
+        wrapped.1 |= check_stream(&all, feed::<100>, chunk);
+    }
+    assert_eq!(
+        wrapped,
+        (true, true),
+        "no message ever straddled the ring's end"
+    );
 }
 
-fn check_stream(vectors: &[Vector], drive: fn(&[u8]) -> Vec<Reencoded>) {
+/// Check that `vectors` come out of `feed` as they went in; return whether any wrapped.
+fn check_stream(vectors: &[Vector], feed: Feed, chunk: usize) -> bool {
     let stream: Vec<u8> = vectors
         .iter()
         .flat_map(|(_, b)| b.iter().copied())
         .collect();
-    let decoded = drive(&stream);
-    assert_eq!(decoded.len(), vectors.len());
-    for ((encoding, consumed), (message, bytes)) in decoded.iter().zip(vectors) {
-        assert_eq!(&encoding[..], *bytes, "{message:?}");
-        assert_eq!(*consumed, bytes.len());
-    }
+    let fed = feed(&stream, chunk, false);
+    let expected: Vec<&[u8]> = vectors.iter().map(|(_, b)| *b).collect();
+    assert_eq!(fed.messages, expected, "chunk {chunk}");
+    fed.wrapped
 }
 
-/// Feed `stream` one byte at a time into a ring of `N` bytes, decoding whatever is complete;
-/// return each message re-encoded, with the bytes it consumed.
-fn drive<const N: usize>(stream: &[u8]) -> Vec<Reencoded> {
+/// [`feed`] with its ring size chosen.
+pub(super) type Feed = fn(&[u8], usize, bool) -> Fed;
+
+/// What [`feed`] decoded.
+#[derive(Debug)]
+pub(super) struct Fed {
+    /// The handshake, when one was expected first.
+    pub(super) handshake: Option<Handshake>,
+    /// Each message, encoded again (which must give back the bytes it was decoded from).
+    pub(super) messages: Vec<Vec<u8>>,
+    /// Whether some message was decoded from both halves of the ring.
+    pub(super) wrapped: bool,
+}
+
+/// Push `stream` into a ring of `N` bytes `chunk` bytes at a time, decoding everything complete
+/// after each write, as a session does: the handshake first if `handshake_first`, then messages.
+pub(super) fn feed<const N: usize>(stream: &[u8], chunk: usize, handshake_first: bool) -> Fed {
     let mut ring = RingBuffer::<N>::new();
-    let mut out = Vec::new();
-    for byte in stream {
-        assert_eq!(ring.write(core::slice::from_ref(byte)), 1);
-        loop {
-            let (a, b) = ring.as_slices();
-            match Message::decode(a, b, MAX).unwrap() {
-                Status::Partial => break,
-                Status::Complete((message, consumed)) => {
-                    let mut encoding = std::vec![0u8; message.encoded_len()];
-                    message.encode(&mut encoding).unwrap();
-                    out.push((encoding, consumed));
-                    ring.consume(consumed);
+    let mut fed = Fed {
+        handshake: None,
+        messages: Vec::new(),
+        wrapped: false,
+    };
+    for mut piece in stream.chunks(chunk) {
+        while !piece.is_empty() {
+            let accepted = ring.write(piece);
+            piece = &piece[accepted..];
+            loop {
+                let (a, b) = ring.as_slices();
+                if handshake_first && fed.handshake.is_none() {
+                    let Status::Complete(h) = Handshake::decode(a, b).unwrap() else {
+                        break;
+                    };
+                    fed.handshake = Some(h);
+                    ring.consume(HANDSHAKE_LEN);
+                    continue;
                 }
+                let Status::Complete((message, consumed)) = Message::decode(a, b, MAX).unwrap()
+                else {
+                    break;
+                };
+                fed.wrapped |= !b.is_empty() && a.len() < consumed;
+                let mut encoding = std::vec![0u8; message.encoded_len()];
+                assert_eq!(message.encode(&mut encoding), Ok(consumed));
+                fed.messages.push(encoding);
+                ring.consume(consumed);
             }
+            assert!(
+                accepted > 0 || !ring.is_empty(),
+                "a message larger than the ring"
+            );
         }
     }
     assert!(ring.is_empty());
-    out
+    fed
 }
 
 #[test]

@@ -1,0 +1,105 @@
+//! When to announce, and with which event.
+
+use super::output::Command;
+use crate::tracker::AnnounceEvent;
+use crate::{Duration, Instant};
+
+/// Announce scheduling: `started` first, then on the tracker's interval, `completed` when the
+/// download finishes, `stopped` at shutdown; failures retry with doubling backoff.
+pub(crate) struct Announce {
+    next: Option<Instant>,
+    pending: Option<AnnounceEvent>,
+    in_flight: bool,
+    started_ok: bool,
+    failures: u32,
+}
+
+impl Announce {
+    pub(crate) fn new() -> Self {
+        Announce {
+            next: None,
+            pending: Some(AnnounceEvent::Started),
+            in_flight: false,
+            started_ok: false,
+            failures: 0,
+        }
+    }
+
+    /// Make the periodic announce pending when due.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.in_flight || self.pending.is_some() {
+            return;
+        }
+        if self.next.is_some_and(|t| now >= t) {
+            self.next = None;
+            self.pending = Some(if self.started_ok {
+                AnnounceEvent::None
+            } else {
+                AnnounceEvent::Started
+            });
+        }
+    }
+
+    pub(crate) fn poll(&mut self, uploaded: u64, downloaded: u64, left: u64) -> Option<Command> {
+        if self.in_flight && self.pending != Some(AnnounceEvent::Stopped) {
+            return None;
+        }
+        let event = self.pending.take()?;
+        self.in_flight = true;
+        Some(Command::Announce {
+            event,
+            uploaded,
+            downloaded,
+            left,
+        })
+    }
+
+    pub(crate) fn ok(&mut self, now: Instant, interval: Duration, min_interval: Option<Duration>) {
+        self.in_flight = false;
+        self.started_ok = true;
+        self.failures = 0;
+        let wait = interval
+            .max(min_interval.unwrap_or(Duration::ZERO))
+            .max(Duration::from_secs(1));
+        if self.pending.is_none() {
+            self.next = Some(now + wait);
+        }
+    }
+
+    pub(crate) fn failed(&mut self, now: Instant, retry: Duration) {
+        self.in_flight = false;
+        self.failures = self.failures.saturating_add(1);
+        let wait = Duration::from_millis(
+            retry
+                .as_millis()
+                .saturating_mul(1 << (self.failures - 1).min(6)),
+        );
+        if self.pending.is_none() {
+            self.next = Some(now + wait);
+        }
+    }
+
+    pub(crate) fn completed(&mut self) {
+        if self.started_ok || self.in_flight {
+            self.pending = Some(AnnounceEvent::Completed);
+        }
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.next = None;
+        self.pending = if self.started_ok || self.in_flight {
+            Some(AnnounceEvent::Stopped)
+        } else {
+            None
+        };
+    }
+
+    /// When `tick` next has something to do.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.in_flight || self.pending.is_some() {
+            None
+        } else {
+            self.next
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Who we upload to (tit-for-tat with one optimistic slot) and the per-peer timers.
+
+use super::output::CloseReason;
+use super::peer::Control;
+use super::Session;
+use crate::sha1::Sha1;
+use crate::Instant;
+
+/// The optimistic unchoke moves every this many rechoke rounds.
+const OPTIMISTIC_ROUNDS: u32 = 3;
+
+impl<
+        'a,
+        H: Sha1,
+        const PEERS: usize,
+        const BYTES: usize,
+        const PARTIAL: usize,
+        const RX: usize,
+        const Q: usize,
+    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+{
+    /// A peer became interested: unchoke it at once if a slot is free (no 10 s wait).
+    pub(crate) fn unchoke_if_room(&mut self, i: usize) {
+        let unchoked = self
+            .peers
+            .iter()
+            .filter(|p| p.is_active() && !p.am_choking)
+            .count();
+        if unchoked < self.config.unchoke_slots.max(1) && self.have.count_ones() > 0 {
+            self.peers[i].am_choking = false;
+        }
+    }
+
+    /// Rank interested peers by what they gave us (or, seeding, by what they took), unchoke
+    /// the best `unchoke_slots - 1` plus one optimistic pick, choke the rest.
+    pub(crate) fn rechoke(&mut self, now: Instant) {
+        self.rechoke_round = self.rechoke_round.wrapping_add(1);
+        let seeding = self.have.is_full();
+        for p in self.peers.iter_mut() {
+            p.down_rate = p.down_round;
+            p.up_rate = p.up_round;
+            p.down_round = 0;
+            p.up_round = 0;
+        }
+        let slots = self.config.unchoke_slots.max(1);
+        let mut chosen = [false; PEERS];
+        for _ in 0..slots.saturating_sub(1) {
+            let mut best: Option<(usize, u64)> = None;
+            for (j, p) in self.peers.iter().enumerate() {
+                if chosen[j] || !p.is_active() || !p.peer_interested {
+                    continue;
+                }
+                let score = if seeding { p.up_rate } else { p.down_rate };
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((j, score));
+                }
+            }
+            match best {
+                Some((j, _)) => chosen[j] = true,
+                None => break,
+            }
+        }
+        // Optimistic slot: keep the current one for a few rounds, then draw a new one.
+        let keep = self.rechoke_round % OPTIMISTIC_ROUNDS != 0;
+        let current = self
+            .peers
+            .iter()
+            .position(|p| p.optimistic && p.is_active() && p.peer_interested)
+            .filter(|&j| keep && !chosen[j]);
+        let optimistic = match current {
+            Some(j) => Some(j),
+            None => {
+                let n = (0..PEERS)
+                    .filter(|&j| {
+                        !chosen[j] && self.peers[j].is_active() && self.peers[j].peer_interested
+                    })
+                    .count();
+                if n == 0 {
+                    None
+                } else {
+                    let mut pick = (self.random() % n as u64) as usize;
+                    (0..PEERS).find(|&j| {
+                        let eligible = !chosen[j]
+                            && self.peers[j].is_active()
+                            && self.peers[j].peer_interested;
+                        if eligible {
+                            if pick == 0 {
+                                return true;
+                            }
+                            pick -= 1;
+                        }
+                        false
+                    })
+                }
+            }
+        };
+        for (j, &picked) in chosen.iter().enumerate() {
+            let p = &mut self.peers[j];
+            p.optimistic = Some(j) == optimistic;
+            if !p.is_active() {
+                continue;
+            }
+            let unchoke = picked || p.optimistic;
+            if unchoke == p.am_choking {
+                p.am_choking = !unchoke;
+                if p.am_choking {
+                    self.choked(j);
+                }
+            }
+        }
+        // Seeds that are connected to a seed have nothing to do.
+        if seeding {
+            for j in 0..PEERS {
+                if self.peers[j].is_active() && self.peers[j].has.is_full() {
+                    self.close(now, j, CloseReason::NotUseful);
+                }
+            }
+        }
+    }
+
+    /// We choked peer `j`: its queued requests will not be served.
+    fn choked(&mut self, j: usize) {
+        let p = &mut self.peers[j];
+        while let Some(b) = p.incoming.pop_front() {
+            if p.fast {
+                let c = Control::Reject {
+                    piece: b.piece.get(),
+                    begin: b.offset,
+                    len: b.len,
+                };
+                let _ = p.control.push_back(c);
+            }
+        }
+    }
+
+    /// Close silent peers; take back requests from peers that stopped sending payload.
+    pub(crate) fn check_timeouts(&mut self, now: Instant) {
+        for j in 0..PEERS {
+            let p = &self.peers[j];
+            if !p.is_live() {
+                continue;
+            }
+            if now >= p.last_rx + self.peer_timeout(p) {
+                self.close(now, j, CloseReason::Timeout);
+                continue;
+            }
+            let waiting = p.requests.iter().any(|r| r.sent);
+            if waiting && now >= p.last_piece_rx + self.config.request_timeout {
+                // Snubbed: its blocks go to others; it keeps one request to prove itself.
+                self.drop_requests(j);
+                let p = &mut self.peers[j];
+                p.max_requests = 1;
+                p.last_piece_rx = now;
+            }
+        }
+    }
+}

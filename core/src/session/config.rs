@@ -1,0 +1,67 @@
+//! Tunables of a [`Session`](super::Session), chosen by the shell.
+
+use crate::{Duration, PeerId};
+
+/// How a session behaves; [`Config::new`] gives defaults that suit a desktop peer.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Our peer id, sent in every handshake.
+    pub peer_id: PeerId,
+    /// The TCP port we accept peers on (sent in the extended handshake and announces).
+    pub listen_port: u16,
+    /// Connected peers at most (never more than the session's `PEERS` slots).
+    pub max_peers: usize,
+    /// Outbound connections being opened at once, at most.
+    pub max_half_open: usize,
+    /// Requests in flight per peer, at most (never more than the session's `Q`).
+    pub pipeline_depth: usize,
+    /// Peers we upload to at once, one of them the optimistic unchoke.
+    pub unchoke_slots: usize,
+    /// Send a keep-alive after this long without sending anything.
+    pub keepalive: Duration,
+    /// Close a peer after this long without receiving anything.
+    pub peer_timeout: Duration,
+    /// Give up on a peer's outstanding requests after this long without a payload byte.
+    pub request_timeout: Duration,
+    /// How often the choking algorithm runs.
+    pub rechoke_interval: Duration,
+    /// How often, at most, to ask the shell to persist the resume state.
+    pub persist_interval: Duration,
+    /// The longest message a peer may send, except `Piece` (whose payload streams).
+    pub max_message_len: u32,
+    /// Ban a peer after it took part in this many pieces that failed verification.
+    pub ban_after_hash_failures: u8,
+    /// First retry delay after a failed announce; doubles on each failure.
+    pub announce_retry: Duration,
+    /// Seed of the session's random choices (piece ties, optimistic unchoke).
+    pub seed: u64,
+    /// Our client name for the extended handshake's `v`.
+    pub client_name: &'static str,
+    /// Offer and use the BEP 6 fast extension.
+    pub fast_extension: bool,
+}
+
+impl Config {
+    /// Defaults for a peer with id `peer_id` listening on `listen_port`.
+    pub fn new(peer_id: PeerId, listen_port: u16) -> Self {
+        Config {
+            peer_id,
+            listen_port,
+            max_peers: 50,
+            max_half_open: 8,
+            pipeline_depth: 64,
+            unchoke_slots: 4,
+            keepalive: Duration::from_secs(90),
+            peer_timeout: Duration::from_secs(180),
+            request_timeout: Duration::from_secs(20),
+            rechoke_interval: Duration::from_secs(10),
+            persist_interval: Duration::from_secs(1),
+            max_message_len: 256 * 1024,
+            ban_after_hash_failures: 3,
+            announce_retry: Duration::from_secs(5),
+            seed: 0x5eed,
+            client_name: "Enjambre 0.1",
+            fast_extension: true,
+        }
+    }
+}

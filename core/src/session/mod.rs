@@ -1,0 +1,660 @@
+//! The peer session: one torrent's swarm, driven by `handle_*` inputs and drained with
+//! [`Session::poll_output`].
+//!
+//! Method families, as in quinn-proto:
+//! - **inputs** `handle_*(now, …)`: bytes from a peer, a socket event, a storage completion, an
+//!   announce result, a timeout. They never fail because of what a peer sent: a misbehaving peer
+//!   becomes a `Close` command plus an event.
+//! - **output** [`Session::poll_output`]: call after every input until it returns
+//!   [`Output::Timeout`]; then wait for the next input or that instant.
+//! - **queries**: [`Session::stats`], [`Session::have`], [`Session::encode_resume`].
+//!
+//! The session never blocks, allocates, reads a clock or touches a socket or a file.
+//! Its size is about `PEERS * (RX + BYTES + 16 * Q)` bytes: keep it in a `static`, or build it on
+//! a thread with a large stack.
+//!
+//! Keeping every byte: payload is streamed to storage as it arrives (a peer dropping in the
+//! middle of a block loses nothing already received), the bytes confirmed written are tracked
+//! per piece as exact byte ranges, and what is still missing is requested from the exact byte,
+//! from any peer that has the piece. [`Session::encode_resume`] only claims confirmed bytes.
+
+mod announce;
+mod choke;
+mod config;
+mod output;
+mod peer;
+mod pieces;
+mod rx;
+mod swarm;
+mod tx;
+
+use core::net::{IpAddr, SocketAddr};
+
+use heapless::{Deque, Vec};
+
+pub use config::Config;
+pub use output::{
+    CloseReason, Command, Event, OpId, Output, PeerHandle, PeerMisbehaved, SessionError, Stats,
+    StorageError,
+};
+
+use announce::Announce;
+use peer::{Peer, Phase};
+use pieces::{Op, OpKind, Partial};
+use swarm::Known;
+
+use crate::bitfield::Bitfield;
+use crate::picker::Picker;
+use crate::resume::{ResumeError, ResumeState};
+use crate::sha1::Sha1;
+use crate::{Geometry, InfoHash, Instant, PieceIndex};
+
+/// The smallest buffer [`Session::poll_output`] works with: one block plus headers.
+pub const MIN_OUTPUT_BUF: usize = 16 * 1024 + 64;
+/// Byte ranges tracked per partial piece; more fragmented pieces wait for holes to fill.
+pub const MAX_RANGES: usize = 32;
+/// Peer addresses remembered for connecting.
+pub const MAX_KNOWN: usize = 128;
+/// Storage operations in flight at once; more input waits.
+pub const MAX_OPS: usize = 256;
+const HAVE_LOG: usize = 256;
+const MAX_BANS: usize = 32;
+
+/// The resume state a session of this shape reads and writes.
+pub type Resume<const BYTES: usize, const PARTIAL: usize> = ResumeState<BYTES, PARTIAL, MAX_RANGES>;
+
+/// One torrent's swarm. `PEERS` connection slots, bitfields of `BYTES` bytes (`8 * BYTES`
+/// pieces at most), `PARTIAL` pieces in progress at once, `RX` bytes of receive ring per peer,
+/// `Q` requests in flight per peer (and queued from each peer).
+pub struct Session<
+    'a,
+    H: Sha1,
+    const PEERS: usize,
+    const BYTES: usize,
+    const PARTIAL: usize,
+    const RX: usize,
+    const Q: usize,
+> {
+    config: Config,
+    info_hash: InfoHash,
+    geometry: Geometry,
+    hashes: &'a [u8],
+    have: Bitfield<BYTES>,
+    /// `have.count_ones()`, kept up to date.
+    have_count: u32,
+    /// Total length of the verified pieces.
+    verified_bytes: u64,
+    in_progress: Bitfield<BYTES>,
+    picker: Picker<BYTES>,
+    partials: Vec<Partial<H>, PARTIAL>,
+    peers: [Peer<BYTES, RX, Q>; PEERS],
+    known: Vec<Known, MAX_KNOWN>,
+    want_connect: bool,
+    bans: Vec<IpAddr, MAX_BANS>,
+    strikes: Vec<(IpAddr, u8), MAX_BANS>,
+    ops: Vec<Op, MAX_OPS>,
+    next_op: u32,
+    have_log: Deque<u32, HAVE_LOG>,
+    have_log_end: u32,
+    events: Deque<Event, 64>,
+    cursor: usize,
+    announce: Announce,
+    next_rechoke: Instant,
+    rechoke_round: u32,
+    persist_dirty: bool,
+    next_persist: Instant,
+    uploaded: u64,
+    downloaded: u64,
+    wasted: u64,
+    rng: u64,
+    complete_at_start: bool,
+    /// The `now` of the latest input or poll.
+    now: Instant,
+}
+
+impl<
+        'a,
+        H: Sha1,
+        const PEERS: usize,
+        const BYTES: usize,
+        const PARTIAL: usize,
+        const RX: usize,
+        const Q: usize,
+    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+{
+    /// Start a session for the torrent `info_hash` of shape `geometry` whose SHA-1 piece hashes
+    /// are `piece_hashes`, continuing from `resume` when given.
+    pub fn new(
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        piece_hashes: &'a [u8],
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<Self, SessionError> {
+        let count = geometry.piece_count();
+        if piece_hashes.len() as u64 != count as u64 * 20 {
+            return Err(SessionError::BadPieceHashes);
+        }
+        let have = Bitfield::new(count).map_err(|_| SessionError::TooManyPieces)?;
+        let picker = Picker::new(count, config.seed).map_err(|_| SessionError::TooManyPieces)?;
+        let mut session = Session {
+            info_hash,
+            geometry,
+            hashes: piece_hashes,
+            in_progress: have.clone(),
+            have,
+            have_count: 0,
+            verified_bytes: 0,
+            picker,
+            partials: Vec::new(),
+            peers: core::array::from_fn(|_| Peer::new()),
+            known: Vec::new(),
+            want_connect: false,
+            bans: Vec::new(),
+            strikes: Vec::new(),
+            ops: Vec::new(),
+            next_op: 0,
+            have_log: Deque::new(),
+            have_log_end: 0,
+            events: Deque::new(),
+            cursor: 0,
+            announce: Announce::new(),
+            next_rechoke: now + config.rechoke_interval,
+            rechoke_round: 0,
+            persist_dirty: false,
+            next_persist: now,
+            uploaded: 0,
+            downloaded: 0,
+            wasted: 0,
+            rng: config.seed | 1,
+            complete_at_start: false,
+            now,
+            config,
+        };
+        if let Some(state) = resume {
+            session.restore(state)?;
+        }
+        session.complete_at_start = session.have.is_full();
+        Ok(session)
+    }
+
+    fn restore(&mut self, state: &Resume<BYTES, PARTIAL>) -> Result<(), SessionError> {
+        if state.info_hash != self.info_hash || state.piece_count != self.geometry.piece_count() {
+            return Err(SessionError::BadResume);
+        }
+        self.have = state.have.clone();
+        self.have_count = self.have.count_ones();
+        self.verified_bytes = (self.have.iter_ones())
+            .filter_map(|i| self.geometry.piece(i))
+            .map(|p| self.geometry.piece_len(p) as u64)
+            .sum();
+        self.uploaded = state.uploaded;
+        self.downloaded = state.downloaded;
+        for progress in state.partial.iter() {
+            let Some(piece) = self.geometry.piece(progress.piece()) else {
+                return Err(SessionError::BadResume);
+            };
+            if self.have.get(piece.get()) || progress.piece_len() != self.geometry.piece_len(piece)
+            {
+                return Err(SessionError::BadResume);
+            }
+            let partial = Partial::resumed(progress.clone());
+            if self.partials.push(partial).is_err() {
+                return Err(SessionError::BadResume);
+            }
+            self.in_progress.set(piece.get(), true);
+        }
+        for i in 0..self.partials.len() {
+            if self.partials[i].written.is_complete() {
+                self.start_verify(i);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- inputs ----------------------------------------------------------------------------
+
+    /// Learn peer addresses (from trackers, or given by the user).
+    pub fn handle_peers(&mut self, now: Instant, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.now = now;
+        for addr in addrs {
+            self.add_known(now, addr);
+        }
+        self.want_connect = true;
+    }
+
+    /// A peer connected to us; returns the handle to use for its socket.
+    pub fn handle_incoming(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+    ) -> Result<PeerHandle, SessionError> {
+        self.now = now;
+        if self.is_banned(addr.ip()) {
+            return Err(SessionError::Banned);
+        }
+        if self.live_peers() >= self.config.max_peers.min(PEERS) {
+            return Err(SessionError::NoFreeSlot);
+        }
+        let slot = self.free_slot().ok_or(SessionError::NoFreeSlot)?;
+        let count = self.geometry.piece_count();
+        self.peers[slot].reset(now, count, Phase::Handshaking, addr, false);
+        let handle = self.handle_of(slot);
+        self.push_event(Event::PeerConnected { peer: handle, addr });
+        Ok(handle)
+    }
+
+    /// The connection asked for by `Command::Connect` is up.
+    pub fn handle_connected(&mut self, now: Instant, peer: PeerHandle) {
+        self.now = now;
+        let Some(i) = self.slot(peer) else { return };
+        if let (Phase::Connecting { .. }, Some(addr)) = (self.peers[i].phase, self.peers[i].addr) {
+            let p = &mut self.peers[i];
+            p.phase = Phase::Handshaking;
+            p.last_rx = now;
+            p.last_tx = now;
+            self.push_event(Event::PeerConnected { peer, addr });
+        }
+    }
+
+    /// The connection asked for by `Command::Connect` could not be opened.
+    pub fn handle_connect_failed(&mut self, now: Instant, peer: PeerHandle) {
+        self.now = now;
+        let Some(i) = self.slot(peer) else { return };
+        self.release(now, i, CloseReason::ConnectFailed);
+    }
+
+    /// Bytes arrived from a peer. Returns how many were taken; drain [`Self::poll_output`] and
+    /// offer the rest again. Bytes for a closed or unknown peer are all taken and dropped.
+    pub fn handle_input(&mut self, now: Instant, peer: PeerHandle, bytes: &[u8]) -> usize {
+        self.now = now;
+        let Some(i) = self.slot(peer) else {
+            return bytes.len();
+        };
+        let p = &mut self.peers[i];
+        if !p.is_live() {
+            return bytes.len();
+        }
+        let n = p.rx.write(bytes);
+        if n > 0 {
+            p.last_rx = now;
+        }
+        n
+    }
+
+    /// The peer's socket closed or failed.
+    pub fn handle_closed(&mut self, now: Instant, peer: PeerHandle) {
+        self.now = now;
+        let Some(i) = self.slot(peer) else { return };
+        self.release(now, i, CloseReason::Disconnected);
+    }
+
+    /// A `Write` finished.
+    pub fn handle_write_done(&mut self, now: Instant, op: OpId, result: Result<(), StorageError>) {
+        self.now = now;
+        let Some(op) = self.take_op(op, OpKind::Write) else {
+            return;
+        };
+        self.write_done(now, op, result);
+    }
+
+    /// A `Read` finished, with the bytes read.
+    pub fn handle_read_done(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        result: Result<&[u8], StorageError>,
+    ) {
+        self.now = now;
+        let Some(op) = self.take_op(op, OpKind::Read) else {
+            return;
+        };
+        self.read_done(now, op, result);
+    }
+
+    /// The announce asked for succeeded; the next one is due after `interval`.
+    pub fn handle_announce_ok(
+        &mut self,
+        now: Instant,
+        interval: crate::Duration,
+        min_interval: Option<crate::Duration>,
+    ) {
+        self.now = now;
+        self.announce.ok(now, interval, min_interval);
+    }
+
+    /// The announce asked for failed on every tracker; it is retried with backoff.
+    pub fn handle_announce_failed(&mut self, now: Instant) {
+        self.now = now;
+        let retry = self.config.announce_retry;
+        self.announce.failed(now, retry);
+    }
+
+    /// Time passed: run timers (rechoke, timeouts, keep-alives, announces, reconnects).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if now >= self.next_rechoke {
+            self.next_rechoke = now + self.config.rechoke_interval;
+            self.rechoke(now);
+        }
+        self.check_timeouts(now);
+        self.announce.tick(now);
+        self.want_connect = true;
+    }
+
+    /// Stop: announce `stopped`, close every peer, persist the resume state.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.now = now;
+        for i in 0..PEERS {
+            if !matches!(self.peers[i].phase, Phase::Free | Phase::Closing(_)) {
+                self.close(now, i, CloseReason::Shutdown);
+            }
+        }
+        self.known.clear();
+        self.announce.stop();
+        self.persist_dirty = true;
+        self.next_persist = now;
+    }
+
+    // ---- output ----------------------------------------------------------------------------
+
+    /// Return the next thing for the shell to do. Call after every input until it returns
+    /// [`Output::Timeout`]. `buf` must hold at least [`MIN_OUTPUT_BUF`] bytes.
+    pub fn poll_output<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Output<'b> {
+        self.now = now;
+        if let Some(event) = self.events.pop_front() {
+            return Output::Event(event);
+        }
+        if let Some(cmd) = self.poll_slots() {
+            return Output::Command(cmd);
+        }
+        for k in 0..PEERS {
+            let i = (self.cursor + k) % PEERS;
+            if let Some(out) = self.poll_peer(now, i, buf) {
+                self.cursor = i;
+                return match out {
+                    Produced::Transmit { len } => Output::Transmit {
+                        peer: self.handle_of(i),
+                        bytes: &buf[..len],
+                    },
+                    Produced::Write {
+                        op,
+                        piece,
+                        offset,
+                        len,
+                    } => Output::Write {
+                        op,
+                        piece,
+                        offset,
+                        bytes: &buf[..len],
+                    },
+                    Produced::Command(c) => Output::Command(c),
+                };
+            }
+            // A peer may have closed while polled: report it before moving on.
+            if let Some(event) = self.events.pop_front() {
+                return Output::Event(event);
+            }
+            if let Some(cmd) = self.poll_slots() {
+                return Output::Command(cmd);
+            }
+        }
+        if let Some(cmd) = self.poll_verify() {
+            return Output::Command(cmd);
+        }
+        if let Some(cmd) = self
+            .announce
+            .poll(self.uploaded, self.downloaded, self.left())
+        {
+            return Output::Command(cmd);
+        }
+        if self.persist_dirty && now >= self.next_persist {
+            self.persist_dirty = false;
+            self.next_persist = now + self.config.persist_interval;
+            return Output::Command(Command::PersistResume);
+        }
+        Output::Timeout(self.next_deadline(now))
+    }
+
+    /// Emit pending `Close` and `Connect` commands.
+    fn poll_slots(&mut self) -> Option<Command> {
+        for i in 0..PEERS {
+            match self.peers[i].phase {
+                Phase::Closing(reason) => {
+                    let peer = self.handle_of(i);
+                    self.peers[i].phase = Phase::Free;
+                    self.push_event(Event::PeerClosed { peer, reason });
+                    return Some(Command::Close { peer, reason });
+                }
+                Phase::Connecting { emitted: false } => {
+                    self.peers[i].phase = Phase::Connecting { emitted: true };
+                    let addr = self.peers[i].addr?;
+                    return Some(Command::Connect {
+                        peer: self.handle_of(i),
+                        addr,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if self.want_connect {
+            self.want_connect = false;
+            if self.start_connects() {
+                return self.poll_slots();
+            }
+        }
+        None
+    }
+
+    /// Receive, then transmit, then serve, for one peer.
+    fn poll_peer(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<Produced> {
+        if !self.peers[i].is_live() {
+            return None;
+        }
+        if let Some(out) = self.poll_rx(now, i, buf) {
+            return Some(out);
+        }
+        if !self.peers[i].is_live() {
+            return None;
+        }
+        if let Some(len) = self.compose_tx(now, i, buf) {
+            return Some(Produced::Transmit { len });
+        }
+        self.poll_upload(now, i).map(Produced::Command)
+    }
+
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let mut t = self.next_rechoke;
+        let mut consider = |x: Instant| {
+            if x < t {
+                t = x;
+            }
+        };
+        if let Some(a) = self.announce.deadline() {
+            consider(a);
+        }
+        if self.persist_dirty {
+            consider(self.next_persist);
+        }
+        for p in self.peers.iter() {
+            if p.is_live() {
+                consider(p.last_rx + self.peer_timeout(p));
+                if p.is_active() {
+                    consider(p.last_tx + self.config.keepalive);
+                }
+                if p.requests.iter().any(|r| r.sent) {
+                    consider(p.last_piece_rx + self.config.request_timeout);
+                }
+            }
+        }
+        if self.live_peers() < self.config.max_peers.min(PEERS) {
+            if let Some(r) = self.next_retry() {
+                consider(r);
+            }
+        }
+        if t < now {
+            now
+        } else {
+            t
+        }
+    }
+
+    // ---- queries ---------------------------------------------------------------------------
+
+    /// Return the verified pieces.
+    pub fn have(&self) -> &Bitfield<BYTES> {
+        &self.have
+    }
+
+    /// Whether every piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// Return the torrent's geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Return the counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            pieces_have: self.have.count_ones(),
+            piece_count: self.geometry.piece_count(),
+            downloaded: self.downloaded,
+            uploaded: self.uploaded,
+            left: self.left(),
+            peers: self.peers.iter().filter(|p| p.is_active()).count(),
+            wasted: self.wasted,
+        }
+    }
+
+    /// Return the bytes of `piece` confirmed on storage, as sorted `[start, end)` ranges;
+    /// the whole piece when verified, nothing when not started.
+    pub fn piece_ranges(&self, piece: PieceIndex) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let full = self
+            .have
+            .get(piece.get())
+            .then(|| (0, self.geometry.piece_len(piece)));
+        let partial = self.partials.iter().find(|p| p.piece == piece.get());
+        full.into_iter()
+            .chain(partial.into_iter().flat_map(|p| p.written.ranges()))
+    }
+
+    /// Serialise the resume state (verified pieces, confirmed partial ranges, counters).
+    pub fn encode_resume<'b>(&self, out: &'b mut [u8]) -> Result<&'b [u8], ResumeError> {
+        let mut state = Resume::<BYTES, PARTIAL>::new(self.info_hash, self.geometry.piece_count())
+            .map_err(|_| ResumeError::Capacity)?;
+        state.have = self.have.clone();
+        state.uploaded = self.uploaded;
+        state.downloaded = self.downloaded;
+        for p in self.partials.iter() {
+            if p.written.received() > 0 {
+                state
+                    .partial
+                    .push(p.written.clone())
+                    .map_err(|_| ResumeError::Capacity)?;
+            }
+        }
+        state.encode(out)
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------
+
+    fn left(&self) -> u64 {
+        self.geometry.total_length() - self.verified_bytes
+    }
+
+    fn peer_timeout(&self, p: &Peer<BYTES, RX, Q>) -> crate::Duration {
+        if p.is_active() {
+            self.config.peer_timeout
+        } else {
+            self.config.peer_timeout.min(crate::Duration::from_secs(30))
+        }
+    }
+
+    fn slot(&self, h: PeerHandle) -> Option<usize> {
+        let i = h.slot as usize;
+        let p = self.peers.get(i)?;
+        (p.generation == h.generation && p.phase != Phase::Free).then_some(i)
+    }
+
+    fn handle_of(&self, i: usize) -> PeerHandle {
+        PeerHandle {
+            slot: i as u16,
+            generation: self.peers[i].generation,
+        }
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        self.peers.iter().position(|p| p.phase == Phase::Free)
+    }
+
+    fn live_peers(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|p| !matches!(p.phase, Phase::Free | Phase::Closing(_)))
+            .count()
+    }
+
+    fn push_event(&mut self, e: Event) {
+        // Events are for display; when the shell falls 64 behind, the newest are dropped.
+        let _ = self.events.push_back(e);
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Drop the connection's state now, and emit `Close` + `PeerClosed` on the next poll.
+    fn close(&mut self, now: Instant, i: usize, reason: CloseReason) {
+        self.forget_peer(now, i, reason);
+        self.peers[i].phase = Phase::Closing(reason);
+    }
+
+    /// Drop the connection's state now; the shell already knows the socket is gone.
+    fn release(&mut self, now: Instant, i: usize, reason: CloseReason) {
+        self.forget_peer(now, i, reason);
+        let peer = self.handle_of(i);
+        self.peers[i].phase = Phase::Free;
+        self.push_event(Event::PeerClosed { peer, reason });
+    }
+
+    fn forget_peer(&mut self, now: Instant, i: usize, reason: CloseReason) {
+        let p = &mut self.peers[i];
+        if p.counted {
+            self.picker.remove_bitfield(&p.has);
+            p.counted = false;
+        }
+        let outbound = p.outbound;
+        let addr = p.addr;
+        // Its block in progress is no longer coming: bytes received are written, the rest free.
+        p.inbound = None;
+        self.drop_requests(i);
+        if let Some(addr) = addr {
+            self.known_closed(now, addr, outbound, reason);
+        }
+        self.want_connect = true;
+    }
+}
+
+/// What `poll_peer` produced, with lengths instead of borrows of the output buffer.
+pub(crate) enum Produced {
+    Transmit {
+        len: usize,
+    },
+    Write {
+        op: OpId,
+        piece: PieceIndex,
+        offset: u32,
+        len: usize,
+    },
+    Command(Command),
+}

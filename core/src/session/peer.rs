@@ -1,0 +1,169 @@
+//! One peer connection slot: its receive ring, what it has, what we asked of it and it of us.
+
+use core::net::SocketAddr;
+
+use heapless::{Deque, Vec};
+
+use super::output::CloseReason;
+use crate::bitfield::Bitfield;
+use crate::ring::RingBuffer;
+use crate::{BlockRef, Instant, PeerId};
+
+/// Where a slot is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Unused.
+    Free,
+    /// `Connect` to be emitted (false) or emitted and awaiting the shell (true).
+    Connecting { emitted: bool },
+    /// TCP is up; handshakes are being exchanged.
+    Handshaking,
+    /// Both handshakes done.
+    Active,
+    /// To be closed: `Close` is emitted on the next poll, then the slot is freed.
+    Closing(CloseReason),
+}
+
+/// A block we asked this peer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub(crate) piece: u32,
+    pub(crate) begin: u32,
+    pub(crate) len: u32,
+    /// Whether the `Request` message has been transmitted.
+    pub(crate) sent: bool,
+}
+
+/// A `Piece` message whose payload is arriving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inbound {
+    pub(crate) piece: u32,
+    /// Offset of the next payload byte inside the piece.
+    pub(crate) offset: u32,
+    /// Payload bytes still to come.
+    pub(crate) remaining: u32,
+    /// Whether we asked for this block (else its bytes are discarded).
+    pub(crate) wanted: bool,
+}
+
+/// Small messages waiting to be sent, other than requests and haves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Cancel { piece: u32, begin: u32, len: u32 },
+    Reject { piece: u32, begin: u32, len: u32 },
+}
+
+/// All the state of one peer slot.
+pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
+    pub(crate) generation: u16,
+    pub(crate) phase: Phase,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) outbound: bool,
+    pub(crate) rx: RingBuffer<RX>,
+    pub(crate) peer_id: PeerId,
+    pub(crate) fast: bool,
+    pub(crate) extended: bool,
+    /// Their pieces; counted in the picker's availability while `counted`.
+    pub(crate) has: Bitfield<BYTES>,
+    pub(crate) counted: bool,
+    pub(crate) got_first_message: bool,
+    pub(crate) handshake_sent: bool,
+    pub(crate) handshake_received: bool,
+    pub(crate) bitfield_sent: bool,
+    pub(crate) am_choking: bool,
+    pub(crate) am_interested: bool,
+    pub(crate) peer_choking: bool,
+    pub(crate) peer_interested: bool,
+    /// Choke/interest state last transmitted, to send only changes.
+    pub(crate) sent_choking: bool,
+    pub(crate) sent_interested: bool,
+    /// Index into the session's log of verified pieces: haves before it were sent.
+    pub(crate) have_cursor: u32,
+    pub(crate) requests: Vec<Request, Q>,
+    pub(crate) max_requests: usize,
+    pub(crate) incoming: Deque<BlockRef, Q>,
+    pub(crate) control: Deque<Control, 16>,
+    pub(crate) inbound: Option<Inbound>,
+    pub(crate) last_rx: Instant,
+    pub(crate) last_tx: Instant,
+    pub(crate) last_piece_rx: Instant,
+    /// Payload bytes this rechoke round, and in the previous one (the rate used to rank).
+    pub(crate) down_round: u64,
+    pub(crate) up_round: u64,
+    pub(crate) down_rate: u64,
+    pub(crate) up_rate: u64,
+    pub(crate) optimistic: bool,
+}
+
+impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
+    pub(crate) fn new() -> Self {
+        Peer {
+            generation: 0,
+            phase: Phase::Free,
+            addr: None,
+            outbound: false,
+            rx: RingBuffer::new(),
+            peer_id: PeerId([0; 20]),
+            fast: false,
+            extended: false,
+            has: Bitfield::default(),
+            counted: false,
+            got_first_message: false,
+            handshake_sent: false,
+            handshake_received: false,
+            bitfield_sent: false,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            sent_choking: true,
+            sent_interested: false,
+            have_cursor: 0,
+            requests: Vec::new(),
+            max_requests: 1,
+            incoming: Deque::new(),
+            control: Deque::new(),
+            inbound: None,
+            last_rx: Instant::ZERO,
+            last_tx: Instant::ZERO,
+            last_piece_rx: Instant::ZERO,
+            down_round: 0,
+            up_round: 0,
+            down_rate: 0,
+            up_rate: 0,
+            optimistic: false,
+        }
+    }
+
+    /// Reset the slot for a new connection, keeping and bumping the generation.
+    pub(crate) fn reset(
+        &mut self,
+        now: Instant,
+        piece_count: u32,
+        phase: Phase,
+        addr: SocketAddr,
+        outbound: bool,
+    ) {
+        let generation = self.generation.wrapping_add(1);
+        *self = Peer::new();
+        self.generation = generation;
+        self.phase = phase;
+        self.addr = Some(addr);
+        self.outbound = outbound;
+        // Capacity was checked against piece_count when the session was built.
+        if let Ok(b) = Bitfield::new(piece_count) {
+            self.has = b;
+        }
+        self.last_rx = now;
+        self.last_tx = now;
+        self.last_piece_rx = now;
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Handshaking | Phase::Active)
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.phase == Phase::Active
+    }
+}

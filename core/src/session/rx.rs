@@ -1,0 +1,534 @@
+//! Receiving: the handshake, then messages; `Piece` payload streams to storage as it arrives.
+
+use super::output::{CloseReason, PeerMisbehaved};
+use super::peer::{Control, Inbound, Phase};
+use super::{Event, Produced, Session};
+use crate::sha1::Sha1;
+use crate::wire::{ExtendedHandshake, Handshake, Message, Status};
+use crate::Instant;
+
+/// The largest `Piece` payload accepted: 128 KiB, the most any client requests.
+const MAX_PIECE_PAYLOAD: u32 = 128 * 1024;
+/// The largest extended message read (the extended handshake); longer ones are skipped.
+const MAX_EXTENDED: usize = 1024;
+
+/// A decoded message with nothing borrowed from the ring.
+enum Msg {
+    KeepAlive,
+    Choke,
+    Unchoke,
+    Interested,
+    NotInterested,
+    Have(u32),
+    /// The bitfield was copied into the peer's `has`, or was invalid.
+    Bitfield(bool),
+    Request {
+        index: u32,
+        begin: u32,
+        len: u32,
+    },
+    Cancel {
+        index: u32,
+        begin: u32,
+        len: u32,
+    },
+    Reject {
+        index: u32,
+        begin: u32,
+        len: u32,
+    },
+    HaveAll,
+    HaveNone,
+    ExtendedHandshake {
+        reqq: Option<u32>,
+    },
+    /// Legal and of no use to us: Port, Suggest, AllowedFast, other extended messages.
+    Ignored {
+        needs_fast: bool,
+    },
+}
+
+impl<
+        'a,
+        H: Sha1,
+        const PEERS: usize,
+        const BYTES: usize,
+        const PARTIAL: usize,
+        const RX: usize,
+        const Q: usize,
+    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+{
+    /// Process the peer's receive ring until it needs more bytes or produces a storage write.
+    pub(crate) fn poll_rx(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<Produced> {
+        loop {
+            if !self.peers[i].is_live() {
+                return None;
+            }
+            if !self.peers[i].handshake_received {
+                if !self.read_handshake(now, i) {
+                    return None;
+                }
+                continue;
+            }
+            if let Some(inbound) = self.peers[i].inbound {
+                match self.read_payload(now, i, inbound, buf) {
+                    Payload::Produced(p) => return Some(p),
+                    Payload::Continue => continue,
+                    Payload::Wait => return None,
+                }
+            }
+            if !self.read_message(now, i) {
+                return None;
+            }
+        }
+    }
+
+    /// Returns whether progress was made.
+    fn read_handshake(&mut self, now: Instant, i: usize) -> bool {
+        let p = &mut self.peers[i];
+        let (a, b) = p.rx.as_slices();
+        let hs = match Handshake::decode(a, b) {
+            Ok(Status::Complete(hs)) => hs,
+            Ok(Status::Partial) => return false,
+            Err(e) => {
+                self.close(now, i, CloseReason::Malformed(e));
+                return false;
+            }
+        };
+        p.rx.consume(crate::wire::HANDSHAKE_LEN);
+        if hs.info_hash != self.info_hash {
+            self.close(now, i, CloseReason::WrongInfoHash);
+            return false;
+        }
+        if hs.peer_id == self.config.peer_id {
+            if let Some(addr) = p.addr {
+                self.never_connect(addr);
+            }
+            self.close(now, i, CloseReason::SelfConnection);
+            return false;
+        }
+        let duplicate = self
+            .peers
+            .iter()
+            .enumerate()
+            .any(|(j, q)| j != i && q.is_active() && q.peer_id == hs.peer_id);
+        if duplicate {
+            self.close(now, i, CloseReason::Duplicate);
+            return false;
+        }
+        let ext = hs.extensions();
+        let p = &mut self.peers[i];
+        p.handshake_received = true;
+        p.peer_id = hs.peer_id;
+        p.fast = ext.fast && self.config.fast_extension;
+        p.extended = ext.extended;
+        p.phase = Phase::Active;
+        p.max_requests = self.config.pipeline_depth.clamp(1, Q.max(1));
+        let peer = self.handle_of(i);
+        self.push_event(Event::PeerHandshake {
+            peer,
+            peer_id: hs.peer_id,
+        });
+        true
+    }
+
+    /// Stream the payload of the `Piece` message in progress.
+    fn read_payload(
+        &mut self,
+        now: Instant,
+        i: usize,
+        mut inb: Inbound,
+        buf: &mut [u8],
+    ) -> Payload {
+        let available = (self.peers[i].rx.len() as u32).min(inb.remaining);
+        if available == 0 {
+            return Payload::Wait;
+        }
+        let mut n = available.min(buf.len() as u32);
+        let mut produced = None;
+        if inb.wanted {
+            if self.ops.is_full() {
+                return Payload::Wait;
+            }
+            let (a, b) = self.peers[i].rx.as_slices();
+            let from_a = (n as usize).min(a.len());
+            buf[..from_a].copy_from_slice(&a[..from_a]);
+            buf[from_a..n as usize].copy_from_slice(&b[..n as usize - from_a]);
+            match self.accept_payload(i, inb.piece, inb.offset, &buf[..n as usize]) {
+                Some(op) => {
+                    produced = Some(Produced::Write {
+                        op,
+                        piece: self
+                            .geometry
+                            .piece(inb.piece)
+                            .expect("validated when the header was read"),
+                        offset: inb.offset,
+                        len: n as usize,
+                    })
+                }
+                None => inb.wanted = false,
+            }
+        } else {
+            n = available;
+            self.wasted += n as u64;
+        }
+        let p = &mut self.peers[i];
+        p.rx.consume(n as usize);
+        p.last_piece_rx = now;
+        inb.offset += n;
+        inb.remaining -= n;
+        p.inbound = (inb.remaining > 0).then_some(inb);
+        if inb.remaining == 0 {
+            self.block_finished(i, inb);
+        }
+        match produced {
+            Some(p) => Payload::Produced(p),
+            None => Payload::Continue,
+        }
+    }
+
+    /// A `Piece` message ended: its request is fulfilled, here and at every other peer.
+    fn block_finished(&mut self, i: usize, inb: Inbound) {
+        let p = &mut self.peers[i];
+        let Some(pos) = p
+            .requests
+            .iter()
+            .position(|r| r.piece == inb.piece && r.begin + r.len == inb.offset)
+        else {
+            return;
+        };
+        let r = p.requests.swap_remove(pos);
+        for (j, q) in self.peers.iter_mut().enumerate() {
+            if j == i {
+                continue;
+            }
+            if let Some(pos) = q
+                .requests
+                .iter()
+                .position(|x| x.piece == r.piece && x.begin == r.begin)
+            {
+                let x = q.requests.swap_remove(pos);
+                if x.sent {
+                    let _ = q.control.push_back(Control::Cancel {
+                        piece: x.piece,
+                        begin: x.begin,
+                        len: x.len,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Decode and handle one message. Returns whether progress was made.
+    fn read_message(&mut self, now: Instant, i: usize) -> bool {
+        let max = self.config.max_message_len.min(RX.saturating_sub(4) as u32);
+        let p = &mut self.peers[i];
+        let (a, b) = p.rx.as_slices();
+        let mut head = [0u8; 13];
+        let have = copy_prefix(a, b, &mut head);
+        if have < 5 {
+            if have == 4 && head[..4] == [0; 4] {
+                p.rx.consume(4);
+                return true;
+            }
+            return false;
+        }
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if head[4] == 7 && len >= 9 {
+            // Piece: read the 13-byte header, then let the payload stream.
+            if len - 9 > MAX_PIECE_PAYLOAD {
+                self.close(
+                    now,
+                    i,
+                    CloseReason::Misbehaved(PeerMisbehaved::MessageTooLong),
+                );
+                return false;
+            }
+            if have < 13 {
+                return false;
+            }
+            p.rx.consume(13);
+            let index = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
+            let begin = u32::from_be_bytes([head[9], head[10], head[11], head[12]]);
+            let data_len = len - 9;
+            self.start_inbound(now, i, index, begin, data_len);
+            return true;
+        }
+        let (msg, used) = match Message::decode(a, b, max) {
+            Ok(Status::Complete(x)) => x,
+            Ok(Status::Partial) => return false,
+            Err(e) => {
+                self.close(now, i, CloseReason::Malformed(e));
+                return false;
+            }
+        };
+        let owned = match msg {
+            Message::KeepAlive => Msg::KeepAlive,
+            Message::Choke => Msg::Choke,
+            Message::Unchoke => Msg::Unchoke,
+            Message::Interested => Msg::Interested,
+            Message::NotInterested => Msg::NotInterested,
+            Message::Have(x) => Msg::Have(x),
+            Message::Bitfield(bits) => {
+                let ok = !p.got_first_message && p.has.copy_from_slices(bits.a, bits.b).is_ok();
+                Msg::Bitfield(ok)
+            }
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => Msg::Request {
+                index,
+                begin,
+                len: length,
+            },
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => Msg::Cancel {
+                index,
+                begin,
+                len: length,
+            },
+            Message::Reject {
+                index,
+                begin,
+                length,
+            } => Msg::Reject {
+                index,
+                begin,
+                len: length,
+            },
+            Message::HaveAll => Msg::HaveAll,
+            Message::HaveNone => Msg::HaveNone,
+            Message::Extended { id: 0, payload } if payload.len() <= MAX_EXTENDED => {
+                let mut scratch = [0u8; MAX_EXTENDED];
+                let n = payload.len();
+                payload.copy_to(&mut scratch[..n]);
+                let reqq = ExtendedHandshake::decode(&scratch[..n])
+                    .ok()
+                    .and_then(|h| h.reqq);
+                Msg::ExtendedHandshake { reqq }
+            }
+            Message::Suggest(_) | Message::AllowedFast(_) => Msg::Ignored { needs_fast: true },
+            Message::Piece { .. } | Message::Port(_) | Message::Extended { .. } => {
+                Msg::Ignored { needs_fast: false }
+            }
+        };
+        p.rx.consume(used);
+        let first = !p.got_first_message;
+        p.got_first_message = true;
+        self.on_message(now, i, owned, first);
+        true
+    }
+
+    fn start_inbound(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {
+        if self.geometry.block(index, begin, len).is_none() {
+            self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadRequest));
+            return;
+        }
+        let p = &mut self.peers[i];
+        p.got_first_message = true;
+        p.last_piece_rx = now;
+        // Wanted when it answers one of our requests, begun at `begin`, ending within it.
+        let wanted = !self.have.get(index)
+            && p.requests
+                .iter()
+                .any(|r| r.piece == index && r.begin == begin && len <= r.len);
+        if wanted {
+            // The request now ends where this reply ends.
+            if let Some(r) = p
+                .requests
+                .iter_mut()
+                .find(|r| r.piece == index && r.begin == begin)
+            {
+                r.len = len;
+            }
+        }
+        p.inbound = Some(Inbound {
+            piece: index,
+            offset: begin,
+            remaining: len,
+            wanted,
+        });
+    }
+
+    fn on_message(&mut self, now: Instant, i: usize, msg: Msg, first: bool) {
+        let fast = self.peers[i].fast;
+        match msg {
+            Msg::KeepAlive => {}
+            Msg::Choke => {
+                self.peers[i].peer_choking = true;
+                if !fast {
+                    // Without the fast extension a choke silently drops our requests.
+                    self.drop_requests(i);
+                }
+            }
+            Msg::Unchoke => self.peers[i].peer_choking = false,
+            Msg::Interested => {
+                self.peers[i].peer_interested = true;
+                self.unchoke_if_room(i);
+            }
+            Msg::NotInterested => self.peers[i].peer_interested = false,
+            Msg::Have(index) => {
+                if index >= self.geometry.piece_count() {
+                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadHave));
+                    return;
+                }
+                let p = &mut self.peers[i];
+                if !p.has.get(index) {
+                    p.has.set(index, true);
+                    if !p.counted {
+                        // A peer that sent no bitfield starts counting now, from this have.
+                        p.counted = true;
+                    }
+                    self.picker.add_have(index);
+                    if !self.have.get(index) {
+                        self.peers[i].am_interested = true;
+                    }
+                }
+                self.close_if_useless(now, i);
+            }
+            Msg::Bitfield(ok) => {
+                if !ok || !first {
+                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield));
+                    return;
+                }
+                self.count_bitfield(i);
+            }
+            Msg::HaveAll | Msg::HaveNone => {
+                if !fast {
+                    self.close(
+                        now,
+                        i,
+                        CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
+                    );
+                    return;
+                }
+                if !first {
+                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield));
+                    return;
+                }
+                if matches!(msg, Msg::HaveAll) {
+                    self.peers[i].has.fill();
+                }
+                self.count_bitfield(i);
+            }
+            Msg::Request { index, begin, len } => self.on_request(now, i, index, begin, len),
+            Msg::Cancel { index, begin, len } => {
+                let q = &mut self.peers[i].incoming;
+                let kept = q.len();
+                for _ in 0..kept {
+                    if let Some(b) = q.pop_front() {
+                        if !(b.piece.get() == index && b.offset == begin && b.len == len) {
+                            let _ = q.push_back(b);
+                        }
+                    }
+                }
+            }
+            Msg::Reject { index, begin, len } => {
+                if !fast {
+                    self.close(
+                        now,
+                        i,
+                        CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
+                    );
+                    return;
+                }
+                let p = &mut self.peers[i];
+                if let Some(pos) = p
+                    .requests
+                    .iter()
+                    .position(|r| r.piece == index && r.begin == begin && r.len == len)
+                {
+                    p.requests.swap_remove(pos);
+                    if let Some(k) = self.partial_index(index) {
+                        self.rebuild_covered(k);
+                    }
+                }
+            }
+            Msg::ExtendedHandshake { reqq } => {
+                if let Some(reqq) = reqq {
+                    let depth = self.config.pipeline_depth.min(Q).min(reqq as usize).max(1);
+                    self.peers[i].max_requests = depth;
+                }
+            }
+            Msg::Ignored { needs_fast } => {
+                if needs_fast && !fast {
+                    self.close(
+                        now,
+                        i,
+                        CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The peer's first bitfield is in `has`: count it and decide interest.
+    fn count_bitfield(&mut self, i: usize) {
+        let p = &mut self.peers[i];
+        if p.counted {
+            // Haves before the bitfield are impossible (it must come first), but be exact.
+            self.picker.remove_bitfield(&p.has);
+        }
+        self.picker.add_bitfield(&self.peers[i].has);
+        self.peers[i].counted = true;
+        self.update_interest(i);
+        let now = self.peers[i].last_rx;
+        self.close_if_useless(now, i);
+    }
+
+    /// Both sides complete: nothing to exchange.
+    fn close_if_useless(&mut self, now: Instant, i: usize) {
+        if self.have.is_full() && self.peers[i].has.is_full() {
+            self.close(now, i, CloseReason::NotUseful);
+        }
+    }
+
+    /// Recompute whether the peer has anything we lack.
+    pub(crate) fn update_interest(&mut self, i: usize) {
+        let p = &mut self.peers[i];
+        p.am_interested = p.has.any_not_in(&self.have);
+    }
+
+    fn on_request(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {
+        let Some(block) = self
+            .geometry
+            .block(index, begin, len)
+            .filter(|b| b.len <= MAX_PIECE_PAYLOAD)
+        else {
+            self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadRequest));
+            return;
+        };
+        let p = &mut self.peers[i];
+        let servable = !p.am_choking && self.have.get(index);
+        if servable && p.incoming.push_back(block).is_ok() {
+            return;
+        }
+        if p.fast {
+            let _ = p.control.push_back(Control::Reject {
+                piece: index,
+                begin,
+                len,
+            });
+        }
+        // Without the fast extension, an unservable request is silently dropped (BEP 3).
+    }
+}
+
+/// Copy up to `out.len()` bytes from the front of `a` then `b`; return how many.
+fn copy_prefix(a: &[u8], b: &[u8], out: &mut [u8]) -> usize {
+    let from_a = a.len().min(out.len());
+    out[..from_a].copy_from_slice(&a[..from_a]);
+    let from_b = b.len().min(out.len() - from_a);
+    out[from_a..from_a + from_b].copy_from_slice(&b[..from_b]);
+    from_a + from_b
+}
+
+enum Payload {
+    Produced(Produced),
+    Continue,
+    Wait,
+}

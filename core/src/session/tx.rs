@@ -1,0 +1,289 @@
+//! Sending: our handshake, bitfield, state changes, haves, requests, and uploads.
+
+use super::output::Command;
+use super::peer::{Control, Request};
+use super::Session;
+use crate::sha1::Sha1;
+use crate::wire::{piece_header, ExtendedHandshake, Extensions, Handshake, Message, HANDSHAKE_LEN};
+use crate::Instant;
+
+/// Writes whole messages into a buffer until one does not fit.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    full: bool,
+}
+
+impl Writer<'_> {
+    fn message(&mut self, m: &Message<'_>) -> bool {
+        if self.full {
+            return false;
+        }
+        match m.encode(&mut self.buf[self.len..]) {
+            Ok(n) => {
+                self.len += n;
+                true
+            }
+            Err(_) => {
+                self.full = true;
+                false
+            }
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> bool {
+        if self.full || self.buf.len() - self.len < bytes.len() {
+            self.full = true;
+            return false;
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        true
+    }
+}
+
+impl<
+        'a,
+        H: Sha1,
+        const PEERS: usize,
+        const BYTES: usize,
+        const PARTIAL: usize,
+        const RX: usize,
+        const Q: usize,
+    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+{
+    /// Write everything pending for peer `i` into `buf`; returns the length, if any.
+    pub(crate) fn compose_tx(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
+        let mut w = Writer {
+            buf,
+            len: 0,
+            full: false,
+        };
+        let ext = Extensions {
+            fast: self.config.fast_extension,
+            extended: true,
+            dht: false,
+        };
+        let p = &mut self.peers[i];
+        if !p.handshake_sent {
+            let hs = Handshake::new(self.info_hash, self.config.peer_id, ext).encode();
+            if w.raw(&hs[..HANDSHAKE_LEN]) {
+                p.handshake_sent = true;
+            }
+        }
+        if p.is_active() && p.handshake_sent {
+            self.compose_active(now, i, &mut w);
+        }
+        let p = &mut self.peers[i];
+        if w.len == 0 && p.is_active() && now >= p.last_tx + self.config.keepalive {
+            w.message(&Message::KeepAlive);
+        }
+        if w.len == 0 {
+            return None;
+        }
+        self.peers[i].last_tx = now;
+        Some(w.len)
+    }
+
+    fn compose_active(&mut self, _now: Instant, i: usize, w: &mut Writer<'_>) {
+        let p = &mut self.peers[i];
+        if !p.bitfield_sent {
+            let count = self.have.count_ones();
+            let ok = if p.fast && count == 0 {
+                w.message(&Message::HaveNone)
+            } else if p.fast && self.have.is_full() {
+                w.message(&Message::HaveAll)
+            } else if count > 0 {
+                let bits = self.have.as_bytes();
+                w.message(&Message::Bitfield(crate::wire::Split { a: bits, b: &[] }))
+            } else {
+                true
+            };
+            if !ok {
+                return;
+            }
+            if p.extended {
+                let mut scratch = [0u8; 128];
+                let hs = ExtendedHandshake {
+                    ut_metadata: None,
+                    ut_pex: None,
+                    client: Some(self.config.client_name),
+                    listen_port: Some(self.config.listen_port),
+                    reqq: Some(Q as u32),
+                    metadata_size: None,
+                    yourip: None,
+                };
+                if let Ok(n) = hs.encode(&mut scratch) {
+                    let payload = crate::wire::Split {
+                        a: &scratch[..n],
+                        b: &[],
+                    };
+                    if !w.message(&Message::Extended { id: 0, payload }) {
+                        return;
+                    }
+                }
+            }
+            p.bitfield_sent = true;
+            p.have_cursor = self.have_log_end;
+        }
+        // Haves for pieces verified since.
+        let behind = self.have_log_end.wrapping_sub(p.have_cursor) as usize;
+        let skip = self.have_log.len().saturating_sub(behind);
+        for &piece in self.have_log.iter().skip(skip) {
+            if !p.has.get(piece) && !w.message(&Message::Have(piece)) {
+                return;
+            }
+            p.have_cursor = p.have_cursor.wrapping_add(1);
+        }
+        p.have_cursor = self.have_log_end;
+        while let Some(c) = p.control.front().copied() {
+            let m = match c {
+                Control::Cancel { piece, begin, len } => Message::Cancel {
+                    index: piece,
+                    begin,
+                    length: len,
+                },
+                Control::Reject { piece, begin, len } => Message::Reject {
+                    index: piece,
+                    begin,
+                    length: len,
+                },
+            };
+            if !w.message(&m) {
+                return;
+            }
+            p.control.pop_front();
+        }
+        if p.am_choking != p.sent_choking {
+            let m = if p.am_choking {
+                Message::Choke
+            } else {
+                Message::Unchoke
+            };
+            if !w.message(&m) {
+                return;
+            }
+            p.sent_choking = p.am_choking;
+        }
+        if p.am_interested != p.sent_interested {
+            let m = if p.am_interested {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            if !w.message(&m) {
+                return;
+            }
+            p.sent_interested = p.am_interested;
+        }
+        self.fill_requests(i);
+        let p = &mut self.peers[i];
+        for r in p.requests.iter_mut().filter(|r| !r.sent) {
+            let m = Message::Request {
+                index: r.piece,
+                begin: r.begin,
+                length: r.len,
+            };
+            if !w.message(&m) {
+                return;
+            }
+            r.sent = true;
+        }
+    }
+
+    /// Queue requests up to the peer's pipeline depth.
+    fn fill_requests(&mut self, i: usize) {
+        let p = &self.peers[i];
+        if p.peer_choking || !p.am_interested || self.have.is_full() {
+            return;
+        }
+        while self.peers[i].requests.len() < self.peers[i].max_requests {
+            let Some(r) = self.next_block_for(i) else {
+                break;
+            };
+            if self.peers[i].requests.push(r).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Choose the next block to ask peer `i` for: holes of pieces in progress first, then a
+    /// new rarest piece, then (endgame) blocks already asked of others.
+    fn next_block_for(&mut self, i: usize) -> Option<Request> {
+        for k in 0..self.partials.len() {
+            let piece = self.partials[k].piece;
+            if !self.peers[i].has.get(piece) {
+                continue;
+            }
+            if let Some((begin, end)) = self.partials[k].next_hole() {
+                let _ = self.partials[k].covered.add(begin, end);
+                return Some(Request {
+                    piece,
+                    begin,
+                    len: end - begin,
+                    sent: false,
+                });
+            }
+        }
+        if !self.partials.is_full() {
+            let in_progress = &self.in_progress;
+            let picked = self
+                .picker
+                .pick(&self.peers[i].has, &self.have, |p| in_progress.get(p));
+            if let Some(piece) = picked {
+                let k = self.begin_piece(piece)?;
+                let (begin, end) = self.partials[k].next_hole()?;
+                let _ = self.partials[k].covered.add(begin, end);
+                return Some(Request {
+                    piece,
+                    begin,
+                    len: end - begin,
+                    sent: false,
+                });
+            }
+        }
+        self.endgame_block(i)
+    }
+
+    /// When every missing piece is in progress, ask for blocks others were already asked for.
+    fn endgame_block(&self, i: usize) -> Option<Request> {
+        let missing = self.geometry.piece_count() - self.have_count;
+        if missing as usize != self.partials.len() {
+            return None;
+        }
+        let me = &self.peers[i];
+        for (j, other) in self.peers.iter().enumerate() {
+            if j == i || !other.is_live() {
+                continue;
+            }
+            for r in other.requests.iter() {
+                let mine = me
+                    .requests
+                    .iter()
+                    .any(|m| m.piece == r.piece && m.begin == r.begin);
+                if !mine && me.has.get(r.piece) {
+                    return Some(Request { sent: false, ..*r });
+                }
+            }
+        }
+        None
+    }
+
+    /// Emit the next upload for peer `i`, if it is unchoked and asked for something.
+    pub(crate) fn poll_upload(&mut self, _now: Instant, i: usize) -> Option<Command> {
+        let p = &mut self.peers[i];
+        if p.am_choking || !p.is_active() {
+            return None;
+        }
+        let block = p.incoming.pop_front()?;
+        p.up_round += block.len as u64;
+        self.uploaded += block.len as u64;
+        Some(Command::SendBlock {
+            peer: self.handle_of(i),
+            header: piece_header(block.piece.get(), block.offset, block.len),
+            piece: block.piece,
+            offset: block.offset,
+            len: block.len,
+        })
+    }
+}

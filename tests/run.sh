@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, then runs every check.
+# Usage: bash tests/run.sh            (everything)
+#        FUZZ_SECONDS=0 bash tests/run.sh   (skip the bounded fuzz runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+step() { printf '\n=== %s\n' "$*"; }
+
+step "install: Debian packages for the interoperability tests"
+need=()
+command -v transmission-daemon >/dev/null || need+=(transmission-daemon)
+command -v aria2c >/dev/null || need+=(aria2)
+python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
+command -v opentracker >/dev/null || need+=(opentracker)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing ${need[*]} and cannot apt-get install them (not root?)" >&2
+    exit 1
+  fi
+fi
+# python3-libtorrent is installed for Debian's python3; make sure that is the one tests use.
+if ! python3 -c 'import libtorrent' 2>/dev/null && [ -x /usr/bin/python3 ]; then
+  export ENJAMBRE_PYTHON=/usr/bin/python3
+fi
+
+step "install: Rust targets for the no_std core"
+rustup target add thumbv7em-none-eabihf wasm32-unknown-unknown >/dev/null
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "core is no_std and allocation-free"
+cargo build -p enjambre-core --target thumbv7em-none-eabihf
+cargo build -p enjambre-core --target wasm32-unknown-unknown
+# thumbv7em has no std, so the build above proves no_std; alloc exists there, so look for it.
+if grep -rnE 'extern crate alloc|\balloc::' core/src; then echo "core uses alloc" >&2; exit 1; fi
+
+step "unit, property, simulator and end-to-end tests"
+cargo build --release -p enjambre
+cargo test --workspace --release
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "fuzz: each target for ${FUZZ_SECONDS}s"
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked >/dev/null 2>&1 || cargo install cargo-fuzz >/dev/null
+  for target in $(cd core/fuzz && cargo +nightly fuzz list); do
+    (cd core/fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 2)
+  done
+fi
+step "all checks passed"

@@ -1,0 +1,3 @@
+//! Test support for Enjambre: a deterministic swarm simulator over the core `Session`.
+
+pub mod sim;

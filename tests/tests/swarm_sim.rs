@@ -1,0 +1,220 @@
+//! Swarm scenarios in the deterministic simulator: several sessions, a virtual clock, seeded
+//! latency, kills and restarts.
+
+use enjambre_core::session::Event;
+use enjambre_core::Duration;
+use enjambre_tests::sim::{Behaviour, Swarm, Torrent};
+
+const PIECE: u32 = 64 * 1024;
+
+fn torrent(pieces: usize, seed: u64) -> Torrent {
+    // The last piece is short, to exercise the odd sizes.
+    Torrent::new(pieces * PIECE as usize - 1000, PIECE, seed)
+}
+
+/// Byte ranges `[start, end)` of a piece, merged.
+fn merged(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    v.sort();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+#[test]
+fn three_seeds_two_leeches_finish_byte_identical() {
+    for seed in 1..=3 {
+        let mut swarm = Swarm::new(torrent(40, seed), seed);
+        for _ in 0..3 {
+            swarm.add_node(true, Behaviour::Honest);
+        }
+        let a = swarm.add_node(false, Behaviour::Honest);
+        let b = swarm.add_node(false, Behaviour::Honest);
+        let done = swarm.run_until(Duration::from_secs(600), |s| {
+            s.is_complete(a) && s.is_complete(b)
+        });
+        assert!(done, "seed {seed}: leeches did not finish");
+        // Every piece verified once, none failed.
+        let pieces = swarm.torrent.geometry.piece_count() as usize;
+        for n in [a, b] {
+            let verified = swarm.count_events(n, |e| matches!(e, Event::PieceVerified { .. }));
+            assert_eq!(verified, pieces);
+            assert_eq!(swarm.count_events(n, |e| matches!(e, Event::Completed)), 1);
+            assert_eq!(
+                swarm.count_events(n, |e| matches!(e, Event::PieceFailed { .. })),
+                0
+            );
+        }
+        // Both leeches took from several peers at once.
+        let sources: std::collections::BTreeSet<usize> =
+            swarm.nodes[a].requests_sent.iter().map(|r| r.0).collect();
+        assert!(sources.len() >= 3, "leech asked only {sources:?}");
+    }
+}
+
+#[test]
+fn seed_vanishing_mid_block_costs_no_byte() {
+    let mut swarm = Swarm::new(torrent(40, 7), 7);
+    let s1 = swarm.add_node(true, Behaviour::Honest);
+    let leech = swarm.add_node(false, Behaviour::Honest);
+    // Let the leech get going with s1 only, then cut s1 while a block is half delivered.
+    let started = swarm.run_until(Duration::from_secs(60), |s| {
+        s.nodes[leech]
+            .writes
+            .values()
+            .flatten()
+            .any(|&(off, len)| off % 16384 != 0 || len % 4096 != 0 && len != 16384)
+            || s.nodes[leech]
+                .writes
+                .values()
+                .flatten()
+                .map(|w| w.1 as u64)
+                .sum::<u64>()
+                > 300_000
+    });
+    assert!(started);
+    // Find a piece whose bytes arrived only in part.
+    let _ = swarm.run_until(Duration::from_secs(10), |s| {
+        s.nodes[leech]
+            .writes
+            .values()
+            .flatten()
+            .any(|&(_, len)| len < 16384)
+    });
+    swarm.kill(s1);
+    let before = swarm.nodes[leech].requests_sent.len();
+    let received = |swarm: &Swarm, piece: u32| -> Vec<(u32, u32)> {
+        merged(
+            swarm.nodes[leech]
+                .writes
+                .get(&piece)
+                .into_iter()
+                .flatten()
+                .map(|&(o, l)| (o, o + l))
+                .collect(),
+        )
+    };
+    // Pieces with a block cut mid-way (bytes received not a whole number of blocks).
+    let cut: Vec<(u32, Vec<(u32, u32)>)> = swarm.nodes[leech]
+        .writes
+        .keys()
+        .map(|&p| (p, received(&swarm, p)))
+        .filter(|(_, r)| r.iter().map(|x| x.1 - x.0).sum::<u32>() % 16384 != 0)
+        .collect();
+    assert!(!cut.is_empty(), "no block was cut mid-way");
+    let s2 = swarm.add_node(true, Behaviour::Honest);
+    assert!(swarm.run_until(Duration::from_secs(600), |s| s.is_complete(leech)));
+    for (piece, had) in cut {
+        let len = swarm
+            .torrent
+            .geometry
+            .piece_len(swarm.torrent.geometry.piece(piece).unwrap());
+        // The new requests are exactly the holes: from the byte where the cut block stopped.
+        let asked: Vec<(u32, u32)> = swarm.nodes[leech].requests_sent[before..]
+            .iter()
+            .filter(|r| r.1 == piece)
+            .inspect(|r| assert_eq!(r.0, s2))
+            .map(|r| (r.2, r.2 + r.3))
+            .collect();
+        let asked_bytes: u32 = asked.iter().map(|r| r.1 - r.0).sum();
+        let had_bytes: u32 = had.iter().map(|r| r.1 - r.0).sum();
+        assert_eq!(
+            had_bytes + asked_bytes,
+            len,
+            "piece {piece}: {had:?} then asked {asked:?}"
+        );
+        let mut all = had.clone();
+        all.extend(asked.iter().copied());
+        assert_eq!(
+            merged(all),
+            vec![(0, len)],
+            "piece {piece}: holes or overlaps"
+        );
+        assert!(asked
+            .iter()
+            .any(|r| had.iter().any(|h| h.1 == r.0 && r.0 % 16384 != 0)));
+        // Every byte of the piece was transferred exactly once.
+        let written: u32 = swarm.nodes[leech].writes[&piece].iter().map(|w| w.1).sum();
+        assert_eq!(written, len, "piece {piece}: bytes written twice");
+    }
+}
+
+#[test]
+fn killed_leech_resumes_without_asking_for_written_bytes() {
+    for seed in 11..=16u64 {
+        let mut swarm = Swarm::new(torrent(30, seed), seed);
+        swarm.add_node(true, Behaviour::Honest);
+        swarm.add_node(true, Behaviour::Honest);
+        let leech = swarm.add_node(false, Behaviour::Honest);
+        let total = swarm.torrent.data.len() as u64;
+        let stop_at = total * (seed % 5 + 1) / 7;
+        let _ = swarm.run_until(Duration::from_secs(600), |s| {
+            s.nodes[leech]
+                .writes
+                .values()
+                .flatten()
+                .map(|w| w.1 as u64)
+                .sum::<u64>()
+                >= stop_at
+        });
+        swarm.kill(leech);
+        let before = swarm.nodes[leech].requests_sent.len();
+        // What the persisted state claims, per piece.
+        let state = enjambre_tests::sim::SimResume::decode(
+            swarm.nodes[leech].persisted.as_ref().unwrap(),
+            swarm.torrent.info_hash,
+            swarm.torrent.geometry,
+        )
+        .unwrap();
+        swarm.run_until(Duration::from_secs(3), |_| false);
+        swarm.restart(leech);
+        assert!(
+            swarm.run_until(Duration::from_secs(600), |s| s.is_complete(leech)),
+            "seed {seed}"
+        );
+        for &(_, piece, begin, len) in &swarm.nodes[leech].requests_sent[before..] {
+            assert!(
+                !state.have.get(piece),
+                "seed {seed}: asked again for verified piece {piece}"
+            );
+            if let Some(p) = state.partial.iter().find(|p| p.piece() == piece) {
+                for (s, e) in p.ranges() {
+                    assert!(begin + len <= s || begin >= e, "seed {seed}: re-asked written bytes {begin}+{len} of piece {piece} (had {s}..{e})");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn corrupt_peer_is_refetched_around_and_banned() {
+    let mut swarm = Swarm::new(torrent(30, 21), 21);
+    let bad = swarm.add_node(true, Behaviour::Corrupt);
+    swarm.add_node(true, Behaviour::Honest);
+    let leech = swarm.add_node(false, Behaviour::Honest);
+    assert!(swarm.run_until(Duration::from_secs(900), |s| s.is_complete(leech)));
+    assert!(swarm.count_events(leech, |e| matches!(e, Event::PieceFailed { .. })) >= 1);
+    let bad_ip = swarm.nodes[bad].addr.ip();
+    assert_eq!(
+        swarm.count_events(
+            leech,
+            |e| matches!(e, Event::PeerBanned { addr } if *addr == bad_ip)
+        ),
+        1
+    );
+}
+
+#[test]
+fn late_seed_is_found_by_reannounce_and_used() {
+    let mut swarm = Swarm::new(torrent(20, 31), 31);
+    swarm.announce_interval = Duration::from_secs(15);
+    let leech = swarm.add_node(false, Behaviour::Honest);
+    assert!(!swarm.run_until(Duration::from_secs(20), |s| s.is_complete(leech)));
+    let seed = swarm.add_node(true, Behaviour::Honest);
+    assert!(swarm.run_until(Duration::from_secs(300), |s| s.is_complete(leech)));
+    assert!(swarm.nodes[leech].requests_sent.iter().all(|r| r.0 == seed));
+}
