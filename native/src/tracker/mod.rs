@@ -2,6 +2,17 @@
 //! every peer's piece bitfield, learns it by polling the peers itself or from their own report,
 //! serves a swarm API with a live feed and persists its registry.
 //!
+//! Endpoints (one listener, CORS `*` on every response): `GET /announce`, `GET /scrape`,
+//! `GET /swarm/<info-hash hex>` (peers, bitfields with source and age, per-piece availability),
+//! `GET /swarm/<hex>/events` (Server-Sent Events: `snapshot`, then `peer` / `leave`),
+//! `GET /swarms`, `GET /stats`, `GET /metrics` (Prometheus); UDP announce/scrape (BEP 15).
+//!
+//! Self-report: an announce may carry `bitfield=<base64url of the raw BEP 3 bitfield bytes, no
+//! padding>` (MSB of the first byte is piece 0). Standard clients never send it and other
+//! trackers ignore it. The tracker takes it from anyone, checks its length (and that spare bits
+//! are zero) against the piece count when known (registered .torrent, or a seed's polled
+//! bitfield), and otherwise answers normally with a `warning message` saying why it was ignored.
+//!
 //! Threads: one per UDP socket (blocking receive, answer in place); a tokio runtime for HTTP, the
 //! API, the poller and the periodic sweep and snapshot. All share one [`Registry`] behind a mutex
 //! whose critical sections are short and bounded.
