@@ -63,6 +63,7 @@ pub async fn run(
     let mut spaced: HashMap<IpAddr, Instant> = HashMap::new();
     let mut queue: VecDeque<PollTarget> = VecDeque::new();
     let mut fresh = Vec::new();
+    let mut last_scan = Instant::now() - Duration::from_secs(1);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -70,8 +71,12 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
+        // Scanning the registry walks every peer under the lock: at most once a second, or
+        // sooner when the queue ran dry.
         let room = (concurrency * 4).saturating_sub(queue.len());
-        if room > 0 {
+        let since = last_scan.elapsed();
+        if room > 0 && (since >= Duration::from_secs(1) || (queue.is_empty() && since >= Duration::from_millis(200))) {
+            last_scan = Instant::now();
             fresh.clear();
             st.reg().due_polls(unix_now(), room, &mut fresh);
             queue.extend(fresh.drain(..));
