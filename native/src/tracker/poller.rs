@@ -75,7 +75,10 @@ pub async fn run(
         // sooner when the queue ran dry.
         let room = (concurrency * 4).saturating_sub(queue.len());
         let since = last_scan.elapsed();
-        if room > 0 && (since >= Duration::from_secs(1) || (queue.is_empty() && since >= Duration::from_millis(200))) {
+        if room > 0
+            && (since >= Duration::from_secs(1)
+                || (queue.is_empty() && since >= Duration::from_millis(200)))
+        {
             last_scan = Instant::now();
             fresh.clear();
             st.reg().due_polls(unix_now(), room, &mut fresh);
