@@ -17,7 +17,11 @@ pub struct Registered {
 /// Parse a .torrent's bytes.
 pub fn parse(bytes: &[u8]) -> anyhow::Result<Registered> {
     let m = Metainfo::parse(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Registered { info_hash: m.info_hash, name: m.name.to_owned(), pieces: m.geometry().piece_count() })
+    Ok(Registered {
+        info_hash: m.info_hash,
+        name: m.name.to_owned(),
+        pieces: m.geometry().piece_count(),
+    })
 }
 
 /// Read and parse a .torrent file.
