@@ -19,7 +19,7 @@ with open(payload, "wb") as f:
     f.write(bytes((i * 7) % 251 for i in range(1 << 20)))
 fs = lt.file_storage()
 lt.add_files(fs, payload)
-t = lt.create_torrent(fs, 16384)
+t = lt.create_torrent(fs, 16384, flags=lt.create_torrent.v1_only)
 t.add_tracker(announce)
 lt.set_piece_hashes(t, d)
 data = lt.bencode(t.generate())

@@ -19,7 +19,7 @@ use super::sse;
 /// One torrent's swarm.
 pub struct Swarm {
     /// Name from a registered .torrent.
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     /// Exact piece count, from a registered .torrent or a seed's bitfield.
     pub pieces: Option<u32>,
     /// Registered with --torrent.
@@ -216,7 +216,7 @@ impl Registry {
     /// Register a torrent: its name and exact piece count.
     pub fn register(&mut self, info_hash: InfoHash, name: &str, pieces: u32) {
         let s = self.swarms.entry(info_hash).or_insert_with(Swarm::new);
-        s.name = Some(name.to_owned());
+        s.name = Some(name.into());
         s.registered = true;
         if s.pieces.is_none() && s.arena.stride() == (pieces as usize).div_ceil(8)
             || s.arena.stride() == 0
@@ -767,6 +767,16 @@ mod tests {
         assert_eq!(total, r.peer_total);
         assert!(r.peer_total <= r.limits.max_peers);
         assert!(r.swarms.len() <= r.limits.max_torrents);
+    }
+
+    #[test]
+    fn an_empty_swarm_stays_small() {
+        // Many torrents with one or two peers each: the per-swarm cost matters.
+        assert!(
+            std::mem::size_of::<Swarm>() <= 136,
+            "{}",
+            std::mem::size_of::<Swarm>()
+        );
     }
 
     #[test]
