@@ -146,7 +146,17 @@ impl<
             }
             let waiting = p.requests.iter().any(|r| r.sent);
             if waiting && now >= p.last_piece_rx + self.config.request_timeout {
-                // Snubbed: its blocks go to others; it keeps one request to prove itself.
+                // Snubbed: its blocks go to others (cancelled here, so late replies stop);
+                // it keeps one request slot to prove itself.
+                let p = &mut self.peers[j];
+                for r in p.requests.iter().filter(|r| r.sent) {
+                    let c = Control::Cancel {
+                        piece: r.piece,
+                        begin: r.begin,
+                        len: r.len,
+                    };
+                    let _ = p.control.push_back(c);
+                }
                 self.drop_requests(j);
                 let p = &mut self.peers[j];
                 p.max_requests = 1;

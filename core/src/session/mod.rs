@@ -26,6 +26,8 @@ mod peer;
 mod pieces;
 mod rx;
 mod swarm;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 use core::net::{IpAddr, SocketAddr};

@@ -171,6 +171,12 @@ impl<
         // piece's `covered` must include them until the write is confirmed.
         let _ = partial.covered.add(offset, offset + len);
         partial.pending_writes += 1;
+        if offset < partial.hashed {
+            // These bytes overwrite hashed ones (an endgame duplicate): the hash may no longer
+            // match storage, so start over and let verification read the piece back.
+            partial.hasher = H::default();
+            partial.hashed = 0;
+        }
         if offset <= partial.hashed && partial.hashed < offset + len {
             let skip = (partial.hashed - offset) as usize;
             partial.hasher.update(&data[skip..]);

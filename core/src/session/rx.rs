@@ -226,14 +226,26 @@ impl<
         let (a, b) = p.rx.as_slices();
         let mut head = [0u8; 13];
         let have = copy_prefix(a, b, &mut head);
-        if have < 5 {
-            if have == 4 && head[..4] == [0; 4] {
-                p.rx.consume(4);
-                return true;
-            }
+        if have < 4 {
             return false;
         }
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if len == 0 {
+            p.rx.consume(4);
+            return true;
+        }
+        if len > max.max(MAX_PIECE_PAYLOAD + 9) {
+            // Too long for any message we accept: refuse before the body arrives.
+            self.close(
+                now,
+                i,
+                CloseReason::Misbehaved(PeerMisbehaved::MessageTooLong),
+            );
+            return false;
+        }
+        if have < 5 {
+            return false;
+        }
         if head[4] == 7 && len >= 9 {
             // Piece: read the 13-byte header, then let the payload stream.
             if len - 9 > MAX_PIECE_PAYLOAD {
@@ -262,6 +274,8 @@ impl<
                 return false;
             }
         };
+        // BEP 10's handshake may come before the bitfield (Transmission sends it first).
+        let counts_as_first = !matches!(msg, Message::Extended { .. });
         let owned = match msg {
             Message::KeepAlive => Msg::KeepAlive,
             Message::Choke => Msg::Choke,
@@ -318,7 +332,7 @@ impl<
         };
         p.rx.consume(used);
         let first = !p.got_first_message;
-        p.got_first_message = true;
+        p.got_first_message |= counts_as_first;
         self.on_message(now, i, owned, first);
         true
     }
@@ -337,15 +351,21 @@ impl<
                 .iter()
                 .any(|r| r.piece == index && r.begin == begin && len <= r.len);
         if wanted {
-            // The request now ends where this reply ends.
+            // The request now ends where this reply ends; the rest is free to ask again.
+            let mut shrunk = false;
             if let Some(r) = p
                 .requests
                 .iter_mut()
                 .find(|r| r.piece == index && r.begin == begin)
             {
+                shrunk = len < r.len;
                 r.len = len;
             }
+            if let Some(k) = self.partial_index(index).filter(|_| shrunk) {
+                self.rebuild_covered(k);
+            }
         }
+        let p = &mut self.peers[i];
         p.inbound = Some(Inbound {
             piece: index,
             offset: begin,

@@ -1,0 +1,1472 @@
+//! Transcript tests: one session, bytes in at virtual times, every output checked exactly.
+//!
+//! The harness plays the shell: it drains [`Session::poll_output`] into owned [`Out`] values,
+//! keeps what was written in a `disk` so read-backs answer with real bytes, and builds peer
+//! messages with the crate's own wire encoders. The handshake and the extended handshake we
+//! send are spelled out as literal bytes, so the encoders are not checked against themselves.
+
+use std::boxed::Box;
+use std::vec;
+use std::vec::Vec;
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::{
+    CloseReason, Command, Config, Event, OpId, Output, PeerHandle, PeerMisbehaved, Resume, Session,
+    SessionError, StorageError, MIN_OUTPUT_BUF,
+};
+use crate::sha1::{Sha1 as _, Sha1Smol};
+use crate::tracker::AnnounceEvent;
+use crate::wire::{Extensions, Handshake, Message, Split, WireError};
+use crate::{Duration, Geometry, InfoHash, Instant, PeerId, PieceIndex};
+
+const PEERS: usize = 4;
+const BYTES: usize = 8;
+const PARTIAL: usize = 4;
+/// One block plus a Piece header fits: a 16 KiB block can arrive in one `handle_input`.
+const RX: usize = 16 * 1024 + 64;
+const Q: usize = 8;
+
+type S = Session<'static, Sha1Smol, PEERS, BYTES, PARTIAL, RX, Q>;
+type State = Resume<BYTES, PARTIAL>;
+
+const OUR_ID: PeerId = PeerId(*b"-EJ0001-ourselfabcde");
+const K16: u32 = 16 * 1024;
+
+// ---- fixture ---------------------------------------------------------------------------------
+
+/// Content, hashes and shape of a test torrent.
+struct Torrent {
+    data: Vec<u8>,
+    hashes: &'static [u8],
+    geometry: Geometry,
+    info_hash: InfoHash,
+}
+
+fn torrent(len: usize, piece_len: u32) -> Torrent {
+    let mut x = 0x2545_f491u64 ^ len as u64;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut hashes = Vec::new();
+    for piece in data.chunks(piece_len as usize) {
+        let mut h = Sha1Smol::default();
+        h.update(piece);
+        hashes.extend_from_slice(&h.finish());
+    }
+    Torrent {
+        data,
+        hashes: Box::leak(hashes.into_boxed_slice()),
+        geometry: Geometry::new(piece_len, len as u64).unwrap(),
+        info_hash: InfoHash(*b"info-hash-of-a-test!"),
+    }
+}
+
+/// Four pieces of 32 KiB (two blocks each), the last one 20000 bytes (16384 + 3616).
+fn four_pieces() -> Torrent {
+    torrent(3 * 32768 + 20000, 32768)
+}
+
+/// One piece of 20000 bytes.
+fn one_piece() -> Torrent {
+    torrent(20000, 32768)
+}
+
+fn config() -> Config {
+    let mut c = Config::new(OUR_ID, 6881);
+    c.pipeline_depth = 4;
+    c
+}
+
+fn addr(n: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)), 6881)
+}
+
+fn pid(n: u8) -> PeerId {
+    let mut id = *b"-TT0001-000000000000";
+    id[19] = n;
+    PeerId(id)
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A piece index for expected outputs (any geometry large enough will do to build one).
+fn piece(i: u32) -> PieceIndex {
+    Geometry::new(1, 1 << 20).unwrap().piece(i).unwrap()
+}
+
+// ---- owned outputs and the drain -----------------------------------------------------------
+
+/// An [`Output`] with its bytes copied out of the buffer.
+#[derive(Clone, PartialEq, Eq)]
+enum Out {
+    Tx(PeerHandle, Vec<u8>),
+    Write(u32, u32, u32, Vec<u8>),
+    Cmd(Command),
+    Ev(Event),
+}
+
+/// Short enough to read in a failed assertion: long byte strings are cut.
+impl core::fmt::Debug for Out {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let short = |b: &[u8]| {
+            let head = &b[..b.len().min(48)];
+            std::format!("{} bytes {head:02x?}", b.len())
+        };
+        match self {
+            Out::Tx(p, b) => write!(f, "Tx(slot {} gen {}, {})", p.slot, p.generation, short(b)),
+            Out::Write(op, piece, offset, b) => {
+                write!(
+                    f,
+                    "Write(op {op}, piece {piece}, offset {offset}, {})",
+                    short(b)
+                )
+            }
+            Out::Cmd(c) => write!(f, "{c:?}"),
+            Out::Ev(e) => write!(f, "{e:?}"),
+        }
+    }
+}
+
+/// Poll until `Timeout`; return the outputs and the deadline. Panics past 10 000 outputs: the
+/// session must never produce output forever.
+fn drain(s: &mut S, now: Instant, buf: &mut [u8]) -> (Vec<Out>, Instant) {
+    let mut outs = Vec::new();
+    for _ in 0..10_000 {
+        let out = match s.poll_output(now, buf) {
+            Output::Timeout(at) => return (outs, at),
+            Output::Transmit { peer, bytes } => Out::Tx(peer, bytes.to_vec()),
+            Output::Write {
+                op,
+                piece,
+                offset,
+                bytes,
+            } => Out::Write(op.0, piece.get(), offset, bytes.to_vec()),
+            Output::Command(c) => Out::Cmd(c),
+            Output::Event(e) => Out::Ev(e),
+        };
+        outs.push(out);
+    }
+    panic!(
+        "poll_output never returned Timeout: {:?}",
+        &outs[outs.len() - 5..]
+    );
+}
+
+/// The shell around one session.
+struct H {
+    s: Box<S>,
+    now: Instant,
+    deadline: Instant,
+    data: Vec<u8>,
+    disk: Vec<u8>,
+    geometry: Geometry,
+    info_hash: InfoHash,
+    buf: Vec<u8>,
+}
+
+impl H {
+    /// A session at t = 1 s, nothing drained yet.
+    fn fresh(t: &Torrent, config: Config, resume: Option<&State>) -> H {
+        let now = Instant::from_millis(1000);
+        let s = S::new(now, config, t.info_hash, t.geometry, t.hashes, resume).unwrap();
+        H {
+            s: Box::new(s),
+            now,
+            deadline: now,
+            data: t.data.clone(),
+            disk: vec![0; t.data.len()],
+            geometry: t.geometry,
+            info_hash: t.info_hash,
+            buf: vec![0; MIN_OUTPUT_BUF],
+        }
+    }
+
+    /// A session whose `started` announce went out and succeeded (next one in 30 min).
+    fn started(t: &Torrent, config: Config, resume: Option<&State>) -> H {
+        let mut h = H::fresh(t, config, resume);
+        let out = h.drain();
+        let left = t.data.len() as u64 - resume.map_or(0, |r| have_bytes(t, r));
+        let (up, down) = resume.map_or((0, 0), |r| (r.uploaded, r.downloaded));
+        assert_eq!(out, [announce(AnnounceEvent::Started, up, down, left)]);
+        h.s.handle_announce_ok(h.now, secs(1800), None);
+        assert_eq!(h.drain(), []);
+        h
+    }
+
+    /// Move the clock to `ms` milliseconds.
+    fn at(&mut self, ms: u64) -> &mut Self {
+        self.now = Instant::from_millis(ms);
+        self
+    }
+
+    fn drain(&mut self) -> Vec<Out> {
+        let (outs, deadline) = drain(&mut self.s, self.now, &mut self.buf);
+        self.deadline = deadline;
+        for o in &outs {
+            if let Out::Write(_, piece, offset, bytes) = o {
+                let at = self
+                    .geometry
+                    .piece_offset(self.geometry.piece(*piece).unwrap())
+                    as usize
+                    + *offset as usize;
+                self.disk[at..at + bytes.len()].copy_from_slice(bytes);
+            }
+        }
+        outs
+    }
+
+    /// Offer `bytes`, draining between offers as a shell does; return every output.
+    fn input(&mut self, peer: PeerHandle, bytes: &[u8]) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let mut rest = bytes;
+        loop {
+            let n = self.s.handle_input(self.now, peer, rest);
+            rest = &rest[n..];
+            let more = self.drain();
+            let stuck = n == 0 && more.is_empty();
+            outs.extend(more);
+            if rest.is_empty() {
+                return outs;
+            }
+            assert!(
+                !stuck,
+                "the session takes no more bytes and has nothing to do"
+            );
+        }
+    }
+
+    fn write_done(&mut self, op: u32) -> Vec<Out> {
+        self.s.handle_write_done(self.now, OpId(op), Ok(()));
+        self.drain()
+    }
+
+    /// Answer a `Read` command from the disk.
+    fn read_back(&mut self, cmd: &Out) -> Vec<Out> {
+        let Out::Cmd(Command::Read {
+            op,
+            piece,
+            offset,
+            len,
+        }) = *cmd
+        else {
+            panic!("not a read: {cmd:?}");
+        };
+        let at = self.geometry.piece_offset(piece) as usize + offset as usize;
+        let bytes = self.disk[at..at + len as usize].to_vec();
+        self.s.handle_read_done(self.now, op, Ok(&bytes));
+        self.drain()
+    }
+
+    fn timeout(&mut self) -> Vec<Out> {
+        self.s.handle_timeout(self.now);
+        self.drain()
+    }
+
+    /// Learn peer `n`'s address, connect to it; checks our handshake goes out first.
+    fn connect(&mut self, n: u8) -> PeerHandle {
+        self.s.handle_peers(self.now, [addr(n)]);
+        let out = self.drain();
+        let [Out::Cmd(Command::Connect { peer, addr: a })] = out[..] else {
+            panic!("expected one Connect: {out:?}");
+        };
+        assert_eq!(a, addr(n));
+        self.s.handle_connected(self.now, peer);
+        let out = self.drain();
+        assert_eq!(
+            out,
+            [
+                Out::Ev(Event::PeerConnected { peer, addr: a }),
+                Out::Tx(peer, our_handshake(self.info_hash)),
+            ]
+        );
+        peer
+    }
+
+    /// Accept peer `n`'s connection; our handshake goes out at once.
+    fn accept(&mut self, n: u8) -> PeerHandle {
+        let peer = self.s.handle_incoming(self.now, addr(n)).unwrap();
+        let out = self.drain();
+        assert_eq!(
+            out,
+            [
+                Out::Ev(Event::PeerConnected {
+                    peer,
+                    addr: addr(n)
+                }),
+                Out::Tx(peer, our_handshake(self.info_hash)),
+            ]
+        );
+        peer
+    }
+
+    /// Peer `n`'s handshake, for our torrent.
+    fn their_handshake(&self, n: u8, fast: bool, extended: bool) -> Vec<u8> {
+        handshake(self.info_hash, pid(n), fast, extended)
+    }
+
+    /// A connected peer `n` (fast, not extended) past the handshakes, whose first message
+    /// `first` was sent; returns the outputs of that message.
+    fn peer_with(&mut self, n: u8, first: &[u8]) -> (PeerHandle, Vec<u8>, Vec<Out>) {
+        let peer = self.connect(n);
+        let out = self.input(peer, &self.their_handshake(n, true, false));
+        let [Out::Tx(_, ref ours), Out::Ev(Event::PeerHandshake { .. })] = out[..] else {
+            panic!("unexpected handshake reply {out:?}");
+        };
+        let ours = ours.clone();
+        let out = self.input(peer, first);
+        (peer, ours, out)
+    }
+
+    /// A Piece message with the torrent's real bytes.
+    fn block(&self, index: u32, begin: u32, len: u32) -> Vec<u8> {
+        let at = self
+            .geometry
+            .piece_offset(self.geometry.piece(index).unwrap()) as usize
+            + begin as usize;
+        piece_msg(index, begin, &self.data[at..at + len as usize])
+    }
+
+    /// The torrent's bytes of `piece` at `begin`.
+    fn bytes(&self, index: u32, begin: u32, len: u32) -> Vec<u8> {
+        let at = self
+            .geometry
+            .piece_offset(self.geometry.piece(index).unwrap()) as usize
+            + begin as usize;
+        self.data[at..at + len as usize].to_vec()
+    }
+}
+
+fn have_bytes(t: &Torrent, r: &State) -> u64 {
+    r.have
+        .iter_ones()
+        .map(|p| t.geometry.piece_len(t.geometry.piece(p).unwrap()) as u64)
+        .sum()
+}
+
+// ---- message builders ----------------------------------------------------------------------
+
+fn msg(m: Message<'_>) -> Vec<u8> {
+    let mut out = vec![0; m.encoded_len()];
+    assert_eq!(m.encode(&mut out), Ok(out.len()));
+    out
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn handshake(info_hash: InfoHash, peer_id: PeerId, fast: bool, extended: bool) -> Vec<u8> {
+    let ext = Extensions {
+        fast,
+        extended,
+        dht: false,
+    };
+    Handshake::new(info_hash, peer_id, ext).encode().to_vec()
+}
+
+/// Our 68-byte handshake, spelled out: reserved bits extended (byte 5, 0x10) and fast
+/// (byte 7, 0x04).
+fn our_handshake(info_hash: InfoHash) -> Vec<u8> {
+    cat(&[
+        b"\x13BitTorrent protocol",
+        &[0, 0, 0, 0, 0, 0x10, 0, 0x04],
+        &info_hash.0,
+        &OUR_ID.0,
+    ])
+}
+
+/// Our extended handshake, spelled out: no extensions, our port, our queue depth, our name.
+fn our_extended_handshake() -> Vec<u8> {
+    let dict = b"d1:mde1:pi6881e4:reqqi8e1:v12:Enjambre 0.1e";
+    let mut out = ((dict.len() + 2) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&[20, 0]);
+    out.extend_from_slice(dict);
+    out
+}
+
+fn their_extended_handshake(reqq: u32) -> Vec<u8> {
+    let dict = std::format!("d1:mde4:reqqi{reqq}ee");
+    let mut out = ((dict.len() + 2) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&[20, 0]);
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+fn have(i: u32) -> Vec<u8> {
+    msg(Message::Have(i))
+}
+
+fn bitfield(bits: &[u8]) -> Vec<u8> {
+    msg(Message::Bitfield(Split::contiguous(bits)))
+}
+
+fn request(index: u32, begin: u32, length: u32) -> Vec<u8> {
+    msg(Message::Request {
+        index,
+        begin,
+        length,
+    })
+}
+
+fn cancel(index: u32, begin: u32, length: u32) -> Vec<u8> {
+    msg(Message::Cancel {
+        index,
+        begin,
+        length,
+    })
+}
+
+fn reject(index: u32, begin: u32, length: u32) -> Vec<u8> {
+    msg(Message::Reject {
+        index,
+        begin,
+        length,
+    })
+}
+
+fn piece_msg(index: u32, begin: u32, data: &[u8]) -> Vec<u8> {
+    msg(Message::Piece {
+        index,
+        begin,
+        data: Split::contiguous(data),
+    })
+}
+
+const KEEPALIVE: [u8; 4] = [0, 0, 0, 0];
+const CHOKE: [u8; 5] = [0, 0, 0, 1, 0];
+const UNCHOKE: [u8; 5] = [0, 0, 0, 1, 1];
+const INTERESTED: [u8; 5] = [0, 0, 0, 1, 2];
+const NOT_INTERESTED: [u8; 5] = [0, 0, 0, 1, 3];
+const HAVE_ALL: [u8; 5] = [0, 0, 0, 1, 0x0e];
+const HAVE_NONE: [u8; 5] = [0, 0, 0, 1, 0x0f];
+
+fn announce(event: AnnounceEvent, uploaded: u64, downloaded: u64, left: u64) -> Out {
+    Out::Cmd(Command::Announce {
+        event,
+        uploaded,
+        downloaded,
+        left,
+    })
+}
+
+fn close(peer: PeerHandle, reason: CloseReason) -> [Out; 2] {
+    [
+        Out::Cmd(Command::Close { peer, reason }),
+        Out::Ev(Event::PeerClosed { peer, reason }),
+    ]
+}
+
+fn write(op: u32, piece: u32, offset: u32, bytes: Vec<u8>) -> Out {
+    Out::Write(op, piece, offset, bytes)
+}
+
+fn tx(peer: PeerHandle, bytes: Vec<u8>) -> Out {
+    Out::Tx(peer, bytes)
+}
+
+/// A resume state holding `pieces` verified.
+fn state_with(t: &Torrent, pieces: &[u32]) -> State {
+    let mut s = State::new(t.info_hash, t.geometry.piece_count()).unwrap();
+    for &p in pieces {
+        s.have.set(p, true);
+    }
+    s
+}
+
+// ---- connecting and requesting -------------------------------------------------------------
+
+#[test]
+fn outbound_connect_handshakes_then_asks_for_what_the_peer_shows() {
+    let t = four_pieces();
+    let mut config = config();
+    config.pipeline_depth = 3;
+    let mut h = H::started(&t, config, None);
+    // Connect, then our handshake as soon as the socket is up (checked inside).
+    let a = h.connect(1);
+    // Their handshake (fast + extended): we have nothing, so HaveNone, then our extended
+    // handshake; the handshake event follows.
+    let out = h.input(a, &h.their_handshake(1, true, true));
+    assert_eq!(
+        out,
+        [
+            tx(a, cat(&[&HAVE_NONE, &our_extended_handshake()])),
+            Out::Ev(Event::PeerHandshake {
+                peer: a,
+                peer_id: pid(1)
+            }),
+        ]
+    );
+    // They show piece 2 only: we become interested, and ask nothing while choked.
+    assert_eq!(
+        h.input(a, &bitfield(&[0b0010_0000])),
+        [tx(a, INTERESTED.to_vec())]
+    );
+    // Their extended handshake allows 250 requests in flight; our depth (3) still binds.
+    assert_eq!(h.input(a, &their_extended_handshake(250)), []);
+    // Unchoked: both blocks of piece 2, block-aligned, 16 KiB each.
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(2, 0, K16), &request(2, K16, K16)]))]
+    );
+    // They get piece 3: its first block fills the pipeline (3); the short tail waits.
+    assert_eq!(h.input(a, &have(3)), [tx(a, request(3, 0, K16))]);
+    assert_eq!(h.input(a, &have(0)), []);
+    // A block arrives: one slot frees, the short last block of piece 3 is asked for.
+    let out = h.input(a, &h.block(2, 0, K16));
+    assert_eq!(
+        out,
+        [
+            write(0, 2, 0, h.bytes(2, 0, K16)),
+            tx(a, request(3, K16, 3616)),
+        ]
+    );
+}
+
+#[test]
+fn first_message_is_have_none_bitfield_or_have_all() {
+    let t = four_pieces();
+    let cases: [(&[u32], bool, Vec<u8>); 5] = [
+        // Nothing, fast: HaveNone. Nothing, not fast: nothing at all.
+        (&[], true, HAVE_NONE.to_vec()),
+        (&[], false, vec![]),
+        // Some pieces: a bitfield either way.
+        (&[0, 3], true, bitfield(&[0b1001_0000])),
+        // Everything: HaveAll when fast, else a full bitfield (spare bits clear).
+        (&[0, 1, 2, 3], true, HAVE_ALL.to_vec()),
+        (&[0, 1, 2, 3], false, bitfield(&[0b1111_0000])),
+    ];
+    for (pieces, fast, expected) in cases {
+        let state = state_with(&t, pieces);
+        let mut h = H::started(&t, config(), Some(&state));
+        let a = h.accept(1);
+        let out = h.input(a, &h.their_handshake(1, fast, false));
+        let mut want = vec![];
+        if !expected.is_empty() {
+            want.push(tx(a, expected));
+        }
+        want.push(Out::Ev(Event::PeerHandshake {
+            peer: a,
+            peer_id: pid(1),
+        }));
+        assert_eq!(out, want, "have {pieces:?}, fast {fast}");
+    }
+}
+
+// ---- receiving, storing, verifying ---------------------------------------------------------
+
+#[test]
+fn a_block_in_three_chunks_is_written_at_exact_offsets_and_hashed_in_order() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0010_0000]));
+    // A second peer that has nothing: it must hear about the piece when it is verified.
+    let (b, _, out) = h.peer_with(2, &HAVE_NONE);
+    assert_eq!(out, []);
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(2, 0, K16), &request(2, K16, K16)]))]
+    );
+    let block = h.block(2, 0, K16);
+    // Header + 5000 bytes, then 6000, then the last 5384.
+    assert_eq!(
+        h.input(a, &block[..13 + 5000]),
+        [write(0, 2, 0, h.bytes(2, 0, 5000))]
+    );
+    assert_eq!(
+        h.input(a, &block[13 + 5000..13 + 11000]),
+        [write(1, 2, 5000, h.bytes(2, 5000, 6000))]
+    );
+    assert_eq!(
+        h.input(a, &block[13 + 11000..]),
+        [write(2, 2, 11000, h.bytes(2, 11000, 5384))]
+    );
+    assert_eq!(
+        h.input(a, &h.block(2, K16, K16)),
+        [write(3, 2, K16, h.bytes(2, K16, K16))]
+    );
+    // Confirmations: the first one makes the resume state worth persisting.
+    assert_eq!(h.write_done(0), [Out::Cmd(Command::PersistResume)]);
+    assert_eq!(h.write_done(2), []);
+    assert_eq!(h.write_done(1), []);
+    assert_eq!(h.s.stats().downloaded, 16384);
+    // The last confirmation completes the piece; it was hashed as it streamed, so no Read.
+    let out = h.write_done(3);
+    assert_eq!(
+        out,
+        [
+            Out::Ev(Event::PieceVerified { piece: piece(2) }),
+            tx(a, NOT_INTERESTED.to_vec()),
+            tx(b, have(2)),
+        ]
+    );
+    assert!(h.s.have().get(2));
+    assert_eq!(h.s.stats().left, 118304 - 32768);
+    assert_eq!(h.disk, {
+        let mut d = vec![0; t.data.len()];
+        d[65536..98304].copy_from_slice(&t.data[65536..98304]);
+        d
+    });
+}
+
+#[test]
+fn blocks_out_of_order_are_verified_by_reading_back_the_unhashed_tail() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    // The second block first: it cannot be hashed yet.
+    assert_eq!(
+        h.input(a, &h.block(1, K16, K16)),
+        [write(0, 1, K16, h.bytes(1, K16, K16))]
+    );
+    assert_eq!(
+        h.input(a, &h.block(1, 0, K16)),
+        [write(1, 1, 0, h.bytes(1, 0, K16))]
+    );
+    assert_eq!(h.write_done(1), [Out::Cmd(Command::PersistResume)]);
+    // All written: the first block was hashed in order; the tail is read back.
+    let out = h.write_done(0);
+    let read = Out::Cmd(Command::Read {
+        op: OpId(2),
+        piece: piece(1),
+        offset: K16,
+        len: K16,
+    });
+    assert_eq!(out, core::slice::from_ref(&read));
+    assert_eq!(
+        h.read_back(&read),
+        [
+            Out::Ev(Event::PieceVerified { piece: piece(1) }),
+            tx(a, NOT_INTERESTED.to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn the_last_piece_completes_the_torrent_and_announces_completed() {
+    let t = one_piece();
+    let mut h = H::started(&t, config(), None);
+    let (a, ours, out) = h.peer_with(1, &HAVE_ALL);
+    assert_eq!(ours, HAVE_NONE);
+    assert_eq!(out, [tx(a, INTERESTED.to_vec())]);
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(0, 0, K16), &request(0, K16, 3616)]))]
+    );
+    assert_eq!(
+        h.input(a, &h.block(0, 0, K16)),
+        [write(0, 0, 0, h.bytes(0, 0, K16))]
+    );
+    assert_eq!(
+        h.input(a, &h.block(0, K16, 3616)),
+        [write(1, 0, K16, h.bytes(0, K16, 3616))]
+    );
+    h.at(2000);
+    assert_eq!(h.write_done(0), [Out::Cmd(Command::PersistResume)]);
+    let out = h.write_done(1);
+    assert_eq!(
+        out,
+        [
+            Out::Ev(Event::PieceVerified { piece: piece(0) }),
+            Out::Ev(Event::Completed),
+            tx(a, NOT_INTERESTED.to_vec()),
+            announce(AnnounceEvent::Completed, 0, 20000, 0),
+        ]
+    );
+    assert!(h.s.is_complete());
+    // Persisting waits for its interval, then happens once.
+    assert_eq!(h.deadline, Instant::from_millis(3000));
+    assert_eq!(h.at(3000).timeout(), [Out::Cmd(Command::PersistResume)]);
+    // At the next rechoke, two seeds have nothing to say to each other.
+    assert_eq!(h.deadline, Instant::from_millis(11_000));
+    assert_eq!(h.at(11_000).timeout(), close(a, CloseReason::NotUseful));
+}
+
+#[test]
+fn a_piece_with_bad_data_fails_is_fetched_again_and_its_sender_banned() {
+    let t = four_pieces();
+    let mut config = config();
+    config.ban_after_hash_failures = 2;
+    let mut h = H::started(&t, config, None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0001_0000]));
+    let asks = cat(&[&request(3, 0, K16), &request(3, K16, 3616)]);
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, asks.clone())]);
+    let bad0 = piece_msg(3, 0, &[0xAA; K16 as usize]);
+    let bad1 = piece_msg(3, K16, &[0xAA; 3616]);
+    assert_eq!(h.input(a, &bad0).len(), 1);
+    assert_eq!(h.input(a, &bad1).len(), 1);
+    assert_eq!(h.write_done(0), [Out::Cmd(Command::PersistResume)]);
+    // Verification fails: the piece is dropped and both blocks are asked for again.
+    assert_eq!(
+        h.write_done(1),
+        [Out::Ev(Event::PieceFailed { piece: piece(3) }), tx(a, asks)]
+    );
+    assert_eq!(h.s.stats().wasted, 20000);
+    assert_eq!(h.s.stats().downloaded, 20000);
+    // Bad again: the second strike bans the address and closes the peer.
+    assert_eq!(h.input(a, &bad0).len(), 1);
+    assert_eq!(h.input(a, &bad1).len(), 1);
+    assert_eq!(h.write_done(2), []);
+    let mut want = vec![
+        Out::Ev(Event::PieceFailed { piece: piece(3) }),
+        Out::Ev(Event::PeerBanned { addr: addr(1).ip() }),
+    ];
+    want.extend(close(a, CloseReason::Banned));
+    assert_eq!(h.write_done(3), want);
+    assert_eq!(
+        h.s.handle_incoming(h.now, addr(1)),
+        Err(SessionError::Banned)
+    );
+    // Its address is not dialled again either.
+    h.s.handle_peers(h.now, [addr(1)]);
+    assert_eq!(h.drain(), []);
+}
+
+#[test]
+fn a_peer_closing_mid_block_costs_no_byte_the_rest_is_asked_from_the_exact_byte() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    // B has the same piece, but every byte of it is already asked of A.
+    let (b, _, out) = h.peer_with(2, &bitfield(&[0b0100_0000]));
+    assert_eq!(out, [tx(b, INTERESTED.to_vec())]);
+    assert_eq!(h.input(b, &UNCHOKE), []);
+    // A sends 5000 bytes of its first block and vanishes.
+    let block = h.block(1, 0, K16);
+    assert_eq!(
+        h.input(a, &block[..13 + 5000]),
+        [write(0, 1, 0, h.bytes(1, 0, 5000))]
+    );
+    h.s.handle_closed(h.now, a);
+    // B is asked for the rest, from byte 5000 to the block boundary, then the next block.
+    assert_eq!(
+        h.drain(),
+        [
+            Out::Ev(Event::PeerClosed {
+                peer: a,
+                reason: CloseReason::Disconnected
+            }),
+            tx(
+                b,
+                cat(&[&request(1, 5000, K16 - 5000), &request(1, K16, K16)])
+            ),
+        ]
+    );
+    assert_eq!(h.write_done(0), [Out::Cmd(Command::PersistResume)]);
+    assert_eq!(
+        h.input(b, &h.block(1, 5000, K16 - 5000)),
+        [write(1, 1, 5000, h.bytes(1, 5000, K16 - 5000))]
+    );
+    assert_eq!(
+        h.input(b, &h.block(1, K16, K16)),
+        [write(2, 1, K16, h.bytes(1, K16, K16))]
+    );
+    assert_eq!(h.write_done(1), []);
+    // Hashed in order across both peers: verified without a read.
+    assert_eq!(
+        h.write_done(2),
+        [
+            Out::Ev(Event::PieceVerified { piece: piece(1) }),
+            tx(b, NOT_INTERESTED.to_vec()),
+        ]
+    );
+    assert_eq!(h.s.stats().downloaded, 32768);
+    assert_eq!(h.s.stats().wasted, 0);
+}
+
+// ---- serving -------------------------------------------------------------------------------
+
+#[test]
+fn serving_unchokes_an_interested_peer_and_sends_what_it_asks() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1]);
+    let mut h = H::started(&t, config(), Some(&state));
+    let a = h.accept(1);
+    assert_eq!(
+        h.input(a, &h.their_handshake(1, true, true)),
+        [
+            tx(
+                a,
+                cat(&[&bitfield(&[0b1100_0000]), &our_extended_handshake()])
+            ),
+            Out::Ev(Event::PeerHandshake {
+                peer: a,
+                peer_id: pid(1)
+            }),
+        ]
+    );
+    // They have nothing and want something: unchoked at once (a slot is free).
+    assert_eq!(h.input(a, &HAVE_NONE), []);
+    assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
+    // A request: the block goes out with its 13-byte header (prefix 9 + 16384 = 0x4009).
+    assert_eq!(
+        h.input(a, &request(0, 0, K16)),
+        [Out::Cmd(Command::SendBlock {
+            peer: a,
+            header: [0, 0, 0x40, 0x09, 7, 0, 0, 0, 0, 0, 0, 0, 0],
+            piece: piece(0),
+            offset: 0,
+            len: K16,
+        })]
+    );
+    // Two requests and a cancel of the first, in one read: only the second is served.
+    let three = cat(&[
+        &request(1, 0, K16),
+        &request(1, K16, 1000),
+        &cancel(1, 0, K16),
+    ]);
+    assert_eq!(
+        h.input(a, &three),
+        [Out::Cmd(Command::SendBlock {
+            peer: a,
+            header: [0, 0, 0x03, 0xf1, 7, 0, 0, 0, 1, 0, 0, 0x40, 0],
+            piece: piece(1),
+            offset: K16,
+            len: 1000,
+        })]
+    );
+    // A piece we do not have: rejected (fast extension).
+    assert_eq!(h.input(a, &request(2, 0, K16)), [tx(a, reject(2, 0, K16))]);
+    assert_eq!(h.s.stats().uploaded, 16384 + 1000);
+}
+
+#[test]
+fn a_request_while_choked_is_rejected_with_fast_and_ignored_without() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1]);
+    let mut h = H::started(&t, config(), Some(&state));
+    let a = h.accept(1);
+    assert_eq!(h.input(a, &h.their_handshake(1, true, false)).len(), 2);
+    assert_eq!(h.input(a, &request(0, 0, K16)), [tx(a, reject(0, 0, K16))]);
+    let b = h.accept(2);
+    assert_eq!(h.input(b, &h.their_handshake(2, false, false)).len(), 2);
+    assert_eq!(h.input(b, &request(0, 0, K16)), []);
+    // Choked after being unchoked: queued requests are rejected too.
+    let mut config = config();
+    config.unchoke_slots = 1;
+    let mut h = H::started(&t, config, Some(&state));
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, false));
+    assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
+    assert_eq!(h.input(a, &NOT_INTERESTED), []);
+    // Not interested any more, so the rechoke chokes it.
+    h.at(11_000);
+    assert_eq!(h.timeout(), [tx(a, CHOKE.to_vec())]);
+}
+
+// ---- hostile peers -------------------------------------------------------------------------
+
+/// Feed `bytes` after a handshake (`fast` or not) and expect exactly a close for `reason`.
+fn expect_close(t: &Torrent, have: &[u32], fast: bool, bytes: &[u8], reason: CloseReason) {
+    let state = state_with(t, have);
+    let mut h = H::started(t, config(), Some(&state));
+    let a = h.accept(1);
+    assert_eq!(
+        h.input(a, &h.their_handshake(1, fast, false)).len(),
+        1 + usize::from(fast || !have.is_empty())
+    );
+    let out = h.input(a, bytes);
+    assert_eq!(out, close(a, reason), "after {bytes:02x?}");
+    // The slot is free and its handle stale: more input is swallowed without effect.
+    assert_eq!(h.s.handle_input(h.now, a, bytes), bytes.len());
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.s.stats().peers, 0);
+}
+
+#[test]
+fn hostile_messages_close_the_peer_with_the_right_reason() {
+    use PeerMisbehaved::*;
+    let t = four_pieces();
+    let mis = CloseReason::Misbehaved;
+    let cases: Vec<(bool, Vec<u8>, CloseReason)> = vec![
+        // A bitfield that is not the first message.
+        (true, cat(&[&UNCHOKE, &bitfield(&[0x80])]), mis(BadBitfield)),
+        (
+            false,
+            cat(&[&have(1), &bitfield(&[0x80])]),
+            mis(BadBitfield),
+        ),
+        // Spare bits set (4 pieces: only the top nibble may be set), or the wrong length.
+        (true, bitfield(&[0b0000_1000]), mis(BadBitfield)),
+        (true, bitfield(&[0x80, 0]), mis(BadBitfield)),
+        // HaveAll / HaveNone after the first message.
+        (true, cat(&[&INTERESTED, &HAVE_ALL]), mis(BadBitfield)),
+        // Have beyond the piece count.
+        (true, have(4), mis(BadHave)),
+        // Fast-extension messages from a peer that did not negotiate it.
+        (false, HAVE_ALL.to_vec(), mis(NotNegotiated)),
+        (false, HAVE_NONE.to_vec(), mis(NotNegotiated)),
+        (false, reject(0, 0, K16), mis(NotNegotiated)),
+        (false, msg(Message::Suggest(0)), mis(NotNegotiated)),
+        (false, msg(Message::AllowedFast(0)), mis(NotNegotiated)),
+        // Requests outside the torrent: past the short last piece, past the last piece, empty.
+        (true, request(3, K16, K16), mis(BadRequest)),
+        (true, request(4, 0, K16), mis(BadRequest)),
+        (true, request(0, 0, 0), mis(BadRequest)),
+        (true, request(0, u32::MAX, 2), mis(BadRequest)),
+        // A Piece for a piece that does not exist, or one longer than 128 KiB.
+        (true, piece_msg(4, 0, &[1; 10]), mis(BadRequest)),
+        (
+            true,
+            [
+                &(9 + 128 * 1024 + 1u32).to_be_bytes()[..],
+                &[7, 0, 0, 0, 0, 0, 0, 0, 0],
+            ]
+            .concat(),
+            mis(MessageTooLong),
+        ),
+        // A length prefix over the maximum (RX - 4), an unknown id, a Have of the wrong size.
+        (
+            true,
+            [&(RX as u32 - 3).to_be_bytes()[..], &[5]].concat(),
+            CloseReason::Malformed(WireError::MessageTooLong {
+                len: RX as u32 - 3,
+                max: RX as u32 - 4,
+            }),
+        ),
+        (
+            true,
+            vec![0, 0, 0, 1, 99],
+            CloseReason::Malformed(WireError::UnknownMessage { id: 99 }),
+        ),
+        (
+            true,
+            vec![0, 0, 0, 2, 4, 0],
+            CloseReason::Malformed(WireError::BadLength { id: 4, len: 2 }),
+        ),
+    ];
+    for (fast, bytes, reason) in cases {
+        expect_close(&t, &[], fast, &bytes, reason);
+    }
+    // A request longer than 128 KiB, inside a 256 KiB piece we have.
+    let big = torrent(2 * 256 * 1024, 256 * 1024);
+    let over = request(0, 0, 128 * 1024 + 1);
+    expect_close(&big, &[0], true, &over, mis(BadRequest));
+}
+
+#[test]
+fn a_length_prefix_over_the_configured_maximum_closes_as_soon_as_it_is_read() {
+    let t = four_pieces();
+    let mut config = config();
+    config.max_message_len = 100;
+    let mut h = H::started(&t, config, None);
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, false));
+    // A prefix of 101 is refused as soon as the message id after it arrives.
+    assert_eq!(h.input(a, &[0, 0, 0, 101]), []);
+    assert_eq!(
+        h.input(a, &[5]),
+        close(
+            a,
+            CloseReason::Malformed(WireError::MessageTooLong { len: 101, max: 100 })
+        )
+    );
+}
+
+#[test]
+fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    // Another torrent.
+    let a = h.accept(1);
+    let other = handshake(InfoHash([7; 20]), pid(1), true, true);
+    assert_eq!(h.input(a, &other), close(a, CloseReason::WrongInfoHash));
+    // Not BitTorrent at all: closed on the first wrong byte.
+    let a = h.accept(1);
+    assert_eq!(
+        h.input(a, b"GET / HTTP/1.1"),
+        close(a, CloseReason::Malformed(WireError::BadProtocol))
+    );
+    // Ourselves, dialled from a tracker's list: closed and never dialled again.
+    let a = h.connect(9);
+    let me = handshake(t.info_hash, OUR_ID, true, true);
+    assert_eq!(h.input(a, &me), close(a, CloseReason::SelfConnection));
+    h.at(600_000);
+    let out = h.timeout();
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Cmd(Command::Connect { .. }))),
+        "{out:?}"
+    );
+    // The same peer id twice.
+    let b = h.accept(2);
+    assert_eq!(h.input(b, &h.their_handshake(2, true, false)).len(), 2);
+    let c = h.accept(3);
+    assert_eq!(
+        h.input(c, &h.their_handshake(2, true, false)),
+        close(c, CloseReason::Duplicate)
+    );
+}
+
+#[test]
+fn stale_handles_and_unknown_ops_are_ignored() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.accept(1);
+    h.s.handle_closed(h.now, a);
+    assert_eq!(
+        h.drain(),
+        [Out::Ev(Event::PeerClosed {
+            peer: a,
+            reason: CloseReason::Disconnected
+        })]
+    );
+    let b = h.accept(2);
+    assert_eq!(b.slot, a.slot);
+    assert_ne!(b.generation, a.generation);
+    // Everything aimed at the old generation of the slot is ignored.
+    assert_eq!(h.s.handle_input(h.now, a, &HAVE_ALL), 5);
+    h.s.handle_closed(h.now, a);
+    h.s.handle_connected(h.now, a);
+    h.s.handle_connect_failed(h.now, a);
+    h.s.handle_write_done(h.now, OpId(77), Ok(()));
+    h.s.handle_write_done(h.now, OpId(78), Err(StorageError::Io));
+    h.s.handle_read_done(h.now, OpId(79), Ok(&[1, 2, 3]));
+    h.s.handle_read_done(h.now, OpId(80), Err(StorageError::NoSpace));
+    let bogus = PeerHandle {
+        slot: 999,
+        generation: 0,
+    };
+    assert_eq!(h.s.handle_input(h.now, bogus, &[1, 2]), 2);
+    h.s.handle_closed(h.now, bogus);
+    assert_eq!(h.drain(), []);
+    // B is unaffected.
+    assert_eq!(h.input(b, &h.their_handshake(2, true, false)).len(), 2);
+    assert_eq!(h.s.stats().peers, 1);
+}
+
+// ---- timers --------------------------------------------------------------------------------
+
+/// A config whose rechoke never interferes.
+fn quiet() -> Config {
+    let mut c = config();
+    c.rechoke_interval = secs(100_000);
+    c
+}
+
+#[test]
+fn keepalive_after_idle_then_timeout_then_reconnect_with_backoff() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, true, false));
+    // Everything was sent at t = 1 s: the next thing is a keep-alive at 91 s.
+    assert_eq!(h.deadline, Instant::from_millis(91_000));
+    assert_eq!(h.at(90_999).timeout(), []);
+    assert_eq!(h.at(91_000).timeout(), [tx(a, KEEPALIVE.to_vec())]);
+    // Their keep-alive at 100 s keeps them alive until 280 s.
+    assert_eq!(h.at(100_000).input(a, &KEEPALIVE), []);
+    assert_eq!(h.deadline, Instant::from_millis(181_000));
+    assert_eq!(h.at(181_000).timeout(), [tx(a, KEEPALIVE.to_vec())]);
+    assert_eq!(h.deadline, Instant::from_millis(271_000));
+    assert_eq!(h.at(271_000).timeout(), [tx(a, KEEPALIVE.to_vec())]);
+    assert_eq!(h.deadline, Instant::from_millis(280_000));
+    assert_eq!(h.at(280_000).timeout(), close(a, CloseReason::Timeout));
+    // A timed-out address is retried after 10 s (one failure).
+    assert_eq!(h.deadline, Instant::from_millis(290_000));
+    let out = h.at(290_000).timeout();
+    let [Out::Cmd(Command::Connect { peer, addr: at })] = out[..] else {
+        panic!("{out:?}");
+    };
+    assert_eq!((peer.slot, at), (a.slot, addr(1)));
+    assert_eq!(peer.generation, a.generation + 1);
+}
+
+#[test]
+fn a_peer_that_never_handshakes_is_dropped_after_30_s() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let a = h.accept(1);
+    assert_eq!(h.deadline, Instant::from_millis(31_000));
+    assert_eq!(h.at(31_000).timeout(), close(a, CloseReason::Timeout));
+}
+
+#[test]
+fn a_snubbing_peer_loses_its_blocks_to_another() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    let (b, _, _) = h.peer_with(2, &bitfield(&[0b0100_0000]));
+    assert_eq!(h.input(b, &UNCHOKE), []);
+    // A sends nothing for 20 s: its requests are taken back (and cancelled at A), and B,
+    // polled first, gets them.
+    assert_eq!(h.deadline, Instant::from_millis(21_000));
+    let out = h.at(21_000).timeout();
+    assert_eq!(
+        out,
+        [
+            tx(b, cat(&[&request(1, 0, K16), &request(1, K16, K16)])),
+            tx(a, cat(&[&cancel(1, 0, K16), &cancel(1, K16, K16)])),
+        ]
+    );
+    // A late block from A is no longer wanted: discarded, counted as waste.
+    assert_eq!(h.input(a, &h.block(1, 0, K16)), []);
+    assert_eq!(h.s.stats().wasted, 16384);
+}
+
+#[test]
+fn announces_started_retry_with_backoff_then_follow_the_interval() {
+    let t = four_pieces();
+    let mut h = H::fresh(&t, quiet(), None);
+    let started = || announce(AnnounceEvent::Started, 0, 0, 118304);
+    assert_eq!(h.drain(), [started()]);
+    // Nothing more while it is in flight.
+    assert_eq!(h.at(2000).timeout(), []);
+    // Failures: retried after 5 s, 10 s, 20 s.
+    let mut at = 2000;
+    for wait in [5000, 10_000, 20_000] {
+        h.s.handle_announce_failed(h.now);
+        assert_eq!(h.drain(), []);
+        assert_eq!(h.deadline, Instant::from_millis(at + wait));
+        assert_eq!(h.at(at + wait - 1).timeout(), []);
+        at += wait;
+        assert_eq!(h.at(at).timeout(), [started()]);
+    }
+    // Success: the next (plain) announce after the interval.
+    h.s.handle_announce_ok(h.now, secs(1800), None);
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.deadline, Instant::from_millis(at + 1_800_000));
+    at += 1_800_000;
+    assert_eq!(
+        h.at(at).timeout(),
+        [announce(AnnounceEvent::None, 0, 0, 118304)]
+    );
+    // A min interval longer than the interval wins.
+    h.s.handle_announce_ok(h.now, secs(10), Some(secs(60)));
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.deadline, Instant::from_millis(at + 60_000));
+    // A failure after success retries with a plain announce, from 5 s again.
+    at += 60_000;
+    assert_eq!(
+        h.at(at).timeout(),
+        [announce(AnnounceEvent::None, 0, 0, 118304)]
+    );
+    h.s.handle_announce_failed(h.now);
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.deadline, Instant::from_millis(at + 5000));
+}
+
+#[test]
+fn shutdown_announces_stopped_closes_everyone_and_persists() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, true, false));
+    let b = h.accept(2);
+    h.s.handle_shutdown(h.now);
+    let mut want = vec![];
+    want.extend(close(a, CloseReason::Shutdown));
+    want.extend(close(b, CloseReason::Shutdown));
+    want.push(announce(AnnounceEvent::Stopped, 0, 0, 118304));
+    want.push(Out::Cmd(Command::PersistResume));
+    assert_eq!(h.drain(), want);
+    // Nobody is dialled again.
+    h.at(1_000_000);
+    assert_eq!(h.timeout(), []);
+}
+
+// ---- resume --------------------------------------------------------------------------------
+
+#[test]
+fn resume_claims_only_confirmed_writes_and_a_new_session_asks_only_for_the_holes() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0010_0000]));
+    h.input(a, &UNCHOKE);
+    assert_eq!(h.input(a, &h.block(2, 0, K16)).len(), 1);
+    assert_eq!(h.input(a, &h.block(2, K16, K16)).len(), 1);
+    // Only the second write is confirmed.
+    assert_eq!(h.write_done(1), [Out::Cmd(Command::PersistResume)]);
+    let mut buf = [0u8; State::max_encoded_len()];
+    let bytes = h.s.encode_resume(&mut buf).unwrap();
+    let state = State::decode(bytes, t.info_hash, t.geometry).unwrap();
+    assert_eq!(state.have.count_ones(), 0);
+    assert_eq!(state.downloaded, 16384);
+    assert_eq!(state.partial.len(), 1);
+    assert_eq!(state.partial[0].piece(), 2);
+    assert_eq!(state.partial[0].as_slice(), [(K16, 2 * K16)]);
+    // A new session from it: the peer is asked for the first block only.
+    let mut h = H::started(&t, config(), Some(&state));
+    let (a, ours, _) = h.peer_with(1, &bitfield(&[0b0010_0000]));
+    assert_eq!(ours, HAVE_NONE);
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, request(2, 0, K16))]);
+}
+
+#[test]
+fn a_resumed_piece_whose_bytes_are_all_written_is_read_back_and_verified() {
+    let t = four_pieces();
+    let mut state = state_with(&t, &[]);
+    let mut done = crate::progress::PieceProgress::new(3, 20000);
+    done.add(0, 20000).unwrap();
+    state.partial.push(done).unwrap();
+    let mut h = H::fresh(&t, quiet(), Some(&state));
+    h.disk.copy_from_slice(&t.data);
+    let out = h.drain();
+    let read = |op, offset, len| {
+        Out::Cmd(Command::Read {
+            op: OpId(op),
+            piece: piece(3),
+            offset,
+            len,
+        })
+    };
+    assert_eq!(
+        out,
+        [
+            read(0, 0, K16),
+            announce(AnnounceEvent::Started, 0, 0, 118304)
+        ]
+    );
+    assert_eq!(h.read_back(&out[0]), [read(1, K16, 3616)]);
+    let out = h.read_back(&read(1, K16, 3616));
+    assert_eq!(
+        out,
+        [
+            Out::Ev(Event::PieceVerified { piece: piece(3) }),
+            Out::Cmd(Command::PersistResume),
+        ]
+    );
+    assert_eq!(h.s.stats().left, 3 * 32768);
+}
+
+// ---- choking, rejects, endgame, storage failures ---------------------------------------------
+
+#[test]
+fn a_choke_without_fast_drops_our_requests_and_an_unchoke_asks_again() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, false, false));
+    assert_eq!(
+        h.input(a, &bitfield(&[0b0100_0000])),
+        [tx(a, INTERESTED.to_vec())]
+    );
+    let asks = cat(&[&request(1, 0, K16), &request(1, K16, K16)]);
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, asks.clone())]);
+    assert_eq!(h.input(a, &CHOKE), []);
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, asks)]);
+}
+
+#[test]
+fn a_choke_with_fast_keeps_requests_until_each_is_rejected() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    assert_eq!(h.input(a, &CHOKE), []);
+    // The second block is still theirs to send; the rejected first one is asked again later.
+    assert_eq!(h.input(a, &reject(1, 0, K16)), []);
+    assert_eq!(
+        h.input(a, &h.block(1, K16, K16)),
+        [write(0, 1, K16, h.bytes(1, K16, K16))]
+    );
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, request(1, 0, K16))]);
+    // A reject for something we never asked is ignored.
+    assert_eq!(h.input(a, &reject(2, 0, K16)), []);
+}
+
+#[test]
+fn endgame_asks_a_second_peer_and_cancels_the_duplicate_when_a_block_lands() {
+    let t = one_piece();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &HAVE_ALL);
+    let asks = cat(&[&request(0, 0, K16), &request(0, K16, 3616)]);
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, asks.clone())]);
+    // Every missing byte is asked of A: B is asked for the same blocks.
+    let (b, _, _) = h.peer_with(2, &HAVE_ALL);
+    assert_eq!(h.input(b, &UNCHOKE), [tx(b, asks)]);
+    // A's first block lands: B's copy of that request is cancelled.
+    assert_eq!(
+        h.input(a, &h.block(0, 0, K16)),
+        [write(0, 0, 0, h.bytes(0, 0, K16)), tx(b, cancel(0, 0, K16)),]
+    );
+    // B's answer to the cancelled request arrives anyway: dropped as waste.
+    assert_eq!(h.input(b, &h.block(0, 0, K16)), []);
+    assert_eq!(h.s.stats().wasted, 16384);
+}
+
+#[test]
+fn a_failed_write_is_reported_and_its_bytes_fetched_again() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    h.input(a, &UNCHOKE);
+    assert_eq!(h.input(a, &h.block(1, 0, K16)).len(), 1);
+    assert_eq!(h.input(a, &h.block(1, K16, K16)).len(), 1);
+    h.s.handle_write_done(h.now, OpId(0), Err(StorageError::NoSpace));
+    assert_eq!(
+        h.drain(),
+        [
+            Out::Ev(Event::StorageFailed {
+                piece: piece(1),
+                error: StorageError::NoSpace
+            }),
+            tx(a, request(1, 0, K16)),
+        ]
+    );
+    assert_eq!(h.write_done(1), [Out::Cmd(Command::PersistResume)]);
+    assert_eq!(
+        h.input(a, &h.block(1, 0, K16)),
+        [write(2, 1, 0, h.bytes(1, 0, K16))]
+    );
+    // The hash restarted at the failure: the block after the refetched one is read back.
+    let out = h.write_done(2);
+    assert_eq!(
+        out,
+        [Out::Cmd(Command::Read {
+            op: OpId(3),
+            piece: piece(1),
+            offset: K16,
+            len: K16
+        })]
+    );
+    assert_eq!(
+        h.read_back(&out[0]),
+        [
+            Out::Ev(Event::PieceVerified { piece: piece(1) }),
+            tx(a, NOT_INTERESTED.to_vec()),
+        ]
+    );
+    assert_eq!(h.s.stats().downloaded, 32768);
+}
+
+#[test]
+fn only_unchoke_slots_peers_are_unchoked_at_once() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0]);
+    let mut config = config();
+    config.unchoke_slots = 1;
+    let mut h = H::started(&t, config, Some(&state));
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, false));
+    let b = h.accept(2);
+    h.input(b, &h.their_handshake(2, true, false));
+    assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
+    assert_eq!(h.input(b, &INTERESTED), []);
+    assert_eq!(h.input(b, &request(0, 0, K16)), [tx(b, reject(0, 0, K16))]);
+}
+
+// ---- found bugs --------------------------------------------------------------------------------
+
+#[test]
+fn an_extended_handshake_before_the_bitfield_is_accepted() {
+    // Transmission sends its BEP 10 handshake before Bitfield/HaveAll/HaveNone.
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    assert_eq!(h.input(a, &their_extended_handshake(250)), []);
+    assert_eq!(h.input(a, &HAVE_ALL), [tx(a, INTERESTED.to_vec())]);
+    let b = h.connect(2);
+    h.input(b, &h.their_handshake(2, false, true));
+    assert_eq!(h.input(b, &their_extended_handshake(250)), []);
+    assert_eq!(
+        h.input(b, &bitfield(&[0b1000_0000])),
+        [tx(b, INTERESTED.to_vec())]
+    );
+    // Only one bitfield all the same.
+    assert_eq!(
+        h.input(b, &bitfield(&[0b1000_0000])),
+        close(b, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield))
+    );
+}
+
+#[test]
+fn a_reply_shorter_than_the_request_leaves_the_rest_to_ask_again() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    // 8000 bytes answer the 16 KiB request: the other 8384 are asked for again.
+    assert_eq!(
+        h.input(a, &h.block(1, 0, 8000)),
+        [
+            write(0, 1, 0, h.bytes(1, 0, 8000)),
+            tx(a, request(1, 8000, K16 - 8000)),
+        ]
+    );
+    assert_eq!(h.input(a, &h.block(1, K16, K16)).len(), 1);
+    assert_eq!(h.input(a, &h.block(1, 8000, K16 - 8000)).len(), 1);
+    let mut out = vec![];
+    for op in 0..3 {
+        out.extend(h.write_done(op));
+    }
+    while let Some(read @ Out::Cmd(Command::Read { .. })) = out.last().cloned() {
+        out.pop();
+        out.extend(h.read_back(&read));
+    }
+    assert!(out.contains(&Out::Ev(Event::PieceVerified { piece: piece(1) })));
+}
+
+/// Endgame: A and B were both asked for the piece. A streams the first 8000 bytes of block 0
+/// (hashed in order), then B's whole block 0 lands, its first `forged` bytes replaced, then B's
+/// block 1. Returns the piece's verdict.
+fn endgame_overlap(forged: usize) -> Vec<Out> {
+    let t = one_piece();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &HAVE_ALL);
+    h.input(a, &UNCHOKE);
+    let (b, _, _) = h.peer_with(2, &HAVE_ALL);
+    h.input(b, &UNCHOKE);
+    let block = h.block(0, 0, K16);
+    assert_eq!(h.input(a, &block[..13 + 8000]).len(), 1);
+    let mut bytes = h.bytes(0, 0, K16);
+    bytes[..forged].fill(0xEE);
+    assert_eq!(
+        h.input(b, &piece_msg(0, 0, &bytes)),
+        [write(1, 0, 0, bytes.clone()), tx(a, cancel(0, 0, K16))]
+    );
+    assert_eq!(
+        h.input(b, &h.block(0, K16, 3616)),
+        [
+            write(2, 0, K16, h.bytes(0, K16, 3616)),
+            tx(a, cancel(0, K16, 3616))
+        ]
+    );
+    // Storage applies writes in order: B's bytes are what it holds.
+    assert_eq!(&h.disk[..K16 as usize], &bytes[..]);
+    let mut out = vec![];
+    for op in 0..3 {
+        out.extend(h.write_done(op));
+    }
+    while let Some(read @ Out::Cmd(Command::Read { .. })) = out.last().cloned() {
+        out.pop();
+        out.extend(h.read_back(&read));
+    }
+    out.retain(|o| matches!(o, Out::Ev(_)));
+    out
+}
+
+#[test]
+fn bytes_rewritten_under_the_hashed_prefix_are_judged_as_storage_holds_them() {
+    let verified = Out::Ev(Event::PieceVerified { piece: piece(0) });
+    let failed = Out::Ev(Event::PieceFailed { piece: piece(0) });
+    assert_eq!(endgame_overlap(0), [verified, Out::Ev(Event::Completed)]);
+    // B's garbage overwrote bytes hashed from A: the piece must fail, not pass on A's bytes.
+    assert_eq!(endgame_overlap(8000), [failed]);
+}
