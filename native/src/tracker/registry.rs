@@ -156,6 +156,8 @@ pub struct Registry {
     pub refused: Refused,
     rng: u64,
     scratch: Vec<u8>,
+    /// When a cap was last reported at `warn` level (refusals are logged at most every 10 s).
+    last_cap_warning: u32,
 }
 
 /// Unix seconds now, as the registry stores time.
@@ -210,6 +212,7 @@ impl Registry {
             refused: Refused::default(),
             rng: rand::random::<u64>() | 1,
             scratch: Vec::new(),
+            last_cap_warning: 0,
         }
     }
 
@@ -235,6 +238,7 @@ impl Registry {
             }
             if self.swarms.len() >= self.limits.max_torrents {
                 self.refused.torrents_cap += 1;
+                self.warn_caps();
                 return Err(Refusal::TooManyTorrents);
             }
             self.swarms.insert(info_hash, Swarm::new());
@@ -338,11 +342,34 @@ impl Registry {
             incomplete,
             warning,
         };
+        let peers_cap_hit = refused.peers_cap > self.refused.peers_cap;
         self.rng = rng;
         self.peer_total = peer_total;
         self.refused = refused;
         self.scratch = scratch;
+        if peers_cap_hit {
+            self.warn_caps();
+        }
         Ok(reply)
+    }
+
+    /// Report refusals at the caps, at most every 10 seconds.
+    fn warn_caps(&mut self) {
+        let now = unix_now();
+        if now.saturating_sub(self.last_cap_warning) >= 10 {
+            self.last_cap_warning = now;
+            let r = self.refused;
+            tracing::warn!(
+                torrents = self.swarms.len(),
+                peers = self.peer_total,
+                refused_torrents = r.torrents_cap,
+                refused_peers = r.peers_cap,
+                max_torrents = self.limits.max_torrents,
+                max_peers = self.limits.max_peers,
+                max_peers_per_torrent = self.limits.max_peers_per_torrent,
+                "registry at its caps: new torrents are refused (\"tracker full\"), new peers are served but not stored"
+            );
+        }
     }
 
     /// (seeders, completed, leechers) of a swarm, zeros when unknown.
