@@ -87,6 +87,8 @@ fn start_ours() -> (Child, SocketAddr, SocketAddr) {
             "10000000",
             "--max-peers",
             "100000000",
+            "--max-torrents",
+            "100000000",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

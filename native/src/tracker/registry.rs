@@ -149,7 +149,8 @@ pub struct Refused {
 
 /// All swarms.
 pub struct Registry {
-    pub swarms: HashMap<InfoHash, Swarm, DefaultHashBuilder>,
+    /// Boxed: a map slot is then 28 bytes, however much of the table is empty.
+    pub swarms: HashMap<InfoHash, Box<Swarm>, DefaultHashBuilder>,
     pub hasher: DefaultHashBuilder,
     pub limits: Limits,
     pub peer_total: usize,
@@ -218,7 +219,10 @@ impl Registry {
 
     /// Register a torrent: its name and exact piece count.
     pub fn register(&mut self, info_hash: InfoHash, name: &str, pieces: u32) {
-        let s = self.swarms.entry(info_hash).or_insert_with(Swarm::new);
+        let s = self
+            .swarms
+            .entry(info_hash)
+            .or_insert_with(|| Box::new(Swarm::new()));
         s.name = Some(name.into());
         s.registered = true;
         if s.pieces.is_none() && s.arena.stride() == (pieces as usize).div_ceil(8)
@@ -241,10 +245,11 @@ impl Registry {
                 self.warn_caps();
                 return Err(Refusal::TooManyTorrents);
             }
-            self.swarms.insert(info_hash, Swarm::new());
+            self.swarms.insert(info_hash, Box::new(Swarm::new()));
         }
         self.swarms
             .get_mut(&info_hash)
+            .map(|b| &mut **b)
             .ok_or(Refusal::TooManyTorrents)
     }
 
