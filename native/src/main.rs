@@ -6,6 +6,7 @@ mod create;
 mod demo;
 mod logging;
 mod peer;
+mod tracker;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the tracker: HTTP and UDP announces, peer polling, swarm API.
+    Tracker(tracker::TrackerArgs),
     /// Write a .torrent for a file or a directory.
     Create(create::CreateArgs),
     /// Download a torrent (and resume an interrupted download).
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.verbose);
     match cli.command {
+        Command::Tracker(args) => tracker::run(args),
         Command::Create(args) => create::run(args),
         Command::Get(args) => peer::get(args),
         Command::Seed(args) => peer::seed(args),
