@@ -523,6 +523,11 @@ impl<
         &self.geometry
     }
 
+    /// Return how many connected peers have `piece`, as the picker counts them.
+    pub fn availability(&self, piece: PieceIndex) -> u16 {
+        self.picker.availability(piece.get())
+    }
+
     /// Return the counters.
     pub fn stats(&self) -> Stats {
         Stats {

@@ -67,8 +67,6 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) has: Bitfield<BYTES>,
     pub(crate) counted: bool,
     pub(crate) got_first_message: bool,
-    /// The peer's only have-message so far was HaveNone (a Bitfield may still replace it).
-    pub(crate) have_none_only: bool,
     pub(crate) handshake_sent: bool,
     pub(crate) handshake_received: bool,
     pub(crate) bitfield_sent: bool,
@@ -111,7 +109,6 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             has: Bitfield::default(),
             counted: false,
             got_first_message: false,
-            have_none_only: false,
             handshake_sent: false,
             handshake_received: false,
             bitfield_sent: false,

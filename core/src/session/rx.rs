@@ -246,6 +246,11 @@ impl<
         if have < 5 {
             return false;
         }
+        if head[4] == 6 && !p.am_choking && p.incoming.is_full() {
+            // A request we will serve, with our upload queue full: leave it in the ring until
+            // uploads drain (clients like aria2 pipeline past the `reqq` we advertise).
+            return false;
+        }
         if head[4] == 7 && len >= 9 {
             // Piece: read the 13-byte header, then let the payload stream.
             if len - 9 > MAX_PIECE_PAYLOAD {
@@ -284,10 +289,13 @@ impl<
             Message::NotInterested => Msg::NotInterested,
             Message::Have(x) => Msg::Have(x),
             Message::Bitfield(bits) => {
-                // First, or replacing a HaveNone (aria2 sends HaveNone, then its Bitfield).
-                let allowed = !p.got_first_message || p.have_none_only;
-                let ok = allowed && p.has.copy_from_slices(bits.a, bits.b).is_ok();
-                Msg::Bitfield(ok)
+                // BEP 3 puts it first, but aria2 also sends one later instead of many Haves:
+                // a later bitfield replaces our view of the peer, counted afresh.
+                if p.counted {
+                    self.picker.remove_bitfield(&p.has);
+                    p.counted = false;
+                }
+                Msg::Bitfield(p.has.copy_from_slices(bits.a, bits.b).is_ok())
             }
             Message::Request {
                 index,
@@ -399,7 +407,6 @@ impl<
                     return;
                 }
                 let p = &mut self.peers[i];
-                p.have_none_only = false;
                 if !p.has.get(index) {
                     p.has.set(index, true);
                     if !p.counted {
@@ -414,7 +421,6 @@ impl<
                 self.close_if_useless(now, i);
             }
             Msg::Bitfield(ok) => {
-                self.peers[i].have_none_only = false;
                 if !ok {
                     self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield));
                     return;
@@ -437,7 +443,6 @@ impl<
                 if matches!(msg, Msg::HaveAll) {
                     self.peers[i].has.fill();
                 }
-                self.peers[i].have_none_only = matches!(msg, Msg::HaveNone);
                 self.count_bitfield(i);
             }
             Msg::Request { index, begin, len } => self.on_request(now, i, index, begin, len),
@@ -493,7 +498,7 @@ impl<
 
     /// The peer's first bitfield is in `has`: count it and decide interest.
     fn count_bitfield(&mut self, i: usize) {
-        // Nothing was counted before: a bitfield comes first, or after a HaveNone (zero).
+        // Whatever was counted before was taken out when the new bitfield arrived.
         self.picker.add_bitfield(&self.peers[i].has);
         self.peers[i].counted = true;
         self.update_interest(i);
