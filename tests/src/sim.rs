@@ -233,6 +233,27 @@ impl Swarm {
         }
     }
 
+    /// Cut one open connection chosen at random, as a network fault would (both ends learn it
+    /// after the latency; bytes in flight are lost). Returns whether there was one to cut.
+    pub fn cut_random_link(&mut self) -> bool {
+        let open: Vec<usize> = (0..self.links.len())
+            .filter(|&l| !self.links[l].closed)
+            .collect();
+        if open.is_empty() {
+            return false;
+        }
+        let l = open[(self.random() % open.len() as u64) as usize];
+        let at = self.now + self.latency();
+        let link = &mut self.links[l];
+        link.closed = true;
+        for k in 0..2 {
+            link.inflight[k].clear();
+            link.backlog[k].clear();
+            link.inflight[k].push_back((at, Vec::new()));
+        }
+        true
+    }
+
     /// Restart node `n` from its persisted resume state.
     pub fn restart(&mut self, n: usize) {
         let resume = self.nodes[n].persisted.as_ref().map(|bytes| {
@@ -262,6 +283,8 @@ impl Swarm {
                 return done(self);
             };
             if next > end {
+                // Nothing happens before the limit: the clock still moves to it.
+                self.now = end;
                 return false;
             }
             self.now = next.max(self.now);

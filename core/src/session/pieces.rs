@@ -43,6 +43,16 @@ pub(crate) enum OpKind {
     Read,
 }
 
+/// What became of a chunk of received payload.
+pub(crate) enum Accepted {
+    /// To be written by this operation.
+    Write(OpId),
+    /// Already on storage (an endgame duplicate): skipped, the block goes on.
+    AlreadyWritten,
+    /// The piece is no longer in progress (verified or discarded): the rest of the block too.
+    NotInProgress,
+}
+
 /// A storage operation in flight.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Op {
@@ -154,17 +164,21 @@ impl<
         piece: u32,
         offset: u32,
         data: &[u8],
-    ) -> Option<OpId> {
+    ) -> Accepted {
         let len = data.len() as u32;
         let Some(k) = self.partial_index(piece) else {
             self.wasted += len as u64;
-            return None;
+            return Accepted::NotInProgress;
         };
         if self.partials[k].written.contains(offset, offset + len) {
             self.wasted += len as u64;
-            return None;
+            return Accepted::AlreadyWritten;
         }
-        let op = self.new_op(OpKind::Write, piece, offset, len)?;
+        let Some(op) = self.new_op(OpKind::Write, piece, offset, len) else {
+            // The caller checks for room first; treat a full table like a duplicate.
+            self.wasted += len as u64;
+            return Accepted::AlreadyWritten;
+        };
         let ip = self.peers[i].addr.map(|a| a.ip());
         let partial = &mut self.partials[k];
         // Bytes can arrive from a peer we did not ask (endgame duplicate, late reply): the
@@ -188,7 +202,7 @@ impl<
             }
         }
         self.peers[i].down_round += len as u64;
-        Some(op)
+        Accepted::Write(op)
     }
 
     pub(crate) fn write_done(

@@ -2,6 +2,7 @@
 
 use super::output::{CloseReason, PeerMisbehaved};
 use super::peer::{Control, Inbound, Phase};
+use super::pieces::Accepted;
 use super::{Event, Produced, Session};
 use crate::sha1::Sha1;
 use crate::wire::{ExtendedHandshake, Handshake, Message, Status};
@@ -155,7 +156,7 @@ impl<
             buf[..from_a].copy_from_slice(&a[..from_a]);
             buf[from_a..n as usize].copy_from_slice(&b[..n as usize - from_a]);
             match self.accept_payload(i, inb.piece, inb.offset, &buf[..n as usize]) {
-                Some(op) => {
+                Accepted::Write(op) => {
                     produced = Some(Produced::Write {
                         op,
                         piece: self
@@ -166,7 +167,8 @@ impl<
                         len: n as usize,
                     })
                 }
-                None => inb.wanted = false,
+                Accepted::AlreadyWritten => {}
+                Accepted::NotInProgress => inb.wanted = false,
             }
         } else {
             n = available;
@@ -178,7 +180,8 @@ impl<
         inb.offset += n;
         inb.remaining -= n;
         p.inbound = (inb.remaining > 0).then_some(inb);
-        if inb.remaining == 0 {
+        // Only a reply whose bytes were kept retires its request; a discarded one leaves it.
+        if inb.remaining == 0 && inb.wanted {
             self.block_finished(i, inb);
         }
         match produced {
