@@ -10,6 +10,12 @@ pub(crate) struct Announce {
     next: Option<Instant>,
     pending: Option<AnnounceEvent>,
     in_flight: bool,
+    /// The event of the announce in flight.
+    sent: Option<AnnounceEvent>,
+    /// An event to announce again at the next attempt (a `completed` that failed).
+    retry: Option<AnnounceEvent>,
+    /// Announce `stopped` once the `completed` pending or in flight is done.
+    stop_after: bool,
     started_ok: bool,
     failures: u32,
 }
@@ -20,6 +26,9 @@ impl Announce {
             next: None,
             pending: Some(AnnounceEvent::Started),
             in_flight: false,
+            sent: None,
+            retry: None,
+            stop_after: false,
             started_ok: false,
             failures: 0,
         }
@@ -32,10 +41,10 @@ impl Announce {
         }
         if self.next.is_some_and(|t| now >= t) {
             self.next = None;
-            self.pending = Some(if self.started_ok {
-                AnnounceEvent::None
-            } else {
-                AnnounceEvent::Started
+            self.pending = Some(match self.retry.take() {
+                Some(event) => event,
+                None if self.started_ok => AnnounceEvent::None,
+                None => AnnounceEvent::Started,
             });
         }
     }
@@ -46,6 +55,7 @@ impl Announce {
         }
         let event = self.pending.take()?;
         self.in_flight = true;
+        self.sent = Some(event);
         Some(Command::Announce {
             event,
             uploaded,
@@ -56,6 +66,11 @@ impl Announce {
 
     pub(crate) fn ok(&mut self, now: Instant, interval: Duration, min_interval: Option<Duration>) {
         self.in_flight = false;
+        self.sent = None;
+        if self.stop_after {
+            self.stop_after = false;
+            self.pending = Some(AnnounceEvent::Stopped);
+        }
         self.started_ok = true;
         self.failures = 0;
         let wait = interval
@@ -68,6 +83,15 @@ impl Announce {
 
     pub(crate) fn failed(&mut self, now: Instant, retry: Duration) {
         self.in_flight = false;
+        if self.sent.take() == Some(AnnounceEvent::Completed) {
+            self.retry = Some(AnnounceEvent::Completed);
+        }
+        if self.stop_after {
+            // Leaving: the `completed` is lost, the `stopped` still goes out.
+            self.stop_after = false;
+            self.retry = None;
+            self.pending = Some(AnnounceEvent::Stopped);
+        }
         self.failures = self.failures.saturating_add(1);
         let wait = Duration::from_millis(
             retry
@@ -87,6 +111,13 @@ impl Announce {
 
     pub(crate) fn stop(&mut self) {
         self.next = None;
+        let completing = self.pending == Some(AnnounceEvent::Completed)
+            || self.sent == Some(AnnounceEvent::Completed);
+        if completing {
+            // The tracker counts completions on `completed`: send it first, then `stopped`.
+            self.stop_after = true;
+            return;
+        }
         self.pending = if self.started_ok || self.in_flight {
             Some(AnnounceEvent::Stopped)
         } else {

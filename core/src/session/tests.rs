@@ -694,6 +694,29 @@ fn the_last_piece_completes_the_torrent_and_announces_completed() {
 }
 
 #[test]
+fn stopping_right_after_completing_still_announces_completed_first() {
+    // A leech that exits once done: the tracker must still hear `completed`, then `stopped`.
+    let t = one_piece();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &HAVE_ALL);
+    h.input(a, &UNCHOKE);
+    h.input(a, &h.block(0, 0, K16));
+    h.input(a, &h.block(0, K16, 3616));
+    h.write_done(0);
+    let out = h.write_done(1);
+    assert!(out.contains(&announce(AnnounceEvent::Completed, 0, 20000, 0)));
+    h.s.handle_shutdown(h.now);
+    let out = h.drain();
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Cmd(Command::Announce { .. }))),
+        "{out:?}"
+    );
+    h.s.handle_announce_ok(h.now, crate::Duration::from_secs(60), None);
+    assert_eq!(h.drain(), [announce(AnnounceEvent::Stopped, 0, 20000, 0)]);
+}
+
+#[test]
 fn a_piece_with_bad_data_fails_is_fetched_again_and_its_sender_banned() {
     let t = four_pieces();
     let mut config = config();
