@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod logging;
+mod tracker;
 
 #[derive(Parser)]
 #[command(
@@ -19,10 +20,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the tracker: HTTP and UDP announces, peer polling, swarm API.
+    Tracker(tracker::TrackerArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.verbose);
-    match cli.command {}
+    match cli.command {
+        Command::Tracker(args) => tracker::run(args),
+    }
 }

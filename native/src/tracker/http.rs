@@ -1,0 +1,389 @@
+//! The HTTP listener: a keep-alive loop over `httparse` serving announce and scrape (BEP 3, 23,
+//! 7, 48), the swarm API, `/metrics` and the live feed, with CORS headers on every response.
+//!
+//! Bounded: request heads above `--max-request-bytes` get 431 and a close, bodies are refused,
+//! connections above `--max-connections` are closed at accept, idle ones after a timeout.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use enjambre_core::tracker::ReplyPeer;
+use enjambre_core::InfoHash;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::metrics::{inc, render, totals};
+use super::proto;
+use super::registry::{unix_now, Families};
+use super::select::Picked;
+use super::swarm_api::{stats_json, swarm_json, swarms_json};
+use super::{sse, State};
+
+const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
+
+/// Accept connections until `stop` flips.
+pub async fn serve(listener: TcpListener, st: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut last_cap_log = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, from)) => {
+                    if st.metrics.http_connections.load(Relaxed) >= st.max_connections {
+                        inc(&st.metrics.http_refused_connections);
+                        if last_cap_log.elapsed() > Duration::from_secs(10) {
+                            warn!(%from, cap = st.max_connections, "refusing HTTP connection: connection cap reached");
+                            last_cap_log = std::time::Instant::now();
+                        }
+                        drop(sock);
+                        continue;
+                    }
+                    st.metrics.http_connections.fetch_add(1, Relaxed);
+                    let st = st.clone();
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        let _ = sock.set_nodelay(true);
+                        if let Err(e) = connection(sock, from, &st, stop).await {
+                            debug!(%from, error = %e, "HTTP connection ended");
+                        }
+                        st.metrics.http_connections.fetch_sub(1, Relaxed);
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Per-connection reusable buffers.
+#[derive(Default)]
+struct Scratch {
+    picked: Vec<Picked>,
+    reply: Vec<ReplyPeer>,
+    body: Vec<u8>,
+    bits: Vec<u8>,
+}
+
+/// What a request asks the connection to do after its response.
+enum After {
+    KeepAlive,
+    Close,
+    Feed(InfoHash),
+}
+
+/// The address the registry stores: IPv4-mapped IPv6 as IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        ip => ip,
+    }
+}
+
+async fn connection(
+    mut sock: TcpStream,
+    from: SocketAddr,
+    st: &Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let from_ip = canonical_ip(from.ip());
+    let mut buf = vec![0u8; st.max_request_bytes.clamp(256, 1 << 20)];
+    let mut filled = 0;
+    let mut out: Vec<u8> = Vec::with_capacity(2048);
+    let mut scratch = Scratch::default();
+    let idle = Duration::from_secs(st.http_idle_timeout);
+    loop {
+        let mut start = 0;
+        let mut after = After::KeepAlive;
+        while start < filled {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf[start..filled]) {
+                Ok(httparse::Status::Complete(n)) => {
+                    start += n;
+                    inc(&st.metrics.http_requests);
+                    after = handle(&req, from_ip, st, &mut scratch, &mut out);
+                    if !matches!(after, After::KeepAlive) {
+                        break;
+                    }
+                }
+                Ok(httparse::Status::Partial) => break,
+                Err(e) => {
+                    inc(&st.metrics.http_bad_requests);
+                    debug!(%from, error = %e, "refusing malformed HTTP request");
+                    respond(
+                        &mut out,
+                        "400 Bad Request",
+                        "text/plain",
+                        b"malformed request\n",
+                        false,
+                    );
+                    after = After::Close;
+                    break;
+                }
+            }
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        if !out.is_empty() {
+            sock.write_all(&out).await?;
+            out.clear();
+        }
+        match after {
+            After::Close => return Ok(()),
+            After::Feed(ih) => return sse::stream(sock, st.clone(), ih, stop).await,
+            After::KeepAlive => {}
+        }
+        if filled == buf.len() {
+            inc(&st.metrics.http_bad_requests);
+            debug!(%from, limit = buf.len(), "refusing HTTP request head over the size limit");
+            respond(
+                &mut out,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"request too large\n",
+                false,
+            );
+            sock.write_all(&out).await?;
+            return Ok(());
+        }
+        let n = tokio::select! {
+            r = tokio::time::timeout(idle, sock.read(&mut buf[filled..])) => match r {
+                Err(_) => return Ok(()),
+                Ok(r) => r?,
+            },
+            _ = stop.changed() => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        filled += n;
+    }
+}
+
+/// Write a whole response.
+fn respond(out: &mut Vec<u8>, status: &str, content_type: &str, body: &[u8], keep_alive: bool) {
+    use std::io::Write;
+    let _ =
+        write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{CORS}{}\r\n",
+        body.len(),
+        if keep_alive { "" } else { "Connection: close\r\n" }
+    );
+    out.extend_from_slice(body);
+}
+
+fn wants_keep_alive(req: &httparse::Request<'_, '_>) -> bool {
+    let conn = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("connection"))
+        .map(|h| h.value);
+    match req.version {
+        Some(1) => !conn.is_some_and(|v| v.eq_ignore_ascii_case(b"close")),
+        _ => conn.is_some_and(|v| v.eq_ignore_ascii_case(b"keep-alive")),
+    }
+}
+
+fn has_body(req: &httparse::Request<'_, '_>) -> bool {
+    req.headers.iter().any(|h| {
+        (h.name.eq_ignore_ascii_case("content-length") && h.value != b"0")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
+    })
+}
+
+fn handle(
+    req: &httparse::Request<'_, '_>,
+    from: IpAddr,
+    st: &Arc<State>,
+    sc: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> After {
+    let keep = wants_keep_alive(req);
+    let ka = if keep { After::KeepAlive } else { After::Close };
+    let method = req.method.unwrap_or("");
+    let target = req.path.unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (target, ""),
+    };
+    if has_body(req) {
+        inc(&st.metrics.http_bad_requests);
+        debug!(%from, path, "refusing HTTP request with a body");
+        respond(
+            out,
+            "400 Bad Request",
+            "text/plain",
+            b"request bodies are not accepted\n",
+            false,
+        );
+        return After::Close;
+    }
+    if method == "OPTIONS" {
+        out.extend_from_slice(
+            format!(
+                "HTTP/1.1 204 No Content\r\n{CORS}Access-Control-Allow-Methods: GET, OPTIONS\r\nAccess-Control-Allow-Headers: *\r\nAccess-Control-Max-Age: 86400\r\nContent-Length: 0\r\n{}\r\n",
+                if keep { "" } else { "Connection: close\r\n" }
+            )
+            .as_bytes(),
+        );
+        return ka;
+    }
+    if method != "GET" {
+        inc(&st.metrics.http_bad_requests);
+        respond(
+            out,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"only GET\n",
+            keep,
+        );
+        return ka;
+    }
+    match path {
+        "/announce" => {
+            announce(query.as_bytes(), from, st, sc);
+            respond(out, "200 OK", "text/plain", &sc.body, keep);
+        }
+        "/scrape" => {
+            scrape(query.as_bytes(), from, st, sc);
+            respond(out, "200 OK", "text/plain", &sc.body, keep);
+        }
+        "/swarms" => {
+            let limit = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("limit="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000usize);
+            let body = swarms_json(&st.reg(), limit);
+            respond(out, "200 OK", "application/json", body.as_bytes(), keep);
+        }
+        "/stats" => {
+            let t = totals(&st.reg());
+            let body = stats_json(&st.metrics, &t, st.started.elapsed().as_secs());
+            respond(out, "200 OK", "application/json", body.as_bytes(), keep);
+        }
+        "/metrics" => {
+            let body = {
+                let reg = st.reg();
+                let t = totals(&reg);
+                render(&st.metrics, &t, &reg)
+            };
+            respond(out, "200 OK", "text/plain; version=0.0.4", body.as_bytes(), keep);
+        }
+        "/" => respond(
+            out,
+            "200 OK",
+            "text/plain",
+            b"enjambre tracker\n/announce /scrape /swarms /swarm/<info-hash hex> /swarm/<info-hash hex>/events /stats /metrics\n",
+            keep,
+        ),
+        _ => {
+            if let Some(rest) = path.strip_prefix("/swarm/") {
+                let (hex, events) = match rest.strip_suffix("/events") {
+                    Some(h) => (h, true),
+                    None => (rest, false),
+                };
+                let Some(ih) = InfoHash::from_hex(hex) else {
+                    inc(&st.metrics.http_bad_requests);
+                    respond(out, "400 Bad Request", "text/plain", b"info-hash must be 40 hex digits\n", keep);
+                    return ka;
+                };
+                if events {
+                    return After::Feed(ih);
+                }
+                let body = {
+                    let reg = st.reg();
+                    reg.swarms.get(&ih).map(|s| swarm_json(&ih, s, unix_now()))
+                };
+                match body {
+                    Some(b) => respond(out, "200 OK", "application/json", b.as_bytes(), keep),
+                    None => respond(out, "404 Not Found", "application/json", b"{\"error\":\"unknown info-hash\"}", keep),
+                }
+            } else {
+                respond(out, "404 Not Found", "text/plain", b"not found\n", keep);
+            }
+        }
+    }
+    ka
+}
+
+fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
+    let parsed = proto::parse_announce(query, from, &mut sc.bits, st.limits.max_pieces);
+    let (a, compact, warn_bits) = match parsed {
+        Ok(x) => x,
+        Err(reason) => {
+            inc(&st.metrics.http_bad_requests);
+            debug!(%from, reason, "refusing HTTP announce");
+            proto::write_http_failure(&mut sc.body, reason);
+            return;
+        }
+    };
+    let r = st
+        .reg()
+        .announce(unix_now(), &a, Families::Both, &mut sc.picked);
+    match r {
+        Ok(mut reply) => {
+            inc(&st.metrics.http_announces);
+            if reply.warning.is_none() {
+                reply.warning = warn_bits;
+            }
+            proto::write_http_announce(
+                &mut sc.body,
+                &mut sc.reply,
+                st.limits.interval,
+                st.limits.min_interval,
+                &reply,
+                compact,
+                &sc.picked,
+            );
+        }
+        Err(refusal) => {
+            debug!(%from, info_hash = %a.info_hash, reason = refusal.reason(), "refusing HTTP announce");
+            proto::write_http_failure(&mut sc.body, refusal.reason());
+        }
+    }
+}
+
+fn scrape(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
+    match proto::parse_scrape(query) {
+        Ok(hashes) => {
+            inc(&st.metrics.http_scrapes);
+            let entries: Vec<_> = {
+                let reg = st.reg();
+                if hashes.is_empty() {
+                    // A full scrape: every swarm, bounded.
+                    let mut all: Vec<_> = reg
+                        .swarms
+                        .iter()
+                        .map(|(ih, s)| (*ih, s.seeders, s.completed, s.leechers))
+                        .collect();
+                    all.sort_by_key(|e| e.0);
+                    all.truncate(proto::MAX_SCRAPE * 4);
+                    all
+                } else {
+                    hashes
+                        .iter()
+                        .map(|ih| {
+                            let (c, d, i) = reg.scrape(ih);
+                            (*ih, c, d, i)
+                        })
+                        .collect()
+                }
+            };
+            proto::write_http_scrape(&mut sc.body, &entries);
+        }
+        Err(reason) => {
+            inc(&st.metrics.http_bad_requests);
+            debug!(%from, reason, "refusing HTTP scrape");
+            proto::write_http_failure(&mut sc.body, reason);
+        }
+    }
+}

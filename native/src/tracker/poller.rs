@@ -1,0 +1,290 @@
+//! The poller (R5): every poll interval, dial each registered peer, handshake for its torrent,
+//! read `Bitfield` / `Have` / `HaveAll` / `HaveNone` for a bounded time and record what it has.
+//!
+//! Bounded everywhere: polls in flight (a semaphore), connect and read time, bytes read, and
+//! polls to one IP address (spaced by `--poll-spacing`, because some clients drop a second
+//! connection from an address whose first one is still closing). A peer that cannot be reached
+//! keeps its last known bitfield and is backed off by the registry. Silence until the read time
+//! is over means no pieces: a peer without pieces and without the fast extension sends nothing.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use enjambre_core::wire::{Extensions, Handshake, Message, Status, HANDSHAKE_LEN};
+use enjambre_core::PeerId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{timeout, timeout_at, Instant};
+use tracing::debug;
+
+use super::bits::{set_bit, NewBits};
+use super::metrics::inc;
+use super::registry::{unix_now, PollTarget};
+use super::State;
+
+/// How long to keep listening for `Have` messages after the bitfield arrived.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Timings of one poll.
+#[derive(Clone, Copy, Debug)]
+pub struct PollTimes {
+    pub connect: Duration,
+    pub read: Duration,
+    pub spacing: Duration,
+}
+
+/// The peer id the tracker handshakes with: a fixed client prefix, random tail.
+pub fn poll_peer_id() -> PeerId {
+    let mut id = *b"-EJ0001-000000000000";
+    let tail: [u8; 12] = rand::random();
+    for (d, r) in id[8..].iter_mut().zip(tail) {
+        *d = b'0' + r % 10;
+    }
+    PeerId(id)
+}
+
+/// Run the poller until `stop` flips.
+pub async fn run(
+    st: Arc<State>,
+    concurrency: usize,
+    times: PollTimes,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(_) = st.limits.poll_interval else {
+        return;
+    };
+    let concurrency = concurrency.max(1);
+    let sem = Arc::new(Semaphore::new(concurrency));
+    let peer_id = poll_peer_id();
+    let mut spaced: HashMap<IpAddr, Instant> = HashMap::new();
+    let mut queue: VecDeque<PollTarget> = VecDeque::new();
+    let mut fresh = Vec::new();
+    let mut last_scan = Instant::now() - Duration::from_secs(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        // Scanning the registry walks every peer under the lock: at most once a second, or
+        // sooner when the queue ran dry.
+        let room = (concurrency * 4).saturating_sub(queue.len());
+        let since = last_scan.elapsed();
+        if room > 0
+            && (since >= Duration::from_secs(1)
+                || (queue.is_empty() && since >= Duration::from_millis(200)))
+        {
+            last_scan = Instant::now();
+            fresh.clear();
+            st.reg().due_polls(unix_now(), room, &mut fresh);
+            queue.extend(fresh.drain(..));
+        }
+        let now = Instant::now();
+        spaced.retain(|_, at| *at > now);
+        for _ in 0..queue.len() {
+            let Some(t) = queue.pop_front() else { break };
+            if spaced.contains_key(&t.addr.ip()) {
+                queue.push_back(t);
+                continue;
+            }
+            let Ok(permit) = sem.clone().try_acquire_owned() else {
+                queue.push_front(t);
+                break;
+            };
+            spaced.insert(t.addr.ip(), now + times.spacing);
+            let st = st.clone();
+            st.metrics.polls_in_flight.fetch_add(1, Relaxed);
+            tokio::spawn(async move {
+                let max_len = st.limits.max_pieces / 8 + 64;
+                let result = poll_one(&t, peer_id, times, max_len).await;
+                match &result {
+                    Ok(bits) => {
+                        inc(&st.metrics.polls_ok);
+                        debug!(peer = %t.addr, info_hash = %t.info_hash, bits = ?summary(bits), "polled");
+                    }
+                    Err(why) => {
+                        inc(&st.metrics.polls_failed);
+                        debug!(peer = %t.addr, info_hash = %t.info_hash, why, "poll failed");
+                    }
+                }
+                st.reg().record_poll(unix_now(), &t, result);
+                st.metrics.polls_in_flight.fetch_sub(1, Relaxed);
+                drop(permit);
+            });
+        }
+    }
+}
+
+fn summary(b: &NewBits) -> String {
+    match b {
+        NewBits::None => "none".into(),
+        NewBits::All => "all".into(),
+        NewBits::Bytes(v) => format!(
+            "{} of {}",
+            v.iter().map(|b| b.count_ones()).sum::<u32>(),
+            v.len() * 8
+        ),
+    }
+}
+
+/// What the poll has learned so far.
+enum Learned {
+    Nothing,
+    Bits(NewBits),
+}
+
+/// Dial one peer and learn its bitfield.
+pub async fn poll_one(
+    t: &PollTarget,
+    peer_id: PeerId,
+    times: PollTimes,
+    max_len: u32,
+) -> Result<NewBits, &'static str> {
+    let mut sock = match timeout(times.connect, TcpStream::connect(t.addr)).await {
+        Err(_) => return Err("connect timed out"),
+        Ok(Err(_)) => return Err("connect failed"),
+        Ok(Ok(s)) => s,
+    };
+    let _ = sock.set_nodelay(true);
+    let ext = Extensions {
+        fast: true,
+        extended: true,
+        dht: false,
+    };
+    let hs = Handshake::new(t.info_hash, peer_id, ext);
+    if timeout(times.connect, sock.write_all(&hs.encode()))
+        .await
+        .is_err()
+    {
+        return Err("handshake write timed out");
+    }
+    let mut deadline = Instant::now() + times.read;
+    let cap = max_len as usize + 4 + HANDSHAKE_LEN;
+    let mut buf = vec![0u8; 4096.min(cap)];
+    let mut filled = 0;
+    let mut theirs: Option<Handshake> = None;
+    let mut learned = Learned::Nothing;
+    let mut haves: Vec<u32> = Vec::new();
+    let mut settled = false;
+    loop {
+        // Decode everything buffered.
+        let mut pos = 0;
+        if theirs.is_none() {
+            match Handshake::decode(&buf[..filled], &[]) {
+                Ok(Status::Complete(h)) => {
+                    if h.info_hash != t.info_hash {
+                        return Err("handshake for another torrent");
+                    }
+                    if h.extensions().fast {
+                        let mut m = [0u8; 5];
+                        if let Ok(n) = Message::HaveNone.encode(&mut m) {
+                            let _ = sock.write_all(&m[..n]).await;
+                        }
+                    }
+                    theirs = Some(h);
+                    pos = HANDSHAKE_LEN;
+                }
+                Ok(Status::Partial) => {}
+                Err(_) => return Err("bad handshake"),
+            }
+        }
+        if theirs.is_some() {
+            loop {
+                let rest = &buf[pos..filled];
+                match Message::decode(rest, &[], max_len) {
+                    Ok(Status::Complete((m, used))) => {
+                        match m {
+                            Message::Bitfield(s) => {
+                                let mut v = vec![0u8; s.len()];
+                                s.copy_to(&mut v);
+                                learned = Learned::Bits(NewBits::Bytes(v));
+                            }
+                            Message::HaveAll => learned = Learned::Bits(NewBits::All),
+                            Message::HaveNone => learned = Learned::Bits(NewBits::None),
+                            Message::Have(i) => haves.push(i),
+                            _ => {}
+                        }
+                        pos += used;
+                    }
+                    Ok(Status::Partial) => break,
+                    Err(enjambre_core::wire::WireError::UnknownMessage { .. }) => {
+                        // Skip a message this decoder does not know, by its length prefix.
+                        let len = rest
+                            .get(..4)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                        match len {
+                            Some(len) if rest.len() >= 4 + len => pos += 4 + len,
+                            _ => break,
+                        }
+                    }
+                    Err(_) => return finish(learned, haves, t.stride).ok_or("malformed message"),
+                }
+                if haves.len() > 1 << 20 {
+                    return Err("too many have messages");
+                }
+            }
+        }
+        buf.copy_within(pos..filled, 0);
+        filled -= pos;
+        if matches!(learned, Learned::Bits(_)) && !settled {
+            settled = true;
+            deadline = deadline.min(Instant::now() + SETTLE);
+        }
+        if filled == buf.len() {
+            if buf.len() >= cap {
+                return Err("message too long");
+            }
+            buf.resize((buf.len() * 2).min(cap), 0);
+        }
+        match timeout_at(deadline, sock.read(&mut buf[filled..])).await {
+            Err(_) => {
+                // Time is up: silence after a handshake means no pieces.
+                if theirs.is_none() {
+                    return Err("no handshake");
+                }
+                return Ok(finish(learned, haves, t.stride).unwrap_or(NewBits::None));
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                if theirs.is_none() {
+                    return Err("closed before handshake");
+                }
+                return finish(learned, haves, t.stride).ok_or("closed before bitfield");
+            }
+            Ok(Ok(n)) => filled += n,
+        }
+    }
+}
+
+/// Combine the bitfield (or HaveAll/HaveNone) with the `Have`s seen; `None` when nothing was learned.
+fn finish(learned: Learned, haves: Vec<u32>, stride: usize) -> Option<NewBits> {
+    let base = match learned {
+        Learned::Bits(b) => b,
+        Learned::Nothing if haves.is_empty() => return None,
+        Learned::Nothing => NewBits::None,
+    };
+    if haves.is_empty() {
+        return Some(base);
+    }
+    match base {
+        NewBits::All => Some(NewBits::All),
+        NewBits::Bytes(mut v) => {
+            for i in haves {
+                set_bit(&mut v, i as usize);
+            }
+            Some(NewBits::Bytes(v))
+        }
+        NewBits::None if stride > 0 => {
+            let mut v = vec![0u8; stride];
+            for i in haves {
+                set_bit(&mut v, i as usize);
+            }
+            Some(NewBits::Bytes(v))
+        }
+        NewBits::None => Some(NewBits::None),
+    }
+}

@@ -1,0 +1,248 @@
+//! The UDP tracker (BEP 15): one OS thread per socket, blocking receive, answer in place.
+//!
+//! Connection ids come from [`super::connid`]. A packet that does not decode is answered with an
+//! error packet only when it carries a valid connection id for its source (so garbage from a
+//! forged source is never reflected); a forged or expired id gets an error packet no larger than
+//! the request.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use enjambre_core::tracker::udp::{Request, Response};
+use tracing::{debug, warn};
+
+use super::http::canonical_ip;
+use super::metrics::inc;
+use super::mmsg::{Batch, SendBatch};
+use super::proto;
+use super::registry::{unix_now, AnnounceIn, Families};
+use super::select::Picked;
+use super::State;
+
+/// Info-hashes answered in one UDP scrape (BEP 15: about 74 fit a packet).
+const MAX_UDP_SCRAPE: usize = 74;
+
+/// Reusable buffers of one UDP thread.
+pub struct UdpScratch {
+    picked: Vec<Picked>,
+    peers: Vec<u8>,
+    stats: Vec<u8>,
+}
+
+impl UdpScratch {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        UdpScratch {
+            picked: Vec::with_capacity(256),
+            peers: Vec::with_capacity(4096),
+            stats: Vec::with_capacity(1024),
+        }
+    }
+}
+
+/// Datagrams taken per system call.
+const BATCH: usize = 32;
+
+/// Serve `sock` until `stop` is set: receive a batch, answer each in place, send the replies
+/// as one batch.
+pub fn run(sock: UdpSocket, st: Arc<State>, stop: Arc<AtomicBool>) {
+    if let Err(e) = sock.set_read_timeout(Some(Duration::from_millis(200))) {
+        warn!(error = %e, "cannot set UDP read timeout");
+    }
+    let mut rx = Batch::new(BATCH);
+    let mut tx = SendBatch::new(BATCH);
+    let mut out = vec![[0u8; 2048]; BATCH];
+    let mut lens: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
+    let mut sc = UdpScratch::new();
+    while !stop.load(Relaxed) {
+        let got = match rx.recv(&sock) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                debug!(error = %e, "UDP receive failed");
+                continue;
+            }
+        };
+        lens.clear();
+        for i in 0..got {
+            let Some((packet, from)) = rx.get(i) else {
+                continue;
+            };
+            let slot = lens.len();
+            if let Some(len) = out
+                .get_mut(slot)
+                .and_then(|o| handle(packet, from, &st, &mut sc, o))
+            {
+                lens.push((len, from));
+            }
+        }
+        let replies: Vec<(&[u8], SocketAddr)> = lens
+            .iter()
+            .zip(out.iter())
+            .map(|(&(len, to), buf)| (&buf[..len.min(buf.len())], to))
+            .collect();
+        if let Err(e) = tx.send(&sock, &replies) {
+            debug!(error = %e, "UDP send failed");
+        }
+    }
+}
+
+fn error_packet(out: &mut [u8], transaction_id: u32, message: &str) -> Option<usize> {
+    Response::Error {
+        transaction_id,
+        message: message.as_bytes(),
+    }
+    .encode(out)
+    .ok()
+}
+
+/// Answer one packet into `out`; `None` means send nothing.
+pub fn handle(
+    packet: &[u8],
+    from: SocketAddr,
+    st: &State,
+    sc: &mut UdpScratch,
+    out: &mut [u8],
+) -> Option<usize> {
+    let ip = canonical_ip(from.ip());
+    let now = unix_now();
+    let req = match Request::decode(packet) {
+        Ok(r) => r,
+        Err(_) => {
+            inc(&st.metrics.udp_bad_packets);
+            // Answer only a packet that proves its source with a valid connection id.
+            let cid = packet
+                .get(..8)
+                .map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))?;
+            let tid = packet
+                .get(12..16)
+                .map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4])))?;
+            if st.connids.check(cid, ip, u64::from(now)) {
+                debug!(%from, len = packet.len(), "refusing malformed UDP request");
+                return error_packet(out, tid, "malformed request");
+            }
+            return None;
+        }
+    };
+    match req {
+        Request::Connect { transaction_id } => {
+            inc(&st.metrics.udp_connects);
+            let connection_id = st.connids.issue(ip, u64::from(now));
+            Response::Connect {
+                transaction_id,
+                connection_id,
+            }
+            .encode(out)
+            .ok()
+        }
+        Request::Announce {
+            connection_id,
+            transaction_id,
+            info_hash,
+            peer_id,
+            downloaded,
+            left,
+            uploaded,
+            event,
+            num_want,
+            port,
+            ..
+        } => {
+            if !st.connids.check(connection_id, ip, u64::from(now)) {
+                inc(&st.metrics.udp_bad_connection_ids);
+                debug!(%from, "refusing UDP announce: forged or expired connection id");
+                return error_packet(out, transaction_id, "bad connection id");
+            }
+            let a = AnnounceIn {
+                info_hash,
+                peer_id: peer_id.0,
+                addr: SocketAddr::new(ip, port),
+                uploaded,
+                downloaded,
+                left,
+                event: proto::event(event),
+                numwant: if num_want > 0 {
+                    Some(num_want as u32)
+                } else {
+                    None
+                },
+                bitfield: None,
+            };
+            let r = st.reg().announce(now, &a, Families::Same, &mut sc.picked);
+            match r {
+                Ok(reply) => {
+                    inc(&st.metrics.udp_announces);
+                    sc.peers.clear();
+                    for p in &sc.picked {
+                        match (p.addr.ip(), ip) {
+                            (IpAddr::V4(v4), IpAddr::V4(_)) => {
+                                sc.peers.extend_from_slice(&v4.octets())
+                            }
+                            (IpAddr::V6(v6), IpAddr::V6(_)) => {
+                                sc.peers.extend_from_slice(&v6.octets())
+                            }
+                            _ => continue,
+                        }
+                        sc.peers.extend_from_slice(&p.addr.port().to_be_bytes());
+                    }
+                    Response::Announce {
+                        transaction_id,
+                        interval: st.limits.interval,
+                        leechers: reply.incomplete,
+                        seeders: reply.complete,
+                        peers: &sc.peers,
+                    }
+                    .encode(out)
+                    .ok()
+                }
+                Err(refusal) => {
+                    debug!(%from, info_hash = %info_hash, reason = refusal.reason(), "refusing UDP announce");
+                    error_packet(out, transaction_id, refusal.reason())
+                }
+            }
+        }
+        Request::Scrape {
+            connection_id,
+            transaction_id,
+            info_hashes,
+        } => {
+            if !st.connids.check(connection_id, ip, u64::from(now)) {
+                inc(&st.metrics.udp_bad_connection_ids);
+                debug!(%from, "refusing UDP scrape: forged or expired connection id");
+                return error_packet(out, transaction_id, "bad connection id");
+            }
+            inc(&st.metrics.udp_scrapes);
+            sc.stats.clear();
+            {
+                let reg = st.reg();
+                for chunk in info_hashes.chunks_exact(20).take(MAX_UDP_SCRAPE) {
+                    let mut ih = [0u8; 20];
+                    ih.copy_from_slice(chunk);
+                    let (seeders, completed, leechers) = reg.scrape(&enjambre_core::InfoHash(ih));
+                    sc.stats.extend_from_slice(&seeders.to_be_bytes());
+                    sc.stats.extend_from_slice(
+                        &(completed.min(u64::from(u32::MAX)) as u32).to_be_bytes(),
+                    );
+                    sc.stats.extend_from_slice(&leechers.to_be_bytes());
+                }
+            }
+            Response::Scrape {
+                transaction_id,
+                stats: &sc.stats,
+            }
+            .encode(out)
+            .ok()
+        }
+    }
+}
