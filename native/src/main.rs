@@ -2,7 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod create;
+mod demo;
 mod logging;
+mod peer;
 mod tracker;
 
 #[derive(Parser)]
@@ -23,6 +26,14 @@ struct Cli {
 enum Command {
     /// Run the tracker: HTTP and UDP announces, peer polling, swarm API.
     Tracker(tracker::TrackerArgs),
+    /// Write a .torrent for a file or a directory.
+    Create(create::CreateArgs),
+    /// Download a torrent (and resume an interrupted download).
+    Get(peer::args::GetArgs),
+    /// Serve a torrent's complete data.
+    Seed(peer::args::SeedArgs),
+    /// Run a whole swarm on loopback: tracker, two seeds and a leech.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +41,9 @@ fn main() -> anyhow::Result<()> {
     logging::init(cli.verbose);
     match cli.command {
         Command::Tracker(args) => tracker::run(args),
+        Command::Create(args) => create::run(args),
+        Command::Get(args) => peer::get(args),
+        Command::Seed(args) => peer::seed(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

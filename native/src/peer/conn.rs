@@ -1,0 +1,197 @@
+//! One peer socket: a reader task that hands large reads to the session loop, and a writer task
+//! that sends what the session queued in the peer's [`Outbox`], reading uploaded blocks from
+//! storage straight into its send buffer.
+//!
+//! The reader holds at most two buffers of the shared pool at a time (a semaphore with two
+//! permits travels with each read), so a slow session back-pressures the TCP connection
+//! instead of buffering. Neither task ever parses a byte.
+
+use std::sync::{Arc, Mutex};
+
+use enjambre_core::session::PeerHandle;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc::UnboundedSender, Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::pool::BufPool;
+use super::rate::RateLimit;
+use super::storage::Storage;
+
+/// Send buffers are flushed to the socket once they hold this much.
+const SEND_BATCH: usize = 256 * 1024;
+
+/// What a connection's tasks tell the session loop.
+pub enum ConnEvent {
+    /// Bytes arrived: `buf[..len]`. Drop `permit` when done with the buffer.
+    Data {
+        /// The peer.
+        peer: PeerHandle,
+        /// A pooled buffer.
+        buf: Vec<u8>,
+        /// Bytes in it.
+        len: usize,
+        /// Returns the reader's credit when dropped.
+        permit: OwnedSemaphorePermit,
+    },
+    /// The socket closed or failed (reported once per task; the loop ignores repeats).
+    Closed {
+        /// The peer.
+        peer: PeerHandle,
+    },
+}
+
+/// A block to upload: the `Piece` header, then data read from storage.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    header: [u8; 13],
+    piece: u32,
+    offset: u32,
+    len: u32,
+}
+
+enum Item {
+    /// Queued bytes up to this end offset in `OutState::bytes`.
+    Bytes(usize),
+    Block(Block),
+}
+
+#[derive(Default)]
+struct OutState {
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+}
+
+/// What the session loop has queued for one peer, in order.
+#[derive(Default)]
+pub struct Outbox {
+    state: Mutex<OutState>,
+    notify: Notify,
+}
+
+impl Outbox {
+    /// Queue bytes to send.
+    pub fn push_bytes(&self, bytes: &[u8]) {
+        let mut s = self.state.lock().expect("outbox poisoned");
+        s.bytes.extend_from_slice(bytes);
+        let end = s.bytes.len();
+        match s.items.last_mut() {
+            Some(Item::Bytes(e)) => *e = end,
+            _ => s.items.push(Item::Bytes(end)),
+        }
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    /// Queue an upload: `header`, then `len` bytes of storage at `piece`/`offset`.
+    pub fn push_block(&self, header: [u8; 13], piece: u32, offset: u32, len: u32) {
+        let mut s = self.state.lock().expect("outbox poisoned");
+        s.items.push(Item::Block(Block {
+            header,
+            piece,
+            offset,
+            len,
+        }));
+        drop(s);
+        self.notify.notify_one();
+    }
+}
+
+/// Read from the socket until it closes, handing each read to the loop.
+pub async fn reader<T: From<ConnEvent>>(
+    peer: PeerHandle,
+    stream: OwnedReadHalf,
+    pool: Arc<BufPool>,
+    limit: Arc<RateLimit>,
+    events: UnboundedSender<T>,
+) {
+    let credit = Arc::new(Semaphore::new(2));
+    loop {
+        let Ok(permit) = credit.clone().acquire_owned().await else {
+            break;
+        };
+        if stream.readable().await.is_err() {
+            break;
+        }
+        let mut buf = pool.get();
+        match stream.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(len) => {
+                if events
+                    .send(
+                        ConnEvent::Data {
+                            peer,
+                            buf,
+                            len,
+                            permit,
+                        }
+                        .into(),
+                    )
+                    .is_err()
+                {
+                    return;
+                }
+                limit.take(len).await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => pool.put(buf),
+            Err(_) => break,
+        }
+    }
+    let _ = events.send(ConnEvent::Closed { peer }.into());
+}
+
+/// Send what the outbox holds until the socket fails or the task is aborted.
+pub async fn writer<T: From<ConnEvent>>(
+    peer: PeerHandle,
+    mut stream: OwnedWriteHalf,
+    outbox: Arc<Outbox>,
+    storage: Arc<Storage>,
+    limit: Arc<RateLimit>,
+    events: UnboundedSender<T>,
+) {
+    let mut mine = OutState::default();
+    let mut batch: Vec<u8> = Vec::with_capacity(SEND_BATCH + 16 * 1024 + 13);
+    'run: loop {
+        {
+            let mut s = outbox.state.lock().expect("outbox poisoned");
+            std::mem::swap(&mut *s, &mut mine);
+        }
+        if mine.items.is_empty() {
+            outbox.notify.notified().await;
+            continue;
+        }
+        let mut from = 0;
+        for item in mine.items.drain(..) {
+            match item {
+                Item::Bytes(end) => {
+                    batch.extend_from_slice(&mine.bytes[from..end]);
+                    from = end;
+                }
+                Item::Block(b) => {
+                    batch.extend_from_slice(&b.header);
+                    let at = batch.len();
+                    batch.resize(at + b.len as usize, 0);
+                    if let Err(e) = storage.read_piece(b.piece, b.offset, &mut batch[at..]) {
+                        tracing::warn!(error = %e, "cannot read a block to upload; closing the peer");
+                        break 'run;
+                    }
+                }
+            }
+            if batch.len() >= SEND_BATCH {
+                limit.take(batch.len()).await;
+                if stream.write_all(&batch).await.is_err() {
+                    break 'run;
+                }
+                batch.clear();
+            }
+        }
+        mine.bytes.clear();
+        if !batch.is_empty() {
+            limit.take(batch.len()).await;
+            if stream.write_all(&batch).await.is_err() {
+                break 'run;
+            }
+            batch.clear();
+        }
+    }
+    let _ = events.send(ConnEvent::Closed { peer }.into());
+}

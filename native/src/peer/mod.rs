@@ -1,0 +1,473 @@
+//! The peer side of `enjambre`: `get` and `seed`, a thin tokio shell around the core Session.
+//!
+//! Exit codes: 0 complete and verified (or stopped cleanly while seeding), 1 other errors,
+//! 2 a bad `.torrent`, 3 no tracker reachable and no peer, 4 a full disk or other storage
+//! failure, 5 seeding data that does not match the torrent.
+
+pub mod announce;
+pub mod args;
+pub mod conn;
+pub mod driver;
+pub mod http_tracker;
+pub mod io_thread;
+pub mod pool;
+pub mod progress;
+pub mod rate;
+pub mod resume_file;
+pub mod sha1;
+pub mod storage;
+pub mod tiers;
+pub mod udp_tracker;
+pub mod verify;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use enjambre_core::metainfo::Metainfo;
+use enjambre_core::session::Config;
+use enjambre_core::{Geometry, InfoHash, PeerId};
+use tokio::net::TcpListener;
+
+use self::announce::{AnnounceTimeouts, Announcer};
+use self::args::{CommonArgs, GetArgs, SeedArgs};
+use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
+use self::progress::{Mode, Progress};
+use self::resume_file::ResumeFile;
+use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit code.
+    pub code: i32,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: i32, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn storage(e: StorageError) -> Self {
+        Failure::new(4, e.to_string())
+    }
+}
+
+impl From<DriveError> for Failure {
+    fn from(e: DriveError) -> Self {
+        let code = match e {
+            DriveError::TrackerUnreachable(_) => 3,
+            DriveError::DiskFull(_) | DriveError::Storage(_) => 4,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+/// Print the failure and exit with its code; return normally on success.
+pub fn exit_on_failure(result: Result<(), Failure>) -> anyhow::Result<()> {
+    if let Err(f) = result {
+        eprintln!("error: {}", f.message);
+        std::process::exit(f.code);
+    }
+    Ok(())
+}
+
+/// `enjambre get`.
+pub fn get(args: GetArgs) -> anyhow::Result<()> {
+    exit_on_failure(run_get(args))
+}
+
+/// `enjambre seed`.
+pub fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    exit_on_failure(run_seed(args))
+}
+
+/// A parsed torrent, kept for the whole process (the session borrows its piece hashes).
+struct Torrent {
+    meta: Metainfo<'static>,
+}
+
+impl Torrent {
+    fn load(path: &Path) -> Result<Self, Failure> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let meta = Metainfo::parse(bytes).map_err(|e| {
+            Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
+        })?;
+        Ok(Torrent { meta })
+    }
+
+    fn geometry(&self) -> Geometry {
+        self.meta.geometry()
+    }
+
+    /// The files' paths relative to `root`: multi-file torrents live in a directory named after
+    /// the torrent, unless `in_place` (seeding from that directory itself).
+    fn layout(
+        &self,
+        single_name: Option<&str>,
+        in_place: bool,
+    ) -> Result<Vec<FileLayout>, Failure> {
+        let bad = |e: StorageError| Failure::new(2, format!("the torrent has {e}"));
+        if !self.meta.is_multi_file() {
+            let name = single_name.unwrap_or(self.meta.name);
+            let length = self.geometry().total_length();
+            return Ok(vec![FileLayout {
+                rel: safe_relative([name]).map_err(bad)?,
+                length,
+            }]);
+        }
+        self.meta
+            .files()
+            .map(|f| {
+                let prefix = (!in_place).then_some(self.meta.name);
+                let rel =
+                    safe_relative(prefix.into_iter().chain(f.path.components())).map_err(bad)?;
+                Ok(FileLayout {
+                    rel,
+                    length: f.length,
+                })
+            })
+            .collect()
+    }
+
+    fn trackers(&self) -> Vec<(usize, String)> {
+        self.meta
+            .trackers()
+            .map(|(tier, url)| (tier, url.to_string()))
+            .collect()
+    }
+}
+
+fn run_get(args: GetArgs) -> Result<(), Failure> {
+    let torrent = Torrent::load(&args.torrent)?;
+    let files = torrent.layout(None, false)?;
+    let storage = Storage::open(
+        &args.output,
+        &files,
+        torrent.geometry().piece_length(),
+        Access::Download,
+    )
+    .map_err(Failure::storage)?;
+    let resume = ResumeFile::in_dir(&args.output, torrent.meta.info_hash);
+    let plan = Plan {
+        torrent,
+        storage: Arc::new(storage),
+        resume,
+        common: args.common,
+        exit_when_complete: !args.seed,
+        seeding: false,
+    };
+    match start(plan)? {
+        Outcome::Stopped if !args.seed => Err(Failure::new(
+            130,
+            "stopped before completion; run the same command to resume",
+        )),
+        Outcome::Complete | Outcome::Stopped => Ok(()),
+    }
+}
+
+fn run_seed(args: SeedArgs) -> Result<(), Failure> {
+    let torrent = Torrent::load(&args.torrent)?;
+    let data = &args.data;
+    let (root, files, resume_dir) = if torrent.meta.is_multi_file() {
+        let parent = data
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        (data.clone(), torrent.layout(None, true)?, parent)
+    } else {
+        let name = data.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            Failure::new(5, format!("{} is not a usable file name", data.display()))
+        })?;
+        let parent = match data.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        (parent.clone(), torrent.layout(Some(name), true)?, parent)
+    };
+    let storage = Storage::open(
+        &root,
+        &files,
+        torrent.geometry().piece_length(),
+        Access::Seed,
+    )
+    .map_err(|e| match e {
+        StorageError::WrongSize { .. } | StorageError::Io { .. } => {
+            Failure::new(5, format!("the data does not match the torrent: {e}"))
+        }
+        e => Failure::storage(e),
+    })?;
+    let resume = ResumeFile::in_dir(&resume_dir, torrent.meta.info_hash);
+    let plan = Plan {
+        torrent,
+        storage: Arc::new(storage),
+        resume,
+        common: args.common,
+        exit_when_complete: false,
+        seeding: true,
+    };
+    start(plan).map(|_| ())
+}
+
+/// Everything decided before the loop starts.
+struct Plan {
+    torrent: Torrent,
+    storage: Arc<Storage>,
+    resume: ResumeFile,
+    common: CommonArgs,
+    exit_when_complete: bool,
+    seeding: bool,
+}
+
+/// Pick the session's bitfield capacity from the piece count, then run.
+fn start(plan: Plan) -> Result<Outcome, Failure> {
+    let count = plan.torrent.geometry().piece_count() as usize;
+    // The receive ring must hold the largest non-`Piece` message: a bitfield of BYTES bytes.
+    if count <= 4096 * 8 {
+        start_sized::<4096, { 32 * 1024 }>(plan)
+    } else if count <= 32768 * 8 {
+        start_sized::<32768, { 64 * 1024 }>(plan)
+    } else {
+        Err(Failure::new(
+            2,
+            format!(
+                "the torrent has {count} pieces; at most {} are supported",
+                32768 * 8
+            ),
+        ))
+    }
+}
+
+fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcome, Failure> {
+    let Plan {
+        torrent,
+        storage,
+        resume,
+        common,
+        exit_when_complete,
+        seeding,
+    } = plan;
+    let meta = torrent.meta;
+    let trackers = torrent.trackers();
+    let info_hash = meta.info_hash;
+    let geometry = meta.geometry();
+    let hashes: &'static [u8] = meta.pieces();
+    let mode = Mode::detect(common.json);
+    let progress = Progress::new(mode, meta.name, geometry.total_length());
+
+    let state = load_resume::<BYTES>(
+        &resume, &storage, info_hash, geometry, hashes, seeding, &progress,
+    )?;
+    if seeding {
+        let have = state.as_ref().map_or(0, |s| s.have.count_ones());
+        if have < geometry.piece_count() {
+            let bad = geometry.piece_count() - have;
+            return Err(Failure::new(
+                5,
+                format!(
+                    "the data does not match the torrent: {bad} of {} pieces differ",
+                    geometry.piece_count()
+                ),
+            ));
+        }
+        // Remember the check, so the next start is instant (ignored if the directory is read-only).
+        if let Some(s) = &state {
+            let mut buf = vec![0; NativeResume::<BYTES>::max_encoded_len()];
+            if let Ok(bytes) = s.encode(&mut buf) {
+                let _ = io_thread::persist(&storage, &resume, bytes, common.fsync);
+            }
+        }
+    }
+
+    // One thread for the session and every socket: handing bytes between them costs no
+    // wake-up. Disk writes and flushes have their own threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(1, format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let listen_ip = common.listen.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let listener = bind_listener(listen_ip, common.port).await?;
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(common.port);
+        progress.note(&format!(
+            "{} ({}), listening on port {port}",
+            meta.name, info_hash
+        ));
+        let peer_id = new_peer_id();
+        let mut config = Config::new(peer_id, port);
+        config.max_peers = common.max_peers.clamp(1, driver::PEERS);
+        config.seed = rand::random();
+        let epoch = tokio::time::Instant::now();
+        let session = build_session::<BYTES, RX>(config, info_hash, geometry, hashes, state)?;
+        let announcer = Announcer::new(
+            info_hash,
+            peer_id,
+            port,
+            trackers,
+            AnnounceTimeouts::default(),
+            common.listen,
+        );
+        let setup = DriveSetup {
+            storage,
+            resume_file: Some(resume),
+            flush_data: common.fsync,
+            announcer,
+            listener,
+            bind_ip: common.listen,
+            extra_peers: common.peers.clone(),
+            exit_when_complete,
+            down_limit: common.max_download_rate,
+            up_limit: common.max_upload_rate,
+            progress,
+        };
+        Driver::new(session, epoch, setup)
+            .run()
+            .await
+            .map_err(Failure::from)
+    })
+}
+
+/// Read the resume file; when the files changed since it was written, re-check the pieces it
+/// claims. A seed without a usable resume state checks every piece.
+fn load_resume<const BYTES: usize>(
+    file: &ResumeFile,
+    storage: &Storage,
+    info_hash: InfoHash,
+    geometry: Geometry,
+    hashes: &[u8],
+    seeding: bool,
+    progress: &Progress,
+) -> Result<Option<Box<NativeResume<BYTES>>>, Failure> {
+    let count = geometry.piece_count();
+    let saved = file.load().unwrap_or_else(|e| {
+        progress.note(&format!(
+            "ignoring unreadable {}: {e}",
+            file.path().display()
+        ));
+        None
+    });
+    let mut state = saved.as_ref().and_then(|s| {
+        match NativeResume::<BYTES>::decode(&s.core, info_hash, geometry) {
+            Ok(state) => Some(Box::new(state)),
+            Err(e) => {
+                progress.note(&format!(
+                    "ignoring resume state {}: {e}",
+                    file.path().display()
+                ));
+                None
+            }
+        }
+    });
+    // A same-boot state is trusted once the files it describes are flushed; after a reboot,
+    // its pieces are checked again and its partial ranges (which no hash covers) dropped.
+    let trusted = saved.as_ref().is_some_and(|s| s.durability.trusted_now());
+    if trusted {
+        storage.flush_all().map_err(Failure::storage)?;
+    }
+    let unchanged = saved
+        .as_ref()
+        .is_some_and(|s| storage.stamps().is_ok_and(|now| now == s.stamps));
+    match &mut state {
+        Some(s) if !(trusted && unchanged) && s.have.count_ones() > 0 => {
+            progress.note(if trusted {
+                "files changed since the last run: checking the pieces already downloaded"
+            } else {
+                "the last run's state predates a reboot: checking the pieces already downloaded"
+            });
+            let ok = verify::check_pieces(storage, geometry, hashes, |i| s.have.get(i));
+            for (i, good) in ok.iter().enumerate() {
+                if !good {
+                    s.have.set(i as u32, false);
+                }
+            }
+            if !trusted {
+                s.partial.clear();
+            }
+        }
+        Some(s) if !trusted => s.partial.clear(),
+        Some(_) => {}
+        None if seeding => {
+            progress.note("checking the data against the torrent");
+            let ok = verify::check_pieces(storage, geometry, hashes, |_| true);
+            let mut fresh = Box::new(
+                NativeResume::<BYTES>::new(info_hash, count)
+                    .map_err(|e| Failure::new(2, e.to_string()))?,
+            );
+            for (i, good) in ok.iter().enumerate() {
+                fresh.have.set(i as u32, *good);
+            }
+            state = Some(fresh);
+        }
+        None => {}
+    }
+    Ok(state)
+}
+
+/// Build the session on a thread with a large stack: it is several megabytes by value.
+fn build_session<const BYTES: usize, const RX: usize>(
+    config: Config,
+    info_hash: InfoHash,
+    geometry: Geometry,
+    hashes: &'static [u8],
+    state: Option<Box<NativeResume<BYTES>>>,
+) -> Result<Box<NativeSession<BYTES, RX>>, Failure> {
+    std::thread::Builder::new()
+        .name("enjambre-init".into())
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let now = enjambre_core::Instant::ZERO;
+            NativeSession::<BYTES, RX>::new(
+                now,
+                config,
+                info_hash,
+                geometry,
+                hashes,
+                state.as_deref(),
+            )
+            .map(Box::new)
+        })
+        .map_err(|e| Failure::new(1, format!("cannot start: {e}")))?
+        .join()
+        .map_err(|_| Failure::new(1, "session setup panicked"))?
+        .map_err(|e| Failure::new(2, format!("cannot start the session: {e}")))
+}
+
+/// Listen on `port`, or one of the nine after it, or any free port.
+async fn bind_listener(ip: IpAddr, port: u16) -> Result<TcpListener, Failure> {
+    let mut last = None;
+    let candidates = (0..10u16)
+        .filter_map(|i| port.checked_add(i))
+        .filter(|p| port != 0 || *p == 0);
+    for p in candidates.chain([0]) {
+        match TcpListener::bind(SocketAddr::new(ip, p)).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Failure::new(
+        1,
+        format!(
+            "cannot listen on {ip}: {}",
+            last.map_or_else(String::new, |e| e.to_string())
+        ),
+    ))
+}
+
+/// An Azureus-style id: `-EJ0100-` and twelve random bytes.
+fn new_peer_id() -> PeerId {
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(b"-EJ0100-");
+    for b in &mut id[8..] {
+        *b = rand::random::<u8>();
+    }
+    PeerId(id)
+}

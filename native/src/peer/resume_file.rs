@@ -1,0 +1,272 @@
+//! The resume file on disk: the core's encoded resume state, each data file's length and
+//! modification time, and whether the data it claims was flushed before it was written.
+//! It is always replaced atomically (temporary file, rename).
+//!
+//! Two disciplines, so a crash can lose time but never mark bytes as present that are not:
+//! - [`Durability::Flushed`]: the caller flushed the data files first; the file itself is
+//!   fsynced before and after the rename.
+//! - [`Durability::SameBoot`]: nothing was flushed; the state records the kernel's boot id.
+//!   After a process crash (`kill -9`) the written bytes are still in the page cache, so a
+//!   restart in the same boot flushes the files and trusts the state. After a reboot (a power
+//!   loss may have dropped unflushed pages) the loader re-verifies every claimed piece and drops
+//!   the partial ranges. This keeps `fdatasync` out of the download path.
+//!
+//! This module never interprets the core's bytes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use enjambre_core::InfoHash;
+
+use super::storage::FileStamp;
+
+const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME2";
+const BOOT_ID_LEN: usize = 36;
+
+/// How far the data a state claims is known to be on stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The data files were flushed before the state was written.
+    Flushed,
+    /// Not flushed; valid as it is only within the boot with this id.
+    SameBoot([u8; BOOT_ID_LEN]),
+}
+
+impl Durability {
+    /// `SameBoot` with the running kernel's boot id (all zeros, matching nothing, if unknown).
+    pub fn this_boot() -> Self {
+        Durability::SameBoot(current_boot_id().unwrap_or([0; BOOT_ID_LEN]))
+    }
+
+    /// Whether the claimed data can be trusted as it is, after the caller flushes the files
+    /// when this is a same-boot state.
+    pub fn trusted_now(&self) -> bool {
+        match self {
+            Durability::Flushed => true,
+            Durability::SameBoot(id) => current_boot_id().is_some_and(|now| now == *id),
+        }
+    }
+}
+
+/// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`), when readable.
+fn current_boot_id() -> Option<[u8; BOOT_ID_LEN]> {
+    let text = fs::read("/proc/sys/kernel/random/boot_id").ok()?;
+    let id: [u8; BOOT_ID_LEN] = text.get(..BOOT_ID_LEN)?.try_into().ok()?;
+    (id != [0; BOOT_ID_LEN]).then_some(id)
+}
+
+/// What a resume file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// The core's encoded `ResumeState` (checked by the core's own CRC on decode).
+    pub core: Vec<u8>,
+    /// Length and mtime of each data file when the state was written.
+    pub stamps: Vec<FileStamp>,
+    /// Whether the claimed data was flushed first.
+    pub durability: Durability,
+}
+
+/// Where one torrent's resume state lives: `<dir>/.enjambre/<info-hash>.resume`.
+#[derive(Debug, Clone)]
+pub struct ResumeFile {
+    path: PathBuf,
+}
+
+impl ResumeFile {
+    /// The resume file for `info_hash` beside data stored in `dir`.
+    pub fn in_dir(dir: &Path, info_hash: InfoHash) -> Self {
+        ResumeFile {
+            path: dir.join(".enjambre").join(format!("{info_hash}.resume")),
+        }
+    }
+
+    /// Return the file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read the saved state; `Ok(None)` when there is none or it is unreadable garbage.
+    pub fn load(&self) -> io::Result<Option<Saved>> {
+        match fs::read(&self.path) {
+            Ok(bytes) => Ok(decode(&bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replace the saved state atomically: after a crash the file holds either the old or the
+    /// new state, complete. A `Flushed` state is also made durable itself.
+    pub fn store(
+        &self,
+        core: &[u8],
+        stamps: &[FileStamp],
+        durability: Durability,
+    ) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        let tmp = self.path.with_extension("resume.tmp");
+        let mut bytes = Vec::with_capacity(MAGIC.len() + 48 + core.len() + stamps.len() * 24);
+        encode(core, stamps, durability, &mut bytes);
+        let sync = durability == Durability::Flushed;
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            if sync {
+                f.sync_all()?;
+            }
+        }
+        fs::rename(&tmp, &self.path)?;
+        if sync {
+            // The rename itself is durable only once the directory is flushed.
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+fn encode(core: &[u8], stamps: &[FileStamp], durability: Durability, out: &mut Vec<u8>) {
+    out.extend_from_slice(MAGIC);
+    match durability {
+        Durability::Flushed => {
+            out.push(1);
+            out.extend_from_slice(&[0; BOOT_ID_LEN]);
+        }
+        Durability::SameBoot(id) => {
+            out.push(0);
+            out.extend_from_slice(&id);
+        }
+    }
+    out.extend_from_slice(&(core.len() as u32).to_le_bytes());
+    out.extend_from_slice(core);
+    out.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
+    for s in stamps {
+        out.extend_from_slice(&s.length.to_le_bytes());
+        out.extend_from_slice(&s.mtime_ns.to_le_bytes());
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Saved> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    let (&flag, rest) = rest.split_first()?;
+    let (id, rest) = rest.split_first_chunk::<BOOT_ID_LEN>()?;
+    let durability = match flag {
+        1 => Durability::Flushed,
+        0 => Durability::SameBoot(*id),
+        _ => return None,
+    };
+    let (core_len, rest) = take_u32(rest)?;
+    let core = rest.get(..core_len as usize)?.to_vec();
+    let rest = &rest[core_len as usize..];
+    let (count, mut rest) = take_u32(rest)?;
+    if rest.len() != count as usize * 24 {
+        return None;
+    }
+    let mut stamps = Vec::with_capacity(count as usize);
+    while let Some((one, more)) = rest.split_first_chunk::<24>() {
+        let length = u64::from_le_bytes(one[..8].try_into().ok()?);
+        let mtime_ns = i128::from_le_bytes(one[8..].try_into().ok()?);
+        stamps.push(FileStamp { length, mtime_ns });
+        rest = more;
+    }
+    Some(Saved {
+        core,
+        stamps,
+        durability,
+    })
+}
+
+fn take_u32(b: &[u8]) -> Option<(u32, &[u8])> {
+    let (n, rest) = b.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*n), rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamps() -> Vec<FileStamp> {
+        vec![
+            FileStamp {
+                length: 5,
+                mtime_ns: 1_700_000_000_123_456_789,
+            },
+            FileStamp {
+                length: 0,
+                mtime_ns: -1,
+            },
+        ]
+    }
+
+    #[test]
+    fn store_then_load_round_trips_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let rf = ResumeFile::in_dir(dir.path(), InfoHash([0xab; 20]));
+        assert_eq!(rf.load().unwrap(), None);
+        rf.store(b"first", &stamps(), Durability::Flushed).unwrap();
+        let saved = rf.load().unwrap().unwrap();
+        assert_eq!(
+            (saved.core.as_slice(), saved.durability),
+            (&b"first"[..], Durability::Flushed)
+        );
+        rf.store(b"second state", &stamps(), Durability::this_boot())
+            .unwrap();
+        let saved = rf.load().unwrap().unwrap();
+        assert_eq!(saved.core, b"second state");
+        assert_eq!(saved.stamps, stamps());
+        assert_eq!(saved.durability, Durability::this_boot());
+        let names: Vec<_> = fs::read_dir(rf.path().parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from(format!(
+                "{}.resume",
+                InfoHash([0xab; 20])
+            ))]
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_garbage_is_refused() {
+        let mut bytes = Vec::new();
+        encode(
+            b"core",
+            &stamps(),
+            Durability::SameBoot([b'7'; BOOT_ID_LEN]),
+            &mut bytes,
+        );
+        assert!(decode(&bytes).is_some());
+        for cut in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), None);
+        let mut huge = bytes.clone();
+        huge[53..57].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode(&huge), None);
+        let mut bad_flag = bytes.clone();
+        bad_flag[16] = 2;
+        assert_eq!(decode(&bad_flag), None);
+    }
+
+    #[test]
+    fn a_same_boot_state_is_trusted_only_in_this_boot() {
+        assert!(Durability::Flushed.trusted_now());
+        let this = Durability::this_boot();
+        if current_boot_id().is_some() {
+            assert!(this.trusted_now());
+        }
+        assert!(!Durability::SameBoot([b'0'; BOOT_ID_LEN]).trusted_now());
+        assert!(
+            !Durability::SameBoot([0; BOOT_ID_LEN]).trusted_now(),
+            "an unknown boot matches nothing"
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! A torrent's data on disk: the files under the output directory, and reads and writes at
+//! torrent-wide offsets that cross file boundaries.
+//!
+//! Every method takes `&self` (positional `pread`/`pwrite`), so one `Arc<Storage>` is shared by
+//! the writer thread and the peers' upload tasks. Paths are validated component by component and
+//! checked against symlinks out of the root; nothing is ever written outside it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Why a storage operation failed, with the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The disk (or the quota) is full.
+    #[error("no space left on device while writing {}", path.display())]
+    DiskFull {
+        /// The file being written or preallocated.
+        path: PathBuf,
+    },
+    /// A path in the torrent would escape the output directory or is not a plain name.
+    #[error("unsafe path in torrent: {0:?}")]
+    UnsafePath(String),
+    /// A file exists with a different size than the torrent says (seeding only).
+    #[error("{} is {actual} bytes, the torrent says {expected}", path.display())]
+    WrongSize {
+        /// The file.
+        path: PathBuf,
+        /// Its length on disk.
+        actual: u64,
+        /// Its length in the torrent.
+        expected: u64,
+    },
+    /// A range outside the torrent's data.
+    #[error("byte range {offset}+{len} is outside the torrent ({total} bytes)")]
+    OutOfRange {
+        /// Torrent-wide offset asked for.
+        offset: u64,
+        /// Length asked for.
+        len: u64,
+        /// Total torrent length.
+        total: u64,
+    },
+    /// Any other I/O error.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What we were doing ("writing", "opening", …).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl StorageError {
+    fn io(what: &'static str, path: &Path, source: io::Error) -> Self {
+        // ENOSPC and EDQUOT both mean "the disk is full" to a user.
+        if matches!(source.raw_os_error(), Some(28) | Some(122))
+            || source.kind() == io::ErrorKind::StorageFull
+        {
+            StorageError::DiskFull {
+                path: path.to_path_buf(),
+            }
+        } else {
+            StorageError::Io {
+                what,
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+
+    /// Return true when the disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StorageError::DiskFull { .. })
+    }
+}
+
+/// One file of a torrent, as the layout needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLayout {
+    /// Path relative to the storage root, already validated by [`safe_relative`].
+    pub rel: PathBuf,
+    /// Length in bytes (may be zero).
+    pub length: u64,
+}
+
+/// Build a relative path from torrent path components, refusing anything but plain names.
+///
+/// Refused: empty components, `.`, `..`, separators (`/`, `\`), NUL, and drive prefixes.
+pub fn safe_relative<'c>(
+    components: impl IntoIterator<Item = &'c str>,
+) -> Result<PathBuf, StorageError> {
+    let mut rel = PathBuf::new();
+    for c in components {
+        let bad = c.is_empty()
+            || c == "."
+            || c == ".."
+            || c.contains(['/', '\\', '\0'])
+            || (c.len() >= 2 && c.as_bytes()[1] == b':');
+        if bad {
+            return Err(StorageError::UnsafePath(c.to_string()));
+        }
+        rel.push(c);
+    }
+    let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if rel.as_os_str().is_empty() || !plain {
+        return Err(StorageError::UnsafePath(rel.display().to_string()));
+    }
+    Ok(rel)
+}
+
+/// How files are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Create missing files and directories, extend files to their length, preallocate.
+    /// Existing data is kept (resuming).
+    Download,
+    /// Open existing files read-only; every file must exist with its exact length.
+    Seed,
+}
+
+struct Slot {
+    /// Torrent-wide offset of the file's first byte.
+    offset: u64,
+    length: u64,
+    path: PathBuf,
+    file: File,
+    dirty: AtomicBool,
+}
+
+/// The open files of one torrent.
+pub struct Storage {
+    slots: Vec<Slot>,
+    piece_length: u64,
+    total: u64,
+}
+
+impl Storage {
+    /// Open (or create) every file of `files` under `root`, which is created if missing.
+    pub fn open(
+        root: &Path,
+        files: &[FileLayout],
+        piece_length: u32,
+        access: Access,
+    ) -> Result<Self, StorageError> {
+        if access == Access::Download {
+            fs::create_dir_all(root)
+                .map_err(|e| StorageError::io("creating directory", root, e))?;
+        }
+        let canon_root = root
+            .canonicalize()
+            .map_err(|e| StorageError::io("opening directory", root, e))?;
+        let mut slots = Vec::with_capacity(files.len());
+        let mut offset = 0u64;
+        for f in files {
+            let path = root.join(&f.rel);
+            let parent = path.parent().unwrap_or(root);
+            if access == Access::Download {
+                fs::create_dir_all(parent)
+                    .map_err(|e| StorageError::io("creating directory", parent, e))?;
+            }
+            if access == Access::Download {
+                // A symlink already on disk must not lead a write outside the root.
+                let canon_parent = parent
+                    .canonicalize()
+                    .map_err(|e| StorageError::io("opening directory", parent, e))?;
+                if !canon_parent.starts_with(&canon_root) || is_symlink(&path) {
+                    return Err(StorageError::UnsafePath(f.rel.display().to_string()));
+                }
+            }
+            let file = match access {
+                Access::Download => open_for_download(&path, f.length)?,
+                Access::Seed => open_for_seed(&path, f.length)?,
+            };
+            slots.push(Slot {
+                offset,
+                length: f.length,
+                path,
+                file,
+                dirty: AtomicBool::new(false),
+            });
+            offset = offset
+                .checked_add(f.length)
+                .ok_or(StorageError::OutOfRange {
+                    offset,
+                    len: f.length,
+                    total: u64::MAX,
+                })?;
+        }
+        Ok(Storage {
+            slots,
+            piece_length: u64::from(piece_length),
+            total: offset,
+        })
+    }
+
+    fn piece_offset(&self, piece: u32, offset: u32) -> u64 {
+        u64::from(piece) * self.piece_length + u64::from(offset)
+    }
+
+    /// Write `bytes` at `offset` inside `piece`.
+    pub fn write_piece(&self, piece: u32, offset: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        self.write_at(self.piece_offset(piece, offset), bytes)
+    }
+
+    /// Read `buf.len()` bytes at `offset` inside `piece`.
+    pub fn read_piece(&self, piece: u32, offset: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.read_at(self.piece_offset(piece, offset), buf)
+    }
+
+    /// Write `bytes` at torrent-wide `offset`, splitting across files.
+    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), StorageError> {
+        self.for_each_segment(offset, bytes.len(), |slot, file_off, range| {
+            let result = slot.file.write_all_at(&bytes[range], file_off);
+            // Marked after the write: a flush that starts later is sure to cover it.
+            slot.dirty.store(true, Ordering::Release);
+            result.map_err(|e| StorageError::io("writing", &slot.path, e))
+        })
+    }
+
+    /// Read `buf.len()` bytes at torrent-wide `offset`, splitting across files.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.for_each_segment(offset, buf.len(), |slot, file_off, range| {
+            slot.file
+                .read_exact_at(&mut buf[range], file_off)
+                .map_err(|e| StorageError::io("reading", &slot.path, e))
+        })
+    }
+
+    /// Call `f(slot, offset in file, range of the caller's buffer)` for each file the range touches.
+    fn for_each_segment(
+        &self,
+        offset: u64,
+        len: usize,
+        mut f: impl FnMut(&Slot, u64, std::ops::Range<usize>) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let len64 = len as u64;
+        if offset.checked_add(len64).is_none_or(|end| end > self.total) {
+            return Err(StorageError::OutOfRange {
+                offset,
+                len: len64,
+                total: self.total,
+            });
+        }
+        // First file whose end is past `offset`; zero-length files are skipped naturally.
+        let mut i = self
+            .slots
+            .partition_point(|s| s.offset + s.length <= offset);
+        let mut done = 0usize;
+        while done < len {
+            let slot = &self.slots[i];
+            let at = offset + done as u64;
+            let in_file = at - slot.offset;
+            let n = (slot.length - in_file).min((len - done) as u64) as usize;
+            if n > 0 {
+                f(slot, in_file, done..done + n)?;
+            }
+            done += n;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Flush every file written since the last flush to stable storage (`fdatasync`).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        for slot in &self.slots {
+            if slot.dirty.swap(false, Ordering::AcqRel) {
+                if let Err(e) = slot.file.sync_data() {
+                    slot.dirty.store(true, Ordering::Release);
+                    return Err(StorageError::io("flushing", &slot.path, e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush every file, written by this process or not (a previous run's unflushed data).
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        for slot in &self.slots {
+            slot.file
+                .sync_data()
+                .map_err(|e| StorageError::io("flushing", &slot.path, e))?;
+            slot.dirty.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Return each file's length and modification time, to tell later whether the files changed.
+    pub fn stamps(&self) -> Result<Vec<FileStamp>, StorageError> {
+        self.slots
+            .iter()
+            .map(|s| {
+                let meta = fs::metadata(&s.path)
+                    .map_err(|e| StorageError::io("reading metadata of", &s.path, e))?;
+                Ok(FileStamp::of(&meta))
+            })
+            .collect()
+    }
+}
+
+/// A file's length and modification time in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Length in bytes.
+    pub length: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            length: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StorageError::io("opening", path, e))?;
+    let current = file
+        .metadata()
+        .map_err(|e| StorageError::io("reading metadata of", path, e))?
+        .len();
+    if current != length {
+        file.set_len(length)
+            .map_err(|e| StorageError::io("resizing", path, e))?;
+    }
+    if length > 0 {
+        // Reserve the blocks now so a full disk is reported before the download, not in the middle.
+        match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, length) {
+            Ok(()) => {}
+            Err(e) if e == rustix::io::Errno::NOSPC || e == rustix::io::Errno::DQUOT => {
+                return Err(StorageError::DiskFull {
+                    path: path.to_path_buf(),
+                })
+            }
+            // Filesystems without fallocate keep the sparse file.
+            Err(_) => {}
+        }
+    }
+    Ok(file)
+}
+
+fn open_for_seed(path: &Path, length: u64) -> Result<File, StorageError> {
+    let file = File::open(path).map_err(|e| StorageError::io("opening", path, e))?;
+    let actual = file
+        .metadata()
+        .map_err(|e| StorageError::io("reading metadata of", path, e))?
+        .len();
+    if actual != length {
+        return Err(StorageError::WrongSize {
+            path: path.to_path_buf(),
+            actual,
+            expected: length,
+        });
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(files: &[(&[&str], u64)]) -> Vec<FileLayout> {
+        files
+            .iter()
+            .map(|(path, length)| FileLayout {
+                rel: safe_relative(path.iter().copied()).unwrap(),
+                length: *length,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_piece_spanning_three_files_lands_in_each_at_the_right_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        // Files of 5, 0, 3 and 9 bytes; pieces of 4 bytes: piece 1 covers a[4], c[0..3].
+        let files = layout(&[
+            (&["t", "a"], 5),
+            (&["t", "empty"], 0),
+            (&["t", "sub", "c"], 3),
+            (&["t", "d"], 9),
+        ]);
+        let s = Storage::open(dir.path(), &files, 4, Access::Download).unwrap();
+        assert_eq!(s.total, 17);
+        let all: Vec<u8> = (1..=17).collect();
+        for (piece, chunk) in all.chunks(4).enumerate() {
+            s.write_piece(piece as u32, 0, chunk).unwrap();
+        }
+        let read = |rel: &str| fs::read(dir.path().join(rel)).unwrap();
+        assert_eq!(read("t/a"), [1, 2, 3, 4, 5]);
+        assert_eq!(read("t/empty"), [0u8; 0]);
+        assert_eq!(read("t/sub/c"), [6, 7, 8]);
+        assert_eq!(read("t/d"), [9, 10, 11, 12, 13, 14, 15, 16, 17]);
+        // Any range reads back, whatever the boundaries it crosses.
+        for start in 0..17u64 {
+            for end in start..=17 {
+                let mut buf = vec![0; (end - start) as usize];
+                s.read_at(start, &mut buf).unwrap();
+                assert_eq!(buf, all[start as usize..end as usize]);
+            }
+        }
+        let mut buf = [0u8; 3];
+        s.read_piece(1, 1, &mut buf).unwrap();
+        assert_eq!(buf, [6, 7, 8]);
+        assert!(matches!(
+            s.read_at(15, &mut buf),
+            Err(StorageError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            s.write_at(u64::MAX, &buf),
+            Err(StorageError::OutOfRange { .. })
+        ));
+        s.flush().unwrap();
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_seeding_checks_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = layout(&[(&["f"], 10)]);
+        Storage::open(dir.path(), &files, 4, Access::Download)
+            .unwrap()
+            .write_at(2, b"abc")
+            .unwrap();
+        let again = Storage::open(dir.path(), &files, 4, Access::Download).unwrap();
+        let mut buf = [0u8; 5];
+        again.read_at(0, &mut buf).unwrap();
+        assert_eq!(&buf, b"\0\0abc");
+        let seed = Storage::open(dir.path(), &files, 4, Access::Seed).unwrap();
+        seed.read_at(0, &mut buf).unwrap();
+        assert_eq!(&buf, b"\0\0abc");
+        assert!(seed.write_at(0, b"x").is_err(), "a seed never writes");
+        let wrong = layout(&[(&["f"], 11)]);
+        assert!(matches!(
+            Storage::open(dir.path(), &wrong, 4, Access::Seed),
+            Err(StorageError::WrongSize { .. })
+        ));
+        let missing = layout(&[(&["g"], 1)]);
+        assert!(matches!(
+            Storage::open(dir.path(), &missing, 4, Access::Seed),
+            Err(StorageError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn path_tricks_are_refused() {
+        for bad in [
+            &["..", "etc"][..],
+            &["a", ".", "b"],
+            &[""],
+            &["a/b"],
+            &["a\\b"],
+            &["nul\0"],
+            &["/abs"],
+            &["C:x"],
+            &[],
+        ] {
+            assert!(
+                matches!(
+                    safe_relative(bad.iter().copied()),
+                    Err(StorageError::UnsafePath(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            safe_relative(["a", "b c", "..d"]).unwrap(),
+            PathBuf::from("a/b c/..d")
+        );
+    }
+
+    #[test]
+    fn a_symlink_out_of_the_root_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("t")).unwrap();
+        let files = layout(&[(&["t", "x"], 4)]);
+        assert!(matches!(
+            Storage::open(dir.path(), &files, 4, Access::Download),
+            Err(StorageError::UnsafePath(_))
+        ));
+        std::os::unix::fs::symlink(outside.path().join("y"), dir.path().join("y")).unwrap();
+        let files = layout(&[(&["y"], 4)]);
+        assert!(matches!(
+            Storage::open(dir.path(), &files, 4, Access::Download),
+            Err(StorageError::UnsafePath(_))
+        ));
+        assert_eq!(
+            fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "nothing was created outside"
+        );
+    }
+
+    /// A 1 MiB tmpfs (needs root; skipped otherwise): a 2 MiB torrent is refused at
+    /// preallocation, with an error that says the disk is full.
+    #[test]
+    fn a_full_disk_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return;
+        }
+        struct Unmount<'a>(&'a Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(self.0).status();
+            }
+        }
+        let _guard = Unmount(dir.path());
+        let files = layout(&[(&["big"], 2 << 20)]);
+        let err = Storage::open(dir.path(), &files, 1 << 16, Access::Download)
+            .err()
+            .expect("must not fit");
+        assert!(err.is_disk_full(), "{err}");
+        assert!(err.to_string().contains("no space left"), "{err}");
+        // A write that hits ENOSPC (a filesystem without fallocate) says the same.
+        let err = StorageError::io("writing", Path::new("x"), io::Error::from_raw_os_error(28));
+        assert!(err.is_disk_full(), "{err}");
+    }
+}

@@ -1,0 +1,101 @@
+//! Hash pieces already on disk against the torrent (seeding, or a resume whose files changed),
+//! on every core.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use enjambre_core::sha1::Sha1;
+use enjambre_core::Geometry;
+
+use super::sha1::FastSha1;
+use super::storage::Storage;
+
+/// Check the pieces for which `wanted(piece)` is true; return the result for every piece
+/// (`false` for pieces not checked). A read error counts as a mismatch.
+pub fn check_pieces(
+    storage: &Storage,
+    geometry: Geometry,
+    hashes: &[u8],
+    wanted: impl Fn(u32) -> bool + Sync,
+) -> Vec<bool> {
+    let count = geometry.piece_count();
+    let next = AtomicU32::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let results: Vec<Vec<(u32, bool)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    let mut buf = vec![0u8; geometry.piece_length() as usize];
+                    loop {
+                        // Runs of 16 pieces keep each thread's reads sequential.
+                        let start = next.fetch_add(16, Ordering::Relaxed);
+                        if start >= count {
+                            return out;
+                        }
+                        for i in start..(start + 16).min(count) {
+                            if !wanted(i) {
+                                continue;
+                            }
+                            let piece = geometry.piece(i).expect("in range");
+                            let len = geometry.piece_len(piece) as usize;
+                            let ok = storage.read_piece(i, 0, &mut buf[..len]).is_ok() && {
+                                let mut h = FastSha1::default();
+                                h.update(&buf[..len]);
+                                hashes.get(i as usize * 20..i as usize * 20 + 20)
+                                    == Some(&h.finish()[..])
+                            };
+                            out.push((i, ok));
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hash thread panicked"))
+            .collect()
+    });
+    let mut ok = vec![false; count as usize];
+    for (i, good) in results.into_iter().flatten() {
+        ok[i as usize] = good;
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::storage::{safe_relative, Access, FileLayout};
+    use enjambre_core::sha1::digest;
+
+    #[test]
+    fn a_changed_byte_fails_only_its_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 253) as u8).collect();
+        let geometry = Geometry::new(16384, data.len() as u64).unwrap();
+        let hashes: Vec<u8> = data.chunks(16384).flat_map(digest::<FastSha1>).collect();
+        let files = [
+            FileLayout {
+                rel: safe_relative(["a"]).unwrap(),
+                length: 40_000,
+            },
+            FileLayout {
+                rel: safe_relative(["b"]).unwrap(),
+                length: 60_000,
+            },
+        ];
+        let storage = Storage::open(dir.path(), &files, 16384, Access::Download).unwrap();
+        storage.write_at(0, &data).unwrap();
+        assert!(check_pieces(&storage, geometry, &hashes, |_| true)
+            .iter()
+            .all(|&ok| ok));
+        storage.write_at(50_000, &[data[50_000] ^ 1]).unwrap();
+        let ok = check_pieces(&storage, geometry, &hashes, |_| true);
+        assert_eq!(ok.iter().filter(|&&ok| !ok).count(), 1);
+        assert!(!ok[50_000 / 16384]);
+        let only_first = check_pieces(&storage, geometry, &hashes, |i| i == 0);
+        assert_eq!(only_first, [true, false, false, false, false, false, false]);
+    }
+}
