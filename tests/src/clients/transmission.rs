@@ -25,6 +25,8 @@ pub struct Opts {
     pub download_limit_kbps: u32,
     /// Upload limit in KB/s (0: none).
     pub upload_limit_kbps: u32,
+    /// `encryption`: 0 prefer plaintext, 1 prefer encrypted (Transmission's default), 2 require.
+    pub encryption: u8,
 }
 
 impl Default for Opts {
@@ -34,6 +36,7 @@ impl Default for Opts {
             netns: None,
             download_limit_kbps: 0,
             upload_limit_kbps: 0,
+            encryption: 1,
         }
     }
 }
@@ -96,6 +99,7 @@ impl Transmission {
             "speed-limit-down-enabled": o.download_limit_kbps > 0,
             "speed-limit-up": o.upload_limit_kbps,
             "speed-limit-up-enabled": o.upload_limit_kbps > 0,
+            "encryption": o.encryption,
             "message-level": 2,
         });
         std::fs::write(home.join("settings.json"), settings.to_string()).expect("settings.json");
