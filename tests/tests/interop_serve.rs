@@ -127,7 +127,7 @@ fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
     };
     let dir = Scratch::new(scenario);
     let args = ["--interval", "2", "--min-interval", "1", "--poll-interval", "0"];
-    let t = Tracker::start_in(dir.path(), Some(&pair.b), pair.ip_b, &args);
+    let t = Tracker::start_in(dir.path(), Some(&pair.b), (pair.ip_b, 0).into(), &args);
     let fx = Fixture::new(&dir, scenario, 4 * MIB, 64 * 1024, &[t.announce_url()]);
     let data = fx.seed_dir("enjambre-seed");
     let opts = PeerOpts {

@@ -86,13 +86,18 @@ pub struct Scrape {
 impl Tracker {
     /// Start with `args` added to `tracker --listen 127.0.0.1:0`; logs in `dir`.
     pub fn start(dir: &Path, args: &[&str]) -> Tracker {
-        Self::start_in(dir, None, Ipv4Addr::LOCALHOST, args)
+        Self::start_in(dir, None, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), args)
     }
 
-    /// Start listening on `ip` (port 0: a free one), inside `netns` when given.
-    pub fn start_in(dir: &Path, netns: Option<&str>, ip: Ipv4Addr, args: &[&str]) -> Tracker {
+    /// The announce URL of a tracker to be started on 127.0.0.1:`port`.
+    pub fn url_for(port: u16) -> String {
+        format!("http://127.0.0.1:{port}/announce")
+    }
+
+    /// Start listening on `listen` (port 0: a free one), inside `netns` when given.
+    pub fn start_in(dir: &Path, netns: Option<&str>, listen: SocketAddr, args: &[&str]) -> Tracker {
         let mut c = command_in(netns);
-        c.args(["-vv", "tracker", "--listen", &format!("{ip}:0")]).args(args);
+        c.args(["-vv", "tracker", "--listen", &listen.to_string()]).args(args);
         let mut proc = Proc::spawn("enjambre-tracker", &mut c, dir, true);
         let line = proc.wait_line(Duration::from_secs(20), |l| l.contains("http="));
         let http = line
