@@ -30,9 +30,9 @@ pub struct Status {
     pub state: String,
     pub pieces: u32,
     pub piece_count: u32,
-    /// `total_payload_upload`: piece bytes sent since the torrent was added.
+    /// `all_time_upload`: piece bytes sent since the torrent was added (across pauses).
     pub uploaded: u64,
-    /// `total_payload_download`: piece bytes received since the torrent was added.
+    /// `all_time_download`: piece bytes received since the torrent was added.
     pub downloaded: u64,
     pub peers: u32,
     pub seeding: bool,
@@ -137,6 +137,11 @@ impl Libtorrent {
             .into_iter()
             .filter_map(|(t, l)| Some((t, Status::parse(&l)?)))
             .collect()
+    }
+
+    /// Pause the torrent (every connection dropped) or resume it.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.proc.send_line(if paused { "pause" } else { "resume" });
     }
 
     /// Wait until a leech has every piece; panics with its log after `limit`.

@@ -4,8 +4,10 @@
                  [--upload-limit B/s] [--num-want N] [--seconds S]
 
 Prints `ready PORT`, then every 0.1 s a line
-`status STATE NUM_PIECES PIECE_COUNT TOTAL_PAYLOAD_UPLOAD TOTAL_PAYLOAD_DOWNLOAD NUM_PEERS SEEDING`,
+`status STATE NUM_PIECES PIECE_COUNT ALL_TIME_UPLOAD ALL_TIME_DOWNLOAD NUM_PEERS SEEDING` (payload
+bytes since the torrent was added, across pauses),
 and `done` once when a leech has every piece. Runs until killed, stdin closes, or --seconds pass.
+Lines on stdin: `pause` (drop every connection, accept none) and `resume`.
 DHT, local discovery, UPnP and NAT-PMP are off; several connections per IP are allowed.
 """
 import argparse
@@ -55,16 +57,25 @@ for p in a.peer:
     host, port = p.rsplit(":", 1)
     h.connect_peer((host, int(port)))
 
-# Leave when the test closes our stdin (it died or dropped us).
-threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+def commands():
+    for line in sys.stdin:
+        if line.strip() == "pause":
+            h.pause()
+        elif line.strip() == "resume":
+            h.resume()
+    # Leave when the test closes our stdin (it died or dropped us).
+    os._exit(0)
+
+
+threading.Thread(target=commands, daemon=True).start()
 
 print("ready", ses.listen_port(), flush=True)
 deadline = time.time() + a.seconds
 said_done = False
 while time.time() < deadline:
     st = h.status()
-    print("status", st.state, st.num_pieces, h.torrent_file().num_pieces(), st.total_payload_upload,
-          st.total_payload_download, st.num_peers, int(st.is_seeding), flush=True)
+    print("status", st.state, st.num_pieces, h.torrent_file().num_pieces(), st.all_time_upload,
+          st.all_time_download, st.num_peers, int(st.is_seeding), flush=True)
     if a.mode == "leech" and st.is_seeding and not said_done:
         print("done", flush=True)
         said_done = True

@@ -1,8 +1,8 @@
 //! A child process owned by a test: its stderr goes to a log file, its stdout lines (when
-//! captured) are kept with the instant they arrived, and it is killed when dropped, also when
+//! captured) are kept with the instant they arrived (and copied to a file), and it is killed when dropped, also when
 //! the test panics. On Linux the child also gets SIGKILL if the test thread that started it dies.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -49,9 +49,14 @@ impl Proc {
         let lines: Lines = Arc::default();
         if let Some(out) = child.stdout.take() {
             let sink = lines.clone();
+            // Also kept in `dir/name.stdout`, for a look after the test.
+            let mut copy = std::fs::File::create(dir.join(format!("{name}.stdout"))).ok();
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines() {
                     let Ok(line) = line else { break };
+                    if let Some(f) = copy.as_mut() {
+                        let _ = writeln!(f, "{line}");
+                    }
                     sink.lock().unwrap().push((Instant::now(), line));
                 }
             });
@@ -110,6 +115,18 @@ impl Proc {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Write `line` and a newline to its stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.child.as_mut().and_then(|c| c.stdin.as_mut());
+        let sent = stdin.map(|s| writeln!(s, "{line}").and_then(|()| s.flush()));
+        assert!(
+            matches!(sent, Some(Ok(()))),
+            "cannot write {line:?} to {}\n{}",
+            self.name,
+            self.report()
+        );
     }
 
     /// The exit status if it has exited.
