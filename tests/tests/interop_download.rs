@@ -67,8 +67,11 @@ fn from_a_lone_seed(client: Client) {
     let mut seed = Seed::start(client, &fx, 0);
     wait_seeders(&t, &fx, 1);
     leech(&fx, Duration::from_secs(60), &[&seed]);
+    // Seeds update their counters about once a second.
+    let len = fx.bytes.len() as u64;
+    let _ = poll_until(Duration::from_secs(5), || (seed.uploaded() >= len).then_some(()));
     assert!(
-        seed.uploaded() >= fx.bytes.len() as u64,
+        seed.uploaded() >= len,
         "the {} seed reports {} bytes uploaded, less than the file",
         client.name(),
         seed.uploaded()
@@ -100,6 +103,7 @@ fn from_three_seeds(announce: String, dir: &Scratch, wait: impl Fn(&Fixture)) {
     wait(&fx);
     let refs: Vec<&Seed> = seeds.iter().collect();
     leech(&fx, Duration::from_secs(90), &refs);
+    std::thread::sleep(Duration::from_millis(1500)); // seeds update their counters each second
     let mut total = 0;
     for (client, seed) in THREE.iter().zip(seeds.iter_mut()) {
         let up = seed.uploaded();
