@@ -15,6 +15,7 @@ for l in sys.stdin:
     if m.get("executable"): print(m["executable"])' \
   | while read -r exe; do cp "$exe" "$work/"; done
 cd "$work"
+./enjambre tracker --help > /dev/null || { echo "the enjambre binary has no tracker command (another checkout's build in a shared target dir?)" >&2; exit 1; }
 aquatic_udp -p | sed 's/^address = "0.0.0.0:3000"/address = "127.0.0.1:3000"/' > udp.toml
 aquatic_http -p | sed 's/^address = "0.0.0.0:3000"/address = "127.0.0.1:3001"/' > http.toml
 aquatic_udp_load_test -p | sed 's/^duration = 0/duration = 10/; s/^summarize_last = 0/summarize_last = 8/' > udpload.toml

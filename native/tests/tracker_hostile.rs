@@ -224,3 +224,60 @@ fn an_announce_flood_over_many_info_hashes_stays_within_the_caps() {
         .unwrap();
     assert!(rss_kb < 200 * 1024, "RSS {rss_kb} kB");
 }
+
+/// A small deterministic generator for hostile bytes.
+fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed as u8
+        })
+        .collect()
+}
+
+#[test]
+fn random_bytes_over_http_and_udp_do_no_harm() {
+    let mut t = Tracker::start(&["--poll-interval", "0"]);
+    let mut seed = 0x5eed_u64;
+    for i in 0..200 {
+        let len = 1 + (i * 37) % 3000;
+        let mut req = noise(&mut seed, len);
+        // Half of them look like HTTP up to the target.
+        if i % 2 == 0 {
+            let mut head = b"GET /announce?".to_vec();
+            head.extend_from_slice(&req);
+            head.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+            req = head;
+        }
+        let mut s = TcpStream::connect(t.http).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(&req);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    let c = UdpClient::connect(t.udp);
+    for i in 0..2000 {
+        let mut p = noise(&mut seed, 1 + i % 200);
+        if i % 3 == 0 && p.len() >= 8 {
+            // Carry our valid connection id, so decoding goes further.
+            p[..8].copy_from_slice(&c.conn.to_be_bytes());
+        }
+        c.send_raw(&p);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(t.alive());
+    let mut buf = [0u8; 2048];
+    c.announce(
+        InfoHash([1; 20]),
+        peer_id(1),
+        6001,
+        1,
+        AnnounceEvent::Started,
+        -1,
+        &mut buf,
+    );
+    assert!(t.json("/stats")["peers"].as_u64().unwrap() >= 1);
+}

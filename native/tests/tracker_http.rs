@@ -273,3 +273,39 @@ fn the_asker_gets_holders_of_its_missing_pieces_rarest_first() {
         "{ports:?}"
     );
 }
+
+#[test]
+fn a_closed_tracker_serves_only_registered_torrents() {
+    let dir = scratch_dir("closed");
+    let (torrent, ih) = write_torrent(&dir, "allowed", 4);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--allow-only-registered",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
+    let ok = bdecode(&t.announce(&ih, &peer_id(1), 7901, 1, ""))
+        .as_dict()
+        .unwrap()
+        .get(b"failure reason")
+        .is_none();
+    assert!(ok);
+    let body = t.announce(&InfoHash([0x77; 20]), &peer_id(1), 7901, 1, "");
+    let v = bdecode(&body);
+    assert!(
+        String::from_utf8_lossy(bbytes(&v, "failure reason").unwrap()).contains("not registered")
+    );
+    assert_eq!(t.json("/stats")["torrents"], 1);
+    assert!(t.log().contains("refusing HTTP announce"));
+}
+
+#[test]
+fn the_ip_parameter_is_ignored() {
+    // Honouring it would let anyone point other peers and the poller at any address.
+    let t = Tracker::start(&["--poll-interval", "0"]);
+    let ih = InfoHash([0x78; 20]);
+    t.announce(&ih, &peer_id(1), 7902, 1, "&ip=203.0.113.9");
+    let v = t.json(&format!("/swarm/{ih}"));
+    assert_eq!(v["peers"][0]["addr"], "127.0.0.1:7902");
+}

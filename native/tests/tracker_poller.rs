@@ -247,3 +247,95 @@ async fn an_unreachable_peer_keeps_its_last_bitfield_and_is_backed_off() {
     .await
     .unwrap();
 }
+
+/// A peer driven by the core's own `Session` (our peer's protocol engine) on a blocking socket:
+/// the tracker's poll must read its bitfield like any other client's.
+fn session_peer(ih: InfoHash, have: &'static [u32], pieces: u32) -> u16 {
+    use enjambre_core::geometry::Geometry;
+    use enjambre_core::session::{Config, Output, Resume, Session, MIN_OUTPUT_BUF};
+    use enjambre_core::sha1::Sha1Smol;
+    use enjambre_core::Instant as CoreInstant;
+    use std::io::{Read, Write};
+
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let hashes = vec![0u8; pieces as usize * 20];
+        let geometry = Geometry::new(16384, u64::from(pieces) * 16384).unwrap();
+        let mut resume = Resume::<8, 4>::new(ih, pieces).unwrap();
+        for &p in have {
+            resume.have.set(p, true);
+        }
+        let started = Instant::now();
+        let now = || CoreInstant::from_millis(started.elapsed().as_millis() as u64);
+        let config = Config::new(PeerId(*b"-EJ0001-sessionpeer1"), port);
+        let mut session: Session<'_, Sha1Smol, 4, 8, 4, 32768, 8> =
+            Session::new(now(), config, ih, geometry, &hashes, Some(&resume)).unwrap();
+        let mut out = vec![0u8; MIN_OUTPUT_BUF];
+        for conn in l.incoming() {
+            let Ok(mut s) = conn else { return };
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let Ok(peer) = session.handle_incoming(now(), s.peer_addr().unwrap()) else {
+                continue;
+            };
+            let mut buf = [0u8; 4096];
+            loop {
+                loop {
+                    match session.poll_output(now(), &mut out) {
+                        Output::Transmit { bytes, .. } => {
+                            let _ = s.write_all(bytes);
+                        }
+                        Output::Timeout(_) => break,
+                        _ => {}
+                    }
+                }
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        session.handle_closed(now(), peer);
+                        break;
+                    }
+                    Ok(n) => {
+                        let mut fed = 0;
+                        while fed < n {
+                            fed += session.handle_input(now(), peer, &buf[fed..n]);
+                            loop {
+                                match session.poll_output(now(), &mut out) {
+                                    Output::Transmit { bytes, .. } => {
+                                        let _ = s.write_all(bytes);
+                                    }
+                                    Output::Timeout(_) => break,
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                    Err(_) => session.handle_timeout(now()),
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_core_session_peer_is_polled_like_any_other() {
+    let dir = scratch_dir("sessionpeer");
+    let (torrent, ih) = write_torrent(&dir, "session", 8);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "1",
+        "--poll-read-time",
+        "2",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
+    let port = session_peer(ih, &[0, 3, 5], 8);
+    t.announce(&ih, &peer_id(1), port, 5 * 16384, "&event=started");
+    let v = t.wait_swarm(&ih, Duration::from_secs(20), |v| {
+        peer_by_port(v, port)["source"] == "poll"
+    });
+    let p = peer_by_port(&v, port);
+    assert_eq!(p["bitfield"], "lA", "pieces 0, 3 and 5: 0b1001_0100");
+    assert_eq!(p["pieces_have"], 3);
+    assert_eq!(v["availability"][3], 1);
+}

@@ -76,3 +76,30 @@ fn a_corrupt_snapshot_is_set_aside_not_fatal() {
         assert!(t.terminate().success());
     }
 }
+
+#[test]
+fn snapshots_are_also_written_periodically() {
+    let dir = scratch_dir("periodic");
+    let state = dir.join("state");
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--state",
+        state.to_str().unwrap(),
+        "--snapshot-interval",
+        "1",
+    ]);
+    let ih = InfoHash([0x41; 20]);
+    t.announce(&ih, &peer_id(1), 9301, 0, "&event=completed");
+    let snap = state.join("registry.snapshot");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !snap.exists() {
+        assert!(std::time::Instant::now() < deadline, "no periodic snapshot");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Killed without a chance to save: the periodic snapshot is what survives.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(t);
+    let t = Tracker::start(&["--poll-interval", "0", "--state", state.to_str().unwrap()]);
+    assert_eq!(t.json(&format!("/swarm/{ih}"))["completed"], 1);
+}

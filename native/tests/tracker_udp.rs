@@ -217,3 +217,41 @@ fn hostile_packets_get_no_answer_and_do_no_harm() {
     );
     assert_eq!(t.json("/stats")["peers"], 1);
 }
+
+#[test]
+fn udp_over_ipv6_returns_18_byte_peers() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback; skipped");
+        return;
+    }
+    let t = Tracker::start_on("[::1]:0", &["--poll-interval", "0"]);
+    let c = UdpClient::connect(t.udp);
+    let ih = InfoHash([12; 20]);
+    let mut buf = [0u8; 2048];
+    c.announce(
+        ih,
+        peer_id(1),
+        8301,
+        1,
+        AnnounceEvent::Started,
+        -1,
+        &mut buf,
+    );
+    let n = c.announce(
+        ih,
+        peer_id(2),
+        8302,
+        1,
+        AnnounceEvent::Started,
+        -1,
+        &mut buf,
+    );
+    match Response::decode(&buf[..n]).unwrap() {
+        Response::Announce { peers, .. } => {
+            assert_eq!(peers.len(), 18);
+            assert_eq!(&peers[..16], &std::net::Ipv6Addr::LOCALHOST.octets());
+            assert_eq!(u16::from_be_bytes([peers[16], peers[17]]), 8301);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -23,6 +23,7 @@ struct Opts {
     secs: u64,
     peers: u32,
     bitfield_peers: u32,
+    per_torrent: u32,
     skip: Vec<String>,
 }
 
@@ -34,6 +35,7 @@ fn parse_opts() -> Opts {
         secs: 10,
         peers: 200_000,
         bitfield_peers: 20_000,
+        per_torrent: 1000,
         skip: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -47,8 +49,9 @@ fn parse_opts() -> Opts {
             "--peers" => o.peers = val().parse().expect("--peers N"),
             "--bitfield-peers" => o.bitfield_peers = val().parse().expect("--bitfield-peers N"),
             "--skip" => o.skip.push(val()),
+            "--peers-per-torrent" => o.per_torrent = val().parse().expect("--peers-per-torrent N"),
             _ => {
-                eprintln!("usage: tracker-bench [--udp ADDR --http ADDR --pid PID] [--secs N] [--peers N] [--bitfield-peers N] [--skip udp|http|mem|bitfield]");
+                eprintln!("usage: tracker-bench [--udp ADDR --http ADDR --pid PID] [--secs N] [--peers N] [--bitfield-peers N] [--peers-per-torrent N] [--skip udp|http|mem|bitfield]");
                 std::process::exit(2);
             }
         }
@@ -83,6 +86,8 @@ fn start_ours() -> (Child, SocketAddr, SocketAddr) {
             "--max-peers-per-torrent",
             "10000000",
             "--max-peers",
+            "100000000",
+            "--max-torrents",
             "100000000",
         ])
         .stdout(Stdio::piped())
@@ -383,8 +388,8 @@ fn http_throughput(
     }
 }
 
-/// Register `n` peers over UDP (1,000 peers per torrent) and return the RSS growth per peer.
-fn memory_per_peer_udp(to: SocketAddr, pid: u32, n: u32) -> f64 {
+/// Register `n` peers over UDP (`per_torrent` peers per torrent) and return the RSS growth per peer.
+fn memory_per_peer_udp(to: SocketAddr, pid: u32, n: u32, per_torrent: u32) -> f64 {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -398,7 +403,7 @@ fn memory_per_peer_udp(to: SocketAddr, pid: u32, n: u32) -> f64 {
         let r = Request::Announce {
             connection_id: conn,
             transaction_id: i,
-            info_hash: info_hash(1_000_000 + i / 1000),
+            info_hash: info_hash(1_000_000 + i / per_torrent),
             peer_id: peer_id_of(i),
             downloaded: 0,
             left: 1000,
@@ -407,7 +412,7 @@ fn memory_per_peer_udp(to: SocketAddr, pid: u32, n: u32) -> f64 {
             ip: 0,
             key: i,
             num_want: 0,
-            port: 1024 + (i % 1000) as u16,
+            port: 1024 + (i % per_torrent) as u16,
         };
         let k = r.encode(&mut out).unwrap();
         let _ = sock.send_to(&out[..k], to);
@@ -487,10 +492,11 @@ fn main() {
     }
     if let (Some(u), false) = (udp, skip("mem")) {
         let rss0 = rss_kb(pid);
-        let b = memory_per_peer_udp(u, pid, o.peers);
+        let b = memory_per_peer_udp(u, pid, o.peers, o.per_torrent.max(1));
         println!(
-            "memory per peer, no bitfield: {b:.0} bytes  ({} peers over UDP; RSS before {} MiB)",
+            "memory per peer, no bitfield: {b:.0} bytes  ({} peers over UDP, {} per torrent; RSS before {} MiB)",
             o.peers,
+            o.per_torrent,
             rss0 / 1024
         );
     }

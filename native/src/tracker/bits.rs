@@ -48,9 +48,15 @@ pub enum NewBits {
     Bytes(Vec<u8>),
 }
 
-/// Slot arena plus availability for one swarm.
+/// Slot arena plus availability for one swarm; a swarm without bitfields holds only a null
+/// pointer here.
 #[derive(Default)]
 pub struct Arena {
+    inner: Option<Box<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
     /// Bytes per bitfield; 0 while unknown.
     stride: usize,
     data: Vec<u8>,
@@ -83,16 +89,21 @@ impl std::fmt::Display for BitsError {
 }
 
 impl Arena {
+    fn inner_mut(&mut self) -> &mut Inner {
+        self.inner.get_or_insert_with(Box::default)
+    }
+
     /// Bytes per bitfield, 0 while unknown.
     pub fn stride(&self) -> usize {
-        self.stride
+        self.inner.as_ref().map_or(0, |i| i.stride)
     }
 
     /// Fix the stride (from a registered torrent or the first bitfield seen).
     pub fn set_stride(&mut self, stride: usize) {
-        if self.stride == 0 {
-            self.stride = stride;
-            self.avail = vec![0; stride * 8];
+        let i = self.inner_mut();
+        if i.stride == 0 {
+            i.stride = stride;
+            i.avail = vec![0; stride * 8];
         }
     }
 
@@ -114,7 +125,7 @@ impl Arena {
             if spare > 0 && bytes.last().is_some_and(|b| b & ((1u8 << spare) - 1) != 0) {
                 return Err(BitsError::SpareBits);
             }
-        } else if self.stride != 0 && bytes.len() != self.stride {
+        } else if self.stride() != 0 && bytes.len() != self.stride() {
             return Err(BitsError::WrongLength);
         }
         Ok(())
@@ -122,43 +133,49 @@ impl Arena {
 
     /// The bytes of a slot.
     pub fn slot(&self, slot: u32) -> &[u8] {
-        let start = slot as usize * self.stride;
-        self.data.get(start..start + self.stride).unwrap_or(&[])
+        let Some(i) = &self.inner else { return &[] };
+        let start = slot as usize * i.stride;
+        i.data.get(start..start + i.stride).unwrap_or(&[])
     }
 
     /// How many peers have `piece` (stored bitfields and full peers).
     pub fn availability(&self, piece: usize) -> u32 {
-        self.avail.get(piece).copied().unwrap_or(0) + self.all
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.avail.get(piece).copied().unwrap_or(0) + i.all)
     }
 
     /// Forget a peer's bits (it left or its bits are replaced).
     pub fn release(&mut self, have: Have, slot: u32) {
+        let Some(i) = self.inner.as_deref_mut() else {
+            return;
+        };
         match have {
-            Have::All => self.all = self.all.saturating_sub(1),
+            Have::All => i.all = i.all.saturating_sub(1),
             Have::Some => {
-                let start = slot as usize * self.stride;
-                if let Some(bytes) = self.data.get(start..start + self.stride) {
+                let start = slot as usize * i.stride;
+                if let Some(bytes) = i.data.get(start..start + i.stride) {
                     for (byte_i, &b) in bytes.iter().enumerate() {
                         for_each_bit(b, |bit| {
-                            if let Some(a) = self.avail.get_mut(byte_i * 8 + bit) {
+                            if let Some(a) = i.avail.get_mut(byte_i * 8 + bit) {
                                 *a = a.saturating_sub(1);
                             }
                         });
                     }
                 }
-                self.free.push(slot);
+                i.free.push(slot);
             }
             Have::None | Have::Unknown => {}
         }
     }
 
-    /// Store new bits, returning the peer's new state and slot. `count_full` is the piece count
-    /// when exact, used to store a complete bitfield as [`Have::All`].
+    /// Store new bits, returning the peer's new state and slot. `exact_pieces` is the piece
+    /// count when exact, used to store a complete bitfield as [`Have::All`].
     pub fn store(&mut self, bits: &NewBits, exact_pieces: Option<u32>) -> (Have, u32) {
         match bits {
             NewBits::None => (Have::None, u32::MAX),
             NewBits::All => {
-                self.all += 1;
+                self.inner_mut().all += 1;
                 (Have::All, u32::MAX)
             }
             NewBits::Bytes(bytes) => {
@@ -167,27 +184,29 @@ impl Arena {
                     return (Have::None, u32::MAX);
                 }
                 if exact_pieces == Some(ones) {
-                    self.all += 1;
+                    self.inner_mut().all += 1;
                     return (Have::All, u32::MAX);
                 }
-                if self.stride == 0 {
+                if self.stride() == 0 {
                     self.set_stride(bytes.len());
                 }
-                let slot = match self.free.pop() {
+                let i = self.inner_mut();
+                let slot = match i.free.pop() {
                     Some(s) => s,
                     None => {
-                        let s = (self.data.len() / self.stride.max(1)) as u32;
-                        self.data.resize(self.data.len() + self.stride, 0);
+                        let s = (i.data.len() / i.stride.max(1)) as u32;
+                        i.data.resize(i.data.len() + i.stride, 0);
                         s
                     }
                 };
-                let start = slot as usize * self.stride;
-                if let Some(dst) = self.data.get_mut(start..start + self.stride) {
-                    dst.copy_from_slice(&bytes[..self.stride.min(bytes.len())]);
+                let start = slot as usize * i.stride;
+                let n = i.stride.min(bytes.len());
+                if let Some(dst) = i.data.get_mut(start..start + n) {
+                    dst.copy_from_slice(&bytes[..n]);
                 }
-                for (byte_i, &b) in bytes.iter().enumerate() {
+                for (byte_i, &b) in bytes.iter().take(n).enumerate() {
                     for_each_bit(b, |bit| {
-                        if let Some(a) = self.avail.get_mut(byte_i * 8 + bit) {
+                        if let Some(a) = i.avail.get_mut(byte_i * 8 + bit) {
                             *a += 1;
                         }
                     });
@@ -199,7 +218,12 @@ impl Arena {
 
     /// Bytes held by this arena (for the memory figures in /metrics).
     pub fn heap_bytes(&self) -> usize {
-        self.data.capacity() + self.free.capacity() * 4 + self.avail.capacity() * 4
+        self.inner.as_ref().map_or(0, |i| {
+            std::mem::size_of::<Inner>()
+                + i.data.capacity()
+                + i.free.capacity() * 4
+                + i.avail.capacity() * 4
+        })
     }
 }
 
@@ -257,7 +281,8 @@ mod tests {
             Have::All
         );
         assert_eq!(a.store(&NewBits::Bytes(vec![0, 0]), Some(11)).0, Have::None);
-        assert_eq!(a.heap_bytes(), 0);
+        assert_eq!(a.slot(0), &[] as &[u8]);
+        assert_eq!(a.stride(), 0, "no slot, no stride");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::metrics::{inc, render, totals};
+use super::metrics::{inc, render};
 use super::proto;
 use super::registry::{unix_now, Families};
 use super::select::Picked;
@@ -266,16 +266,13 @@ fn handle(
             respond(out, "200 OK", "application/json", body.as_bytes(), keep);
         }
         "/stats" => {
-            let t = totals(&st.reg());
+            let t = st.totals();
             let body = stats_json(&st.metrics, &t, st.started.elapsed().as_secs());
             respond(out, "200 OK", "application/json", body.as_bytes(), keep);
         }
         "/metrics" => {
-            let body = {
-                let reg = st.reg();
-                let t = totals(&reg);
-                render(&st.metrics, &t, &reg)
-            };
+            let t = st.totals();
+            let body = render(&st.metrics, &t, &st.reg());
             respond(out, "200 OK", "text/plain; version=0.0.4", body.as_bytes(), keep);
         }
         "/" => respond(

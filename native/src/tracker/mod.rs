@@ -61,6 +61,9 @@ pub struct State {
     max_subscribers: usize,
     http_idle_timeout: u64,
     started: Instant,
+    /// Registry totals for /stats and /metrics, recomputed at most once a second (they walk
+    /// every peer under the lock).
+    totals: Mutex<Option<(Instant, metrics::Totals)>>,
 }
 
 impl State {
@@ -68,6 +71,19 @@ impl State {
     /// panic half-way could break beyond counters).
     fn reg(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registry totals, at most one second old.
+    fn totals(&self) -> metrics::Totals {
+        let mut cache = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        match *cache {
+            Some((at, t)) if at.elapsed() < Duration::from_secs(1) => t,
+            _ => {
+                let t = metrics::totals(&self.reg());
+                *cache = Some((Instant::now(), t));
+                t
+            }
+        }
     }
 }
 
@@ -145,6 +161,7 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         max_subscribers: args.max_subscribers,
         http_idle_timeout: args.http_idle_timeout,
         started: Instant::now(),
+        totals: Mutex::new(None),
     });
     // Announce where we listen, on stdout, for scripts and tests.
     for (tcp, udp) in &bound {

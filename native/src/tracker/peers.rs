@@ -110,17 +110,20 @@ impl<I: IpBytes> Peer<I> {
     }
 }
 
-/// The peers of one family: dense storage plus an index.
+/// Sets up to this size are searched linearly and carry no index.
+const SMALL: usize = 8;
+
+/// The peers of one family: dense storage, plus an index once the set is not small.
 pub struct PeerSet<I> {
     pub peers: Vec<Peer<I>>,
-    index: HashTable<u32>,
+    index: Option<Box<HashTable<u32>>>,
 }
 
 impl<I> Default for PeerSet<I> {
     fn default() -> Self {
         PeerSet {
             peers: Vec::new(),
-            index: HashTable::new(),
+            index: None,
         }
     }
 }
@@ -137,62 +140,89 @@ impl<I: IpBytes> PeerSet<I> {
 
     /// The position of the peer at `ip:port`.
     pub fn find<S: BuildHasher>(&self, s: &S, ip: I, port: u16) -> Option<usize> {
-        let h = key_hash(s, ip, port);
-        self.index
-            .find(h, |&i| {
-                self.peers
-                    .get(i as usize)
-                    .is_some_and(|p| p.ip == ip && p.port == port)
-            })
-            .map(|&i| i as usize)
+        match &self.index {
+            None => self.peers.iter().position(|p| p.ip == ip && p.port == port),
+            Some(ix) => {
+                let h = key_hash(s, ip, port);
+                ix.find(h, |&i| {
+                    self.peers
+                        .get(i as usize)
+                        .is_some_and(|p| p.ip == ip && p.port == port)
+                })
+                .map(|&i| i as usize)
+            }
+        }
     }
 
     /// Append a peer not yet present; returns its position.
     pub fn insert<S: BuildHasher>(&mut self, s: &S, peer: Peer<I>) -> usize {
         let i = self.peers.len();
-        let h = key_hash(s, peer.ip, peer.port);
+        if self.peers.len() == self.peers.capacity() {
+            // Grow one at a time while small: most swarms have one or two peers.
+            let more = if i < SMALL { 1 } else { i };
+            self.peers.reserve_exact(more);
+        }
         self.peers.push(peer);
         let peers = &self.peers;
-        self.index.insert_unique(h, i as u32, |&j| {
+        let rehash = |&j: &u32| {
             let p = &peers[j as usize];
             key_hash(s, p.ip, p.port)
-        });
+        };
+        match &mut self.index {
+            Some(ix) => {
+                let p = &peers[i];
+                ix.insert_unique(key_hash(s, p.ip, p.port), i as u32, rehash);
+            }
+            None if peers.len() > SMALL => {
+                let mut ix = HashTable::with_capacity(peers.len() * 2);
+                for (j, p) in peers.iter().enumerate() {
+                    ix.insert_unique(key_hash(s, p.ip, p.port), j as u32, rehash);
+                }
+                self.index = Some(Box::new(ix));
+            }
+            None => {}
+        }
         i
     }
 
     /// Remove the peer at position `i` (the last peer moves into its place).
     pub fn remove<S: BuildHasher>(&mut self, s: &S, i: usize) -> Peer<I> {
         let last = self.peers.len() - 1;
-        let (ip, port) = (self.peers[i].ip, self.peers[i].port);
-        if let Ok(e) = self
-            .index
-            .find_entry(key_hash(s, ip, port), |&j| j as usize == i)
-        {
-            e.remove();
-        }
-        if i != last {
-            let (lip, lport) = (self.peers[last].ip, self.peers[last].port);
-            if let Some(slot) = self
-                .index
-                .find_mut(key_hash(s, lip, lport), |&j| j as usize == last)
-            {
-                *slot = i as u32;
+        if let Some(ix) = &mut self.index {
+            let (ip, port) = (self.peers[i].ip, self.peers[i].port);
+            if let Ok(e) = ix.find_entry(key_hash(s, ip, port), |&j| j as usize == i) {
+                e.remove();
+            }
+            if i != last {
+                let (lip, lport) = (self.peers[last].ip, self.peers[last].port);
+                if let Some(slot) = ix.find_mut(key_hash(s, lip, lport), |&j| j as usize == last) {
+                    *slot = i as u32;
+                }
             }
         }
         let peer = self.peers.swap_remove(i);
-        if self.peers.capacity() > 64 && self.peers.len() * 4 < self.peers.capacity() {
+        if self.peers.is_empty() {
+            self.peers = Vec::new();
+            self.index = None;
+        } else if self.peers.capacity() > 64 && self.peers.len() * 4 < self.peers.capacity() {
             self.peers.shrink_to(self.peers.len() * 2);
-            self.index.shrink_to(self.peers.len(), |&j| {
-                let p = &self.peers[j as usize];
-                key_hash(s, p.ip, p.port)
-            });
+            if let Some(ix) = &mut self.index {
+                let peers = &self.peers;
+                ix.shrink_to(peers.len(), |&j| {
+                    let p = &peers[j as usize];
+                    key_hash(s, p.ip, p.port)
+                });
+            }
         }
         peer
     }
 
     /// Heap bytes held (peers and index).
     pub fn heap_bytes(&self) -> usize {
-        self.peers.capacity() * std::mem::size_of::<Peer<I>>() + self.index.capacity() * (4 + 1)
+        self.peers.capacity() * std::mem::size_of::<Peer<I>>()
+            + self.index.as_ref().map_or(0, |ix| {
+                std::mem::size_of::<HashTable<u32>>() + ix.capacity() * (4 + 1)
+            })
     }
 }
 

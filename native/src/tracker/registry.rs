@@ -19,7 +19,7 @@ use super::sse;
 /// One torrent's swarm.
 pub struct Swarm {
     /// Name from a registered .torrent.
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     /// Exact piece count, from a registered .torrent or a seed's bitfield.
     pub pieces: Option<u32>,
     /// Registered with --torrent.
@@ -149,13 +149,16 @@ pub struct Refused {
 
 /// All swarms.
 pub struct Registry {
-    pub swarms: HashMap<InfoHash, Swarm, DefaultHashBuilder>,
+    /// Boxed: a map slot is then 28 bytes, however much of the table is empty.
+    pub swarms: HashMap<InfoHash, Box<Swarm>, DefaultHashBuilder>,
     pub hasher: DefaultHashBuilder,
     pub limits: Limits,
     pub peer_total: usize,
     pub refused: Refused,
     rng: u64,
     scratch: Vec<u8>,
+    /// When a cap was last reported at `warn` level (refusals are logged at most every 10 s).
+    last_cap_warning: u32,
 }
 
 /// Unix seconds now, as the registry stores time.
@@ -210,13 +213,17 @@ impl Registry {
             refused: Refused::default(),
             rng: rand::random::<u64>() | 1,
             scratch: Vec::new(),
+            last_cap_warning: 0,
         }
     }
 
     /// Register a torrent: its name and exact piece count.
     pub fn register(&mut self, info_hash: InfoHash, name: &str, pieces: u32) {
-        let s = self.swarms.entry(info_hash).or_insert_with(Swarm::new);
-        s.name = Some(name.to_owned());
+        let s = self
+            .swarms
+            .entry(info_hash)
+            .or_insert_with(|| Box::new(Swarm::new()));
+        s.name = Some(name.into());
         s.registered = true;
         if s.pieces.is_none() && s.arena.stride() == (pieces as usize).div_ceil(8)
             || s.arena.stride() == 0
@@ -235,12 +242,14 @@ impl Registry {
             }
             if self.swarms.len() >= self.limits.max_torrents {
                 self.refused.torrents_cap += 1;
+                self.warn_caps();
                 return Err(Refusal::TooManyTorrents);
             }
-            self.swarms.insert(info_hash, Swarm::new());
+            self.swarms.insert(info_hash, Box::new(Swarm::new()));
         }
         self.swarms
             .get_mut(&info_hash)
+            .map(|b| &mut **b)
             .ok_or(Refusal::TooManyTorrents)
     }
 
@@ -338,11 +347,34 @@ impl Registry {
             incomplete,
             warning,
         };
+        let peers_cap_hit = refused.peers_cap > self.refused.peers_cap;
         self.rng = rng;
         self.peer_total = peer_total;
         self.refused = refused;
         self.scratch = scratch;
+        if peers_cap_hit {
+            self.warn_caps();
+        }
         Ok(reply)
+    }
+
+    /// Report refusals at the caps, at most every 10 seconds.
+    fn warn_caps(&mut self) {
+        let now = unix_now();
+        if now.saturating_sub(self.last_cap_warning) >= 10 {
+            self.last_cap_warning = now;
+            let r = self.refused;
+            tracing::warn!(
+                torrents = self.swarms.len(),
+                peers = self.peer_total,
+                refused_torrents = r.torrents_cap,
+                refused_peers = r.peers_cap,
+                max_torrents = self.limits.max_torrents,
+                max_peers = self.limits.max_peers,
+                max_peers_per_torrent = self.limits.max_peers_per_torrent,
+                "registry at its caps: new torrents are refused (\"tracker full\"), new peers are served but not stored"
+            );
+        }
     }
 
     /// (seeders, completed, leechers) of a swarm, zeros when unknown.
@@ -767,6 +799,16 @@ mod tests {
         assert_eq!(total, r.peer_total);
         assert!(r.peer_total <= r.limits.max_peers);
         assert!(r.swarms.len() <= r.limits.max_torrents);
+    }
+
+    #[test]
+    fn an_empty_swarm_stays_small() {
+        // Many torrents with one or two peers each: the per-swarm cost matters.
+        assert!(
+            std::mem::size_of::<Swarm>() <= 136,
+            "{}",
+            std::mem::size_of::<Swarm>()
+        );
     }
 
     #[test]

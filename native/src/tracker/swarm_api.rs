@@ -191,7 +191,7 @@ pub fn swarm_json(ih: &InfoHash, s: &Swarm, now: u32) -> String {
 
 /// Every swarm's counters (at most `limit`, the most populated first).
 pub fn swarms_json(reg: &Registry, limit: usize) -> String {
-    let mut list: Vec<(&InfoHash, &Swarm)> = reg.swarms.iter().collect();
+    let mut list: Vec<(&InfoHash, &Swarm)> = reg.swarms.iter().map(|(k, v)| (k, &**v)).collect();
     list.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
     let mut out = String::with_capacity(64 + list.len().min(limit) * 160);
     let _ = write!(out, "{{\"total\":{},\"swarms\":[", list.len());

@@ -65,7 +65,13 @@ impl Tracker {
         let find = |key: &str| -> SocketAddr {
             let start = line
                 .find(key)
-                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "tracker did not start (no {key} in {line:?}); is {} another checkout's build? log:\n{}",
+                        env!("CARGO_BIN_EXE_enjambre"),
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )
+                })
                 + key.len();
             line[start..]
                 .split_whitespace()
