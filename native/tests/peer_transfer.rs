@@ -83,6 +83,16 @@ fn a_single_file_arrives_byte_identical_with_json_progress() {
     assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
     assert!(started.elapsed() < Duration::from_secs(5));
     s.stop();
+
+    // Without its resume state, the data already there is checked and kept, not fetched again.
+    std::fs::remove_dir_all(out.join(".enjambre")).unwrap();
+    let o = run(
+        &mut get(&torrent, &out, free_port()),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("checking the data"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
 }
 
 #[test]
@@ -331,4 +341,56 @@ fn a_full_disk_exits_4() {
     );
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("no space left"), "{}", stderr(&o));
+}
+
+#[test]
+fn rate_limits_hold_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = data(3 << 20, 13);
+    let file = dir.path().join("r.bin");
+    std::fs::write(&file, &original).unwrap();
+    let torrent = create(&file, &dir.path().join("r.torrent"), &[], 65536);
+    let port = free_port();
+    let mut s = Background::spawn(
+        enjambre()
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--listen",
+                "127.0.0.1",
+                "--max-upload-rate",
+                "4M",
+            ]),
+    );
+    wait_listening(port);
+    // 3 MiB at 2 MiB/s (download limit) after a quarter second of burst: at least a second.
+    let started = Instant::now();
+    let o = run(
+        get(&torrent, &dir.path().join("a"), port).args(["--max-download-rate", "2M"]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000),
+        "download limit ignored: {took:?}"
+    );
+    // Unlimited leech, 4 MiB/s upload limit: at least half a second.
+    let started = Instant::now();
+    let o = run(
+        &mut get(&torrent, &dir.path().join("b"), port),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "upload limit ignored: {took:?}"
+    );
+    assert!(std::fs::read(dir.path().join("b").join("r.bin")).unwrap() == original);
+    s.stop();
 }

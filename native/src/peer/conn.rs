@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use enjambre_core::session::PeerHandle;
 use tokio::io::AsyncWriteExt;
+use tokio::io::Interest;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc::UnboundedSender, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::pool::BufPool;
@@ -140,6 +142,10 @@ pub async fn reader<T: From<ConnEvent>>(
 }
 
 /// Send what the outbox holds until the socket fails or the task is aborted.
+///
+/// Uploaded blocks go out with `sendfile` (the header first, flagged `MSG_MORE` so it leaves
+/// with the data): the page cache is never copied through user space. Where `sendfile` is not
+/// supported, blocks are read into the send buffer instead.
 pub async fn writer<T: From<ConnEvent>>(
     peer: PeerHandle,
     mut stream: OwnedWriteHalf,
@@ -150,6 +156,7 @@ pub async fn writer<T: From<ConnEvent>>(
 ) {
     let mut mine = OutState::default();
     let mut batch: Vec<u8> = Vec::with_capacity(SEND_BATCH + 16 * 1024 + 13);
+    let mut zero_copy = true;
     'run: loop {
         {
             let mut s = outbox.state.lock().expect("outbox poisoned");
@@ -165,6 +172,32 @@ pub async fn writer<T: From<ConnEvent>>(
                 Item::Bytes(end) => {
                     batch.extend_from_slice(&mine.bytes[from..end]);
                     from = end;
+                }
+                Item::Block(b) if zero_copy => {
+                    batch.extend_from_slice(&b.header);
+                    limit.take(batch.len() + b.len as usize).await;
+                    if send_more(&stream, &batch).await.is_err() {
+                        break 'run;
+                    }
+                    batch.clear();
+                    match send_file(&stream, &storage, b).await {
+                        Ok(()) => {}
+                        Err(SendFile::Unsupported) => {
+                            // Nothing of the block was sent: read it instead, from now on.
+                            zero_copy = false;
+                            let at = batch.len();
+                            batch.resize(at + b.len as usize, 0);
+                            if let Err(e) = storage.read_piece(b.piece, b.offset, &mut batch[at..])
+                            {
+                                tracing::warn!(error = %e, "cannot read a block to upload; closing the peer");
+                                break 'run;
+                            }
+                        }
+                        Err(SendFile::Failed(e)) => {
+                            tracing::debug!(error = %e, "upload failed; closing the peer");
+                            break 'run;
+                        }
+                    }
                 }
                 Item::Block(b) => {
                     batch.extend_from_slice(&b.header);
@@ -194,4 +227,62 @@ pub async fn writer<T: From<ConnEvent>>(
         }
     }
     let _ = events.send(ConnEvent::Closed { peer }.into());
+}
+
+/// Send all of `buf` with `MSG_MORE`: more data follows at once.
+async fn send_more(stream: &OwnedWriteHalf, buf: &[u8]) -> std::io::Result<()> {
+    let sock: &TcpStream = stream.as_ref();
+    let mut sent = 0;
+    while sent < buf.len() {
+        sock.writable().await?;
+        let r = sock.try_io(Interest::WRITABLE, || {
+            rustix::net::send(sock, &buf[sent..], rustix::net::SendFlags::MORE)
+                .map_err(std::io::Error::from)
+        });
+        match r {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+enum SendFile {
+    /// `sendfile` does not work for this file or socket; nothing was sent.
+    Unsupported,
+    Failed(std::io::Error),
+}
+
+/// Send a block straight from the page cache with `sendfile`, across file boundaries.
+async fn send_file(stream: &OwnedWriteHalf, storage: &Storage, b: Block) -> Result<(), SendFile> {
+    let sock: &TcpStream = stream.as_ref();
+    let segments = storage
+        .piece_segments(b.piece, b.offset, b.len as usize)
+        .map_err(|e| SendFile::Failed(std::io::Error::other(e.to_string())))?;
+    let mut any = false;
+    for (file, mut offset, len) in segments {
+        let mut left = len;
+        while left > 0 {
+            sock.writable().await.map_err(SendFile::Failed)?;
+            let r = sock.try_io(Interest::WRITABLE, || {
+                rustix::fs::sendfile(sock, file, Some(&mut offset), left)
+                    .map_err(std::io::Error::from)
+            });
+            match r {
+                Ok(0) => return Err(SendFile::Failed(std::io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => {
+                    left -= n;
+                    any = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if !any && matches!(e.raw_os_error(), Some(22) | Some(38) | Some(95)) => {
+                    // EINVAL, ENOSYS, EOPNOTSUPP before the first byte.
+                    return Err(SendFile::Unsupported);
+                }
+                Err(e) => return Err(SendFile::Failed(e)),
+            }
+        }
+    }
+    Ok(())
 }

@@ -164,6 +164,8 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     conns: HashMap<PeerHandle, Conn>,
     connecting: HashSet<PeerHandle>,
     dead: HashSet<PeerHandle>,
+    /// Peers whose socket closed while some of their bytes wait in `pending`.
+    closing: HashSet<PeerHandle>,
     pending: HashMap<PeerHandle, VecDeque<Pending>>,
     out_buf: Vec<u8>,
     out_pool: Arc<BufPool>,
@@ -176,7 +178,8 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     persist_tx: Option<UnboundedSender<Vec<u8>>>,
     persist_in_flight: bool,
     persist_wanted: bool,
-    dirty: bool,
+    final_persist: bool,
+    wrote_any: bool,
     resume_buf: Vec<u8>,
     announce_tx: UnboundedSender<AnnounceParams>,
     announces_in_flight: usize,
@@ -234,6 +237,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             conns: HashMap::new(),
             connecting: HashSet::new(),
             dead: HashSet::new(),
+            closing: HashSet::new(),
             pending: HashMap::new(),
             out_buf: out_pool.get(),
             out_pool,
@@ -245,7 +249,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             persist_tx,
             persist_in_flight: false,
             persist_wanted: false,
-            dirty: false,
+            final_persist: false,
+            wrote_any: false,
             resume_buf: vec![0; resume_len],
             announce_tx,
             announces_in_flight: 0,
@@ -420,10 +425,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             return;
         }
         let batch = std::mem::take(&mut self.io_batch);
-        if let Some(tx) = &self.io_tx {
-            if tx.send(batch).is_err() {
-                self.fail(DriveError::Storage("the storage thread stopped".into()));
-            }
+        let n = batch.len();
+        let sent = self.io_tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        if !sent {
+            self.ops_in_flight -= n;
+            self.fail(DriveError::Storage("the storage thread stopped".into()));
         }
     }
 
@@ -535,7 +541,6 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             if tx.send(state).is_ok() {
                 self.persist_in_flight = true;
                 self.persist_wanted = false;
-                self.dirty = false;
             }
         }
     }
@@ -566,8 +571,13 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             }
             Input::Conn(ConnEvent::Closed { peer }) => {
                 if self.conns.remove(&peer).is_some() {
-                    self.drop_pending(peer);
-                    self.session.handle_closed(now, peer);
+                    if self.pending.get(&peer).is_some_and(|q| !q.is_empty()) {
+                        // Bytes that arrived before the close are still to be taken: every byte
+                        // received is kept. The session hears of the close once they are in.
+                        self.closing.insert(peer);
+                    } else {
+                        self.session.handle_closed(now, peer);
+                    }
                 }
             }
             Input::Connected { peer, stream } => {
@@ -646,9 +656,13 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         match report {
             IoDone::Write { op, result, buf } => {
                 self.ops_in_flight -= 1;
+                if !self.wrote_any {
+                    self.wrote_any = true;
+                    let ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
+                    tracing::info!("first block on disk {ms:.1} ms after start");
+                }
                 self.out_pool.put(buf);
                 let result = result.map_err(|e| self.storage_failed(e));
-                self.dirty = true;
                 self.session.handle_write_done(now, op, result);
             }
             IoDone::Read { op, result, buf } => {
@@ -725,10 +739,23 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             any |= self.feed(peer);
         }
         self.pending.retain(|_, q| !q.is_empty());
+        let drained: Vec<PeerHandle> = self
+            .closing
+            .iter()
+            .filter(|p| !self.pending.contains_key(p))
+            .copied()
+            .collect();
+        for peer in drained {
+            self.closing.remove(&peer);
+            let now = self.now();
+            self.session.handle_closed(now, peer);
+            any = true;
+        }
         any
     }
 
     fn drop_pending(&mut self, peer: PeerHandle) {
+        self.closing.remove(&peer);
         if let Some(q) = self.pending.remove(&peer) {
             for p in q {
                 self.read_pool.put(p.buf);
@@ -801,7 +828,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         if self.ops_in_flight > 0 {
             return false;
         }
-        if self.dirty && !self.persist_in_flight {
+        // One last save once storage is idle, of the state as it ends (the last piece's
+        // verification may have come after the last periodic save).
+        if !self.final_persist && !self.persist_in_flight {
+            self.final_persist = true;
+            self.persist_wanted = false;
             self.persist();
         }
         if self.persist_in_flight || self.persist_wanted {

@@ -146,6 +146,7 @@ impl Torrent {
 }
 
 fn run_get(args: GetArgs) -> Result<(), Failure> {
+    let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
     let files = torrent.layout(None, false)?;
     let storage = Storage::open(
@@ -163,6 +164,7 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
         common: args.common,
         exit_when_complete: !args.seed,
         seeding: false,
+        launched,
     };
     match start(plan)? {
         Outcome::Stopped if !args.seed => Err(Failure::new(
@@ -174,6 +176,7 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
 }
 
 fn run_seed(args: SeedArgs) -> Result<(), Failure> {
+    let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
     let data = &args.data;
     let (root, files, resume_dir) = if torrent.meta.is_multi_file() {
@@ -211,6 +214,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         common: args.common,
         exit_when_complete: false,
         seeding: true,
+        launched,
     };
     start(plan).map(|_| ())
 }
@@ -223,6 +227,8 @@ struct Plan {
     common: CommonArgs,
     exit_when_complete: bool,
     seeding: bool,
+    /// When the command started (the clock's origin, so "first byte" times count everything).
+    launched: tokio::time::Instant,
 }
 
 /// Pick the session's bitfield capacity from the piece count, then run.
@@ -252,6 +258,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         common,
         exit_when_complete,
         seeding,
+        launched,
     } = plan;
     let meta = torrent.meta;
     let trackers = torrent.trackers();
@@ -306,7 +313,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         let mut config = Config::new(peer_id, port);
         config.max_peers = common.max_peers.clamp(1, driver::PEERS);
         config.seed = rand::random();
-        let epoch = tokio::time::Instant::now();
+        let epoch = launched;
         let session = build_session::<BYTES, RX>(config, info_hash, geometry, hashes, state)?;
         let announcer = Announcer::new(
             info_hash,
@@ -395,7 +402,8 @@ fn load_resume<const BYTES: usize>(
         }
         Some(s) if !trusted => s.partial.clear(),
         Some(_) => {}
-        None if seeding => {
+        None if seeding || storage.had_data() => {
+            // A seed, or a download directory whose resume state is gone: keep what matches.
             progress.note("checking the data against the torrent");
             let ok = verify::check_pieces(storage, geometry, hashes, |_| true);
             let mut fresh = Box::new(

@@ -42,7 +42,9 @@ impl Rate {
     fn update(&mut self, bytes: u64, dt: f64) -> f64 {
         // The first sample only sets the base: counters restored from a resume state are not
         // this run's transfer.
-        let Some(last) = self.last_bytes.replace(bytes) else { return 0.0 };
+        let Some(last) = self.last_bytes.replace(bytes) else {
+            return 0.0;
+        };
         let delta = bytes.saturating_sub(last) as f64;
         if dt > 0.0 {
             let now = delta / dt;
@@ -177,12 +179,13 @@ impl Progress {
             String::new()
         };
         format!(
-            "{}: {pct:.1}% of {}, ↓ {}/s ↑ {}/s, {} peers{eta}",
+            "{}: {pct:.1}% of {}, ↓ {}/s ↑ {}/s, {} peer{}{eta}",
             self.name,
             human(self.total),
             human(down as u64),
             human(up as u64),
-            s.peers
+            s.peers,
+            if s.peers == 1 { "" } else { "s" }
         )
     }
 
@@ -232,7 +235,10 @@ impl Progress {
     pub fn finish(&mut self, s: &Stats, text: &str) {
         let secs = self.started.elapsed().as_secs_f64();
         let (down0, up0) = self.base.unwrap_or((s.downloaded, s.uploaded));
-        let (run_down, run_up) = (s.downloaded.saturating_sub(down0), s.uploaded.saturating_sub(up0));
+        let (run_down, run_up) = (
+            s.downloaded.saturating_sub(down0),
+            s.uploaded.saturating_sub(up0),
+        );
         if let Some(bar) = self.bar.take() {
             bar.set_position(self.total.saturating_sub(s.left));
             bar.finish_and_clear();
@@ -294,7 +300,11 @@ mod tests {
     #[test]
     fn rate_follows_the_counter() {
         let mut r = Rate::default();
-        assert_eq!(r.update(5_000_000, 1.0), 0.0, "a restored counter is no transfer");
+        assert_eq!(
+            r.update(5_000_000, 1.0),
+            0.0,
+            "a restored counter is no transfer"
+        );
         assert_eq!(r.update(5_001_000, 1.0), 1000.0);
         let later = r.update(5_003_000, 1.0);
         assert!(later > 1000.0 && later <= 2000.0, "{later}");

@@ -137,6 +137,8 @@ pub struct Storage {
     slots: Vec<Slot>,
     piece_length: u64,
     total: u64,
+    /// Some file already held data when opened (a download without its resume state).
+    had_data: bool,
 }
 
 impl Storage {
@@ -155,6 +157,7 @@ impl Storage {
             .canonicalize()
             .map_err(|e| StorageError::io("opening directory", root, e))?;
         let mut slots = Vec::with_capacity(files.len());
+        let mut had_data = false;
         let mut offset = 0u64;
         for f in files {
             let path = root.join(&f.rel);
@@ -173,7 +176,11 @@ impl Storage {
                 }
             }
             let file = match access {
-                Access::Download => open_for_download(&path, f.length)?,
+                Access::Download => {
+                    let (file, data) = open_for_download(&path, f.length)?;
+                    had_data |= data;
+                    file
+                }
                 Access::Seed => open_for_seed(&path, f.length)?,
             };
             slots.push(Slot {
@@ -195,6 +202,7 @@ impl Storage {
             slots,
             piece_length: u64::from(piece_length),
             total: offset,
+            had_data,
         })
     }
 
@@ -210,6 +218,32 @@ impl Storage {
     /// Read `buf.len()` bytes at `offset` inside `piece`.
     pub fn read_piece(&self, piece: u32, offset: u32, buf: &mut [u8]) -> Result<(), StorageError> {
         self.read_at(self.piece_offset(piece, offset), buf)
+    }
+
+    /// Return the file pieces of `len` bytes at `offset` inside `piece`, for zero-copy sending:
+    /// `(file, offset in file, length)` in order.
+    pub fn piece_segments(
+        &self,
+        piece: u32,
+        offset: u32,
+        len: usize,
+    ) -> Result<Segments<'_>, StorageError> {
+        let start = self.piece_offset(piece, offset);
+        let len64 = len as u64;
+        if start.checked_add(len64).is_none_or(|end| end > self.total) {
+            return Err(StorageError::OutOfRange {
+                offset: start,
+                len: len64,
+                total: self.total,
+            });
+        }
+        let next = self.slots.partition_point(|s| s.offset + s.length <= start);
+        Ok(Segments {
+            slots: &self.slots,
+            next,
+            at: start,
+            left: len64,
+        })
     }
 
     /// Write `bytes` at torrent-wide `offset`, splitting across files.
@@ -278,6 +312,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Return true when some file already held data when it was opened for downloading.
+    pub fn had_data(&self) -> bool {
+        self.had_data
+    }
+
     /// Flush every file, written by this process or not (a previous run's unflushed data).
     pub fn flush_all(&self) -> Result<(), StorageError> {
         for slot in &self.slots {
@@ -299,6 +338,33 @@ impl Storage {
                 Ok(FileStamp::of(&meta))
             })
             .collect()
+    }
+}
+
+/// The file ranges covering a byte range of the torrent; see [`Storage::piece_segments`].
+pub struct Segments<'s> {
+    slots: &'s [Slot],
+    next: usize,
+    at: u64,
+    left: u64,
+}
+
+impl<'s> Iterator for Segments<'s> {
+    type Item = (&'s File, u64, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.left > 0 {
+            let slot = self.slots.get(self.next)?;
+            self.next += 1;
+            let in_file = self.at - slot.offset;
+            let n = (slot.length - in_file).min(self.left);
+            if n > 0 {
+                self.at += n;
+                self.left -= n;
+                return Some((&slot.file, in_file, n as usize));
+            }
+        }
+        None
     }
 }
 
@@ -325,7 +391,8 @@ fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
+/// Open or create a file for downloading; also return whether it already held data.
+fn open_for_download(path: &Path, length: u64) -> Result<(File, bool), StorageError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -337,6 +404,7 @@ fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
         .metadata()
         .map_err(|e| StorageError::io("reading metadata of", path, e))?
         .len();
+    let had_data = current > 0;
     if current != length {
         file.set_len(length)
             .map_err(|e| StorageError::io("resizing", path, e))?;
@@ -354,7 +422,7 @@ fn open_for_download(path: &Path, length: u64) -> Result<File, StorageError> {
             Err(_) => {}
         }
     }
-    Ok(file)
+    Ok((file, had_data))
 }
 
 fn open_for_seed(path: &Path, length: u64) -> Result<File, StorageError> {
@@ -416,6 +484,17 @@ mod tests {
                 assert_eq!(buf, all[start as usize..end as usize]);
             }
         }
+        let segs: Vec<(u64, usize)> = s
+            .piece_segments(1, 0, 8)
+            .unwrap()
+            .map(|(_, o, n)| (o, n))
+            .collect();
+        assert_eq!(
+            segs,
+            [(4, 1), (0, 3), (0, 4)],
+            "a[4], c[0..3], d[0..4]; the empty file is skipped"
+        );
+        assert!(s.piece_segments(4, 0, 2).is_err());
         let mut buf = [0u8; 3];
         s.read_piece(1, 1, &mut buf).unwrap();
         assert_eq!(buf, [6, 7, 8]);
