@@ -16,7 +16,14 @@ const MIB: usize = 1 << 20;
 fn tracker(dir: &Scratch) -> Tracker {
     Tracker::start(
         dir.path(),
-        &["--interval", "2", "--min-interval", "1", "--poll-interval", "0"],
+        &[
+            "--interval",
+            "2",
+            "--min-interval",
+            "1",
+            "--poll-interval",
+            "0",
+        ],
     )
 }
 
@@ -51,7 +58,11 @@ fn leech(fx: &Fixture, limit: Duration, seeds: &[&Seed]) -> Peer {
             logs.join("\n")
         );
     };
-    assert!(status.success(), "enjambre get failed: {status}\n{}", l.proc.report());
+    assert!(
+        status.success(),
+        "enjambre get failed: {status}\n{}",
+        l.proc.report()
+    );
     assert_same_file(&fx.file_in(&out), &fx.bytes, "enjambre leech");
     l
 }
@@ -69,7 +80,9 @@ fn from_a_lone_seed(client: Client) {
     leech(&fx, Duration::from_secs(60), &[&seed]);
     // Seeds update their counters about once a second.
     let len = fx.bytes.len() as u64;
-    let _ = poll_until(Duration::from_secs(5), || (seed.uploaded() >= len).then_some(()));
+    let _ = poll_until(Duration::from_secs(5), || {
+        (seed.uploaded() >= len).then_some(())
+    });
     assert!(
         seed.uploaded() >= len,
         "the {} seed reports {} bytes uploaded, less than the file",
@@ -99,7 +112,10 @@ const THREE: [Client; 3] = [Client::Transmission, Client::Aria2, Client::Libtorr
 /// unchokes only after about 10 s); every one of them must have uploaded some of the file.
 fn from_three_seeds(announce: String, dir: &Scratch, wait: impl Fn(&Fixture)) {
     let fx = Fixture::new(dir, "three-seeds", 3 * MIB, 64 * 1024, &[announce]);
-    let mut seeds: Vec<Seed> = THREE.iter().map(|&c| Seed::start(c, &fx, 100_000)).collect();
+    let mut seeds: Vec<Seed> = THREE
+        .iter()
+        .map(|&c| Seed::start(c, &fx, 100_000))
+        .collect();
     wait(&fx);
     let refs: Vec<&Seed> = seeds.iter().collect();
     leech(&fx, Duration::from_secs(90), &refs);
@@ -108,7 +124,12 @@ fn from_three_seeds(announce: String, dir: &Scratch, wait: impl Fn(&Fixture)) {
     for (client, seed) in THREE.iter().zip(seeds.iter_mut()) {
         let up = seed.uploaded();
         eprintln!("{} seed uploaded {up} bytes", client.name());
-        assert!(up > 0, "the {} seed uploaded nothing\n{}", client.name(), seed.report());
+        assert!(
+            up > 0,
+            "the {} seed uploaded nothing\n{}",
+            client.name(),
+            seed.report()
+        );
         total += up;
     }
     assert!(
@@ -138,10 +159,17 @@ fn enjambre_downloads_from_transmission_aria2_and_libtorrent_via_opentracker() {
     let probe = Fixture::new(&dir, "three-seeds", 3 * MIB, 64 * 1024, &[]);
     let ot = OpenTracker::start(dir.path(), &[&probe.torrent]);
     from_three_seeds(ot.announce_url(), &dir, |fx| {
-        assert_eq!(fx.torrent.info_hash, probe.torrent.info_hash, "announce is outside info");
+        assert_eq!(
+            fx.torrent.info_hash, probe.torrent.info_hash,
+            "announce is outside info"
+        );
         let seen = poll_until(Duration::from_secs(20), || {
             (ot.scrape(&fx.torrent).complete >= 3).then_some(())
         });
-        assert!(seen.is_some(), "opentracker did not see 3 seeds: {:?}", ot.scrape(&fx.torrent));
+        assert!(
+            seen.is_some(),
+            "opentracker did not see 3 seeds: {:?}",
+            ot.scrape(&fx.torrent)
+        );
     });
 }

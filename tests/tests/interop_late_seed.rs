@@ -20,7 +20,14 @@ fn late_seed_is_found(client: Client) {
     }
     let scenario = format!("late-{}-seed", client.name());
     let dir = Scratch::new(&scenario);
-    let args = ["--interval", "2", "--min-interval", "1", "--poll-interval", "0"];
+    let args = [
+        "--interval",
+        "2",
+        "--min-interval",
+        "1",
+        "--poll-interval",
+        "0",
+    ];
     let t = Tracker::start(dir.path(), &args);
     let fx = Fixture::new(&dir, &scenario, 2 * MIB, 64 * 1024, &[t.announce_url()]);
 
@@ -37,9 +44,16 @@ fn late_seed_is_found(client: Client) {
         let peers = s["peers"].as_array()?;
         (peers.len() == 1 && port_of(&peers[0]) == Some(port)).then_some(())
     });
-    assert!(alone.is_some(), "the leech did not announce\n{}", leech.proc.report());
+    assert!(
+        alone.is_some(),
+        "the leech did not announce\n{}",
+        leech.proc.report()
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert!(leech.proc.exited().is_none(), "the leech gave up without a seed");
+    assert!(
+        leech.proc.exited().is_none(),
+        "the leech gave up without a seed"
+    );
 
     let mut seed = match client {
         Client::Libtorrent => {
@@ -48,7 +62,13 @@ fn late_seed_is_found(client: Client) {
                 ..Default::default()
             };
             let data = fx.seed_dir("libtorrent-seed");
-            Seed::Libtorrent(Libtorrent::seed("libtorrent-seed", &fx.dir, &fx.torrent, &data, o))
+            Seed::Libtorrent(Libtorrent::seed(
+                "libtorrent-seed",
+                &fx.dir,
+                &fx.torrent,
+                &data,
+                o,
+            ))
         }
         other => Seed::start(other, &fx, 0),
     };
@@ -72,8 +92,14 @@ fn late_seed_is_found(client: Client) {
     );
     // Seeds update their counters about once a second.
     let len = fx.bytes.len() as u64;
-    let used = poll_until(Duration::from_secs(5), || (seed.uploaded() >= len).then_some(()));
-    assert!(used.is_some(), "the late seed reports {} bytes sent, not the file", seed.uploaded());
+    let used = poll_until(Duration::from_secs(5), || {
+        (seed.uploaded() >= len).then_some(())
+    });
+    assert!(
+        used.is_some(),
+        "the late seed reports {} bytes sent, not the file",
+        seed.uploaded()
+    );
 }
 
 #[test]

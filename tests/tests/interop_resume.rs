@@ -31,12 +31,18 @@ const PERSIST: Duration = Duration::from_millis(1200);
 /// The leech's bytes on disk (not zero), each checked against the data.
 fn written(fx: &Fixture, out: &Path) -> u64 {
     let disk = std::fs::read(fx.file_in(out)).unwrap_or_default();
-    assert!(disk.len() <= fx.bytes.len(), "the partial file is longer than the data");
+    assert!(
+        disk.len() <= fx.bytes.len(),
+        "the partial file is longer than the data"
+    );
     let wrong = disk
         .iter()
         .zip(&fx.bytes)
         .position(|(&d, &e)| d != 0 && d != e);
-    assert!(wrong.is_none(), "byte {wrong:?} on disk differs from the data");
+    assert!(
+        wrong.is_none(),
+        "byte {wrong:?} on disk differs from the data"
+    );
     disk.iter().filter(|&&b| b != 0).count() as u64
 }
 
@@ -76,7 +82,11 @@ fn write_until(fx: &Fixture, out: &Path, target: u64, leech: &mut Peer) -> Vec<(
         samples.push((Instant::now(), w));
         (w >= target).then_some(())
     });
-    assert!(reached.is_some(), "the leech never wrote {target} bytes\n{}", leech.proc.report());
+    assert!(
+        reached.is_some(),
+        "the leech never wrote {target} bytes\n{}",
+        leech.proc.report()
+    );
     samples
 }
 
@@ -100,7 +110,15 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
         peers: vec![seed.addr],
         ..PeerOpts::default()
     };
-    let start = |run: u32| Peer::get(&format!("leech-run{run}"), &fx.dir, &fx.torrent, &out, opts.clone());
+    let start = |run: u32| {
+        Peer::get(
+            &format!("leech-run{run}"),
+            &fx.dir,
+            &fx.torrent,
+            &out,
+            opts.clone(),
+        )
+    };
 
     // Run 1, quiet kill: the seed stops mid-stream, the leech saves its state, then dies.
     let mut leech = start(1);
@@ -111,7 +129,10 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
         std::thread::sleep(Duration::from_millis(300));
         (written(&fx, &out) == a).then_some(a)
     });
-    assert!(w1_settled.is_some(), "the leech kept writing after the seed paused");
+    assert!(
+        w1_settled.is_some(),
+        "the leech kept writing after the seed paused"
+    );
     std::thread::sleep(PERSIST + Duration::from_millis(300));
     leech.proc.kill9();
     let (w1, up1) = (written(&fx, &out), settled_upload(&seed));
@@ -146,8 +167,14 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
         size - w2,
         sent3.saturating_sub(size - w2)
     );
-    assert!(up1 <= size, "run 1: the seed sent {up1} bytes, more than the file");
-    assert!(partial1 > 0, "the quiet kill left no piece partly written: nothing to resume mid-piece");
+    assert!(
+        up1 <= size,
+        "run 1: the seed sent {up1} bytes, more than the file"
+    );
+    assert!(
+        partial1 > 0,
+        "the quiet kill left no piece partly written: nothing to resume mid-piece"
+    );
     assert!(
         sent2 <= size - w1,
         "after the quiet kill the seed sent {sent2} bytes, but only {} were missing: {} bytes \

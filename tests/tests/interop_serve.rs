@@ -27,7 +27,14 @@ const MIB: usize = 1 << 20;
 fn tracker(dir: &Scratch) -> Tracker {
     Tracker::start(
         dir.path(),
-        &["--interval", "2", "--min-interval", "1", "--poll-interval", "0"],
+        &[
+            "--interval",
+            "2",
+            "--min-interval",
+            "1",
+            "--poll-interval",
+            "0",
+        ],
     )
 }
 
@@ -39,7 +46,13 @@ fn seed(fx: &Fixture, peers: Vec<std::net::SocketAddr>) -> Peer {
         peers,
         ..PeerOpts::default()
     };
-    Peer::seed("enjambre-seed", &fx.dir, &fx.torrent, &fx.file_in(&data), opts)
+    Peer::seed(
+        "enjambre-seed",
+        &fx.dir,
+        &fx.torrent,
+        &fx.file_in(&data),
+        opts,
+    )
 }
 
 /// What our seed says it uploaded.
@@ -52,7 +65,9 @@ fn uploaded(seed: &Peer) -> u64 {
 /// Wait until our seed's progress line reports the whole file sent.
 fn assert_seed_sent_all(seed: &Peer, fx: &Fixture) {
     let len = fx.bytes.len() as u64;
-    let sent = poll_until(Duration::from_secs(5), || (uploaded(seed) >= len).then_some(()));
+    let sent = poll_until(Duration::from_secs(5), || {
+        (uploaded(seed) >= len).then_some(())
+    });
     assert!(
         sent.is_some(),
         "enjambre seed reports {} bytes uploaded, less than the file's {len}",
@@ -67,10 +82,22 @@ fn enjambre_seed_serves_a_libtorrent_leech() {
     }
     let dir = Scratch::new("serve-libtorrent");
     let t = tracker(&dir);
-    let fx = Fixture::new(&dir, "serve-libtorrent", 4 * MIB, 64 * 1024, &[t.announce_url()]);
+    let fx = Fixture::new(
+        &dir,
+        "serve-libtorrent",
+        4 * MIB,
+        64 * 1024,
+        &[t.announce_url()],
+    );
     let s = seed(&fx, vec![]);
     let out = fx.empty_dir("libtorrent-leech");
-    let mut l = Libtorrent::leech("libtorrent-leech", &fx.dir, &fx.torrent, &out, libtorrent::Opts::default());
+    let mut l = Libtorrent::leech(
+        "libtorrent-leech",
+        &fx.dir,
+        &fx.torrent,
+        &out,
+        libtorrent::Opts::default(),
+    );
     l.wait_done(Duration::from_secs(60));
     assert_same_file(&fx.file_in(&out), &fx.bytes, "libtorrent leech");
     assert_seed_sent_all(&s, &fx);
@@ -87,7 +114,13 @@ fn enjambre_seed_serves_an_aria2_leech() {
     let fx = Fixture::new(&dir, "serve-aria2", 4 * MIB, 64 * 1024, &[t.announce_url()]);
     let s = seed(&fx, vec![]);
     let out = fx.empty_dir("aria2-leech");
-    let mut a = Aria2::leech("aria2-leech", &fx.dir, &fx.torrent, &out, aria2::Opts::default());
+    let mut a = Aria2::leech(
+        "aria2-leech",
+        &fx.dir,
+        &fx.torrent,
+        &out,
+        aria2::Opts::default(),
+    );
     a.wait_complete(Duration::from_secs(60));
     assert_same_file(&fx.file_in(&out), &fx.bytes, "aria2 leech");
     assert_seed_sent_all(&s, &fx);
@@ -101,7 +134,13 @@ fn enjambre_seed_dials_and_serves_a_transmission_leech() {
     }
     let dir = Scratch::new("serve-transmission");
     let t = tracker(&dir);
-    let fx = Fixture::new(&dir, "serve-transmission", 4 * MIB, 64 * 1024, &[t.announce_url()]);
+    let fx = Fixture::new(
+        &dir,
+        "serve-transmission",
+        4 * MIB,
+        64 * 1024,
+        &[t.announce_url()],
+    );
     let mut tr = Transmission::start("transmission-leech", &fx.dir, transmission::Opts::default());
     let out = fx.empty_dir("transmission-out");
     let id = tr.add(&fx.torrent, &out);
@@ -126,7 +165,14 @@ fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
         }
     };
     let dir = Scratch::new(scenario);
-    let args = ["--interval", "2", "--min-interval", "1", "--poll-interval", "0"];
+    let args = [
+        "--interval",
+        "2",
+        "--min-interval",
+        "1",
+        "--poll-interval",
+        "0",
+    ];
     let t = Tracker::start_in(dir.path(), Some(&pair.b), (pair.ip_b, 0).into(), &args);
     let fx = Fixture::new(&dir, scenario, 4 * MIB, 64 * 1024, &[t.announce_url()]);
     let data = fx.seed_dir("enjambre-seed");
@@ -135,7 +181,13 @@ fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
         netns: Some(pair.b.clone()),
         ..PeerOpts::default()
     };
-    let s = Peer::seed("enjambre-seed", &fx.dir, &fx.torrent, &fx.file_in(&data), opts);
+    let s = Peer::seed(
+        "enjambre-seed",
+        &fx.dir,
+        &fx.torrent,
+        &fx.file_in(&data),
+        opts,
+    );
     let o = transmission::Opts {
         ip: pair.ip_a,
         netns: Some(pair.a.clone()),

@@ -97,11 +97,24 @@ fn tracker_follows_a_download(seed_client: Client, leech_client: Client) {
     // A long announce interval: what the tracker learns during the download comes from polls.
     // The torrent is registered, so the API knows its piece count: make it for a known port.
     let port = free_tcp_udp_port(Ipv4Addr::LOCALHOST);
-    let fx = Fixture::new(&dir, &scenario, 4 * MIB, 64 * 1024, &[Tracker::url_for(port)]);
+    let fx = Fixture::new(
+        &dir,
+        &scenario,
+        4 * MIB,
+        64 * 1024,
+        &[Tracker::url_for(port)],
+    );
     let (pi, pr) = (POLL_INTERVAL.to_string(), POLL_READ.to_string());
     let torrent = fx.torrent.path.to_str().expect("utf-8 path");
     let args = [
-        "--poll-interval", &pi, "--poll-read-time", &pr, "--interval", "60", "--torrent", torrent,
+        "--poll-interval",
+        &pi,
+        "--poll-read-time",
+        &pr,
+        "--interval",
+        "60",
+        "--torrent",
+        torrent,
     ];
     let t = Tracker::start_in(dir.path(), None, (Ipv4Addr::LOCALHOST, port).into(), &args);
     let n = u64::from(fx.torrent.piece_count);
@@ -208,7 +221,12 @@ fn tracker_follows_a_download(seed_client: Client, leech_client: Client) {
         last.at - done_at
     );
     assert_eq!(last.entry["progress"], 1.0, "{}", last.entry);
-    assert_eq!(last.entry["have"].as_str().map(|h| h == "all" || h == "some"), Some(true));
+    assert_eq!(
+        last.entry["have"]
+            .as_str()
+            .map(|h| h == "all" || h == "some"),
+        Some(true)
+    );
     let out = fx.dir.join("leech");
     assert_same_file(&fx.file_in(&out), &fx.bytes, "leech");
 

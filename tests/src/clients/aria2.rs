@@ -82,7 +82,10 @@ impl Aria2 {
         .arg(format!("--max-download-limit={}", o.download_limit))
         .arg(format!("--max-upload-limit={}", o.upload_limit))
         .arg(format!("--dir={}", data.display()))
-        .arg(format!("--log={}", dir.join(format!("{name}.aria2.log")).display()))
+        .arg(format!(
+            "--log={}",
+            dir.join(format!("{name}.aria2.log")).display()
+        ))
         .arg("--log-level=info")
         .args(extra)
         .arg(&t.path);
@@ -95,7 +98,11 @@ impl Aria2 {
             a.proc.assert_running();
             a.try_status()
         });
-        assert!(up.is_some(), "{name}'s RPC does not answer\n{}", a.proc.report());
+        assert!(
+            up.is_some(),
+            "{name}'s RPC does not answer\n{}",
+            a.proc.report()
+        );
         a
     }
 
@@ -120,7 +127,15 @@ impl Aria2 {
     pub fn try_status(&self) -> Option<Status> {
         let keys = json!([
             GID,
-            ["status", "completedLength", "totalLength", "uploadLength", "bitfield", "connections", "seeder"]
+            [
+                "status",
+                "completedLength",
+                "totalLength",
+                "uploadLength",
+                "bitfield",
+                "connections",
+                "seeder"
+            ]
         ]);
         let v = self.call("aria2.tellStatus", keys).ok()?;
         let num = |k: &str| v[k].as_str().and_then(|s| s.parse().ok()).unwrap_or(0u64);

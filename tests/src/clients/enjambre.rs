@@ -97,7 +97,8 @@ impl Tracker {
     /// Start listening on `listen` (port 0: a free one), inside `netns` when given.
     pub fn start_in(dir: &Path, netns: Option<&str>, listen: SocketAddr, args: &[&str]) -> Tracker {
         let mut c = command_in(netns);
-        c.args(["-vv", "tracker", "--listen", &listen.to_string()]).args(args);
+        c.args(["-vv", "tracker", "--listen", &listen.to_string()])
+            .args(args);
         let mut proc = Proc::spawn("enjambre-tracker", &mut c, dir, true);
         let line = proc.wait_line(Duration::from_secs(20), |l| l.contains("http="));
         let http = line
@@ -131,7 +132,11 @@ impl Tracker {
     /// The swarm API's entry of the peer listening on `port`.
     pub fn peer(&self, t: &Torrent, port: u16) -> Option<Value> {
         let s = self.swarm(t)?;
-        s["peers"].as_array()?.iter().find(|p| port_of(p) == Some(port)).cloned()
+        s["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| port_of(p) == Some(port))
+            .cloned()
     }
 
     /// `GET /scrape?info_hash=…` decoded.
@@ -154,17 +159,30 @@ impl Tracker {
 
 /// The port of a swarm API peer entry (`"addr": "ip:port"`).
 pub fn port_of(peer: &Value) -> Option<u16> {
-    peer["addr"].as_str()?.parse::<SocketAddr>().ok().map(|a| a.port())
+    peer["addr"]
+        .as_str()?
+        .parse::<SocketAddr>()
+        .ok()
+        .map(|a| a.port())
 }
 
 /// The figures of `t` in a bencoded BEP 48 scrape response.
 pub fn scrape_figures(body: &[u8], t: &Torrent) -> Result<Scrape, String> {
     let v = decode(body).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(body)))?;
-    let files = v.as_dict().and_then(|d| d.get(b"files")).and_then(|f| f.as_dict());
+    let files = v
+        .as_dict()
+        .and_then(|d| d.get(b"files"))
+        .and_then(|f| f.as_dict());
     let entry = files
         .and_then(|f| f.get(&t.info_hash.0))
         .and_then(|e| e.as_dict())
-        .ok_or_else(|| format!("no entry for {} in {}", t.hex(), String::from_utf8_lossy(body)))?;
+        .ok_or_else(|| {
+            format!(
+                "no entry for {} in {}",
+                t.hex(),
+                String::from_utf8_lossy(body)
+            )
+        })?;
     let int = |k: &[u8]| entry.get(k).and_then(|v| v.as_int()).unwrap_or(-1);
     Ok(Scrape {
         complete: int(b"complete"),
@@ -223,24 +241,39 @@ impl Peer {
         let addr = p.addr;
         if p.netns.is_some() {
             // Not reachable from here: wait for its first progress line instead.
-            p.proc.wait_line(Duration::from_secs(30), |l| l.contains("\"type\""));
+            p.proc
+                .wait_line(Duration::from_secs(30), |l| l.contains("\"type\""));
             return p;
         }
         let up = poll_until(Duration::from_secs(30), || {
             p.proc.assert_running();
             TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
         });
-        assert!(up.is_some(), "{name} does not listen on {addr}\n{}", p.proc.report());
+        assert!(
+            up.is_some(),
+            "{name} does not listen on {addr}\n{}",
+            p.proc.report()
+        );
         p
     }
 
     fn spawn(name: &str, dir: &Path, mut c: Command, mut opts: PeerOpts) -> Peer {
         if opts.port == 0 {
             // In a namespace of its own every port is free; probe any here.
-            let probe = if opts.netns.is_some() { Ipv4Addr::LOCALHOST } else { opts.ip };
+            let probe = if opts.netns.is_some() {
+                Ipv4Addr::LOCALHOST
+            } else {
+                opts.ip
+            };
             opts.port = free_port(probe);
         }
-        c.args(["--json", "--listen", &opts.ip.to_string(), "--port", &opts.port.to_string()]);
+        c.args([
+            "--json",
+            "--listen",
+            &opts.ip.to_string(),
+            "--port",
+            &opts.port.to_string(),
+        ]);
         for p in &opts.peers {
             c.args(["--peer", &p.to_string()]);
         }

@@ -23,7 +23,9 @@ impl Fixture {
         piece_length: u32,
         trackers: &[String],
     ) -> Fixture {
-        let seed = scenario.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+        let seed = scenario
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
         let bytes = data(len, seed);
         let src = dir.sub("src").join(format!("{scenario}.bin"));
         std::fs::write(&src, &bytes).expect("write data");

@@ -42,7 +42,8 @@ pub fn request(
 ) -> Result<Response, String> {
     let io = |e: std::io::Error| format!("{method} http://{addr}{path}: {e}");
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -71,7 +72,10 @@ fn parse(buf: &[u8]) -> Result<Response, String> {
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("bad status line in {head:?}"))?;
     let mut body = buf[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok(Response { status, head, body })
@@ -135,10 +139,17 @@ pub fn request_in(
         return request(addr, method, path, headers, body);
     };
     let mut c = std::process::Command::new("ip");
-    c.args(["netns", "exec", ns, &super::libtorrent::python(), "-c", PY_REQUEST])
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .args([method, path, &headers.len().to_string()]);
+    c.args([
+        "netns",
+        "exec",
+        ns,
+        &super::libtorrent::python(),
+        "-c",
+        PY_REQUEST,
+    ])
+    .arg(addr.ip().to_string())
+    .arg(addr.port().to_string())
+    .args([method, path, &headers.len().to_string()]);
     for (k, v) in headers {
         c.args([k, v]);
     }

@@ -49,7 +49,10 @@ impl Pair {
         ip(&["netns", "add", &pair.b])?;
         let (va, vb) = (format!("va{tag}"), format!("vb{tag}"));
         let setup = || -> Result<(), String> {
-            ip(&["link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb, "netns", &pair.b])?;
+            ip(&[
+                "link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb, "netns",
+                &pair.b,
+            ])?;
             for (ns, dev, addr) in [(&pair.a, &va, pair.ip_a), (&pair.b, &vb, pair.ip_b)] {
                 ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
                 ip(&["-n", ns, "link", "set", dev, "up"])?;

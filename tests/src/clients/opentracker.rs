@@ -30,7 +30,14 @@ impl OpenTracker {
         let port = free_tcp_udp_port(Ipv4Addr::LOCALHOST);
         let mut c = Command::new("opentracker");
         c.current_dir(&home)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-P", &port.to_string()])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                &port.to_string(),
+            ])
             .args(["-w", "whitelist", "-u", "nobody", "-d"])
             .arg(&home);
         let mut ot = OpenTracker {
@@ -42,7 +49,11 @@ impl OpenTracker {
             ot.proc.assert_running();
             http::get(addr, "/scrape").ok()
         });
-        assert!(up.is_some(), "opentracker does not answer\n{}", ot.proc.report());
+        assert!(
+            up.is_some(),
+            "opentracker does not answer\n{}",
+            ot.proc.report()
+        );
         ot
     }
 

@@ -88,7 +88,11 @@ impl Proc {
     /// The last stdout line that satisfies `pred`.
     pub fn last_line(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
         let lines = self.lines.lock().unwrap();
-        lines.iter().rev().find(|(_, l)| pred(l)).map(|(_, l)| l.clone())
+        lines
+            .iter()
+            .rev()
+            .find(|(_, l)| pred(l))
+            .map(|(_, l)| l.clone())
     }
 
     /// Wait for a stdout line satisfying `pred`; panics with the logs after `limit` or if the
@@ -105,7 +109,11 @@ impl Proc {
                 if let Some(l) = self.last_line(&pred) {
                     return l;
                 }
-                panic!("{} exited ({status}) before the expected line\n{}", self.name, self.report());
+                panic!(
+                    "{} exited ({status}) before the expected line\n{}",
+                    self.name,
+                    self.report()
+                );
             }
             assert!(
                 Instant::now() < deadline,

@@ -69,7 +69,10 @@ impl Transmission {
         let home = dir.join(name);
         std::fs::create_dir_all(home.join("downloads")).expect("transmission dirs");
         // Ports are probed in our namespace; in a fresh namespace every port is free.
-        let (peer_port, rpc_port) = (free_port(Ipv4Addr::LOCALHOST), free_port(Ipv4Addr::LOCALHOST));
+        let (peer_port, rpc_port) = (
+            free_port(Ipv4Addr::LOCALHOST),
+            free_port(Ipv4Addr::LOCALHOST),
+        );
         let settings = json!({
             "rpc-enabled": true,
             "rpc-port": rpc_port,
@@ -127,7 +130,11 @@ impl Transmission {
             t.proc.assert_running();
             t.call("session-get", json!({})).ok()
         });
-        assert!(up.is_some(), "transmission-daemon's RPC does not answer\n{}", t.report());
+        assert!(
+            up.is_some(),
+            "transmission-daemon's RPC does not answer\n{}",
+            t.report()
+        );
         t
     }
 
@@ -145,7 +152,10 @@ impl Transmission {
                 body.as_bytes(),
             )?;
             if r.status == 409 {
-                let new = r.header("X-Transmission-Session-Id").unwrap_or("").to_string();
+                let new = r
+                    .header("X-Transmission-Session-Id")
+                    .unwrap_or("")
+                    .to_string();
                 *self.session.lock().unwrap() = new;
                 continue;
             }
@@ -233,7 +243,11 @@ impl Transmission {
 
     /// The ends of the daemon's stderr and of its log file.
     pub fn report(&self) -> String {
-        let log_file = self.proc.log_path().with_file_name(self.proc.name()).join("transmission.log");
+        let log_file = self
+            .proc
+            .log_path()
+            .with_file_name(self.proc.name())
+            .join("transmission.log");
         let log = std::fs::read_to_string(&log_file).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         format!(
