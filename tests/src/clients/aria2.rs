@@ -1,5 +1,7 @@
 //! aria2 (`aria2c`) as a seed or a leech, watched through its JSON-RPC. DHT, local discovery
 //! and peer exchange are off, so it finds peers only through the torrent's (HTTP) trackers.
+//! Each aria2 has a loopback address of its own (`--interface`), like a separate host: peers
+//! that accept one connection per address (Transmission) then tell it from a polling tracker.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::proc::Proc;
-use super::{free_port, http, poll_until, Torrent};
+use super::{free_port, http, loopback, poll_until, Torrent};
 
 /// The id aria2 gives the one download (`--gid`).
 const GID: &str = "e0a1b2c3d4e5f607";
@@ -56,8 +58,8 @@ impl Aria2 {
     }
 
     fn start(name: &str, dir: &Path, t: &Torrent, data: &Path, o: &Opts, extra: &[&str]) -> Aria2 {
-        let ip = Ipv4Addr::LOCALHOST;
-        let (port, rpc) = (free_port(ip), free_port(ip));
+        let ip = loopback();
+        let (port, rpc) = (free_port(ip), free_port(Ipv4Addr::LOCALHOST));
         let mut c = Command::new("aria2c");
         c.args([
             "--no-conf",
@@ -67,7 +69,6 @@ impl Aria2 {
             "--enable-peer-exchange=false",
             "--disable-ipv6=true",
             "--seed-ratio=0.0",
-            "--bt-external-ip=127.0.0.1",
             "--file-allocation=none",
             "--auto-file-renaming=false",
             "--allow-overwrite=true",
@@ -76,6 +77,8 @@ impl Aria2 {
             "--enable-rpc=true",
             "--rpc-listen-all=false",
         ])
+        .arg(format!("--interface={ip}"))
+        .arg(format!("--bt-external-ip={ip}"))
         .arg(format!("--listen-port={port}"))
         .arg(format!("--rpc-listen-port={rpc}"))
         .arg(format!("--gid={GID}"))
@@ -92,7 +95,7 @@ impl Aria2 {
         let mut a = Aria2 {
             proc: Proc::spawn(name, &mut c, dir, false),
             addr: SocketAddr::from((ip, port)),
-            rpc: SocketAddr::from((ip, rpc)),
+            rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, rpc)),
         };
         let up = poll_until(Duration::from_secs(20), || {
             a.proc.assert_running();
