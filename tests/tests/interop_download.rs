@@ -164,7 +164,7 @@ fn enjambre_downloads_from_transmission_aria2_and_libtorrent_via_opentracker() {
             "announce is outside info"
         );
         let seen = poll_until(Duration::from_secs(20), || {
-            (ot.scrape(&fx.torrent).complete >= 3).then_some(())
+            (ot.scrape(&fx.torrent)?.complete >= 3).then_some(())
         });
         assert!(
             seen.is_some(),

@@ -62,10 +62,11 @@ impl OpenTracker {
         format!("http://127.0.0.1:{}/announce", self.port)
     }
 
-    /// Scrape figures of `t`.
-    pub fn scrape(&self, t: &Torrent) -> super::enjambre::Scrape {
+    /// Scrape figures of `t`; `None` while no peer has announced it (opentracker then leaves
+    /// it out of the answer).
+    pub fn scrape(&self, t: &Torrent) -> Option<super::enjambre::Scrape> {
         let path = format!("/scrape?info_hash={}", http::percent_encode(&t.info_hash.0));
-        let r = http::get((Ipv4Addr::LOCALHOST, self.port).into(), &path).expect("scrape");
-        super::enjambre::scrape_figures(&r.body, t).unwrap_or_else(|e| panic!("scrape: {e}"))
+        let r = http::get((Ipv4Addr::LOCALHOST, self.port).into(), &path).ok()?;
+        super::enjambre::scrape_figures(&r.body, t).ok()
     }
 }
