@@ -44,7 +44,9 @@ if grep -rnE 'extern crate alloc|\balloc::' core/src; then echo "core uses alloc
 
 step "unit, property, simulator and end-to-end tests"
 cargo build --release -p enjambre
-cargo test --workspace --release
+results=$(mktemp)
+cargo test --workspace --release 2>&1 | tee "$results"
+summary=$(grep -E '^test result:' "$results" | awk '{p += $4; f += $6; i += $8} END {printf "%d passed, %d failed, %d skipped", p, f, i}')
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz: each target for ${FUZZ_SECONDS}s"
@@ -54,3 +56,4 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   done
 fi
 step "all checks passed"
+echo "tests: $summary"

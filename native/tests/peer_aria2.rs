@@ -76,7 +76,6 @@ fn enjambre_downloads_from_an_aria2_seed() {
 }
 
 #[test]
-#[ignore = "the core session closes aria2 1.36 for the Bitfield it sends after HaveNone (Misbehaved(BadBitfield))"]
 fn an_aria2_leech_downloads_from_enjambre_through_opentracker() {
     if !installed("aria2c") || Command::new("opentracker").arg("-h").output().is_err() {
         eprintln!("skipped: aria2c or opentracker not installed");

@@ -26,7 +26,7 @@ impl<
             .iter()
             .filter(|p| p.is_active() && !p.am_choking)
             .count();
-        if unchoked < self.config.unchoke_slots.max(1) && self.have.count_ones() > 0 {
+        if unchoked < self.config.unchoke_slots.max(1) && self.have_count > 0 {
             self.peers[i].am_choking = false;
         }
     }
@@ -35,7 +35,7 @@ impl<
     /// the best `unchoke_slots - 1` plus one optimistic pick, choke the rest.
     pub(crate) fn rechoke(&mut self, now: Instant) {
         self.rechoke_round = self.rechoke_round.wrapping_add(1);
-        let seeding = self.have.is_full();
+        let seeding = self.is_complete();
         for p in self.peers.iter_mut() {
             p.down_rate = p.down_round;
             p.up_rate = p.up_round;

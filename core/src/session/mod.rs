@@ -92,6 +92,8 @@ pub struct Session<
     peers: [Peer<BYTES, RX, Q>; PEERS],
     known: Vec<Known, MAX_KNOWN>,
     want_connect: bool,
+    /// Some slot may be `Closing` or `Connecting` not yet emitted.
+    slots_pending: bool,
     bans: Vec<IpAddr, MAX_BANS>,
     strikes: Vec<(IpAddr, u8), MAX_BANS>,
     ops: Vec<Op, MAX_OPS>,
@@ -153,6 +155,7 @@ impl<
             peers: core::array::from_fn(|_| Peer::new()),
             known: Vec::new(),
             want_connect: false,
+            slots_pending: false,
             bans: Vec::new(),
             strikes: Vec::new(),
             ops: Vec::new(),
@@ -177,7 +180,7 @@ impl<
         if let Some(state) = resume {
             session.restore(state)?;
         }
-        session.complete_at_start = session.have.is_full();
+        session.complete_at_start = session.is_complete();
         Ok(session)
     }
 
@@ -421,7 +424,7 @@ impl<
 
     /// Emit pending `Close` and `Connect` commands.
     fn poll_slots(&mut self) -> Option<Command> {
-        for i in 0..PEERS {
+        for i in 0..if self.slots_pending { PEERS } else { 0 } {
             match self.peers[i].phase {
                 Phase::Closing(reason) => {
                     let peer = self.handle_of(i);
@@ -440,6 +443,7 @@ impl<
                 _ => {}
             }
         }
+        self.slots_pending = false;
         if self.want_connect {
             self.want_connect = false;
             if self.start_connects() {
@@ -511,7 +515,7 @@ impl<
 
     /// Whether every piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.have.is_full()
+        self.have_count == self.geometry.piece_count()
     }
 
     /// Return the torrent's geometry.
@@ -519,10 +523,15 @@ impl<
         &self.geometry
     }
 
+    /// Return how many connected peers have `piece`, as the picker counts them.
+    pub fn availability(&self, piece: PieceIndex) -> u16 {
+        self.picker.availability(piece.get())
+    }
+
     /// Return the counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            pieces_have: self.have.count_ones(),
+            pieces_have: self.have_count,
             piece_count: self.geometry.piece_count(),
             downloaded: self.downloaded,
             uploaded: self.uploaded,
@@ -619,6 +628,7 @@ impl<
     fn close(&mut self, now: Instant, i: usize, reason: CloseReason) {
         self.forget_peer(now, i, reason);
         self.peers[i].phase = Phase::Closing(reason);
+        self.slots_pending = true;
     }
 
     /// Drop the connection's state now; the shell already knows the socket is gone.

@@ -327,7 +327,7 @@ impl<
         if let Some(p) = self.geometry.piece(piece) {
             self.push_event(Event::PieceVerified { piece: p });
         }
-        if self.have.is_full() {
+        if self.is_complete() {
             self.push_event(Event::Completed);
             if !self.complete_at_start {
                 self.announce.completed();

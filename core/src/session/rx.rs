@@ -246,6 +246,11 @@ impl<
         if have < 5 {
             return false;
         }
+        if head[4] == 6 && !p.am_choking && p.incoming.is_full() {
+            // A request we will serve, with our upload queue full: leave it in the ring until
+            // uploads drain (clients like aria2 pipeline past the `reqq` we advertise).
+            return false;
+        }
         if head[4] == 7 && len >= 9 {
             // Piece: read the 13-byte header, then let the payload stream.
             if len - 9 > MAX_PIECE_PAYLOAD {
@@ -284,8 +289,13 @@ impl<
             Message::NotInterested => Msg::NotInterested,
             Message::Have(x) => Msg::Have(x),
             Message::Bitfield(bits) => {
-                let ok = !p.got_first_message && p.has.copy_from_slices(bits.a, bits.b).is_ok();
-                Msg::Bitfield(ok)
+                // BEP 3 puts it first, but aria2 also sends one later instead of many Haves:
+                // a later bitfield replaces our view of the peer, counted afresh.
+                if p.counted {
+                    self.picker.remove_bitfield(&p.has);
+                    p.counted = false;
+                }
+                Msg::Bitfield(p.has.copy_from_slices(bits.a, bits.b).is_ok())
             }
             Message::Request {
                 index,
@@ -411,7 +421,7 @@ impl<
                 self.close_if_useless(now, i);
             }
             Msg::Bitfield(ok) => {
-                if !ok || !first {
+                if !ok {
                     self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield));
                     return;
                 }
@@ -488,11 +498,7 @@ impl<
 
     /// The peer's first bitfield is in `has`: count it and decide interest.
     fn count_bitfield(&mut self, i: usize) {
-        let p = &mut self.peers[i];
-        if p.counted {
-            // Haves before the bitfield are impossible (it must come first), but be exact.
-            self.picker.remove_bitfield(&p.has);
-        }
+        // Whatever was counted before was taken out when the new bitfield arrived.
         self.picker.add_bitfield(&self.peers[i].has);
         self.peers[i].counted = true;
         self.update_interest(i);
@@ -502,7 +508,7 @@ impl<
 
     /// Both sides complete: nothing to exchange.
     fn close_if_useless(&mut self, now: Instant, i: usize) {
-        if self.have.is_full() && self.peers[i].has.is_full() {
+        if self.is_complete() && self.peers[i].has.is_full() {
             self.close(now, i, CloseReason::NotUseful);
         }
     }

@@ -102,7 +102,7 @@ impl<
     /// Reserve slots for known addresses that are due; returns whether any was reserved.
     pub(crate) fn start_connects(&mut self) -> bool {
         let now = self.now;
-        if self.have.is_full() {
+        if self.is_complete() {
             // A seed waits for leeches to come to it.
             return false;
         }
@@ -130,13 +130,14 @@ impl<
             self.known[n].state = KnownState::InUse;
             let count = self.geometry.piece_count();
             self.peers[slot].reset(now, count, Phase::Connecting { emitted: false }, addr, true);
+            self.slots_pending = true;
             started = true;
         }
     }
 
     /// The earliest instant a known address may be retried.
     pub(crate) fn next_retry(&self) -> Option<Instant> {
-        if self.have.is_full() {
+        if self.is_complete() {
             return None;
         }
         self.known

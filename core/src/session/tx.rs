@@ -86,12 +86,13 @@ impl<
     }
 
     fn compose_active(&mut self, _now: Instant, i: usize, w: &mut Writer<'_>) {
+        let complete = self.is_complete();
         let p = &mut self.peers[i];
         if !p.bitfield_sent {
-            let count = self.have.count_ones();
+            let count = self.have_count;
             let ok = if p.fast && count == 0 {
                 w.message(&Message::HaveNone)
-            } else if p.fast && self.have.is_full() {
+            } else if p.fast && complete {
                 w.message(&Message::HaveAll)
             } else if count > 0 {
                 let bits = self.have.as_bytes();
@@ -194,7 +195,7 @@ impl<
     /// Queue requests up to the peer's pipeline depth.
     fn fill_requests(&mut self, i: usize) {
         let p = &self.peers[i];
-        if p.peer_choking || !p.am_interested || self.have.is_full() {
+        if p.peer_choking || !p.am_interested || self.is_complete() {
             return;
         }
         while self.peers[i].requests.len() < self.peers[i].max_requests {
