@@ -3,9 +3,8 @@
 //! `enjambre tracker`; Transmission, which never dials loopback peers, is dialled by our seed
 //! (`--peer`), and, between two network namespaces, finds it through the tracker itself.
 //!
-//! Three scenarios are blocked by bugs of ours, described in their `ignore` reasons:
-//! - aria2 replaces runs of `Have` with a `Bitfield` (or `HaveAll`) in mid-connection; the core
-//!   session closes the connection for it (core/src/session/rx.rs, `Msg::Bitfield` when not first).
+//! aria2 replaces runs of `Have` with a `Bitfield` (or `HaveAll`) in mid-connection, which the
+//! aria2 scenario exercises. Two scenarios are blocked by bugs of ours, as their `ignore` says:
 //! - `enjambre seed --peer ADDR` never dials ADDR: a complete session starts no connections
 //!   (core/src/session/swarm.rs, `start_connects`, "A seed waits for leeches to come to it").
 //! - Transmission's default (`encryption` 1, preferred) dials with an MSE handshake; we close it,
@@ -104,7 +103,6 @@ fn enjambre_seed_serves_a_libtorrent_leech() {
 }
 
 #[test]
-#[ignore = "blocked: the core closes a peer that sends Bitfield after its first message, as aria2 does mid-connection"]
 fn enjambre_seed_serves_an_aria2_leech() {
     if !have("aria2") {
         return;
