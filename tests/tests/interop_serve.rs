@@ -1,0 +1,217 @@
+//! Issue 5, the peer as a seed: `enjambre seed` serves real Transmission, aria2 and libtorrent
+//! leeches, each ending with a byte-identical copy. aria2 and libtorrent find the seed through
+//! `enjambre tracker`; Transmission, which never dials loopback peers, is dialled by our seed
+//! (`--peer`), and, between two network namespaces, finds it through the tracker itself.
+//!
+//! aria2 replaces runs of `Have` with a `Bitfield` (or `HaveAll`) in mid-connection, which the
+//! aria2 scenario exercises. Two scenarios are blocked by bugs of ours, as their `ignore` says:
+//! - `enjambre seed --peer ADDR` never dials ADDR: a complete session starts no connections
+//!   (core/src/session/swarm.rs, `start_connects`, "A seed waits for leeches to come to it").
+//! - Transmission's default (`encryption` 1, preferred) dials with an MSE handshake; we close it,
+//!   and on its plaintext retry Transmission waits for the acceptor's handshake first, which we
+//!   never send before reading the peer's: no connection ever completes.
+
+use std::time::Duration;
+
+use enjambre_tests::clients::aria2::{self, Aria2};
+use enjambre_tests::clients::enjambre::{Peer, PeerOpts, Tracker};
+use enjambre_tests::clients::fixture::Fixture;
+use enjambre_tests::clients::libtorrent::{self, Libtorrent};
+use enjambre_tests::clients::netns;
+use enjambre_tests::clients::transmission::{self, Transmission};
+use enjambre_tests::clients::{assert_same_file, have, loopback, poll_until, Scratch};
+
+const MIB: usize = 1 << 20;
+
+fn tracker(dir: &Scratch) -> Tracker {
+    Tracker::start(
+        dir.path(),
+        &[
+            "--interval",
+            "2",
+            "--min-interval",
+            "1",
+            "--poll-interval",
+            "0",
+        ],
+    )
+}
+
+/// `enjambre seed` of the fixture on its own loopback address, dialling `peers`.
+fn seed(fx: &Fixture, peers: Vec<std::net::SocketAddr>) -> Peer {
+    let data = fx.seed_dir("enjambre-seed");
+    let opts = PeerOpts {
+        ip: loopback(),
+        peers,
+        ..PeerOpts::default()
+    };
+    Peer::seed(
+        "enjambre-seed",
+        &fx.dir,
+        &fx.torrent,
+        &fx.file_in(&data),
+        opts,
+    )
+}
+
+/// What our seed says it uploaded.
+fn uploaded(seed: &Peer) -> u64 {
+    seed.last("progress")
+        .and_then(|v| v["uploaded"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Wait until our seed's progress line reports the whole file sent.
+fn assert_seed_sent_all(seed: &Peer, fx: &Fixture) {
+    let len = fx.bytes.len() as u64;
+    let sent = poll_until(Duration::from_secs(5), || {
+        (uploaded(seed) >= len).then_some(())
+    });
+    assert!(
+        sent.is_some(),
+        "enjambre seed reports {} bytes uploaded, less than the file's {len}",
+        uploaded(seed)
+    );
+}
+
+#[test]
+fn enjambre_seed_serves_a_libtorrent_leech() {
+    if !have("libtorrent") {
+        return;
+    }
+    let dir = Scratch::new("serve-libtorrent");
+    let t = tracker(&dir);
+    let fx = Fixture::new(
+        &dir,
+        "serve-libtorrent",
+        4 * MIB,
+        64 * 1024,
+        &[t.announce_url()],
+    );
+    let s = seed(&fx, vec![]);
+    let out = fx.empty_dir("libtorrent-leech");
+    let mut l = Libtorrent::leech(
+        "libtorrent-leech",
+        &fx.dir,
+        &fx.torrent,
+        &out,
+        libtorrent::Opts::default(),
+    );
+    l.wait_done(Duration::from_secs(60));
+    assert_same_file(&fx.file_in(&out), &fx.bytes, "libtorrent leech");
+    assert_seed_sent_all(&s, &fx);
+}
+
+#[test]
+fn enjambre_seed_serves_an_aria2_leech() {
+    if !have("aria2") {
+        return;
+    }
+    let dir = Scratch::new("serve-aria2");
+    let t = tracker(&dir);
+    let fx = Fixture::new(&dir, "serve-aria2", 4 * MIB, 64 * 1024, &[t.announce_url()]);
+    let s = seed(&fx, vec![]);
+    let out = fx.empty_dir("aria2-leech");
+    let mut a = Aria2::leech(
+        "aria2-leech",
+        &fx.dir,
+        &fx.torrent,
+        &out,
+        aria2::Opts::default(),
+    );
+    a.wait_complete(Duration::from_secs(60));
+    assert_same_file(&fx.file_in(&out), &fx.bytes, "aria2 leech");
+    assert_seed_sent_all(&s, &fx);
+}
+
+#[test]
+#[ignore = "blocked: `enjambre seed --peer ADDR` never dials ADDR (a complete session starts no connections)"]
+fn enjambre_seed_dials_and_serves_a_transmission_leech() {
+    if !have("transmission") {
+        return;
+    }
+    let dir = Scratch::new("serve-transmission");
+    let t = tracker(&dir);
+    let fx = Fixture::new(
+        &dir,
+        "serve-transmission",
+        4 * MIB,
+        64 * 1024,
+        &[t.announce_url()],
+    );
+    let mut tr = Transmission::start("transmission-leech", &fx.dir, transmission::Opts::default());
+    let out = fx.empty_dir("transmission-out");
+    let id = tr.add(&fx.torrent, &out);
+    let s = seed(&fx, vec![tr.addr]);
+    tr.wait_complete(id, Duration::from_secs(60));
+    assert_same_file(&fx.file_in(&out), &fx.bytes, "Transmission leech");
+    assert_seed_sent_all(&s, &fx);
+}
+
+/// Transmission in namespace A, `enjambre tracker` and `enjambre seed` in namespace B, joined by
+/// a veth pair: Transmission learns the seed's (non-loopback) address from the tracker and dials
+/// it, with Transmission's `encryption` setting `encryption`.
+fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
+    if !have("transmission") {
+        return;
+    }
+    let pair = match netns::Pair::new() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("skipped: cannot create network namespaces here ({e})");
+            return;
+        }
+    };
+    let dir = Scratch::new(scenario);
+    let args = [
+        "--interval",
+        "2",
+        "--min-interval",
+        "1",
+        "--poll-interval",
+        "0",
+    ];
+    let t = Tracker::start_in(dir.path(), Some(&pair.b), (pair.ip_b, 0).into(), &args);
+    let fx = Fixture::new(&dir, scenario, 4 * MIB, 64 * 1024, &[t.announce_url()]);
+    let data = fx.seed_dir("enjambre-seed");
+    let opts = PeerOpts {
+        ip: pair.ip_b,
+        netns: Some(pair.b.clone()),
+        ..PeerOpts::default()
+    };
+    let s = Peer::seed(
+        "enjambre-seed",
+        &fx.dir,
+        &fx.torrent,
+        &fx.file_in(&data),
+        opts,
+    );
+    let o = transmission::Opts {
+        ip: pair.ip_a,
+        netns: Some(pair.a.clone()),
+        encryption,
+        ..Default::default()
+    };
+    let mut tr = Transmission::start("transmission-leech", &fx.dir, o);
+    let out = fx.empty_dir("transmission-out");
+    let id = tr.add(&fx.torrent, &out);
+    tr.wait_complete(id, Duration::from_secs(60));
+    assert_same_file(&fx.file_in(&out), &fx.bytes, "Transmission leech");
+    assert_seed_sent_all(&s, &fx);
+    let ts = t.swarm(&fx.torrent).expect("swarm");
+    assert!(
+        ts["peers"].as_array().is_some_and(|p| p.len() == 2),
+        "the tracker should list the seed and Transmission: {ts}"
+    );
+}
+
+#[test]
+fn a_transmission_leech_preferring_plaintext_finds_enjambre_seed_across_namespaces() {
+    transmission_leech_across_namespaces("serve-transmission-netns-plain", 0);
+}
+
+#[test]
+#[ignore = "blocked: Transmission's default MSE-first dial never completes: we do not send our handshake first on its plaintext retry"]
+fn a_default_transmission_leech_finds_enjambre_seed_across_namespaces() {
+    transmission_leech_across_namespaces("serve-transmission-netns", 1);
+}
