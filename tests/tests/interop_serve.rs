@@ -125,7 +125,6 @@ fn enjambre_seed_serves_an_aria2_leech() {
 }
 
 #[test]
-#[ignore = "blocked: `enjambre seed --peer ADDR` never dials ADDR (a complete session starts no connections)"]
 fn enjambre_seed_dials_and_serves_a_transmission_leech() {
     if !have("transmission") {
         return;

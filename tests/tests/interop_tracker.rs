@@ -326,7 +326,6 @@ fn libtorrent_and_enjambre_find_each_other_over_udp() {
 /// `started`, finishes before that answer is back, and shuts down: its `completed` must not be
 /// replaced by `stopped` (core/src/session/announce.rs, `Announce::stop` overwrites `pending`).
 #[test]
-#[ignore = "blocked: `enjambre get` that exits at completion never announces `completed` (stop() replaces it)"]
 fn an_enjambre_leech_that_exits_at_completion_is_counted_by_scrape() {
     if !Client::Libtorrent.installed() {
         return;

@@ -224,7 +224,17 @@ impl<
     pub fn handle_peers(&mut self, now: Instant, addrs: impl IntoIterator<Item = SocketAddr>) {
         self.now = now;
         for addr in addrs {
-            self.add_known(now, addr);
+            self.add_known(now, addr, false);
+        }
+        self.want_connect = true;
+    }
+
+    /// Learn peer addresses the user named: dialled even when we are a seed (a seed otherwise
+    /// waits for leeches to connect to it).
+    pub fn handle_dial(&mut self, now: Instant, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.now = now;
+        for addr in addrs {
+            self.add_known(now, addr, true);
         }
         self.want_connect = true;
     }

@@ -13,6 +13,8 @@ use crate::{Duration, Instant};
 pub(crate) struct Known {
     pub(crate) addr: SocketAddr,
     pub(crate) state: KnownState,
+    /// Named by the user: dialled even when we are a seed.
+    pub(crate) dial: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +42,12 @@ impl<
         const Q: usize,
     > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
 {
-    pub(crate) fn add_known(&mut self, now: Instant, addr: SocketAddr) {
-        if addr.port() == 0 || self.known.iter().any(|k| k.addr == addr) {
+    pub(crate) fn add_known(&mut self, now: Instant, addr: SocketAddr, dial: bool) {
+        if addr.port() == 0 {
+            return;
+        }
+        if let Some(k) = self.known.iter_mut().find(|k| k.addr == addr) {
+            k.dial |= dial;
             return;
         }
         let known = Known {
@@ -50,6 +56,7 @@ impl<
                 retry_at: now,
                 failures: 0,
             },
+            dial,
         };
         if self.known.push(known).is_err() {
             // Full: replace an address that keeps failing.
@@ -85,12 +92,16 @@ impl<
             return;
         }
         let failures = match (k.state, reason) {
-            (_, CloseReason::ConnectFailed | CloseReason::Timeout | CloseReason::Malformed(_)) => {
-                match k.state {
-                    KnownState::Idle { failures, .. } => failures.saturating_add(1),
-                    _ => 1,
-                }
-            }
+            (
+                _,
+                CloseReason::ConnectFailed
+                | CloseReason::Timeout
+                | CloseReason::Malformed(_)
+                | CloseReason::NotUseful,
+            ) => match k.state {
+                KnownState::Idle { failures, .. } => failures.saturating_add(1),
+                _ => 1,
+            },
             _ => 0,
         };
         k.state = KnownState::Idle {
@@ -102,10 +113,8 @@ impl<
     /// Reserve slots for known addresses that are due; returns whether any was reserved.
     pub(crate) fn start_connects(&mut self) -> bool {
         let now = self.now;
-        if self.is_complete() {
-            // A seed waits for leeches to come to it.
-            return false;
-        }
+        // A seed waits for leeches to come to it, but dials the peers the user named.
+        let seeding = self.is_complete();
         let mut started = false;
         loop {
             let half_open = self
@@ -123,6 +132,7 @@ impl<
             };
             let due = self.known.iter().position(|k| {
                 matches!(k.state, KnownState::Idle { retry_at, .. } if retry_at <= now)
+                    && (k.dial || !seeding)
                     && !self.bans.contains(&k.addr.ip())
             });
             let Some(n) = due else { return started };
@@ -137,11 +147,10 @@ impl<
 
     /// The earliest instant a known address may be retried.
     pub(crate) fn next_retry(&self) -> Option<Instant> {
-        if self.is_complete() {
-            return None;
-        }
+        let seeding = self.is_complete();
         self.known
             .iter()
+            .filter(|k| k.dial || !seeding)
             .filter_map(|k| match k.state {
                 KnownState::Idle { retry_at, .. } => Some(retry_at),
                 _ => None,

@@ -893,6 +893,30 @@ fn requests_beyond_the_queue_wait_in_the_ring_and_are_all_served() {
 }
 
 #[test]
+fn a_seed_dials_only_the_peers_the_user_named() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1, 2, 3]);
+    let mut h = H::started(&t, config(), Some(&state));
+    // Learned from a tracker: a seed waits for them to come.
+    h.s.handle_peers(h.now, [addr(1)]);
+    assert!(!h
+        .drain()
+        .iter()
+        .any(|o| matches!(o, Out::Cmd(Command::Connect { .. }))));
+    // Named by the user (`--peer`): dialled.
+    h.s.handle_dial(h.now, [addr(2)]);
+    let out = h.drain();
+    let dialled: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Out::Cmd(Command::Connect { addr, .. }) => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dialled, [addr(2)]);
+}
+
+#[test]
 fn a_request_while_choked_is_rejected_with_fast_and_ignored_without() {
     let t = four_pieces();
     let state = state_with(&t, &[0, 1]);

@@ -284,7 +284,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     pub async fn run(mut self) -> Result<Outcome, DriveError> {
         let now = self.now();
         let extra = self.extra_peers.clone();
-        self.session.handle_peers(now, extra);
+        self.session.handle_dial(now, extra);
         self.complete = self.session.is_complete();
         if self.complete && self.exit_when_complete {
             self.progress.note("already complete");
