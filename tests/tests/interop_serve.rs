@@ -210,7 +210,6 @@ fn a_transmission_leech_preferring_plaintext_finds_enjambre_seed_across_namespac
 }
 
 #[test]
-#[ignore = "blocked: Transmission's default MSE-first dial never completes: we do not send our handshake first on its plaintext retry"]
 fn a_default_transmission_leech_finds_enjambre_seed_across_namespaces() {
     transmission_leech_across_namespaces("serve-transmission-netns", 1);
 }

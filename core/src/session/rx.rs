@@ -91,6 +91,19 @@ impl<
         let hs = match Handshake::decode(a, b) {
             Ok(Status::Complete(hs)) => hs,
             Ok(Status::Partial) => return false,
+            Err(e) if !p.outbound => match skip_mse_preamble(a, b) {
+                // Transmission's default opens with an MSE key exchange, sees our plaintext
+                // handshake, and sends its own plaintext one on the same connection.
+                Skip::Found(junk) => {
+                    p.rx.consume(junk);
+                    return true;
+                }
+                Skip::NeedMore => return false,
+                Skip::NotThere => {
+                    self.close(now, i, CloseReason::Malformed(e));
+                    return false;
+                }
+            },
             Err(e) => {
                 self.close(now, i, CloseReason::Malformed(e));
                 return false;
@@ -560,4 +573,34 @@ enum Payload {
     Produced(Produced),
     Continue,
     Wait,
+}
+
+/// The most bytes an MSE initiator sends before its payload: a 96-byte key and 512 of padding.
+const MSE_PREAMBLE_MAX: usize = 96 + 512;
+
+enum Skip {
+    /// The plaintext handshake starts after this many bytes.
+    Found(usize),
+    /// Not seen yet, and the preamble may still be arriving.
+    NeedMore,
+    /// Not within the longest preamble: this is not BitTorrent.
+    NotThere,
+}
+
+/// Look for the plaintext handshake after an MSE preamble, across the ring's two halves.
+fn skip_mse_preamble(a: &[u8], b: &[u8]) -> Skip {
+    let len = a.len() + b.len();
+    let at = |k: usize| if k < a.len() { a[k] } else { b[k - a.len()] };
+    let proto = crate::wire::PROTOCOL;
+    let last_start = MSE_PREAMBLE_MAX.min(len.saturating_sub(proto.len()));
+    for start in 1..=last_start {
+        if start + proto.len() <= len && (0..proto.len()).all(|k| at(start + k) == proto[k]) {
+            return Skip::Found(start);
+        }
+    }
+    if len < MSE_PREAMBLE_MAX + proto.len() {
+        Skip::NeedMore
+    } else {
+        Skip::NotThere
+    }
 }

@@ -1043,6 +1043,25 @@ fn a_length_prefix_over_the_configured_maximum_closes_as_soon_as_it_is_read() {
 }
 
 #[test]
+fn an_mse_preamble_before_a_plaintext_handshake_is_skipped() {
+    // Transmission (encryption "preferred") sends a 96-byte key and padding, sees our
+    // plaintext handshake, then sends its own plaintext handshake on the same connection.
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.accept(1);
+    let preamble: Vec<u8> = (0..173u32).map(|i| (i * 97 + 13) as u8).collect();
+    assert_eq!(h.input(a, &preamble), []);
+    let out = h.input(a, &h.their_handshake(1, true, true));
+    assert!(
+        out.contains(&Out::Ev(Event::PeerHandshake {
+            peer: a,
+            peer_id: pid(1)
+        })),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
     let t = four_pieces();
     let mut h = H::started(&t, config(), None);
@@ -1050,10 +1069,11 @@ fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
     let a = h.accept(1);
     let other = handshake(InfoHash([7; 20]), pid(1), true, true);
     assert_eq!(h.input(a, &other), close(a, CloseReason::WrongInfoHash));
-    // Not BitTorrent at all: closed on the first wrong byte.
+    // Not BitTorrent at all: closed once past the longest MSE preamble (96 + 512 bytes).
     let a = h.accept(1);
+    assert_eq!(h.input(a, b"GET / HTTP/1.1\r\n"), []);
     assert_eq!(
-        h.input(a, b"GET / HTTP/1.1"),
+        h.input(a, &[b'x'; 620]),
         close(a, CloseReason::Malformed(WireError::BadProtocol))
     );
     // Ourselves, dialled from a tracker's list: closed and never dialled again.

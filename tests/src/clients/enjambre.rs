@@ -277,7 +277,10 @@ impl Peer {
         for p in &opts.peers {
             c.args(["--peer", &p.to_string()]);
         }
-        c.args(&opts.extra).env("RUST_LOG", "info");
+        c.args(&opts.extra).env(
+            "RUST_LOG",
+            std::env::var("ENJAMBRE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        );
         let proc = Proc::spawn(name, &mut c, dir, true);
         Peer {
             proc,
