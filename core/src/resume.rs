@@ -108,6 +108,40 @@ impl<const BYTES: usize, const PARTIAL: usize, const RANGES: usize>
         })
     }
 
+    /// Record that `[start, end)` of `piece` was written after this state was saved: what a
+    /// shell's write journal replays on restart. Bytes of a verified piece are ignored; a piece
+    /// not yet partial becomes partial. Returns the bytes newly covered.
+    pub fn record_write(
+        &mut self,
+        geometry: &Geometry,
+        piece: u32,
+        start: u32,
+        end: u32,
+    ) -> Result<u32, ResumeError> {
+        let Some(index) = geometry.piece(piece) else {
+            return Err(ResumeError::Invalid);
+        };
+        let len = geometry.piece_len(index);
+        if start >= end || end > len {
+            return Err(ResumeError::Invalid);
+        }
+        if self.have.get(piece) {
+            return Ok(0);
+        }
+        let k = match self.partial.iter().position(|p| p.piece() == piece) {
+            Some(k) => k,
+            None => {
+                self.partial
+                    .push(PieceProgress::new(piece, len))
+                    .map_err(|_| ResumeError::Capacity)?;
+                self.partial.len() - 1
+            }
+        };
+        self.partial[k]
+            .add(start, end)
+            .map_err(|_| ResumeError::Capacity)
+    }
+
     /// Return an upper bound of the encoded size for these capacities; a buffer this long always
     /// suffices for [`Self::encode`].
     pub const fn max_encoded_len() -> usize {
@@ -301,6 +335,31 @@ mod tests {
     /// 21 pieces of 1000 bytes, the last one 500.
     fn geometry() -> Geometry {
         Geometry::new(1000, 20_500).unwrap()
+    }
+
+    #[test]
+    fn a_journal_replay_extends_partials_and_ignores_verified_pieces() {
+        let g = geometry();
+        let mut s = sample();
+        // Piece 3 had [0,100) and [400,999): the journal says [100,400) was written since.
+        assert_eq!(s.record_write(&g, 3, 100, 400), Ok(300));
+        let p3 = s.partial.iter().find(|p| p.piece() == 3).unwrap();
+        assert_eq!(p3.as_slice(), [(0, 999)]);
+        // A piece not yet partial becomes one; the short last piece is bounded by its length.
+        assert_eq!(s.record_write(&g, 20, 0, 10), Ok(0), "piece 20 is verified");
+        let n = s.partial.len();
+        assert_eq!(s.record_write(&g, 9, 0, 16), Ok(16));
+        assert_eq!(s.partial.len(), n + 1);
+        // Replaying the same record twice changes nothing.
+        assert_eq!(s.record_write(&g, 9, 0, 16), Ok(0));
+        // Out of bounds is refused, never recorded.
+        assert_eq!(s.record_write(&g, 21, 0, 1), Err(ResumeError::Invalid));
+        assert_eq!(s.record_write(&g, 4, 900, 1001), Err(ResumeError::Invalid));
+        assert_eq!(s.record_write(&g, 4, 5, 5), Err(ResumeError::Invalid));
+        // What was replayed encodes and decodes like any state.
+        let mut buf = [0u8; State::max_encoded_len()];
+        let bytes = s.encode(&mut buf).unwrap();
+        assert_eq!(State::decode(bytes, HASH, g).unwrap(), s);
     }
 
     fn sample() -> State {
