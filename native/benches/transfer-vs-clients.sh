@@ -92,6 +92,7 @@ while True:
         os._exit(0)
 EOF
 
+# aria2 preallocates by writing the whole file first unless told not to: none, as the others.
 a2=(aria2c --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false
     --summary-interval=0 --console-log-level=warn --file-allocation=none)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -234,7 +235,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 dropped=no; [ -f dropped ] && dropped=yes
 echo "caches dropped before each run: $dropped; load after: $load; $(date -u +%Y-%m-%d)"
-echo "figures: median (best of $runs); CPU per GiB; whole run = leech start to exit with the verified file"
+echo "figures: median (best) of $runs runs, best = highest MB/s, lowest CPU, RSS and delay; CPU per GiB;"
+echo "whole run = leech start to its exit with the verified file; libtorrent maps the file, so its RSS counts the file's pages"
 echo
 echo "| pair | whole-run MB/s | leech CPU-s/GiB | seed CPU-s/GiB | leech peak RSS MiB | first payload byte ms |"
 echo "|------|----------------|-----------------|----------------|--------------------|-----------------------|"
