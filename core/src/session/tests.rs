@@ -1578,3 +1578,64 @@ fn bytes_rewritten_under_the_hashed_prefix_are_judged_as_storage_holds_them() {
     // B's garbage overwrote bytes hashed from A: the piece must fail, not pass on A's bytes.
     assert_eq!(endgame_overlap(8000), [failed]);
 }
+
+/// The requests (piece, begin, length) in a run of our messages.
+fn requests_in(bytes: &[u8]) -> Vec<(u32, u32, u32)> {
+    assert_eq!(bytes.len() % 17, 0, "only requests: {bytes:02x?}");
+    bytes
+        .chunks(17)
+        .map(|m| {
+            assert_eq!(m[..5], [0, 0, 0, 13, 6]);
+            let word = |at: usize| u32::from_be_bytes([m[at], m[at + 1], m[at + 2], m[at + 3]]);
+            (word(5), word(9), word(13))
+        })
+        .collect()
+}
+
+#[test]
+fn a_deep_pipeline_is_topped_up_a_quarter_at_a_time() {
+    // Four pieces of four blocks; eight requests in flight, topped up two at a time.
+    let t = torrent(16 * K16 as usize, 4 * K16);
+    let mut config = config();
+    config.pipeline_depth = 8;
+    let mut h = H::started(&t, config, None);
+    let (a, _, out) = h.peer_with(1, &HAVE_ALL);
+    assert_eq!(out, [tx(a, INTERESTED.to_vec())]);
+    let out = h.input(a, &UNCHOKE);
+    let [Out::Tx(_, ref bytes)] = out[..] else {
+        panic!("expected the first requests: {out:?}");
+    };
+    let mut asked = requests_in(bytes);
+    assert_eq!(asked.len(), 8);
+    let mut answered = 0;
+    let mut op = 0;
+    while answered < 16 {
+        let (index, begin, len) = asked[answered];
+        let out = h.input(a, &h.block(index, begin, len));
+        assert_eq!(out[0], write(op, index, begin, h.bytes(index, begin, len)));
+        op += 1;
+        answered += 1;
+        let more: Vec<_> = out[1..]
+            .iter()
+            .flat_map(|o| match o {
+                Out::Tx(p, b) if *p == a => requests_in(b),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let in_flight = asked.len() - answered;
+        // One free slot asks for nothing; two are filled together, up to the depth again.
+        let want = if asked.len() < 16 && in_flight <= 6 {
+            2
+        } else {
+            0
+        };
+        assert_eq!(more.len(), want, "after {answered} blocks: {more:?}");
+        asked.extend(more);
+    }
+    // Every block was asked for exactly once.
+    asked.sort();
+    let all: Vec<_> = (0..4)
+        .flat_map(|p| (0..4).map(move |b| (p, b * K16, K16)))
+        .collect();
+    assert_eq!(asked, all);
+}

@@ -40,6 +40,8 @@ pub const PARTIAL: usize = 64;
 pub const Q: usize = 64;
 /// Socket read size.
 const READ_BUF: usize = 128 * 1024;
+/// Writes gathered before the storage thread is woken, unless the loop goes idle first.
+const IO_BATCH_BYTES: usize = 512 * 1024;
 /// How long to wait for the `stopped` announce at exit.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How often the progress display is refreshed.
@@ -171,14 +173,18 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     out_pool: Arc<BufPool>,
     read_pool: Arc<BufPool>,
     io_tx: Option<UnboundedSender<Vec<IoOp>>>,
-    /// Storage work gathered during a drain, sent at its end.
+    /// Storage work gathered since the last send (see `run`).
     io_batch: Vec<IoOp>,
+    /// Bytes of the writes in `io_batch`.
+    io_batch_bytes: usize,
     io_threads: Vec<std::thread::JoinHandle<()>>,
     ops_in_flight: usize,
     persist_tx: Option<UnboundedSender<Vec<u8>>>,
     persist_in_flight: bool,
     persist_wanted: bool,
     final_persist: bool,
+    /// Whether the first payload byte was seen (logged once, for benchmarks).
+    got_payload: bool,
     wrote_any: bool,
     resume_buf: Vec<u8>,
     announce_tx: UnboundedSender<AnnounceParams>,
@@ -244,12 +250,14 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             read_pool,
             io_tx: Some(io_tx),
             io_batch: Vec::new(),
+            io_batch_bytes: 0,
             io_threads,
             ops_in_flight: 0,
             persist_tx,
             persist_in_flight: false,
             persist_wanted: false,
             final_persist: false,
+            got_payload: false,
             wrote_any: false,
             resume_buf: vec![0; resume_len],
             announce_tx,
@@ -318,8 +326,24 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         tokio::pin!(sleep);
         let mut next_progress = Instant::now();
         let mut last_timeout: Option<Instant> = None;
+        let mut yielded = false;
         loop {
             let deadline = self.drain();
+            // Storage work goes out once there is plenty, or when no input is left even after
+            // one yield (which lets the readers add theirs): fewer, larger batches wake the
+            // storage thread less often.
+            if !self.io_batch.is_empty() {
+                let plenty = self.io_batch_bytes >= IO_BATCH_BYTES;
+                if !plenty && !yielded && self.rx.is_empty() {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                if plenty || self.rx.is_empty() {
+                    self.send_io();
+                }
+            }
+            yielded = false;
             if self.finished() {
                 break;
             }
@@ -358,7 +382,6 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         loop {
             let deadline = self.drain_once();
             if !self.retry_pending() {
-                self.send_io();
                 return deadline;
             }
         }
@@ -383,6 +406,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                     offset,
                     bytes,
                 } => {
+                    if !self.got_payload {
+                        self.got_payload = true;
+                        let ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
+                        tracing::info!("first payload byte {ms:.1} ms after start");
+                    }
                     // The session writes blocks at the start of the buffer: hand the buffer over.
                     let at_start = bytes.as_ptr() == base;
                     let len = bytes.len();
@@ -415,6 +443,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
 
     fn io(&mut self, op: IoOp) {
         if self.io_tx.is_some() {
+            if let IoOp::Write { len, .. } = &op {
+                self.io_batch_bytes += len;
+            }
             self.io_batch.push(op);
             self.ops_in_flight += 1;
         }
@@ -424,6 +455,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         if self.io_batch.is_empty() {
             return;
         }
+        self.io_batch_bytes = 0;
         let batch = std::mem::take(&mut self.io_batch);
         let n = batch.len();
         let sent = self.io_tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());

@@ -80,16 +80,70 @@ pub fn spawn_block_thread<T: From<Vec<IoDone>> + Send + 'static>(
                 while let Ok(more) = ops.try_recv() {
                     batch.extend(more);
                 }
-                let reports: Vec<IoDone> = batch
-                    .into_iter()
-                    .map(|op| run(&storage, &pool, op))
-                    .collect();
+                let reports = run_batch(&storage, &pool, batch);
                 if done.send(reports.into()).is_err() {
                     return;
                 }
             }
         })
         .expect("spawning the storage thread")
+}
+
+/// Blocks written back to back at most in one `pwritev`.
+const MAX_GATHER: usize = 64;
+
+/// Run a batch in order; runs of writes to consecutive bytes go out in one `pwritev` (each is
+/// retried alone if it fails, so every report is that of its own write).
+fn run_batch(storage: &Storage, pool: &BufPool, batch: Vec<IoOp>) -> Vec<IoDone> {
+    let mut reports = Vec::with_capacity(batch.len());
+    let mut ops = batch.into_iter().peekable();
+    while let Some(op) = ops.next() {
+        let IoOp::Write {
+            piece, offset, len, ..
+        } = &op
+        else {
+            reports.push(run(storage, pool, op));
+            continue;
+        };
+        let start = storage.piece_offset(*piece, *offset);
+        let mut end = start + *len as u64;
+        let mut run_of = vec![op];
+        while run_of.len() < MAX_GATHER {
+            match ops.peek() {
+                Some(IoOp::Write {
+                    piece, offset, len, ..
+                }) if storage.piece_offset(*piece, *offset) == end => {
+                    end += *len as u64;
+                    run_of.extend(ops.next());
+                }
+                _ => break,
+            }
+        }
+        if run_of.len() == 1 {
+            reports.extend(run_of.into_iter().map(|op| run(storage, pool, op)));
+            continue;
+        }
+        let bufs: Vec<&[u8]> = run_of
+            .iter()
+            .map(|op| match op {
+                IoOp::Write { buf, len, .. } => &buf[..*len],
+                IoOp::Read { .. } => &[][..],
+            })
+            .collect();
+        let together = storage.write_vectored_at(start, &bufs);
+        drop(bufs);
+        for op in run_of {
+            match (op, &together) {
+                (IoOp::Write { op, buf, .. }, Ok(())) => reports.push(IoDone::Write {
+                    op,
+                    result: Ok(()),
+                    buf,
+                }),
+                (op, _) => reports.push(run(storage, pool, op)),
+            }
+        }
+    }
+    reports
 }
 
 fn run(storage: &Storage, pool: &BufPool, op: IoOp) -> IoDone {
@@ -161,4 +215,70 @@ pub fn persist(
     let stamps = storage.stamps().map_err(|e| e.to_string())?;
     file.store(state, &stamps, durability)
         .map_err(|e| format!("writing {}: {e}", file.path().display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::storage::{safe_relative, Access, FileLayout};
+
+    fn write(op: u32, piece: u32, offset: u32, bytes: &[u8]) -> IoOp {
+        IoOp::Write {
+            op: OpId(op),
+            piece,
+            offset,
+            buf: bytes.to_vec(),
+            len: bytes.len(),
+        }
+    }
+
+    #[test]
+    fn a_batch_runs_in_order_and_each_write_reports_its_own_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [FileLayout {
+            rel: safe_relative(["f"]).unwrap(),
+            length: 64,
+        }];
+        let storage = Storage::open(dir.path(), &files, 16, Access::Download).unwrap();
+        let pool = BufPool::new(16, 4);
+        let batch = vec![
+            // Back to back: gathered into one write.
+            write(1, 0, 0, &[1; 4]),
+            write(2, 0, 4, &[2; 4]),
+            // Reads see what the writes before them wrote.
+            IoOp::Read {
+                op: OpId(3),
+                piece: 0,
+                offset: 2,
+                len: 4,
+            },
+            write(4, 1, 0, &[4; 4]),
+            // Gathered with a write past the end: that one alone fails.
+            write(5, 3, 8, &[5; 4]),
+            write(6, 3, 12, &[6; 8]),
+        ];
+        let reports = run_batch(&storage, &pool, batch);
+        let mut seen = Vec::new();
+        for r in reports {
+            match r {
+                IoDone::Write { op, result, buf } => {
+                    assert_eq!(result.is_ok(), op.0 != 6, "write {}", op.0);
+                    assert!(!buf.is_empty(), "the buffer comes back");
+                    seen.push(op.0);
+                }
+                IoDone::Read { op, result, buf } => {
+                    assert_eq!(result.unwrap(), 4);
+                    assert_eq!(buf[..4], [1, 1, 2, 2]);
+                    seen.push(op.0);
+                }
+                IoDone::Persisted(_) => unreachable!(),
+            }
+        }
+        assert_eq!(seen, [1, 2, 3, 4, 5, 6]);
+        let data = std::fs::read(dir.path().join("f")).unwrap();
+        assert_eq!(data[..8], [1, 1, 1, 1, 2, 2, 2, 2]);
+        assert_eq!(data[16..20], [4; 4]);
+        assert_eq!(data[56..60], [5; 4]);
+        assert_eq!(data[60..64], [0; 4], "the failed write left nothing");
+    }
 }
