@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, then runs every check.
-# Usage: bash tests/run.sh            (everything)
-#        FUZZ_SECONDS=0 bash tests/run.sh   (skip the bounded fuzz runs)
+# Usage: ./tests/run.sh            (everything)
+#        FUZZ_SECONDS=0 ./tests/run.sh   (skip the bounded fuzz runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
