@@ -311,7 +311,7 @@ impl<
         let Some(op) = self.take_op(op, OpKind::Write) else {
             return;
         };
-        self.write_done(now, op, result);
+        self.write_done(op, result);
     }
 
     /// A `Read` finished, with the bytes read.
@@ -325,7 +325,7 @@ impl<
         let Some(op) = self.take_op(op, OpKind::Read) else {
             return;
         };
-        self.read_done(now, op, result);
+        self.read_done(op, result);
     }
 
     /// The announce asked for succeeded; the next one is due after `interval`.
@@ -477,7 +477,7 @@ impl<
         if let Some(len) = self.compose_tx(now, i, buf) {
             return Some(Produced::Transmit { len });
         }
-        self.poll_upload(now, i).map(Produced::Command)
+        self.poll_upload(i).map(Produced::Command)
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {

@@ -9,7 +9,6 @@ use super::{CloseReason, Session, MAX_RANGES};
 use crate::geometry::BLOCK_LEN;
 use crate::progress::PieceProgress;
 use crate::sha1::Sha1;
-use crate::Instant;
 
 /// One piece being downloaded.
 pub(crate) struct Partial<H> {
@@ -205,12 +204,7 @@ impl<
         Accepted::Write(op)
     }
 
-    pub(crate) fn write_done(
-        &mut self,
-        now: Instant,
-        op: super::pieces::Op,
-        result: Result<(), StorageError>,
-    ) {
+    pub(crate) fn write_done(&mut self, op: super::pieces::Op, result: Result<(), StorageError>) {
         let Some(k) = self.partial_index(op.piece) else {
             return;
         };
@@ -244,7 +238,6 @@ impl<
                 }
             }
         }
-        let _ = now;
     }
 
     pub(crate) fn start_verify(&mut self, k: usize) {
@@ -283,7 +276,7 @@ impl<
         })
     }
 
-    pub(crate) fn read_done(&mut self, now: Instant, op: Op, result: Result<&[u8], StorageError>) {
+    pub(crate) fn read_done(&mut self, op: Op, result: Result<&[u8], StorageError>) {
         let Some(k) = self.partial_index(op.piece) else {
             return;
         };
@@ -300,8 +293,8 @@ impl<
                     self.finish_piece(k);
                 }
             }
-            Ok(_) => self.discard_piece(now, k, Some(StorageError::Io)),
-            Err(e) => self.discard_piece(now, k, Some(e)),
+            Ok(_) => self.discard_piece(k, Some(StorageError::Io)),
+            Err(e) => self.discard_piece(k, Some(e)),
         }
     }
 
@@ -362,7 +355,7 @@ impl<
     }
 
     /// Drop a piece's bytes after a storage failure; it is fetched again from scratch.
-    fn discard_piece(&mut self, _now: Instant, k: usize, error: Option<StorageError>) {
+    fn discard_piece(&mut self, k: usize, error: Option<StorageError>) {
         let partial = self.end_piece(k);
         self.persist_dirty = true;
         self.cancel_everywhere(partial.piece);

@@ -72,7 +72,7 @@ impl<
             }
         }
         if p.is_active() && p.handshake_sent {
-            self.compose_active(now, i, &mut w);
+            self.compose_active(i, &mut w);
         }
         let p = &mut self.peers[i];
         if w.len == 0 && p.is_active() && now >= p.last_tx + self.config.keepalive {
@@ -85,7 +85,7 @@ impl<
         Some(w.len)
     }
 
-    fn compose_active(&mut self, _now: Instant, i: usize, w: &mut Writer<'_>) {
+    fn compose_active(&mut self, i: usize, w: &mut Writer<'_>) {
         let complete = self.is_complete();
         let p = &mut self.peers[i];
         if !p.bitfield_sent {
@@ -276,7 +276,7 @@ impl<
     }
 
     /// Emit the next upload for peer `i`, if it is unchoked and asked for something.
-    pub(crate) fn poll_upload(&mut self, _now: Instant, i: usize) -> Option<Command> {
+    pub(crate) fn poll_upload(&mut self, i: usize) -> Option<Command> {
         let p = &mut self.peers[i];
         if p.am_choking || !p.is_active() {
             return None;
