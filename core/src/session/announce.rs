@@ -4,10 +4,13 @@ use super::output::Command;
 use crate::tracker::AnnounceEvent;
 use crate::{Duration, Instant};
 
-/// Announce scheduling: `started` first, then on the tracker's interval, `completed` when the
-/// download finishes, `stopped` at shutdown; failures retry with doubling backoff.
+/// Announce scheduling: `started` first, then on the tracker's interval (sooner, at the min
+/// interval, while a download has no peer), `completed` when the download finishes, `stopped`
+/// at shutdown; failures retry with doubling backoff.
 pub(crate) struct Announce {
     next: Option<Instant>,
+    /// When a peerless download may ask again, after the last success.
+    peerless_next: Option<Instant>,
     pending: Option<AnnounceEvent>,
     in_flight: bool,
     /// The event of the announce in flight.
@@ -24,6 +27,7 @@ impl Announce {
     pub(crate) fn new() -> Self {
         Announce {
             next: None,
+            peerless_next: None,
             pending: Some(AnnounceEvent::Started),
             in_flight: false,
             sent: None,
@@ -34,13 +38,14 @@ impl Announce {
         }
     }
 
-    /// Make the periodic announce pending when due.
-    pub(crate) fn tick(&mut self, now: Instant) {
+    /// Make the periodic announce pending when due; `peerless`: a download with no peer.
+    pub(crate) fn tick(&mut self, now: Instant, peerless: bool) {
         if self.in_flight || self.pending.is_some() {
             return;
         }
-        if self.next.is_some_and(|t| now >= t) {
+        if self.due(peerless).is_some_and(|t| now >= t) {
             self.next = None;
+            self.peerless_next = None;
             self.pending = Some(match self.retry.take() {
                 Some(event) => event,
                 None if self.started_ok => AnnounceEvent::None,
@@ -64,7 +69,13 @@ impl Announce {
         })
     }
 
-    pub(crate) fn ok(&mut self, now: Instant, interval: Duration, min_interval: Option<Duration>) {
+    pub(crate) fn ok(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        min_interval: Option<Duration>,
+        peerless: Duration,
+    ) {
         self.in_flight = false;
         self.sent = None;
         if self.stop_after {
@@ -76,8 +87,13 @@ impl Announce {
         let wait = interval
             .max(min_interval.unwrap_or(Duration::ZERO))
             .max(Duration::from_secs(1));
+        let soon = min_interval
+            .unwrap_or(peerless)
+            .max(Duration::from_secs(1))
+            .min(wait);
         if self.pending.is_none() {
             self.next = Some(now + wait);
+            self.peerless_next = Some(now + soon);
         }
     }
 
@@ -100,6 +116,7 @@ impl Announce {
         );
         if self.pending.is_none() {
             self.next = Some(now + wait);
+            self.peerless_next = None;
         }
     }
 
@@ -111,6 +128,7 @@ impl Announce {
 
     pub(crate) fn stop(&mut self) {
         self.next = None;
+        self.peerless_next = None;
         let completing = self.pending == Some(AnnounceEvent::Completed)
             || self.sent == Some(AnnounceEvent::Completed);
         if completing {
@@ -126,11 +144,18 @@ impl Announce {
     }
 
     /// When `tick` next has something to do.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self, peerless: bool) -> Option<Instant> {
         if self.in_flight || self.pending.is_some() {
             None
         } else {
-            self.next
+            self.due(peerless)
+        }
+    }
+
+    fn due(&self, peerless: bool) -> Option<Instant> {
+        match (self.next, self.peerless_next) {
+            (Some(next), Some(soon)) if peerless => Some(next.min(soon)),
+            (next, _) => next,
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct Config {
     pub ban_after_hash_failures: u8,
     /// First retry delay after a failed announce; doubles on each failure.
     pub announce_retry: Duration,
+    /// While downloading with no peer, announce again this soon (or after the tracker's min
+    /// interval when it gives one), instead of waiting for the full interval.
+    pub peerless_announce: Duration,
     /// Seed of the session's random choices (piece ties, optimistic unchoke).
     pub seed: u64,
     /// Our client name for the extended handshake's `v`.
@@ -59,6 +62,7 @@ impl Config {
             max_message_len: 256 * 1024,
             ban_after_hash_failures: 3,
             announce_retry: Duration::from_secs(5),
+            peerless_announce: Duration::from_secs(30),
             seed: 0x5eed,
             client_name: "Enjambre 0.1",
             fast_extension: true,

@@ -336,7 +336,8 @@ impl<
         min_interval: Option<crate::Duration>,
     ) {
         self.now = now;
-        self.announce.ok(now, interval, min_interval);
+        let peerless = self.config.peerless_announce;
+        self.announce.ok(now, interval, min_interval, peerless);
     }
 
     /// The announce asked for failed on every tracker; it is retried with backoff.
@@ -354,7 +355,8 @@ impl<
             self.rechoke(now);
         }
         self.check_timeouts(now);
-        self.announce.tick(now);
+        let peerless = self.peerless();
+        self.announce.tick(now, peerless);
         self.want_connect = true;
     }
 
@@ -487,7 +489,7 @@ impl<
                 t = x;
             }
         };
-        if let Some(a) = self.announce.deadline() {
+        if let Some(a) = self.announce.deadline(self.peerless()) {
             consider(a);
         }
         if self.persist_dirty {
@@ -526,6 +528,11 @@ impl<
     /// Whether every piece is verified.
     pub fn is_complete(&self) -> bool {
         self.have_count == self.geometry.piece_count()
+    }
+
+    /// A download with no peer to download from: worth asking the tracker sooner.
+    fn peerless(&self) -> bool {
+        !self.is_complete() && !self.peers.iter().any(|p| p.is_active())
     }
 
     /// Return the torrent's geometry.

@@ -1137,9 +1137,11 @@ fn stale_handles_and_unknown_ops_are_ignored() {
 // ---- timers --------------------------------------------------------------------------------
 
 /// A config whose rechoke never interferes.
+/// Timers a test is not about are far away: rechoking, and re-announcing when peerless.
 fn quiet() -> Config {
     let mut c = config();
     c.rechoke_interval = secs(100_000);
+    c.peerless_announce = secs(100_000);
     c
 }
 
@@ -1247,6 +1249,44 @@ fn announces_started_retry_with_backoff_then_follow_the_interval() {
     h.s.handle_announce_failed(h.now);
     assert_eq!(h.drain(), []);
     assert_eq!(h.deadline, Instant::from_millis(at + 5000));
+}
+
+#[test]
+fn a_download_without_peers_asks_the_tracker_again_at_the_min_interval() {
+    let t = four_pieces();
+    let mut c = quiet();
+    c.peerless_announce = secs(30);
+    let mut h = H::fresh(&t, c, None);
+    let plain = || announce(AnnounceEvent::None, 0, 0, 118304);
+    assert_eq!(h.drain(), [announce(AnnounceEvent::Started, 0, 0, 118304)]);
+    // Nobody in the swarm: asked again after 30 s (the tracker named no min interval).
+    h.s.handle_announce_ok(h.now, secs(1800), None);
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.deadline, Instant::from_millis(31_000));
+    assert_eq!(h.at(31_000).timeout(), [plain()]);
+    // A min interval is respected.
+    h.s.handle_announce_ok(h.now, secs(1800), Some(secs(120)));
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.deadline, Instant::from_millis(151_000));
+    // With a peer to download from, the full interval applies...
+    let a = h.at(100_000).connect(1);
+    h.input(a, &h.their_handshake(1, true, false));
+    assert_eq!(h.at(151_000).timeout(), []);
+    // ...until it leaves: the min interval has passed, so the tracker is asked at once.
+    h.at(152_000);
+    h.s.handle_closed(h.now, a);
+    h.drain();
+    assert_eq!(h.deadline, h.now, "due at once");
+    let out = h.timeout();
+    assert!(out.contains(&plain()), "{out:?}");
+    // A finished download waits for the full interval, peers or not.
+    let mut c = quiet();
+    c.peerless_announce = secs(30);
+    let mut seed = H::fresh(&t, c, Some(&state_with(&t, &[0, 1, 2, 3])));
+    assert_eq!(seed.drain(), [announce(AnnounceEvent::Started, 0, 0, 0)]);
+    seed.s.handle_announce_ok(seed.now, secs(1800), None);
+    assert_eq!(seed.drain(), []);
+    assert_eq!(seed.deadline, Instant::from_millis(1_801_000));
 }
 
 #[test]
