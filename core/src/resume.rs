@@ -142,6 +142,28 @@ impl<const BYTES: usize, const PARTIAL: usize, const RANGES: usize>
             .map_err(|_| ResumeError::Capacity)
     }
 
+    /// Record that `piece` passed its hash check after this state was saved (journal replay):
+    /// it becomes verified and stops being partial.
+    pub fn record_verified(&mut self, piece: u32) -> Result<(), ResumeError> {
+        if piece >= self.piece_count {
+            return Err(ResumeError::Invalid);
+        }
+        self.partial.retain(|p| p.piece() != piece);
+        self.have.set(piece, true);
+        Ok(())
+    }
+
+    /// Record that `piece`'s bytes were discarded after this state was saved (a failed hash
+    /// check, journal replay): nothing of it counts as written any more.
+    pub fn record_discard(&mut self, piece: u32) -> Result<(), ResumeError> {
+        if piece >= self.piece_count {
+            return Err(ResumeError::Invalid);
+        }
+        self.partial.retain(|p| p.piece() != piece);
+        self.have.set(piece, false);
+        Ok(())
+    }
+
     /// Return an upper bound of the encoded size for these capacities; a buffer this long always
     /// suffices for [`Self::encode`].
     pub const fn max_encoded_len() -> usize {
@@ -357,6 +379,26 @@ mod tests {
         assert_eq!(s.record_write(&g, 4, 900, 1001), Err(ResumeError::Invalid));
         assert_eq!(s.record_write(&g, 4, 5, 5), Err(ResumeError::Invalid));
         // What was replayed encodes and decodes like any state.
+        let mut buf = [0u8; State::max_encoded_len()];
+        let bytes = s.encode(&mut buf).unwrap();
+        assert_eq!(State::decode(bytes, HASH, g).unwrap(), s);
+    }
+
+    #[test]
+    fn a_journal_replay_verifies_and_discards_pieces() {
+        let g = geometry();
+        let mut s = sample();
+        assert_eq!(s.record_write(&g, 9, 0, 1000), Ok(1000));
+        assert_eq!(s.record_verified(9), Ok(()));
+        assert!(s.have.get(9));
+        assert!(s.partial.iter().all(|p| p.piece() != 9));
+        // A verified piece ignores later writes; a discarded one starts from nothing.
+        assert_eq!(s.record_write(&g, 9, 0, 10), Ok(0));
+        assert_eq!(s.record_discard(3), Ok(()));
+        assert!(s.partial.iter().all(|p| p.piece() != 3) && !s.have.get(3));
+        assert_eq!(s.record_write(&g, 3, 0, 10), Ok(10));
+        assert_eq!(s.record_verified(21), Err(ResumeError::Invalid));
+        assert_eq!(s.record_discard(21), Err(ResumeError::Invalid));
         let mut buf = [0u8; State::max_encoded_len()];
         let bytes = s.encode(&mut buf).unwrap();
         assert_eq!(State::decode(bytes, HASH, g).unwrap(), s);

@@ -183,10 +183,16 @@ fn a_killed_download_resumes_where_it_stopped() {
     leech.kill().unwrap();
     leech.wait().unwrap();
     let resume_dir = out.join(".enjambre");
+    let mut names: Vec<String> = std::fs::read_dir(&resume_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let kinds: Vec<&str> = names.iter().filter_map(|n| n.rsplit('.').next()).collect();
     assert_eq!(
-        std::fs::read_dir(&resume_dir).unwrap().count(),
-        1,
-        "one resume file"
+        kinds,
+        ["journal", "resume"],
+        "a resume file and its journal"
     );
 
     let o = run(

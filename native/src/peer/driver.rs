@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use super::announce::{AnnounceError, AnnounceParams, Announced, Announcer};
 use super::conn::{self, ConnEvent, Outbox};
 use super::io_thread::{self, IoDone, IoOp};
+use super::journal::{Entry, Journal, Mark};
 use super::pool::BufPool;
 use super::progress::Progress;
 use super::rate::RateLimit;
@@ -116,6 +117,8 @@ pub struct DriveSetup {
     pub storage: Arc<Storage>,
     /// Where the resume state goes (`None`: never persisted).
     pub resume_file: Option<ResumeFile>,
+    /// The write journal that continues the resume state (`None`: no journal).
+    pub journal: Option<Journal>,
     /// Flush the data files before every resume save (else states are valid for this boot).
     pub flush_data: bool,
     /// The trackers.
@@ -179,8 +182,12 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     io_batch_bytes: usize,
     io_threads: Vec<std::thread::JoinHandle<()>>,
     ops_in_flight: usize,
-    persist_tx: Option<UnboundedSender<Vec<u8>>>,
+    persist_tx: Option<UnboundedSender<(Vec<u8>, Mark)>>,
     persist_in_flight: bool,
+    /// The journal's id (0: none) and the last record whose writes the session has heard of.
+    journal: Mark,
+    /// The journal mark of the state being saved.
+    persisting: Mark,
     persist_wanted: bool,
     final_persist: bool,
     /// Whether the first payload byte was seen (logged once, for benchmarks).
@@ -213,9 +220,14 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         let out_pool = Arc::new(BufPool::new(MIN_OUTPUT_BUF, 128));
         let read_pool = Arc::new(BufPool::new(READ_BUF, 16));
         let (io_tx, io_rx) = mpsc::unbounded_channel();
+        let journal = Mark {
+            id: setup.journal.as_ref().map_or(0, Journal::id),
+            seq: 0,
+        };
         let mut io_threads = vec![io_thread::spawn_block_thread(
             setup.storage.clone(),
             out_pool.clone(),
+            setup.journal,
             io_rx,
             tx.clone(),
         )];
@@ -255,6 +267,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             ops_in_flight: 0,
             persist_tx,
             persist_in_flight: false,
+            journal,
+            persisting: Mark::default(),
             persist_wanted: false,
             final_persist: false,
             got_payload: false,
@@ -446,8 +460,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             if let IoOp::Write { len, .. } = &op {
                 self.io_batch_bytes += len;
             }
+            // Notes and trims are for the journal: nothing reports back on them.
+            if matches!(op, IoOp::Write { .. } | IoOp::Read { .. }) {
+                self.ops_in_flight += 1;
+            }
             self.io_batch.push(op);
-            self.ops_in_flight += 1;
         }
     }
 
@@ -457,7 +474,10 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
         self.io_batch_bytes = 0;
         let batch = std::mem::take(&mut self.io_batch);
-        let n = batch.len();
+        let n = batch
+            .iter()
+            .filter(|op| matches!(op, IoOp::Write { .. } | IoOp::Read { .. }))
+            .count();
         let sent = self.io_tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
         if !sent {
             self.ops_in_flight -= n;
@@ -542,6 +562,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         self.progress.event(&e);
         match e {
             Event::PeerHandshake { .. } => self.met_a_peer = true,
+            Event::PieceVerified { piece } => self.io(IoOp::Note(Entry::Verified(piece.get()))),
+            Event::PieceFailed { piece } => self.io(IoOp::Note(Entry::Discard(piece.get()))),
             Event::Completed => {
                 self.complete = true;
                 if self.exit_when_complete {
@@ -570,7 +592,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             }
         };
         if let Some(tx) = &self.persist_tx {
-            if tx.send(state).is_ok() {
+            if tx.send((state, self.journal)).is_ok() {
+                self.persisting = self.journal;
                 self.persist_in_flight = true;
                 self.persist_wanted = false;
             }
@@ -708,10 +731,15 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 }
                 self.out_pool.put(buf);
             }
+            IoDone::Journaled(seq) => self.journal.seq = seq,
             IoDone::Persisted(result) => {
                 self.persist_in_flight = false;
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "resume state not saved");
+                match result {
+                    Err(e) => tracing::warn!(error = %e, "resume state not saved"),
+                    Ok(()) if self.persisting.id != 0 => {
+                        self.io(IoOp::Trim(self.persisting.seq));
+                    }
+                    Ok(()) => {}
                 }
                 if self.persist_wanted {
                     self.persist();

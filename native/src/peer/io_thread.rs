@@ -1,12 +1,13 @@
 //! The storage threads: one writes and reads blocks in order (positional I/O, so the async
-//! loop never waits on the disk); one flushes the files and then replaces the resume file, so
-//! downloading continues while `fdatasync` runs.
+//! loop never waits on the disk) and journals what it wrote; one flushes the files and then
+//! replaces the resume file, so downloading continues while `fdatasync` runs.
 
 use std::sync::Arc;
 
 use enjambre_core::session::OpId;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+use super::journal::{Entry, Journal, Mark};
 use super::pool::BufPool;
 use super::resume_file::{Durability, ResumeFile};
 use super::storage::{Storage, StorageError};
@@ -37,6 +38,10 @@ pub enum IoOp {
         /// Length.
         len: usize,
     },
+    /// Add a fact to the write journal, in order with the writes around it.
+    Note(Entry),
+    /// A saved resume state includes the journal up to this record: drop what it covers.
+    Trim(u64),
 }
 
 /// What the storage threads report back.
@@ -59,16 +64,19 @@ pub enum IoDone {
         /// The data.
         buf: Vec<u8>,
     },
+    /// The writes reported before this are in the journal, up to this record.
+    Journaled(u64),
     /// The data was flushed and the resume file replaced (or not).
     Persisted(Result<(), String>),
 }
 
 /// Start the block thread; it ends when the sender is dropped. Work arrives in batches (one
 /// per drain of the session) and results go back in batches, so a burst of blocks costs one
-/// wake-up each way instead of one per block.
+/// wake-up each way instead of one per block. After each batch's writes, one journal record.
 pub fn spawn_block_thread<T: From<Vec<IoDone>> + Send + 'static>(
     storage: Arc<Storage>,
     pool: Arc<BufPool>,
+    mut journal: Option<Journal>,
     mut ops: UnboundedReceiver<Vec<IoOp>>,
     done: UnboundedSender<T>,
 ) -> std::thread::JoinHandle<()> {
@@ -80,7 +88,17 @@ pub fn spawn_block_thread<T: From<Vec<IoDone>> + Send + 'static>(
                 while let Ok(more) = ops.try_recv() {
                     batch.extend(more);
                 }
-                let reports = run_batch(&storage, &pool, batch);
+                let mut out = run_batch(&storage, &pool, batch);
+                if let Some(journal) = &mut journal {
+                    stamp_touched(&storage, &mut out.entries);
+                    if let Some(seq) = journal.append(&out.entries) {
+                        out.reports.push(IoDone::Journaled(seq));
+                    }
+                    if let Some(seq) = out.trim {
+                        journal.trim(seq);
+                    }
+                }
+                let reports = out.reports;
                 if done.send(reports.into()).is_err() {
                     return;
                 }
@@ -92,21 +110,51 @@ pub fn spawn_block_thread<T: From<Vec<IoDone>> + Send + 'static>(
 /// Blocks written back to back at most in one `pwritev`.
 const MAX_GATHER: usize = 64;
 
+/// What a batch produced.
+#[derive(Default)]
+struct BatchOut {
+    /// One report per write or read, in order.
+    reports: Vec<IoDone>,
+    /// For the journal: each successful write and each note, in order.
+    entries: Vec<Entry>,
+    /// The last trim asked for.
+    trim: Option<u64>,
+}
+
 /// Run a batch in order; runs of writes to consecutive bytes go out in one `pwritev` (each is
 /// retried alone if it fails, so every report is that of its own write).
-fn run_batch(storage: &Storage, pool: &BufPool, batch: Vec<IoOp>) -> Vec<IoDone> {
-    let mut reports = Vec::with_capacity(batch.len());
+fn run_batch(storage: &Storage, pool: &BufPool, batch: Vec<IoOp>) -> BatchOut {
+    let mut out = BatchOut {
+        reports: Vec::with_capacity(batch.len()),
+        ..BatchOut::default()
+    };
     let mut ops = batch.into_iter().peekable();
     while let Some(op) = ops.next() {
-        let IoOp::Write {
-            piece, offset, len, ..
-        } = &op
-        else {
-            reports.push(run(storage, pool, op));
-            continue;
+        let (piece, offset, len) = match &op {
+            IoOp::Write {
+                piece, offset, len, ..
+            } => (*piece, *offset, *len),
+            IoOp::Read {
+                op,
+                piece,
+                offset,
+                len,
+            } => {
+                let report = read_one(storage, pool, *op, *piece, *offset, *len);
+                out.reports.push(report);
+                continue;
+            }
+            IoOp::Note(entry) => {
+                out.entries.push(*entry);
+                continue;
+            }
+            IoOp::Trim(seq) => {
+                out.trim = Some(*seq);
+                continue;
+            }
         };
-        let start = storage.piece_offset(*piece, *offset);
-        let mut end = start + *len as u64;
+        let start = storage.piece_offset(piece, offset);
+        let mut end = start + len as u64;
         let mut run_of = vec![op];
         while run_of.len() < MAX_GATHER {
             match ops.peek() {
@@ -119,77 +167,98 @@ fn run_batch(storage: &Storage, pool: &BufPool, batch: Vec<IoOp>) -> Vec<IoDone>
                 _ => break,
             }
         }
-        if run_of.len() == 1 {
-            reports.extend(run_of.into_iter().map(|op| run(storage, pool, op)));
-            continue;
-        }
-        let bufs: Vec<&[u8]> = run_of
-            .iter()
-            .map(|op| match op {
-                IoOp::Write { buf, len, .. } => &buf[..*len],
-                IoOp::Read { .. } => &[][..],
-            })
-            .collect();
-        let together = storage.write_vectored_at(start, &bufs);
-        drop(bufs);
+        let together = if run_of.len() == 1 {
+            None
+        } else {
+            let bufs: Vec<&[u8]> = run_of
+                .iter()
+                .map(|op| match op {
+                    IoOp::Write { buf, len, .. } => &buf[..*len],
+                    _ => &[][..],
+                })
+                .collect();
+            Some(storage.write_vectored_at(start, &bufs).is_ok())
+        };
         for op in run_of {
-            match (op, &together) {
-                (IoOp::Write { op, buf, .. }, Ok(())) => reports.push(IoDone::Write {
-                    op,
-                    result: Ok(()),
-                    buf,
-                }),
-                (op, _) => reports.push(run(storage, pool, op)),
+            let IoOp::Write {
+                op,
+                piece,
+                offset,
+                buf,
+                len,
+            } = op
+            else {
+                continue;
+            };
+            // Gathered writes that failed are retried one by one, each with its own outcome.
+            let result = match together {
+                Some(true) => Ok(()),
+                _ => storage.write_piece(piece, offset, &buf[..len]),
+            };
+            let written = result.is_ok().then_some((piece, offset, len));
+            out.reports.push(IoDone::Write { op, result, buf });
+            if let Some((piece, offset, len)) = written {
+                out.entries.push(Entry::Write {
+                    piece,
+                    start: offset,
+                    end: offset + len as u32,
+                });
             }
         }
     }
-    reports
+    out
 }
 
-fn run(storage: &Storage, pool: &BufPool, op: IoOp) -> IoDone {
-    match op {
-        IoOp::Write {
-            op,
-            piece,
-            offset,
-            buf,
-            len,
-        } => {
-            let result = storage.write_piece(piece, offset, &buf[..len]);
-            IoDone::Write { op, result, buf }
-        }
-        IoOp::Read {
-            op,
-            piece,
-            offset,
-            len,
-        } => {
-            let mut buf = pool.get();
-            if buf.len() < len {
-                buf.resize(len, 0);
-            }
-            let result = storage
-                .read_piece(piece, offset, &mut buf[..len])
-                .map(|()| len);
-            IoDone::Read { op, result, buf }
+/// Add, after the writes, the new length and mtime of every file they touched.
+fn stamp_touched(storage: &Storage, entries: &mut Vec<Entry>) {
+    let mut files: Vec<usize> = Vec::new();
+    for e in entries.iter() {
+        if let Entry::Write { piece, start, end } = *e {
+            let at = storage.piece_offset(piece, start);
+            files.extend(storage.files_in(at, u64::from(end - start)));
         }
     }
+    files.sort_unstable();
+    files.dedup();
+    for i in files {
+        if let Ok(stamp) = storage.stamp_of(i) {
+            entries.push(Entry::Stamp(i as u32, stamp));
+        }
+    }
+}
+
+fn read_one(
+    storage: &Storage,
+    pool: &BufPool,
+    op: OpId,
+    piece: u32,
+    offset: u32,
+    len: usize,
+) -> IoDone {
+    let mut buf = pool.get();
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let result = storage
+        .read_piece(piece, offset, &mut buf[..len])
+        .map(|()| len);
+    IoDone::Read { op, result, buf }
 }
 
 /// Start the persist thread: each message is an encoded resume state to save (after a flush of
-/// the data files when `flush`).
+/// the data files when `flush`) with the journal mark it includes.
 pub fn spawn_persist_thread<T: From<Vec<IoDone>> + Send + 'static>(
     storage: Arc<Storage>,
     file: ResumeFile,
     flush: bool,
-    mut states: UnboundedReceiver<Vec<u8>>,
+    mut states: UnboundedReceiver<(Vec<u8>, Mark)>,
     done: UnboundedSender<T>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("enjambre-persist".into())
         .spawn(move || {
-            while let Some(state) = states.blocking_recv() {
-                let result = persist(&storage, &file, &state, flush);
+            while let Some((state, mark)) = states.blocking_recv() {
+                let result = persist(&storage, &file, &state, flush, mark);
                 if done.send(vec![IoDone::Persisted(result)].into()).is_err() {
                     return;
                 }
@@ -205,6 +274,7 @@ pub fn persist(
     file: &ResumeFile,
     state: &[u8],
     flush: bool,
+    journal: Mark,
 ) -> Result<(), String> {
     let durability = if flush {
         storage.flush().map_err(|e| e.to_string())?;
@@ -213,7 +283,7 @@ pub fn persist(
         Durability::this_boot()
     };
     let stamps = storage.stamps().map_err(|e| e.to_string())?;
-    file.store(state, &stamps, durability)
+    file.store(state, &stamps, durability, journal)
         .map_err(|e| format!("writing {}: {e}", file.path().display()))
 }
 
@@ -257,9 +327,22 @@ mod tests {
             write(5, 3, 8, &[5; 4]),
             write(6, 3, 12, &[6; 8]),
         ];
-        let reports = run_batch(&storage, &pool, batch);
+        let out = run_batch(&storage, &pool, batch);
+        let written: Vec<(u32, u32, u32)> = out
+            .entries
+            .iter()
+            .map(|e| match *e {
+                Entry::Write { piece, start, end } => (piece, start, end),
+                _ => unreachable!("only writes in this batch"),
+            })
+            .collect();
+        assert_eq!(
+            written,
+            [(0, 0, 4), (0, 4, 8), (1, 0, 4), (3, 8, 12)],
+            "the journal names each write that succeeded, not the failed one"
+        );
         let mut seen = Vec::new();
-        for r in reports {
+        for r in out.reports {
             match r {
                 IoDone::Write { op, result, buf } => {
                     assert_eq!(result.is_ok(), op.0 != 6, "write {}", op.0);
@@ -271,7 +354,7 @@ mod tests {
                     assert_eq!(buf[..4], [1, 1, 2, 2]);
                     seen.push(op.0);
                 }
-                IoDone::Persisted(_) => unreachable!(),
+                IoDone::Persisted(_) | IoDone::Journaled(_) => unreachable!(),
             }
         }
         assert_eq!(seen, [1, 2, 3, 4, 5, 6]);

@@ -10,9 +10,11 @@ pub mod conn;
 pub mod driver;
 pub mod http_tracker;
 pub mod io_thread;
+pub mod journal;
 pub mod pool;
 pub mod progress;
 pub mod rate;
+pub mod restore;
 pub mod resume_file;
 pub mod sha1;
 pub mod storage;
@@ -32,6 +34,7 @@ use tokio::net::TcpListener;
 use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
+use self::journal::Mark;
 use self::progress::{Mode, Progress};
 use self::resume_file::ResumeFile;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
@@ -268,7 +271,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let mode = Mode::detect(common.json);
     let progress = Progress::new(mode, meta.name, geometry.total_length());
 
-    let state = load_resume::<BYTES>(
+    let state = restore::load_resume::<BYTES>(
         &resume, &storage, info_hash, geometry, hashes, seeding, &progress,
     )?;
     if seeding {
@@ -287,10 +290,25 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         if let Some(s) = &state {
             let mut buf = vec![0; NativeResume::<BYTES>::max_encoded_len()];
             if let Ok(bytes) = s.encode(&mut buf) {
-                let _ = io_thread::persist(&storage, &resume, bytes, common.fsync);
+                let _ = io_thread::persist(&storage, &resume, bytes, common.fsync, Mark::default());
             }
         }
     }
+
+    // Before any new byte is written, the state this run starts from is saved beside a new
+    // journal of the writes to come (a seed writes nothing).
+    let journal = if seeding {
+        None
+    } else {
+        restore::start_journal(
+            &resume,
+            &storage,
+            state.as_deref(),
+            info_hash,
+            geometry,
+            common.fsync,
+        )
+    };
 
     // One thread for the session and every socket: handing bytes between them costs no
     // wake-up. Disk writes and flushes have their own threads.
@@ -326,6 +344,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         let setup = DriveSetup {
             storage,
             resume_file: Some(resume),
+            journal,
             flush_data: common.fsync,
             announcer,
             listener,
@@ -341,83 +360,6 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             .await
             .map_err(Failure::from)
     })
-}
-
-/// Read the resume file; when the files changed since it was written, re-check the pieces it
-/// claims. A seed without a usable resume state checks every piece.
-fn load_resume<const BYTES: usize>(
-    file: &ResumeFile,
-    storage: &Storage,
-    info_hash: InfoHash,
-    geometry: Geometry,
-    hashes: &[u8],
-    seeding: bool,
-    progress: &Progress,
-) -> Result<Option<Box<NativeResume<BYTES>>>, Failure> {
-    let count = geometry.piece_count();
-    let saved = file.load().unwrap_or_else(|e| {
-        progress.note(&format!(
-            "ignoring unreadable {}: {e}",
-            file.path().display()
-        ));
-        None
-    });
-    let mut state = saved.as_ref().and_then(|s| {
-        match NativeResume::<BYTES>::decode(&s.core, info_hash, geometry) {
-            Ok(state) => Some(Box::new(state)),
-            Err(e) => {
-                progress.note(&format!(
-                    "ignoring resume state {}: {e}",
-                    file.path().display()
-                ));
-                None
-            }
-        }
-    });
-    // A same-boot state is trusted once the files it describes are flushed; after a reboot,
-    // its pieces are checked again and its partial ranges (which no hash covers) dropped.
-    let trusted = saved.as_ref().is_some_and(|s| s.durability.trusted_now());
-    if trusted {
-        storage.flush_all().map_err(Failure::storage)?;
-    }
-    let unchanged = saved
-        .as_ref()
-        .is_some_and(|s| storage.stamps().is_ok_and(|now| now == s.stamps));
-    match &mut state {
-        Some(s) if !(trusted && unchanged) && s.have.count_ones() > 0 => {
-            progress.note(if trusted {
-                "files changed since the last run: checking the pieces already downloaded"
-            } else {
-                "the last run's state predates a reboot: checking the pieces already downloaded"
-            });
-            let ok = verify::check_pieces(storage, geometry, hashes, |i| s.have.get(i));
-            for (i, good) in ok.iter().enumerate() {
-                if !good {
-                    s.have.set(i as u32, false);
-                }
-            }
-            if !trusted {
-                s.partial.clear();
-            }
-        }
-        Some(s) if !trusted => s.partial.clear(),
-        Some(_) => {}
-        None if seeding || storage.had_data() => {
-            // A seed, or a download directory whose resume state is gone: keep what matches.
-            progress.note("checking the data against the torrent");
-            let ok = verify::check_pieces(storage, geometry, hashes, |_| true);
-            let mut fresh = Box::new(
-                NativeResume::<BYTES>::new(info_hash, count)
-                    .map_err(|e| Failure::new(2, e.to_string()))?,
-            );
-            for (i, good) in ok.iter().enumerate() {
-                fresh.have.set(i as u32, *good);
-            }
-            state = Some(fresh);
-        }
-        None => {}
-    }
-    Ok(state)
 }
 
 /// Build the session on a thread with a large stack: it is several megabytes by value.

@@ -19,10 +19,14 @@ use std::path::{Path, PathBuf};
 
 use enjambre_core::InfoHash;
 
+use super::journal::Mark;
 use super::storage::FileStamp;
 
-const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME2";
+const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME3";
 const BOOT_ID_LEN: usize = 36;
+
+/// The kernel's boot id, as it reads in `/proc/sys/kernel/random/boot_id`.
+pub type BootId = [u8; BOOT_ID_LEN];
 
 /// How far the data a state claims is known to be on stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +54,7 @@ impl Durability {
 }
 
 /// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`), when readable.
-fn current_boot_id() -> Option<[u8; BOOT_ID_LEN]> {
+pub fn current_boot_id() -> Option<BootId> {
     let text = fs::read("/proc/sys/kernel/random/boot_id").ok()?;
     let id: [u8; BOOT_ID_LEN] = text.get(..BOOT_ID_LEN)?.try_into().ok()?;
     (id != [0; BOOT_ID_LEN]).then_some(id)
@@ -65,6 +69,8 @@ pub struct Saved {
     pub stamps: Vec<FileStamp>,
     /// Whether the claimed data was flushed first.
     pub durability: Durability,
+    /// The write journal that continues this state, and how much of it the state includes.
+    pub journal: Mark,
 }
 
 /// Where one torrent's resume state lives: `<dir>/.enjambre/<info-hash>.resume`.
@@ -102,12 +108,13 @@ impl ResumeFile {
         core: &[u8],
         stamps: &[FileStamp],
         durability: Durability,
+        journal: Mark,
     ) -> io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let tmp = self.path.with_extension("resume.tmp");
         let mut bytes = Vec::with_capacity(MAGIC.len() + 48 + core.len() + stamps.len() * 24);
-        encode(core, stamps, durability, &mut bytes);
+        encode(core, stamps, durability, journal, &mut bytes);
         let sync = durability == Durability::Flushed;
         {
             let mut f = OpenOptions::new()
@@ -129,7 +136,13 @@ impl ResumeFile {
     }
 }
 
-fn encode(core: &[u8], stamps: &[FileStamp], durability: Durability, out: &mut Vec<u8>) {
+fn encode(
+    core: &[u8],
+    stamps: &[FileStamp],
+    durability: Durability,
+    journal: Mark,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(MAGIC);
     match durability {
         Durability::Flushed => {
@@ -141,6 +154,8 @@ fn encode(core: &[u8], stamps: &[FileStamp], durability: Durability, out: &mut V
             out.extend_from_slice(&id);
         }
     }
+    out.extend_from_slice(&journal.id.to_le_bytes());
+    out.extend_from_slice(&journal.seq.to_le_bytes());
     out.extend_from_slice(&(core.len() as u32).to_le_bytes());
     out.extend_from_slice(core);
     out.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
@@ -158,6 +173,12 @@ fn decode(bytes: &[u8]) -> Option<Saved> {
         1 => Durability::Flushed,
         0 => Durability::SameBoot(*id),
         _ => return None,
+    };
+    let (id, rest) = rest.split_first_chunk::<8>()?;
+    let (seq, rest) = rest.split_first_chunk::<8>()?;
+    let journal = Mark {
+        id: u64::from_le_bytes(*id),
+        seq: u64::from_le_bytes(*seq),
     };
     let (core_len, rest) = take_u32(rest)?;
     let core = rest.get(..core_len as usize)?.to_vec();
@@ -177,6 +198,7 @@ fn decode(bytes: &[u8]) -> Option<Saved> {
         core,
         stamps,
         durability,
+        journal,
     })
 }
 
@@ -207,18 +229,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rf = ResumeFile::in_dir(dir.path(), InfoHash([0xab; 20]));
         assert_eq!(rf.load().unwrap(), None);
-        rf.store(b"first", &stamps(), Durability::Flushed).unwrap();
+        rf.store(b"first", &stamps(), Durability::Flushed, Mark::default())
+            .unwrap();
         let saved = rf.load().unwrap().unwrap();
         assert_eq!(
             (saved.core.as_slice(), saved.durability),
             (&b"first"[..], Durability::Flushed)
         );
-        rf.store(b"second state", &stamps(), Durability::this_boot())
+        let mark = Mark { id: 7, seq: 99 };
+        rf.store(b"second state", &stamps(), Durability::this_boot(), mark)
             .unwrap();
         let saved = rf.load().unwrap().unwrap();
         assert_eq!(saved.core, b"second state");
         assert_eq!(saved.stamps, stamps());
         assert_eq!(saved.durability, Durability::this_boot());
+        assert_eq!(saved.journal, mark);
         let names: Vec<_> = fs::read_dir(rf.path().parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -239,6 +264,7 @@ mod tests {
             b"core",
             &stamps(),
             Durability::SameBoot([b'7'; BOOT_ID_LEN]),
+            Mark { id: 1, seq: 2 },
             &mut bytes,
         );
         assert!(decode(&bytes).is_some());
@@ -249,7 +275,7 @@ mod tests {
         longer.push(0);
         assert_eq!(decode(&longer), None);
         let mut huge = bytes.clone();
-        huge[53..57].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[69..73].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode(&huge), None);
         let mut bad_flag = bytes.clone();
         bad_flag[16] = 2;

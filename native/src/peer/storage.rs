@@ -340,6 +340,26 @@ impl Storage {
         Ok(())
     }
 
+    /// Return the indices of the files that bytes `[offset, offset + len)` fall in.
+    pub fn files_in(&self, offset: u64, len: u64) -> std::ops::Range<usize> {
+        let first = self
+            .slots
+            .partition_point(|s| s.offset + s.length <= offset);
+        let end = offset.saturating_add(len);
+        let last = self.slots.partition_point(|s| s.offset < end);
+        first..last.max(first)
+    }
+
+    /// Return the length and modification time of file `index` (from its open descriptor).
+    pub fn stamp_of(&self, index: usize) -> Result<FileStamp, StorageError> {
+        let slot = &self.slots[index];
+        let meta = slot
+            .file
+            .metadata()
+            .map_err(|e| StorageError::io("reading metadata of", &slot.path, e))?;
+        Ok(FileStamp::of(&meta))
+    }
+
     /// Return each file's length and modification time, to tell later whether the files changed.
     pub fn stamps(&self) -> Result<Vec<FileStamp>, StorageError> {
         self.slots
@@ -455,7 +475,9 @@ fn open_for_download(path: &Path, length: u64) -> Result<(File, bool), StorageEr
         file.set_len(length)
             .map_err(|e| StorageError::io("resizing", path, e))?;
     }
-    if length > 0 {
+    // A file already at its length is being resumed: leave it alone, since `fallocate` moves
+    // its mtime (ext4) and the resume state would think someone else changed it.
+    if length > 0 && current != length {
         // Reserve the blocks now so a full disk is reported before the download, not in the middle.
         match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, length) {
             Ok(()) => {}
@@ -541,6 +563,11 @@ mod tests {
             "a[4], c[0..3], d[0..4]; the empty file is skipped"
         );
         assert!(s.piece_segments(4, 0, 2).is_err());
+        // Which files a range touches (the empty one between a and c may be named too).
+        assert_eq!(s.files_in(0, 5), 0..1);
+        assert_eq!(s.files_in(4, 4), 0..3);
+        assert_eq!(s.files_in(8, 9), 3..4);
+        assert_eq!(s.stamp_of(3).unwrap().length, 9);
         let mut buf = [0u8; 3];
         s.read_piece(1, 1, &mut buf).unwrap();
         assert_eq!(buf, [6, 7, 8]);
@@ -602,7 +629,17 @@ mod tests {
             .unwrap()
             .write_at(2, b"abc")
             .unwrap();
+        let before = Storage::open(dir.path(), &files, 4, Access::Seed)
+            .unwrap()
+            .stamps()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
         let again = Storage::open(dir.path(), &files, 4, Access::Download).unwrap();
+        assert_eq!(
+            again.stamps().unwrap(),
+            before,
+            "resuming leaves the files' mtimes alone, so the resume state still matches them"
+        );
         let mut buf = [0u8; 5];
         again.read_at(0, &mut buf).unwrap();
         assert_eq!(&buf, b"\0\0abc");

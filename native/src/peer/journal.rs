@@ -1,0 +1,488 @@
+//! The write journal: what the block thread put on disk since the last resume state, so a
+//! `kill -9` while data streams in loses nothing that was written.
+//!
+//! The resume state is saved about once a second; the journal covers the gap. After each batch
+//! of writes the block thread appends one record listing the byte ranges it wrote (after the
+//! `pwrite`s, so a record never claims bytes that are not in the page cache), the pieces the
+//! session verified or discarded, and the new length and mtime of each file it touched. Records
+//! carry a sequence number; a resume state names the journal (by a random id) and the last
+//! sequence number it already includes, and a restart replays only the records after it.
+//!
+//! Like a same-boot resume state, the journal is trusted only within the boot that wrote it: it
+//! is never flushed, since a process crash keeps the page cache. A torn or damaged record ends
+//! the replay; everything before it still counts. This module never interprets the pieces.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::resume_file::BootId;
+use super::storage::FileStamp;
+
+const MAGIC: &[u8; 16] = b"ENJAMBRE-JOURNL1";
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// A record longer than this is damage, not a record.
+const MAX_RECORD: usize = 1 << 20;
+
+/// One fact in a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Bytes `[start, end)` of `piece` were written.
+    Write {
+        /// Piece.
+        piece: u32,
+        /// First byte, inside the piece.
+        start: u32,
+        /// One past the last byte.
+        end: u32,
+    },
+    /// The piece passed its hash check.
+    Verified(u32),
+    /// The piece's bytes were discarded (failed hash check).
+    Discard(u32),
+    /// The data file with this index now has this length and mtime.
+    Stamp(u32, FileStamp),
+}
+
+/// Which journal a resume state continues, and how far it already includes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mark {
+    /// The journal's random id (0: none).
+    pub id: u64,
+    /// The last record the state includes.
+    pub seq: u64,
+}
+
+/// A journal read back from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    /// The journal's id.
+    pub id: u64,
+    /// The boot it was written in.
+    pub boot: BootId,
+    /// Records in order: sequence number and entries.
+    pub records: Vec<(u64, Vec<Entry>)>,
+}
+
+impl Replay {
+    /// The entries a state saved at `mark` is missing, in order; none when the journal is
+    /// another one or from another boot.
+    pub fn after(&self, mark: Mark, boot: Option<BootId>) -> impl Iterator<Item = &Entry> {
+        let usable = mark.id != 0 && mark.id == self.id && boot == Some(self.boot);
+        self.records
+            .iter()
+            .filter(move |(seq, _)| usable && *seq > mark.seq)
+            .flat_map(|(_, entries)| entries)
+    }
+}
+
+/// The journal being written (owned by the block thread).
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    id: u64,
+    boot: BootId,
+    seq: u64,
+    /// Encoded records not yet covered by a saved state, kept to rewrite the file on trim.
+    kept: Vec<(u64, Vec<u8>)>,
+    /// An append failed: the file may end in a torn record, so nothing more is added.
+    broken: bool,
+}
+
+impl Journal {
+    /// The journal beside a resume file: `<resume path>.journal`.
+    pub fn path_for(resume: &Path) -> PathBuf {
+        resume.with_extension("journal")
+    }
+
+    /// Start an empty journal with a new random id at `path`, replacing any old one
+    /// atomically. Write the resume state that names it before [`Journal::install`]-ing it.
+    pub fn prepare(path: &Path, boot: BootId) -> io::Result<Prepared> {
+        let id = loop {
+            let id = rand::random::<u64>();
+            if id != 0 {
+                break id;
+            }
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("journal.tmp");
+        write_file(&tmp, id, boot, &[])?;
+        Ok(Prepared {
+            tmp,
+            path: path.to_path_buf(),
+            id,
+            boot,
+        })
+    }
+
+    /// Read the journal at `path`; `None` when there is none or its header is damaged.
+    pub fn read(path: &Path) -> io::Result<Option<Replay>> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(decode(&bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Return the journal's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Append one record of `entries`; returns its sequence number, or `None` when nothing
+    /// was recorded (no entries, or the journal is broken).
+    pub fn append(&mut self, entries: &[Entry]) -> Option<u64> {
+        if entries.is_empty() || self.broken {
+            return None;
+        }
+        let seq = self.seq + 1;
+        let record = encode_record(seq, entries);
+        if let Err(e) = self.file.write_all(&record) {
+            tracing::warn!(error = %e, path = %self.path.display(), "write journal stopped");
+            self.broken = true;
+            return None;
+        }
+        self.seq = seq;
+        self.kept.push((seq, record));
+        Some(seq)
+    }
+
+    /// Drop the records up to `seq`, which a saved resume state now includes, by rewriting the
+    /// file with the rest (atomically).
+    pub fn trim(&mut self, seq: u64) {
+        let before = self.kept.len();
+        self.kept.retain(|(s, _)| *s > seq);
+        if self.kept.len() == before || self.broken {
+            return;
+        }
+        let records: Vec<&[u8]> = self.kept.iter().map(|(_, r)| r.as_slice()).collect();
+        let tmp = self.path.with_extension("journal.tmp");
+        let reopened = write_file(&tmp, self.id, self.boot, &records)
+            .and_then(|()| fs::rename(&tmp, &self.path))
+            .and_then(|()| OpenOptions::new().append(true).open(&self.path));
+        match reopened {
+            Ok(file) => self.file = file,
+            Err(e) => {
+                // The old file is still whole (or replaced by a whole one): only stop adding.
+                tracing::warn!(error = %e, path = %self.path.display(), "write journal stopped");
+                self.broken = true;
+            }
+        }
+    }
+}
+
+/// A new journal written beside its final path, not yet in place.
+pub struct Prepared {
+    tmp: PathBuf,
+    path: PathBuf,
+    id: u64,
+    boot: BootId,
+}
+
+impl Prepared {
+    /// Return the new journal's id, for the resume state that will name it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Put the journal in place and open it for appending.
+    pub fn install(self) -> io::Result<Journal> {
+        fs::rename(&self.tmp, &self.path)?;
+        let file = OpenOptions::new().append(true).open(&self.path)?;
+        Ok(Journal {
+            path: self.path,
+            file,
+            id: self.id,
+            boot: self.boot,
+            seq: 0,
+            kept: Vec::new(),
+            broken: false,
+        })
+    }
+}
+
+fn write_file(path: &Path, id: u64, boot: BootId, records: &[&[u8]]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(64 + records.iter().map(|r| r.len()).sum::<usize>());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&boot);
+    bytes.extend_from_slice(&id.to_le_bytes());
+    for r in records {
+        bytes.extend_from_slice(r);
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(&bytes)
+}
+
+const WRITE: u8 = 1;
+const VERIFIED: u8 = 2;
+const DISCARD: u8 = 3;
+const STAMP: u8 = 4;
+
+/// `[payload length u32][CRC-32C of payload u32][payload]`, payload = seq u64 then entries.
+fn encode_record(seq: u64, entries: &[Entry]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(8 + entries.len() * 13);
+    payload.extend_from_slice(&seq.to_le_bytes());
+    for e in entries {
+        match *e {
+            Entry::Write { piece, start, end } => {
+                payload.push(WRITE);
+                for v in [piece, start, end] {
+                    payload.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Entry::Verified(piece) => {
+                payload.push(VERIFIED);
+                payload.extend_from_slice(&piece.to_le_bytes());
+            }
+            Entry::Discard(piece) => {
+                payload.push(DISCARD);
+                payload.extend_from_slice(&piece.to_le_bytes());
+            }
+            Entry::Stamp(file, stamp) => {
+                payload.push(STAMP);
+                payload.extend_from_slice(&file.to_le_bytes());
+                payload.extend_from_slice(&stamp.length.to_le_bytes());
+                payload.extend_from_slice(&stamp.mtime_ns.to_le_bytes());
+            }
+        }
+    }
+    let mut record = Vec::with_capacity(8 + payload.len());
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    record
+}
+
+fn decode(bytes: &[u8]) -> Option<Replay> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    let (boot, rest) = rest.split_first_chunk::<{ std::mem::size_of::<BootId>() }>()?;
+    let (id, mut rest) = rest.split_first_chunk::<8>()?;
+    let mut replay = Replay {
+        id: u64::from_le_bytes(*id),
+        boot: *boot,
+        records: Vec::new(),
+    };
+    // Each record is taken whole or not at all; the first bad one ends the journal.
+    while let Some((seq, entries, more)) = decode_record(rest) {
+        if replay.records.last().is_some_and(|(last, _)| seq <= *last) {
+            break;
+        }
+        replay.records.push((seq, entries));
+        rest = more;
+    }
+    Some(replay)
+}
+
+fn decode_record(bytes: &[u8]) -> Option<(u64, Vec<Entry>, &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let (crc, rest) = rest.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > MAX_RECORD || rest.len() < len {
+        return None;
+    }
+    let (payload, more) = rest.split_at(len);
+    if CRC.checksum(payload) != u32::from_le_bytes(*crc) {
+        return None;
+    }
+    let (seq, mut p) = payload.split_first_chunk::<8>()?;
+    let mut entries = Vec::new();
+    while let Some((&tag, body)) = p.split_first() {
+        let (entry, after) = match tag {
+            WRITE => {
+                let (piece, b) = take_u32(body)?;
+                let (start, b) = take_u32(b)?;
+                let (end, b) = take_u32(b)?;
+                (Entry::Write { piece, start, end }, b)
+            }
+            VERIFIED => {
+                let (piece, b) = take_u32(body)?;
+                (Entry::Verified(piece), b)
+            }
+            DISCARD => {
+                let (piece, b) = take_u32(body)?;
+                (Entry::Discard(piece), b)
+            }
+            STAMP => {
+                let (file, b) = take_u32(body)?;
+                let (length, b) = b.split_first_chunk::<8>()?;
+                let (mtime, b) = b.split_first_chunk::<16>()?;
+                let stamp = FileStamp {
+                    length: u64::from_le_bytes(*length),
+                    mtime_ns: i128::from_le_bytes(*mtime),
+                };
+                (Entry::Stamp(file, stamp), b)
+            }
+            _ => return None,
+        };
+        entries.push(entry);
+        p = after;
+    }
+    Some((u64::from_le_bytes(*seq), entries, more))
+}
+
+fn take_u32(b: &[u8]) -> Option<(u32, &[u8])> {
+    let (n, rest) = b.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*n), rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOOT: BootId = [b'b'; 36];
+
+    fn stamp(n: u64) -> FileStamp {
+        FileStamp {
+            length: n,
+            mtime_ns: -(n as i128) * 1_000_000_007,
+        }
+    }
+
+    fn sample() -> Vec<Vec<Entry>> {
+        vec![
+            vec![
+                Entry::Write {
+                    piece: 0,
+                    start: 0,
+                    end: 16384,
+                },
+                Entry::Stamp(0, stamp(5)),
+            ],
+            vec![Entry::Verified(0), Entry::Discard(7)],
+            vec![
+                Entry::Write {
+                    piece: u32::MAX,
+                    start: 1,
+                    end: u32::MAX,
+                },
+                Entry::Stamp(3, stamp(u64::MAX)),
+            ],
+        ]
+    }
+
+    fn journal_at(dir: &Path) -> Journal {
+        let path = Journal::path_for(&dir.join("x.resume"));
+        Journal::prepare(&path, BOOT).unwrap().install().unwrap()
+    }
+
+    #[test]
+    fn appended_records_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = journal_at(dir.path());
+        assert_eq!(j.append(&[]), None, "an empty record is not written");
+        let seqs: Vec<_> = sample().iter().map(|e| j.append(e).unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let replay = Journal::read(&j.path).unwrap().unwrap();
+        assert_eq!((replay.id, replay.boot), (j.id(), BOOT));
+        let read: Vec<_> = replay.records.iter().map(|(_, e)| e.clone()).collect();
+        assert_eq!(read, sample());
+        // A state that includes record 1 of this journal, in this boot, misses records 2 and 3.
+        let mark = Mark { id: j.id(), seq: 1 };
+        let missing: Vec<_> = replay.after(mark, Some(BOOT)).copied().collect();
+        assert_eq!(missing, [&sample()[1][..], &sample()[2][..]].concat());
+        // Another journal, another boot, or no journal at all: nothing applies.
+        for (mark, boot) in [
+            (
+                Mark {
+                    id: j.id() + 1,
+                    seq: 0,
+                },
+                Some(BOOT),
+            ),
+            (Mark { id: j.id(), seq: 0 }, Some([b'c'; 36])),
+            (Mark { id: j.id(), seq: 0 }, None),
+            (Mark { id: 0, seq: 0 }, Some(BOOT)),
+        ] {
+            assert_eq!(replay.after(mark, boot).count(), 0, "{mark:?} {boot:?}");
+        }
+    }
+
+    #[test]
+    fn a_torn_or_damaged_tail_keeps_every_whole_record_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = journal_at(dir.path());
+        for e in sample() {
+            j.append(&e).unwrap();
+        }
+        let whole = fs::read(&j.path).unwrap();
+        let header = MAGIC.len() + 36 + 8;
+        let ends: Vec<usize> = {
+            let mut at = header;
+            let mut ends = vec![at];
+            while at < whole.len() {
+                let len = u32::from_le_bytes(whole[at..at + 4].try_into().unwrap()) as usize;
+                at += 8 + len;
+                ends.push(at);
+            }
+            ends
+        };
+        for cut in 0..whole.len() {
+            let replay = decode(&whole[..cut]);
+            if cut < header {
+                assert_eq!(replay, None, "cut at {cut}");
+                continue;
+            }
+            let whole_records = ends.iter().filter(|&&e| e <= cut).count() - 1;
+            assert_eq!(replay.unwrap().records.len(), whole_records, "cut at {cut}");
+        }
+        // A flipped bit in record 2 ends the journal after record 1.
+        let mut flipped = whole.clone();
+        flipped[ends[1] + 12] ^= 0x10;
+        assert_eq!(decode(&flipped).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn trim_keeps_only_what_no_saved_state_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = journal_at(dir.path());
+        for e in sample() {
+            j.append(&e).unwrap();
+        }
+        j.trim(2);
+        let next = j.append(&[Entry::Verified(9)]).unwrap();
+        assert_eq!(next, 4, "sequence numbers go on after a trim");
+        let replay = Journal::read(&j.path).unwrap().unwrap();
+        let seqs: Vec<u64> = replay.records.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [3, 4]);
+        assert_eq!(replay.id, j.id());
+    }
+
+    #[test]
+    fn a_prepared_journal_replaces_the_old_one_only_when_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = journal_at(dir.path());
+        old.append(&sample()[0]).unwrap();
+        let prepared = Journal::prepare(&old.path, BOOT).unwrap();
+        assert_ne!(prepared.id(), old.id());
+        let still = Journal::read(&old.path).unwrap().unwrap();
+        assert_eq!((still.id, still.records.len()), (old.id(), 1));
+        let new = prepared.install().unwrap();
+        let now = Journal::read(&old.path).unwrap().unwrap();
+        assert_eq!((now.id, now.records.len()), (new.id(), 0));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        assert_eq!(decode(b""), None);
+        assert_eq!(decode(b"ENJAMBRE-RESUME2 not a journal at all"), None);
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&BOOT);
+        bytes.extend_from_slice(&7u64.to_le_bytes());
+        // A huge length, then an unknown tag behind a valid CRC.
+        let mut huge = bytes.clone();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&[0; 8]);
+        assert_eq!(decode(&huge).unwrap().records, vec![]);
+        let payload = [&1u64.to_le_bytes()[..], &[9, 1, 2, 3, 4]].concat();
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        assert_eq!(decode(&bytes).unwrap().records, vec![]);
+    }
+}

@@ -1,0 +1,181 @@
+//! Where a run starts from: the saved resume state, the write journal replayed over it, the
+//! pieces re-checked when the files changed behind our back; and, before any new byte is
+//! written, that state saved again beside a fresh journal.
+
+use enjambre_core::{Geometry, InfoHash};
+
+use super::driver::NativeResume;
+use super::io_thread;
+use super::journal::{Entry, Journal, Mark};
+use super::progress::Progress;
+use super::resume_file::{current_boot_id, ResumeFile, Saved};
+use super::storage::{FileStamp, Storage};
+use super::verify;
+use super::Failure;
+
+/// Read the resume file and replay the journal over it; when the files changed since, re-check
+/// the pieces it claims. A seed without a usable resume state checks every piece.
+pub fn load_resume<const BYTES: usize>(
+    file: &ResumeFile,
+    storage: &Storage,
+    info_hash: InfoHash,
+    geometry: Geometry,
+    hashes: &[u8],
+    seeding: bool,
+    progress: &Progress,
+) -> Result<Option<Box<NativeResume<BYTES>>>, Failure> {
+    let count = geometry.piece_count();
+    let saved = file.load().unwrap_or_else(|e| {
+        progress.note(&format!(
+            "ignoring unreadable {}: {e}",
+            file.path().display()
+        ));
+        None
+    });
+    let mut state = saved.as_ref().and_then(|s| {
+        match NativeResume::<BYTES>::decode(&s.core, info_hash, geometry) {
+            Ok(state) => Some(Box::new(state)),
+            Err(e) => {
+                progress.note(&format!(
+                    "ignoring resume state {}: {e}",
+                    file.path().display()
+                ));
+                None
+            }
+        }
+    });
+    // A same-boot state is trusted once the files it describes are flushed; after a reboot,
+    // its pieces are checked again and its partial ranges (which no hash covers) dropped.
+    let trusted = saved.as_ref().is_some_and(|s| s.durability.trusted_now());
+    if trusted {
+        storage.flush_all().map_err(Failure::storage)?;
+    }
+    let mut expected = saved.as_ref().map(|s| s.stamps.clone());
+    if let (Some(saved), Some(s), true) = (&saved, &mut state, trusted) {
+        let replayed = replay_journal(file, saved, s, geometry, expected.as_mut());
+        if replayed > 0 {
+            tracing::info!(bytes = replayed, "write journal replayed");
+        }
+    }
+    let unchanged = expected.is_some_and(|e| storage.stamps().is_ok_and(|now| now == e));
+    match &mut state {
+        Some(s) if !(trusted && unchanged) && s.have.count_ones() > 0 => {
+            progress.note(if trusted {
+                "files changed since the last run: checking the pieces already downloaded"
+            } else {
+                "the last run's state predates a reboot: checking the pieces already downloaded"
+            });
+            let ok = verify::check_pieces(storage, geometry, hashes, |i| s.have.get(i));
+            for (i, good) in ok.iter().enumerate() {
+                if !good {
+                    s.have.set(i as u32, false);
+                }
+            }
+            if !trusted {
+                s.partial.clear();
+            }
+        }
+        Some(s) if !trusted => s.partial.clear(),
+        Some(_) => {}
+        None if seeding || storage.had_data() => {
+            // A seed, or a download directory whose resume state is gone: keep what matches.
+            progress.note("checking the data against the torrent");
+            let ok = verify::check_pieces(storage, geometry, hashes, |_| true);
+            let mut fresh = Box::new(
+                NativeResume::<BYTES>::new(info_hash, count)
+                    .map_err(|e| Failure::new(2, e.to_string()))?,
+            );
+            for (i, good) in ok.iter().enumerate() {
+                fresh.have.set(i as u32, *good);
+            }
+            state = Some(fresh);
+        }
+        None => {}
+    }
+    Ok(state)
+}
+
+/// Apply the journal records the saved state does not include; `stamps` follows the files'
+/// lengths and mtimes they recorded. Returns the bytes of writes replayed. Stops at the first
+/// record that does not fit the torrent: what came before it still counts.
+fn replay_journal<const BYTES: usize>(
+    file: &ResumeFile,
+    saved: &Saved,
+    state: &mut NativeResume<BYTES>,
+    geometry: Geometry,
+    mut stamps: Option<&mut Vec<FileStamp>>,
+) -> u64 {
+    let path = Journal::path_for(file.path());
+    let replay = match Journal::read(&path) {
+        Ok(Some(replay)) => replay,
+        Ok(None) => return 0,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "write journal unreadable");
+            return 0;
+        }
+    };
+    let mut bytes = 0u64;
+    for entry in replay.after(saved.journal, current_boot_id()) {
+        let applied = match *entry {
+            Entry::Write { piece, start, end } => state
+                .record_write(&geometry, piece, start, end)
+                .map(|n| bytes += u64::from(n)),
+            Entry::Verified(piece) => state.record_verified(piece),
+            Entry::Discard(piece) => state.record_discard(piece),
+            Entry::Stamp(i, stamp) => {
+                if let Some(s) = stamps.as_deref_mut().and_then(|s| s.get_mut(i as usize)) {
+                    *s = stamp;
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = applied {
+            tracing::warn!(error = %e, ?entry, "write journal replay stopped");
+            break;
+        }
+    }
+    bytes
+}
+
+/// Save `state` (or an empty one) as the start of this run, naming a new journal, and return
+/// that journal ready for appending; `None` (resume saves only) when it cannot be set up.
+pub fn start_journal<const BYTES: usize>(
+    file: &ResumeFile,
+    storage: &Storage,
+    state: Option<&NativeResume<BYTES>>,
+    info_hash: InfoHash,
+    geometry: Geometry,
+    flush: bool,
+) -> Option<Journal> {
+    let boot = current_boot_id()?;
+    let fresh;
+    let state = match state {
+        Some(s) => s,
+        None => {
+            fresh = Box::new(NativeResume::<BYTES>::new(info_hash, geometry.piece_count()).ok()?);
+            &fresh
+        }
+    };
+    let mut buf = vec![0; NativeResume::<BYTES>::max_encoded_len()];
+    let bytes = state.encode(&mut buf).ok()?;
+    let path = Journal::path_for(file.path());
+    let started = Journal::prepare(&path, boot)
+        .map_err(|e| e.to_string())
+        .and_then(|prepared| {
+            let mark = Mark {
+                id: prepared.id(),
+                seq: 0,
+            };
+            // The state that names the new journal is saved before the journal replaces the
+            // old one: a crash in between leaves the old journal, which no state names.
+            io_thread::persist(storage, file, bytes, flush, mark)?;
+            prepared.install().map_err(|e| e.to_string())
+        });
+    match started {
+        Ok(journal) => Some(journal),
+        Err(e) => {
+            tracing::warn!(error = %e, "no write journal: the resume state alone is saved");
+            None
+        }
+    }
+}
