@@ -2,7 +2,8 @@
 # Loopback transfer of one file (1 GiB by default) between enjambre, libtorrent (python3-libtorrent)
 # and aria2, in one run, several rounds per pair:
 #   enjambre → enjambre, libtorrent → libtorrent, aria2 → aria2, libtorrent → enjambre,
-#   enjambre → aria2.
+#   enjambre → aria2, and enjambre → floor-leech (the least a leech can do: one thread, one
+#   peer, hash and pwrite from the receive buffer; the machine's floor, not a client).
 # For each pair: whole-run throughput (leech process start to its exit with the complete,
 # verified file), CPU seconds of the leech (/usr/bin/time) and of the seed during the transfer
 # (/proc/PID/stat), peak RSS of the leech, and for enjambre leeches the time from start to the
@@ -13,7 +14,7 @@
 #
 # Needs: aria2c, python3-libtorrent (/usr/bin/python3), curl, /usr/bin/time.
 # Usage: native/benches/transfer-vs-clients.sh [RUNS] [PAIR…]   (from the repository root)
-#   PAIR: ours-ours lt-lt aria2-aria2 lt-ours ours-aria2 (default: all)
+#   PAIR: ours-ours lt-lt aria2-aria2 lt-ours ours-aria2 ours-floor (default: all)
 #   BENCH_DIR (default /tmp/enjambre-transfer-bench) holds the data; SIZE_MIB (default 1024);
 #   DROP_CACHES=0 to keep the page cache.
 set -euo pipefail
@@ -21,7 +22,7 @@ shopt -s inherit_errexit
 runs=${1:-3}
 shift || true
 pairs=("$@")
-[ ${#pairs[@]} -gt 0 ] || pairs=(ours-ours lt-lt aria2-aria2 lt-ours ours-aria2)
+[ ${#pairs[@]} -gt 0 ] || pairs=(ours-ours lt-lt aria2-aria2 lt-ours ours-aria2 ours-floor)
 size_mib=${SIZE_MIB:-1024}
 dir=${BENCH_DIR:-/tmp/enjambre-transfer-bench}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,12 +36,12 @@ done
 mkdir -p "$dir"
 cd "$dir"
 # Copy the executable cargo reports (a shared target dir may hold another checkout's build).
-(cd "$repo" && cargo build --release -p enjambre --bin enjambre --message-format=json) \
+(cd "$repo" && cargo build --release -p enjambre --bin enjambre --bin floor-leech --message-format=json) \
   | "$py" -c 'import sys, json
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("executable"): print(m["executable"])' \
-  | while read -r exe; do cp "$exe" ./enjambre; done
+  | while read -r exe; do cp "$exe" "./$(basename "$exe")"; done
 ./enjambre seed --help > /dev/null
 
 declare -a started=()
@@ -171,6 +172,11 @@ run_once() {
         ./enjambre get data.torrent -o out --listen 127.0.0.3 --port "$lport" \
         --peer "127.0.0.2:$sport" --json > leech.out 2> leech.log
       ;;
+    ours-floor)
+      mkdir -p out
+      /usr/bin/time -v -o leech.time \
+        ./floor-leech data.torrent out/data.bin "127.0.0.2:$sport" > leech.out 2> leech.log
+      ;;
     lt-lt)
       /usr/bin/time -v -o leech.time \
         "$py" lt.py leech data.torrent out "127.0.0.3:$lport" "127.0.0.2:$sport" > leech.out 2> leech.log
@@ -215,6 +221,7 @@ name_of() {
     aria2-aria2) echo "aria2 → aria2" ;;
     lt-ours) echo "libtorrent → enjambre" ;;
     ours-aria2) echo "enjambre → aria2" ;;
+    ours-floor) echo "enjambre → floor-leech" ;;
     *) echo "$1" ;;
   esac
 }
