@@ -53,6 +53,10 @@ use crate::{Geometry, InfoHash, Instant, PieceIndex};
 
 /// The smallest buffer [`Session::poll_output`] works with: one block plus headers.
 pub const MIN_OUTPUT_BUF: usize = 16 * 1024 + 64;
+/// How long an inbound peer that opened with an MSE key exchange has to send its plaintext
+/// handshake.
+const MSE_WAIT: crate::Duration = crate::Duration::from_secs(1);
+
 /// Byte ranges tracked per partial piece; more fragmented pieces wait for holes to fill.
 pub const MAX_RANGES: usize = 32;
 /// Peer addresses remembered for connecting.
@@ -597,6 +601,10 @@ impl<
     fn peer_timeout(&self, p: &Peer<BYTES, RX, Q>) -> crate::Duration {
         if p.is_active() {
             self.config.peer_timeout
+        } else if !p.outbound && p.rx.as_slices().0.first().is_some_and(|&b| b != 19) {
+            // An MSE key exchange we do not answer. Transmission follows our plaintext handshake
+            // within a round trip; aria2 waits for our key, and retries in plaintext once closed.
+            self.config.peer_timeout.min(MSE_WAIT)
         } else {
             self.config.peer_timeout.min(crate::Duration::from_secs(30))
         }

@@ -1062,6 +1062,19 @@ fn an_mse_preamble_before_a_plaintext_handshake_is_skipped() {
 }
 
 #[test]
+fn an_mse_key_exchange_left_unanswered_is_closed_after_a_second() {
+    // aria2 sends its key and padding, then waits for ours; closing lets it retry in plaintext.
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.at(5000).accept(1);
+    let preamble: Vec<u8> = (0..150u32).map(|i| (i * 31 + 7) as u8).collect();
+    assert_eq!(h.at(5100).input(a, &preamble), []);
+    assert_eq!(h.deadline, Instant::from_millis(6100));
+    assert_eq!(h.at(6099).timeout(), []);
+    assert_eq!(h.at(6100).timeout(), close(a, CloseReason::Timeout));
+}
+
+#[test]
 fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
     let t = four_pieces();
     let mut h = H::started(&t, config(), None);
