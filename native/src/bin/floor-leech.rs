@@ -1,7 +1,8 @@
 //! `floor-leech`: the least a BitTorrent leech can do, to measure the machine's floor beside
 //! `enjambre get` in the transfer benchmark. One thread, one peer, blocking I/O: handshake,
 //! interested, requests in order with a fixed pipeline, and for each `Piece` the payload is
-//! hashed and written with `pwrite` straight from the receive buffer. No resume state, no
+//! hashed in the receive buffer and written from it, the payloads of one read gathered into one
+//! `pwritev` (nothing is copied in user space). No resume state, no
 //! journal, no choking, no second peer, no recovery from anything: it exits on the first
 //! surprise. Not a client; a yardstick.
 //!
@@ -95,16 +96,17 @@ fn run() -> Result<(), String> {
             return Err("the peer closed the connection".into());
         }
         end += n;
+        // The payloads of this read: (file offset, range in buf).
+        let mut runs: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
         loop {
             if let Some((piece, at, left)) = payload {
                 let take = (left as usize).min(end - start);
                 if take == 0 {
                     break;
                 }
-                let data = &buf[start..start + take];
-                hasher.update(data);
+                hasher.update(&buf[start..start + take]);
                 let offset = g.piece_offset(g.piece(piece).expect("in range")) + u64::from(at);
-                file.write_all_at(data, offset).map_err(|e| e.to_string())?;
+                runs.push((offset, start..start + take));
                 start += take;
                 let left = left - take as u32;
                 payload = (left > 0).then_some((piece, at + take as u32, left));
@@ -152,6 +154,46 @@ fn run() -> Result<(), String> {
                 unchoked = true;
             }
             start += 4 + len as usize;
+        }
+        write_runs(&file, &buf, &runs)?;
+    }
+    Ok(())
+}
+
+/// Write the payload runs, one `pwritev` per stretch of consecutive file bytes.
+fn write_runs(
+    file: &std::fs::File,
+    buf: &[u8],
+    runs: &[(u64, std::ops::Range<usize>)],
+) -> Result<(), String> {
+    let mut k = 0;
+    while k < runs.len() {
+        let first = runs[k].0;
+        let mut next = first;
+        let mut slices = Vec::new();
+        while k < runs.len() && runs[k].0 == next {
+            next += runs[k].1.len() as u64;
+            slices.push(std::io::IoSlice::new(&buf[runs[k].1.clone()]));
+            k += 1;
+        }
+        let total = (next - first) as usize;
+        let written = rustix::io::pwritev(file, &slices, first).map_err(|e| e.to_string())?;
+        if written != total {
+            // Rare: finish the rest one slice at a time.
+            let mut at = first;
+            let mut skip = written;
+            for s in &slices {
+                let s: &[u8] = s;
+                if skip >= s.len() {
+                    skip -= s.len();
+                    at += s.len() as u64;
+                    continue;
+                }
+                file.write_all_at(&s[skip..], at + skip as u64)
+                    .map_err(|e| e.to_string())?;
+                at += s.len() as u64;
+                skip = 0;
+            }
         }
     }
     Ok(())
