@@ -23,6 +23,8 @@ const MAGIC: &[u8; 16] = b"ENJAMBRE-JOURNL1";
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 /// A record longer than this is damage, not a record.
 const MAX_RECORD: usize = 1 << 20;
+/// Records kept for a trim that never comes (resume saves failing) stop the journal here.
+const MAX_KEPT: usize = 16 << 20;
 
 /// One fact in a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,8 @@ pub struct Journal {
     seq: u64,
     /// Encoded records not yet covered by a saved state, kept to rewrite the file on trim.
     kept: Vec<(u64, Vec<u8>)>,
+    /// Bytes in `kept`.
+    kept_bytes: usize,
     /// An append failed: the file may end in a torn record, so nothing more is added.
     broken: bool,
 }
@@ -139,12 +143,18 @@ impl Journal {
         }
         let seq = self.seq + 1;
         let record = encode_record(seq, entries);
+        if self.kept_bytes + record.len() > MAX_KEPT {
+            tracing::warn!(path = %self.path.display(), "write journal stopped: no resume save");
+            self.broken = true;
+            return None;
+        }
         if let Err(e) = self.file.write_all(&record) {
             tracing::warn!(error = %e, path = %self.path.display(), "write journal stopped");
             self.broken = true;
             return None;
         }
         self.seq = seq;
+        self.kept_bytes += record.len();
         self.kept.push((seq, record));
         Some(seq)
     }
@@ -154,6 +164,7 @@ impl Journal {
     pub fn trim(&mut self, seq: u64) {
         let before = self.kept.len();
         self.kept.retain(|(s, _)| *s > seq);
+        self.kept_bytes = self.kept.iter().map(|(_, r)| r.len()).sum();
         if self.kept.len() == before || self.broken {
             return;
         }
@@ -198,6 +209,7 @@ impl Prepared {
             boot: self.boot,
             seq: 0,
             kept: Vec::new(),
+            kept_bytes: 0,
             broken: false,
         })
     }
@@ -465,6 +477,31 @@ mod tests {
         let new = prepared.install().unwrap();
         let now = Journal::read(&old.path).unwrap().unwrap();
         assert_eq!((now.id, now.records.len()), (new.id(), 0));
+    }
+
+    #[test]
+    fn a_journal_no_save_ever_trims_stops_at_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = journal_at(dir.path());
+        let big: Vec<Entry> = (0..4096)
+            .map(|piece| Entry::Write {
+                piece,
+                start: 0,
+                end: 1,
+            })
+            .collect();
+        let mut records = 0;
+        while j.append(&big).is_some() {
+            records += 1;
+            assert!(records < 10_000, "never stopped");
+        }
+        assert!(j.kept_bytes <= MAX_KEPT);
+        let replay = Journal::read(&j.path).unwrap().unwrap();
+        assert_eq!(
+            replay.records.len(),
+            records,
+            "what was written still reads back"
+        );
     }
 
     #[test]
