@@ -8,6 +8,8 @@
 //! restarted leech never asks again for bytes it had written, what the seed sends during a run
 //! is at most `size - W` of the kill before it; anything above is bytes fetched twice.
 //!
+//! - Kill 0 is early: as soon as the first bytes are on disk. The restart must trust what it
+//!   saved at start and journaled since (no re-hashing), like every restart here.
 //! - Kill 1 is quiet: the seed is paused first (it drops the connection, mid-block as it comes),
 //!   and the leech is killed 1.5 s later, when its resume state (saved every second) has caught
 //!   up with the disk. Nothing written may be fetched again.
@@ -93,7 +95,7 @@ fn write_until(fx: &Fixture, out: &Path, target: u64, leech: &mut Peer) -> Vec<(
 }
 
 #[test]
-fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
+fn a_leech_killed_three_times_resumes_without_refetching_written_bytes() {
     if !have("libtorrent") {
         return;
     }
@@ -122,8 +124,16 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
         )
     };
 
+    // Run 0, early kill: the first bytes just landed.
+    let mut leech = start(0);
+    write_until(&fx, &out, 1, &mut leech);
+    leech.proc.kill9();
+    let w0 = written(&fx, &out);
+    let up0 = settled_upload(&seed);
+
     // Run 1, quiet kill: the seed stops mid-stream, the leech saves its state, then dies.
     let mut leech = start(1);
+    let mut restarts = Vec::new();
     write_until(&fx, &out, size / 4, &mut leech);
     seed.set_paused(true);
     let w1_settled = poll_until(Duration::from_secs(10), || {
@@ -137,6 +147,7 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
     );
     std::thread::sleep(PERSIST + Duration::from_millis(300));
     leech.proc.kill9();
+    restarts.push(leech);
     let (w1, up1) = (written(&fx, &out), settled_upload(&seed));
     let partial1 = partial_pieces(&fx, &out);
 
@@ -145,6 +156,7 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
     let mut leech = start(2);
     write_until(&fx, &out, w1 + (size - w1) / 2, &mut leech);
     leech.proc.kill9();
+    restarts.push(leech);
     let (w2, up2) = (written(&fx, &out), settled_upload(&seed));
     let partial2 = partial_pieces(&fx, &out);
     let sent2 = up2 - up1;
@@ -154,14 +166,22 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
     leech.wait_complete(Duration::from_secs(60));
     let sent3 = settled_upload(&seed) - up2;
     // The journal also follows the files' mtimes: a restart trusts its state without hashing.
-    let rechecked = leech
-        .proc
-        .last_line(|l| l.contains("checking the pieces already downloaded"));
-    assert_eq!(rechecked, None, "run 3 distrusted its resume state");
+    restarts.push(leech);
+    for (run, leech) in restarts.iter().enumerate() {
+        let rechecked = leech
+            .proc
+            .last_line(|l| l.contains("checking the pieces already downloaded"));
+        assert_eq!(
+            rechecked,
+            None,
+            "run {} distrusted its resume state",
+            run + 1
+        );
+    }
     assert_same_file(&fx.file_in(&out), &fx.bytes, "the resumed leech");
 
     eprintln!(
-        "kill 1 (quiet): {w1} bytes on disk, {partial1} pieces partly written; run 2 was sent \
+        "kill 0 (early): {w0} bytes on disk\nkill 1 (quiet): {w1} bytes on disk, {partial1} pieces partly written; run 2 was sent \
          {sent2} of the {} missing\nkill 2 (busy): {w2} bytes on disk, {partial2} pieces partly written; run 3 was sent {sent3} \
          of the {} missing, {} fetched again",
         size - w1,
@@ -169,9 +189,10 @@ fn a_leech_killed_twice_resumes_without_refetching_written_bytes() {
         sent3.saturating_sub(size - w2)
     );
     assert!(
-        up1 <= size,
-        "run 1: the seed sent {up1} bytes, more than the file"
+        up0 <= size,
+        "run 0: the seed sent {up0} bytes, more than the file"
     );
+
     assert!(
         partial1 > 0,
         "the quiet kill left no piece partly written: nothing to resume mid-piece"
