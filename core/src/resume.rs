@@ -145,22 +145,22 @@ impl<const BYTES: usize, const PARTIAL: usize, const RANGES: usize>
     /// Record that `piece` passed its hash check after this state was saved (journal replay):
     /// it becomes verified and stops being partial.
     pub fn record_verified(&mut self, piece: u32) -> Result<(), ResumeError> {
-        if piece >= self.piece_count {
-            return Err(ResumeError::Invalid);
-        }
-        self.partial.retain(|p| p.piece() != piece);
-        self.have.set(piece, true);
-        Ok(())
+        self.settle(piece, true)
     }
 
     /// Record that `piece`'s bytes were discarded after this state was saved (a failed hash
     /// check, journal replay): nothing of it counts as written any more.
     pub fn record_discard(&mut self, piece: u32) -> Result<(), ResumeError> {
+        self.settle(piece, false)
+    }
+
+    /// Drop `piece`'s partial ranges and mark it verified or not.
+    fn settle(&mut self, piece: u32, verified: bool) -> Result<(), ResumeError> {
         if piece >= self.piece_count {
             return Err(ResumeError::Invalid);
         }
         self.partial.retain(|p| p.piece() != piece);
-        self.have.set(piece, false);
+        self.have.set(piece, verified);
         Ok(())
     }
 

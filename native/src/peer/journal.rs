@@ -504,6 +504,39 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_after_a_header_never_panic(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&BOOT);
+            bytes.extend_from_slice(&1u64.to_le_bytes());
+            bytes.extend_from_slice(&tail);
+            let replay = decode(&bytes).unwrap();
+            proptest::prop_assert!(replay.records.len() <= tail.len() / 8);
+        }
+
+        #[test]
+        fn records_round_trip(
+            seqs in proptest::collection::vec(1u64..1000, 1..8),
+            piece in proptest::prelude::any::<u32>(),
+        ) {
+            let entries = [Entry::Verified(piece), Entry::Write { piece, start: 1, end: 2 }];
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&BOOT);
+            bytes.extend_from_slice(&9u64.to_le_bytes());
+            let mut seq = 0;
+            for s in &seqs {
+                seq += s;
+                bytes.extend_from_slice(&encode_record(seq, &entries));
+            }
+            let replay = decode(&bytes).unwrap();
+            proptest::prop_assert_eq!(replay.records.len(), seqs.len());
+            proptest::prop_assert!(replay.records.iter().all(|(_, e)| e[..] == entries[..]));
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         assert_eq!(decode(b""), None);
