@@ -191,8 +191,8 @@ fn a_killed_download_resumes_where_it_stopped() {
     let kinds: Vec<&str> = names.iter().filter_map(|n| n.rsplit('.').next()).collect();
     assert_eq!(
         kinds,
-        ["journal", "resume"],
-        "a resume file and its journal"
+        ["journal", "lock", "resume"],
+        "a resume file, its journal and the directory's lock"
     );
 
     let o = run(
@@ -253,6 +253,36 @@ fn a_bad_torrent_exits_2() {
         Duration::from_secs(10),
     );
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_second_download_into_the_same_directory_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.bin");
+    std::fs::write(&file, data(1 << 20, 3)).unwrap();
+    let torrent = create(&file, &dir.path().join("one.torrent"), &[], 65536);
+    // A peer that accepts and never answers: the first download waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let out = dir.path().join("out");
+    let _first = Background(Some(
+        get(&torrent, &out, port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.join("one.bin").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        out.join("one.bin").exists(),
+        "the first download never started"
+    );
+    let o = run(&mut get(&torrent, &out, port), Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is in use"), "{}", stderr(&o));
 }
 
 #[test]

@@ -152,6 +152,26 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
     let files = torrent.layout(None, false)?;
+    let resume = ResumeFile::in_dir(&args.output, torrent.meta.info_hash);
+    // Held until this function returns: one writer per download directory and torrent.
+    let _lock = match resume.lock() {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            return Err(Failure::new(
+                1,
+                format!(
+                    "{} is in use: another enjambre is downloading this torrent there",
+                    args.output.display()
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                4,
+                format!("cannot lock {}: {e}", args.output.display()),
+            ))
+        }
+    };
     let storage = Storage::open(
         &args.output,
         &files,
@@ -159,7 +179,6 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
         Access::Download,
     )
     .map_err(Failure::storage)?;
-    let resume = ResumeFile::in_dir(&args.output, torrent.meta.info_hash);
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),

@@ -92,6 +92,24 @@ impl ResumeFile {
         &self.path
     }
 
+    /// Take the download directory's lock for this torrent (`<info-hash>.lock` beside the
+    /// resume file), held until the returned file is dropped; `Ok(None)` when another process
+    /// holds it. Two writers of one resume state and journal would corrupt each other's claims.
+    pub fn lock(&self) -> io::Result<Option<File>> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_extension("lock"))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(file)),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Read the saved state; `Ok(None)` when there is none or it is unreadable garbage.
     pub fn load(&self) -> io::Result<Option<Saved>> {
         match fs::read(&self.path) {
@@ -255,6 +273,16 @@ mod tests {
                 InfoHash([0xab; 20])
             ))]
         );
+    }
+
+    #[test]
+    fn one_process_at_a_time_holds_a_torrents_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let rf = ResumeFile::in_dir(dir.path(), InfoHash([0xcd; 20]));
+        let held = rf.lock().unwrap().expect("free at first");
+        assert!(rf.lock().unwrap().is_none(), "taken while held");
+        drop(held);
+        assert!(rf.lock().unwrap().is_some(), "free again once dropped");
     }
 
     #[test]
