@@ -179,3 +179,111 @@ pub fn start_journal<const BYTES: usize>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use enjambre_core::session::OpId;
+
+    use super::*;
+    use crate::peer::io_thread::{spawn_block_thread, IoDone, IoOp};
+    use crate::peer::pool::BufPool;
+    use crate::peer::progress::Mode;
+    use crate::peer::storage::{safe_relative, Access, FileLayout};
+
+    const HASH: InfoHash = InfoHash([0x5a; 20]);
+    type State = NativeResume<4096>;
+
+    /// Files of 5000, 0 and 12000 bytes; pieces of 4096 (piece 1 spans the first and third).
+    fn layout() -> Vec<FileLayout> {
+        [("a", 5000), ("b", 0), ("c", 12000)]
+            .iter()
+            .map(|(name, length)| FileLayout {
+                rel: safe_relative(["t", name]).unwrap(),
+                length: *length,
+            })
+            .collect()
+    }
+
+    fn write(op: u32, piece: u32, offset: u32, len: usize) -> IoOp {
+        IoOp::Write {
+            op: OpId(op),
+            piece,
+            offset,
+            buf: vec![0xee; len],
+            len,
+        }
+    }
+
+    /// Run `batches` through a block thread journaling into `journal`; wait for every report.
+    fn run_batches(storage: &Arc<Storage>, journal: Journal, batches: Vec<Vec<IoOp>>) {
+        let (ops_tx, ops_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<IoDone>>();
+        let pool = Arc::new(BufPool::new(16, 4));
+        let thread = spawn_block_thread(storage.clone(), pool, Some(journal), ops_rx, done_tx);
+        for batch in batches {
+            ops_tx.send(batch).unwrap();
+            let reports = done_rx.blocking_recv().unwrap();
+            assert!(matches!(reports.last(), Some(IoDone::Journaled(_))));
+        }
+        drop(ops_tx);
+        thread.join().unwrap();
+    }
+
+    fn load(rf: &ResumeFile, storage: &Storage, g: Geometry) -> Box<State> {
+        // Wrong hashes on purpose: a re-check would drop every verified piece.
+        let hashes = vec![0u8; 20 * g.piece_count() as usize];
+        let progress = Progress::new(Mode::Plain, "t", g.total_length());
+        load_resume::<4096>(rf, storage, HASH, g, &hashes, false, &progress)
+            .unwrap()
+            .expect("a saved state")
+    }
+
+    #[test]
+    fn a_crash_after_journaled_writes_resumes_with_them_and_without_re_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = Geometry::new(4096, 17_000).unwrap();
+        let storage =
+            Arc::new(Storage::open(dir.path(), &layout(), 4096, Access::Download).unwrap());
+        let rf = ResumeFile::in_dir(dir.path(), HASH);
+        let journal = start_journal::<4096>(&rf, &storage, None, HASH, g, false).unwrap();
+        // Piece 0 written and verified, piece 1 half written (across a, b and c), then piece 3's
+        // first block, in three batches; the process "dies" without another resume save.
+        run_batches(
+            &storage,
+            journal,
+            vec![
+                vec![write(1, 0, 0, 4096)],
+                vec![IoOp::Note(Entry::Verified(0)), write(2, 1, 0, 2000)],
+                vec![write(3, 3, 0, 1024)],
+            ],
+        );
+        let state = load(&rf, &storage, g);
+        assert!(state.have.get(0), "verified in the journal, not re-hashed");
+        let ranges: Vec<(u32, Vec<(u32, u32)>)> = state
+            .partial
+            .iter()
+            .map(|p| (p.piece(), p.as_slice().to_vec()))
+            .collect();
+        assert_eq!(ranges, [(1, vec![(0, 2000)]), (3, vec![(0, 1024)])]);
+
+        // The next run starts from that state with a new journal; a piece it discards is gone
+        // after the next crash, and a file changed behind its back is noticed.
+        let journal = start_journal::<4096>(&rf, &storage, Some(&state), HASH, g, false).unwrap();
+        run_batches(&storage, journal, vec![vec![IoOp::Note(Entry::Discard(1))]]);
+        let state = load(&rf, &storage, g);
+        assert!(state.have.get(0));
+        assert_eq!(
+            state.partial.iter().map(|p| p.piece()).collect::<Vec<_>>(),
+            [3]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("t").join("c"), vec![1u8; 12000]).unwrap();
+        let state = load(&rf, &storage, g);
+        assert!(
+            !state.have.get(0),
+            "changed files: the claimed pieces were checked again"
+        );
+    }
+}
