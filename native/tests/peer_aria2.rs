@@ -4,7 +4,6 @@
 
 mod peer_support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -82,13 +81,7 @@ fn an_aria2_leech_downloads_from_enjambre_through_opentracker() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = loop {
-        let p = free_port();
-        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
-            break p;
-        }
-    };
+    let port = peer_support::free_tcp_udp_port();
     let bytes = data(4_000_000, 43);
     let file = dir.path().join("y.bin");
     std::fs::write(&file, &bytes).unwrap();
@@ -98,38 +91,7 @@ fn an_aria2_leech_downloads_from_enjambre_through_opentracker() {
         &[&format!("http://127.0.0.1:{port}/announce")],
         65536,
     );
-    let o = run(
-        enjambre()
-            .arg("create")
-            .arg(&file)
-            .arg("-o")
-            .arg("/dev/null")
-            .args(["--piece-length", "65536"]),
-        Duration::from_secs(20),
-    );
-    let hex = String::from_utf8_lossy(&o.stdout)
-        .rsplit("info-hash ")
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
-    std::fs::write(dir.path().join("wl"), format!("{hex}\n")).unwrap();
-    let mut tracker = Background::spawn(
-        Command::new("opentracker")
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-P",
-                &port.to_string(),
-                "-u",
-                "nobody",
-                "-w",
-            ])
-            .arg(dir.path().join("wl")),
-    );
-    wait_listening(port);
+    let mut tracker = peer_support::opentracker(dir.path(), port, &[&torrent]);
     let mut seed = Background::spawn(
         enjambre()
             .arg("seed")

@@ -4,20 +4,10 @@
 
 mod peer_support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use peer_support::{create, data, enjambre, run, Background};
-
-fn info_hash(stdout: &[u8]) -> String {
-    String::from_utf8_lossy(stdout)
-        .rsplit("info-hash ")
-        .next()
-        .unwrap()
-        .trim()
-        .to_string()
-}
 
 #[test]
 fn seed_and_leech_meet_through_opentracker_over_http_and_udp() {
@@ -32,16 +22,7 @@ fn seed_and_leech_meet_through_opentracker_over_http_and_udp() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = {
-        // A port free for both TCP and UDP.
-        loop {
-            let p = peer_support::free_port();
-            if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
-                break p;
-            }
-        }
-    };
+    let port = peer_support::free_tcp_udp_port();
     let original = data(2_000_000, 17);
     let file = dir.path().join("ot.bin");
     std::fs::write(&file, &original).unwrap();
@@ -57,50 +38,10 @@ fn seed_and_leech_meet_through_opentracker_over_http_and_udp() {
         &[&format!("udp://127.0.0.1:{port}")],
         65536,
     );
-    let mut hashes = String::new();
-    for t in [&http, &udp] {
-        let o = run(
-            enjambre()
-                .arg("create")
-                .arg(&file)
-                .arg("-o")
-                .arg("/dev/null")
-                .args(["--piece-length", if t == &http { "32768" } else { "65536" }]),
-            Duration::from_secs(20),
-        );
-        hashes.push_str(&info_hash(&o.stdout));
-        hashes.push('\n');
-    }
-    std::fs::write(dir.path().join("wl"), hashes).unwrap();
-    std::fs::set_permissions(
-        dir.path().join("wl"),
-        std::fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
-    let mut tracker = Background::spawn(
-        Command::new("opentracker")
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-P",
-                &port.to_string(),
-                "-u",
-                "nobody",
-                "-w",
-            ])
-            .arg(dir.path().join("wl"))
-            .current_dir(dir.path()),
-    );
-    peer_support::wait_listening(port);
+    let mut tracker = peer_support::opentracker(dir.path(), port, &[&http, &udp]);
 
-    let hex: Vec<String> = std::fs::read_to_string(dir.path().join("wl"))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    for ((name, torrent), hex) in [("http", &http), ("udp", &udp)].into_iter().zip(hex) {
+    for (name, torrent) in [("http", &http), ("udp", &udp)] {
+        let hex = peer_support::info_hash(torrent);
         let mut seed = Background::spawn(
             enjambre()
                 .arg("seed")

@@ -10,15 +10,19 @@ use std::time::{Duration, Instant};
 
 use peer_support::{create, data, enjambre, free_port, run, wait_listening, Background};
 
-fn seed(torrent: &Path, data: &Path, port: u16) -> Background {
+/// `enjambre seed TORRENT --data DATA`, listening on 127.0.0.1:`port` when one is given.
+fn seed_cmd(torrent: &Path, data: &Path, port: Option<u16>) -> Command {
     let mut cmd = enjambre();
-    cmd.arg("seed").arg(torrent).arg("--data").arg(data).args([
-        "--port",
-        &port.to_string(),
-        "--listen",
-        "127.0.0.1",
-    ]);
-    let bg = Background::spawn(&mut cmd);
+    cmd.arg("seed").arg(torrent).arg("--data").arg(data);
+    if let Some(port) = port {
+        cmd.args(["--port", &port.to_string(), "--listen", "127.0.0.1"]);
+    }
+    cmd
+}
+
+/// A seed in the background, once it accepts connections.
+fn seed(torrent: &Path, data: &Path, port: u16) -> Background {
+    let bg = Background::spawn(&mut seed_cmd(torrent, data, Some(port)));
     wait_listening(port);
     bg
 }
@@ -137,18 +141,8 @@ fn a_killed_download_resumes_where_it_stopped() {
     let port = free_port();
     let seed_out = std::fs::File::create(dir.path().join("seed.json")).unwrap();
     let mut s = Background(Some(
-        enjambre()
-            .arg("seed")
-            .arg(&torrent)
-            .arg("--data")
-            .arg(&file)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--listen",
-                "127.0.0.1",
-                "--json",
-            ])
+        seed_cmd(&torrent, &file, Some(port))
+            .arg("--json")
             .stdout(seed_out)
             .stderr(Stdio::null())
             .spawn()
@@ -315,11 +309,7 @@ fn seeding_data_that_does_not_match_exits_5() {
     bytes[150_000] ^= 0xff;
     std::fs::write(&file, &bytes).unwrap();
     let o = run(
-        enjambre()
-            .arg("seed")
-            .arg(&torrent)
-            .arg("--data")
-            .arg(&file),
+        &mut seed_cmd(&torrent, &file, None),
         Duration::from_secs(20),
     );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
@@ -330,11 +320,7 @@ fn seeding_data_that_does_not_match_exits_5() {
     );
     std::fs::write(&file, &bytes[..1000]).unwrap();
     let o = run(
-        enjambre()
-            .arg("seed")
-            .arg(&torrent)
-            .arg("--data")
-            .arg(&file),
+        &mut seed_cmd(&torrent, &file, None),
         Duration::from_secs(20),
     );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
@@ -387,21 +373,8 @@ fn rate_limits_hold_on_both_sides() {
     std::fs::write(&file, &original).unwrap();
     let torrent = create(&file, &dir.path().join("r.torrent"), &[], 65536);
     let port = free_port();
-    let mut s = Background::spawn(
-        enjambre()
-            .arg("seed")
-            .arg(&torrent)
-            .arg("--data")
-            .arg(&file)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--listen",
-                "127.0.0.1",
-                "--max-upload-rate",
-                "4M",
-            ]),
-    );
+    let mut s =
+        Background::spawn(seed_cmd(&torrent, &file, Some(port)).args(["--max-upload-rate", "4M"]));
     wait_listening(port);
     // 3 MiB at 2 MiB/s (download limit) after a quarter second of burst: at least a second.
     let started = Instant::now();

@@ -460,8 +460,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             if let IoOp::Write { len, .. } = &op {
                 self.io_batch_bytes += len;
             }
-            // Notes and trims are for the journal: nothing reports back on them.
-            if matches!(op, IoOp::Write { .. } | IoOp::Read { .. }) {
+            if op.reports_back() {
                 self.ops_in_flight += 1;
             }
             self.io_batch.push(op);
@@ -474,10 +473,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
         self.io_batch_bytes = 0;
         let batch = std::mem::take(&mut self.io_batch);
-        let n = batch
-            .iter()
-            .filter(|op| matches!(op, IoOp::Write { .. } | IoOp::Read { .. }))
-            .count();
+        let n = batch.iter().filter(|op| op.reports_back()).count();
         let sent = self.io_tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
         if !sent {
             self.ops_in_flight -= n;

@@ -44,6 +44,14 @@ pub enum IoOp {
     Trim(u64),
 }
 
+impl IoOp {
+    /// Whether the block thread reports back on this op (writes and reads; notes and trims
+    /// only feed the journal).
+    pub fn reports_back(&self) -> bool {
+        matches!(self, IoOp::Write { .. } | IoOp::Read { .. })
+    }
+}
+
 /// What the storage threads report back.
 pub enum IoDone {
     /// A write finished; `buf` goes back to the pool.

@@ -238,7 +238,7 @@ impl Storage {
                 total: self.total,
             });
         }
-        let next = self.slots.partition_point(|s| s.offset + s.length <= start);
+        let next = self.first_file_past(start);
         Ok(Segments {
             slots: &self.slots,
             next,
@@ -293,9 +293,7 @@ impl Storage {
             });
         }
         // First file whose end is past `offset`; zero-length files are skipped naturally.
-        let mut i = self
-            .slots
-            .partition_point(|s| s.offset + s.length <= offset);
+        let mut i = self.first_file_past(offset);
         let mut done = 0usize;
         while done < len {
             let slot = &self.slots[i];
@@ -340,11 +338,16 @@ impl Storage {
         Ok(())
     }
 
+    /// Return the index of the first file that ends after torrent-wide `offset` (zero-length
+    /// files before it are skipped).
+    fn first_file_past(&self, offset: u64) -> usize {
+        self.slots
+            .partition_point(|s| s.offset + s.length <= offset)
+    }
+
     /// Return the indices of the files that bytes `[offset, offset + len)` fall in.
     pub fn files_in(&self, offset: u64, len: u64) -> std::ops::Range<usize> {
-        let first = self
-            .slots
-            .partition_point(|s| s.offset + s.length <= offset);
+        let first = self.first_file_past(offset);
         let end = offset.saturating_add(len);
         let last = self.slots.partition_point(|s| s.offset < end);
         first..last.max(first)

@@ -142,3 +142,50 @@ pub fn wait_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A port on 127.0.0.1 free for both TCP and UDP (a tracker serving both on one port).
+pub fn free_tcp_udp_port() -> u16 {
+    loop {
+        let p = free_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// The info-hash of a `.torrent` file, in lowercase hex.
+pub fn info_hash(torrent: &Path) -> String {
+    let bytes = std::fs::read(torrent).expect("reading the torrent");
+    let meta = enjambre_core::metainfo::Metainfo::parse(&bytes).expect("a valid torrent");
+    meta.info_hash.to_string()
+}
+
+/// Debian's opentracker on 127.0.0.1:`port` (TCP and UDP), serving only `torrents` (it runs as
+/// `nobody`, so `dir` must be readable by everyone); returns once it accepts connections.
+pub fn opentracker(dir: &Path, port: u16, torrents: &[&Path]) -> Background {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let list = dir.join("wl");
+    let hashes: String = torrents.iter().map(|t| info_hash(t) + "\n").collect();
+    std::fs::write(&list, hashes).unwrap();
+    std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let port = port.to_string();
+    let tracker = Background::spawn(
+        Command::new("opentracker")
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-P",
+                &port,
+                "-u",
+                "nobody",
+                "-w",
+            ])
+            .arg(&list)
+            .current_dir(dir),
+    );
+    wait_listening(port.parse().unwrap());
+    tracker
+}
