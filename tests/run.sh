@@ -38,6 +38,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "core is no_std and allocation-free"
 cargo build -p enjambre-core --target thumbv7em-none-eabihf
+cargo build -p enjambre-core --target thumbv7em-none-eabihf --features defmt
 cargo build -p enjambre-core --target wasm32-unknown-unknown
 # thumbv7em has no std, so the build above proves no_std; alloc exists there, so look for it.
 if grep -rnE 'extern crate alloc|\balloc::' core/src; then echo "core uses alloc" >&2; exit 1; fi

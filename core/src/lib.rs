@@ -82,6 +82,9 @@ pub mod time;
 pub mod tracker;
 pub mod wire;
 
+#[cfg(feature = "defmt")]
+mod defmt_check;
+
 pub use geometry::{BlockRef, Geometry, PieceIndex, BLOCK_LEN};
 pub use ids::{InfoHash, PeerId};
 pub use time::{Duration, Instant};

@@ -23,6 +23,7 @@ pub struct OpId(pub u32);
 
 /// One output of [`Session::poll_output`](super::Session::poll_output).
 #[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Output<'b> {
     /// Write all of `bytes` to the peer's socket, after what was sent before.
     Transmit {
@@ -52,6 +53,7 @@ pub enum Output<'b> {
 
 /// An action the shell performs for the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Command {
     /// Open a TCP connection, then call `handle_connected` or `handle_connect_failed`.
     Connect {
@@ -110,6 +112,7 @@ pub enum Command {
 
 /// Something that happened in the swarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// A TCP connection to or from a peer is up.
     PeerConnected {
@@ -236,6 +239,7 @@ pub enum SessionError {
 
 /// Counters for progress displays and announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Stats {
     /// Verified pieces.
     pub pieces_have: u32,
