@@ -71,6 +71,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod geometry;
 pub mod ids;
+pub mod journal;
 pub mod metainfo;
 pub mod picker;
 pub mod progress;
