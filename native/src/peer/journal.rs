@@ -16,44 +16,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use enjambre_core::journal::{self as codec, Header, Ledger};
+pub use enjambre_core::journal::{Entry, Mark};
+
 use super::resume_file::BootId;
-use super::storage::FileStamp;
-
-const MAGIC: &[u8; 16] = b"ENJAMBRE-JOURNL1";
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
-/// A record longer than this is damage, not a record.
-const MAX_RECORD: usize = 1 << 20;
-/// Records kept for a trim that never comes (resume saves failing) stop the journal here.
-const MAX_KEPT: usize = 16 << 20;
-
-/// One fact in a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
-    /// Bytes `[start, end)` of `piece` were written.
-    Write {
-        /// Piece.
-        piece: u32,
-        /// First byte, inside the piece.
-        start: u32,
-        /// One past the last byte.
-        end: u32,
-    },
-    /// The piece passed its hash check.
-    Verified(u32),
-    /// The piece's bytes were discarded (failed hash check).
-    Discard(u32),
-    /// The data file with this index now has this length and mtime.
-    Stamp(u32, FileStamp),
-}
-
-/// Which journal a resume state continues, and how far it already includes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Mark {
-    /// The journal's random id (0: none).
-    pub id: u64,
-    /// The last record the state includes.
-    pub seq: u64,
-}
 
 /// A journal read back from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +36,11 @@ impl Replay {
     /// The entries a state saved at `mark` is missing, in order; none when the journal is
     /// another one or from another boot.
     pub fn after(&self, mark: Mark, boot: Option<BootId>) -> impl Iterator<Item = &Entry> {
-        let usable = mark.id != 0 && mark.id == self.id && boot == Some(self.boot);
+        let header = Header {
+            boot: self.boot,
+            id: self.id,
+        };
+        let usable = mark.continues(&header, boot.as_ref());
         self.records
             .iter()
             .filter(move |(seq, _)| usable && *seq > mark.seq)
@@ -82,15 +52,13 @@ impl Replay {
 pub struct Journal {
     path: PathBuf,
     file: File,
-    id: u64,
     boot: BootId,
-    seq: u64,
+    /// Sequence numbers, trims and when to stop, by the core's rules.
+    ledger: Ledger,
     /// Encoded records not yet covered by a saved state, kept to rewrite the file on trim.
     kept: Vec<(u64, Vec<u8>)>,
     /// Bytes in `kept`.
     kept_bytes: usize,
-    /// An append failed: the file may end in a torn record, so nothing more is added.
-    broken: bool,
 }
 
 impl Journal {
@@ -132,28 +100,30 @@ impl Journal {
 
     /// Return the journal's id.
     pub fn id(&self) -> u64 {
-        self.id
+        self.ledger.id()
     }
 
     /// Append one record of `entries`; returns its sequence number, or `None` when nothing
-    /// was recorded (no entries, or the journal is broken).
+    /// was recorded (no entries, or the journal has stopped).
     pub fn append(&mut self, entries: &[Entry]) -> Option<u64> {
-        if entries.is_empty() || self.broken {
+        if entries.is_empty() || self.ledger.is_stopped() {
             return None;
         }
-        let seq = self.seq + 1;
-        let record = encode_record(seq, entries);
-        if self.kept_bytes + record.len() > MAX_KEPT {
+        let mut record = vec![0u8; codec::record_len(entries)];
+        if codec::encode_record(self.ledger.last() + 1, entries, &mut record).is_err() {
+            tracing::warn!(path = %self.path.display(), "write journal stopped: record too long");
+            self.ledger.append_failed();
+            return None;
+        }
+        let Some(seq) = self.ledger.append(self.kept_bytes, record.len()) else {
             tracing::warn!(path = %self.path.display(), "write journal stopped: no resume save");
-            self.broken = true;
             return None;
-        }
+        };
         if let Err(e) = self.file.write_all(&record) {
             tracing::warn!(error = %e, path = %self.path.display(), "write journal stopped");
-            self.broken = true;
+            self.ledger.append_failed();
             return None;
         }
-        self.seq = seq;
         self.kept_bytes += record.len();
         self.kept.push((seq, record));
         Some(seq)
@@ -162,15 +132,21 @@ impl Journal {
     /// Drop the records up to `seq`, which a saved resume state now includes, by rewriting the
     /// file with the rest (atomically).
     pub fn trim(&mut self, seq: u64) {
-        let before = self.kept.len();
+        let saved = Mark {
+            id: self.ledger.id(),
+            seq,
+        };
+        let Some(seq) = self.ledger.trim(saved) else {
+            return;
+        };
         self.kept.retain(|(s, _)| *s > seq);
         self.kept_bytes = self.kept.iter().map(|(_, r)| r.len()).sum();
-        if self.kept.len() == before || self.broken {
+        if self.ledger.is_stopped() {
             return;
         }
         let records: Vec<&[u8]> = self.kept.iter().map(|(_, r)| r.as_slice()).collect();
         let tmp = self.path.with_extension("journal.tmp");
-        let reopened = write_file(&tmp, self.id, self.boot, &records)
+        let reopened = write_file(&tmp, self.ledger.id(), self.boot, &records)
             .and_then(|()| fs::rename(&tmp, &self.path))
             .and_then(|()| OpenOptions::new().append(true).open(&self.path));
         match reopened {
@@ -178,7 +154,7 @@ impl Journal {
             Err(e) => {
                 // The old file is still whole (or replaced by a whole one): only stop adding.
                 tracing::warn!(error = %e, path = %self.path.display(), "write journal stopped");
-                self.broken = true;
+                self.ledger.append_failed();
             }
         }
     }
@@ -205,21 +181,17 @@ impl Prepared {
         Ok(Journal {
             path: self.path,
             file,
-            id: self.id,
             boot: self.boot,
-            seq: 0,
+            ledger: Ledger::new(self.id),
             kept: Vec::new(),
             kept_bytes: 0,
-            broken: false,
         })
     }
 }
 
 fn write_file(path: &Path, id: u64, boot: BootId, records: &[&[u8]]) -> io::Result<()> {
-    let mut bytes = Vec::with_capacity(64 + records.iter().map(|r| r.len()).sum::<usize>());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&boot);
-    bytes.extend_from_slice(&id.to_le_bytes());
+    let mut bytes = vec![0u8; Header::LEN];
+    codec::encode_header(&Header { boot, id }, &mut bytes).expect("sized for the header");
     for r in records {
         bytes.extend_from_slice(r);
     }
@@ -231,121 +203,20 @@ fn write_file(path: &Path, id: u64, boot: BootId, records: &[&[u8]]) -> io::Resu
     f.write_all(&bytes)
 }
 
-const WRITE: u8 = 1;
-const VERIFIED: u8 = 2;
-const DISCARD: u8 = 3;
-const STAMP: u8 = 4;
-
-/// `[payload length u32][CRC-32C of payload u32][payload]`, payload = seq u64 then entries.
-fn encode_record(seq: u64, entries: &[Entry]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(8 + entries.len() * 13);
-    payload.extend_from_slice(&seq.to_le_bytes());
-    for e in entries {
-        match *e {
-            Entry::Write { piece, start, end } => {
-                payload.push(WRITE);
-                for v in [piece, start, end] {
-                    payload.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            Entry::Verified(piece) => {
-                payload.push(VERIFIED);
-                payload.extend_from_slice(&piece.to_le_bytes());
-            }
-            Entry::Discard(piece) => {
-                payload.push(DISCARD);
-                payload.extend_from_slice(&piece.to_le_bytes());
-            }
-            Entry::Stamp(file, stamp) => {
-                payload.push(STAMP);
-                payload.extend_from_slice(&file.to_le_bytes());
-                payload.extend_from_slice(&stamp.length.to_le_bytes());
-                payload.extend_from_slice(&stamp.mtime_ns.to_le_bytes());
-            }
-        }
-    }
-    let mut record = Vec::with_capacity(8 + payload.len());
-    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    record.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
-    record.extend_from_slice(&payload);
-    record
-}
-
+/// Read a journal file's bytes through the core's codec: every whole record, in order.
 fn decode(bytes: &[u8]) -> Option<Replay> {
-    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    let (boot, rest) = rest.split_first_chunk::<{ std::mem::size_of::<BootId>() }>()?;
-    let (id, mut rest) = rest.split_first_chunk::<8>()?;
-    let mut replay = Replay {
-        id: u64::from_le_bytes(*id),
-        boot: *boot,
-        records: Vec::new(),
-    };
-    // Each record is taken whole or not at all; the first bad one ends the journal.
-    while let Some((seq, entries, more)) = decode_record(rest) {
-        if replay.records.last().is_some_and(|(last, _)| seq <= *last) {
-            break;
-        }
-        replay.records.push((seq, entries));
-        rest = more;
-    }
-    Some(replay)
-}
-
-fn decode_record(bytes: &[u8]) -> Option<(u64, Vec<Entry>, &[u8])> {
-    let (len, rest) = bytes.split_first_chunk::<4>()?;
-    let (crc, rest) = rest.split_first_chunk::<4>()?;
-    let len = u32::from_le_bytes(*len) as usize;
-    if len > MAX_RECORD || rest.len() < len {
-        return None;
-    }
-    let (payload, more) = rest.split_at(len);
-    if CRC.checksum(payload) != u32::from_le_bytes(*crc) {
-        return None;
-    }
-    let (seq, mut p) = payload.split_first_chunk::<8>()?;
-    let mut entries = Vec::new();
-    while let Some((&tag, body)) = p.split_first() {
-        let (entry, after) = match tag {
-            WRITE => {
-                let (piece, b) = take_u32(body)?;
-                let (start, b) = take_u32(b)?;
-                let (end, b) = take_u32(b)?;
-                (Entry::Write { piece, start, end }, b)
-            }
-            VERIFIED => {
-                let (piece, b) = take_u32(body)?;
-                (Entry::Verified(piece), b)
-            }
-            DISCARD => {
-                let (piece, b) = take_u32(body)?;
-                (Entry::Discard(piece), b)
-            }
-            STAMP => {
-                let (file, b) = take_u32(body)?;
-                let (length, b) = b.split_first_chunk::<8>()?;
-                let (mtime, b) = b.split_first_chunk::<16>()?;
-                let stamp = FileStamp {
-                    length: u64::from_le_bytes(*length),
-                    mtime_ns: i128::from_le_bytes(*mtime),
-                };
-                (Entry::Stamp(file, stamp), b)
-            }
-            _ => return None,
-        };
-        entries.push(entry);
-        p = after;
-    }
-    Some((u64::from_le_bytes(*seq), entries, more))
-}
-
-fn take_u32(b: &[u8]) -> Option<(u32, &[u8])> {
-    let (n, rest) = b.split_first_chunk::<4>()?;
-    Some((u32::from_le_bytes(*n), rest))
+    let (header, records) = codec::read(bytes)?;
+    Some(Replay {
+        id: header.id,
+        boot: header.boot,
+        records: records.map(|r| (r.seq, r.entries().collect())).collect(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peer::storage::FileStamp;
 
     const BOOT: BootId = [b'b'; 36];
 
@@ -423,7 +294,7 @@ mod tests {
             j.append(&e).unwrap();
         }
         let whole = fs::read(&j.path).unwrap();
-        let header = MAGIC.len() + 36 + 8;
+        let header = Header::LEN;
         let ends: Vec<usize> = {
             let mut at = header;
             let mut ends = vec![at];
@@ -495,64 +366,12 @@ mod tests {
             records += 1;
             assert!(records < 10_000, "never stopped");
         }
-        assert!(j.kept_bytes <= MAX_KEPT);
+        assert!(j.kept_bytes <= codec::MAX_KEPT);
         let replay = Journal::read(&j.path).unwrap().unwrap();
         assert_eq!(
             replay.records.len(),
             records,
             "what was written still reads back"
         );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn arbitrary_bytes_after_a_header_never_panic(
-            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
-        ) {
-            let mut bytes = MAGIC.to_vec();
-            bytes.extend_from_slice(&BOOT);
-            bytes.extend_from_slice(&1u64.to_le_bytes());
-            bytes.extend_from_slice(&tail);
-            let replay = decode(&bytes).unwrap();
-            proptest::prop_assert!(replay.records.len() <= tail.len() / 8);
-        }
-
-        #[test]
-        fn records_round_trip(
-            seqs in proptest::collection::vec(1u64..1000, 1..8),
-            piece in proptest::prelude::any::<u32>(),
-        ) {
-            let entries = [Entry::Verified(piece), Entry::Write { piece, start: 1, end: 2 }];
-            let mut bytes = MAGIC.to_vec();
-            bytes.extend_from_slice(&BOOT);
-            bytes.extend_from_slice(&9u64.to_le_bytes());
-            let mut seq = 0;
-            for s in &seqs {
-                seq += s;
-                bytes.extend_from_slice(&encode_record(seq, &entries));
-            }
-            let replay = decode(&bytes).unwrap();
-            proptest::prop_assert_eq!(replay.records.len(), seqs.len());
-            proptest::prop_assert!(replay.records.iter().all(|(_, e)| e[..] == entries[..]));
-        }
-    }
-
-    #[test]
-    fn garbage_never_panics() {
-        assert_eq!(decode(b""), None);
-        assert_eq!(decode(b"ENJAMBRE-RESUME2 not a journal at all"), None);
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&BOOT);
-        bytes.extend_from_slice(&7u64.to_le_bytes());
-        // A huge length, then an unknown tag behind a valid CRC.
-        let mut huge = bytes.clone();
-        huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        huge.extend_from_slice(&[0; 8]);
-        assert_eq!(decode(&huge).unwrap().records, vec![]);
-        let payload = [&1u64.to_le_bytes()[..], &[9, 1, 2, 3, 4]].concat();
-        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
-        assert_eq!(decode(&bytes).unwrap().records, vec![]);
     }
 }

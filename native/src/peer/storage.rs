@@ -360,7 +360,7 @@ impl Storage {
             .file
             .metadata()
             .map_err(|e| StorageError::io("reading metadata of", &slot.path, e))?;
-        Ok(FileStamp::of(&meta))
+        Ok(stamp_of(&meta))
     }
 
     /// Return each file's length and modification time, to tell later whether the files changed.
@@ -370,7 +370,7 @@ impl Storage {
             .map(|s| {
                 let meta = fs::metadata(&s.path)
                     .map_err(|e| StorageError::io("reading metadata of", &s.path, e))?;
-                Ok(FileStamp::of(&meta))
+                Ok(stamp_of(&meta))
             })
             .collect()
     }
@@ -403,22 +403,15 @@ impl<'s> Iterator for Segments<'s> {
     }
 }
 
-/// A file's length and modification time in nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    /// Length in bytes.
-    pub length: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: i128,
-}
+/// A file's length and modification time in nanoseconds, as the resume state and the write
+/// journal record it.
+pub type FileStamp = enjambre_core::journal::Stamp;
 
-impl FileStamp {
-    fn of(meta: &fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        FileStamp {
-            length: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        }
+fn stamp_of(meta: &fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    FileStamp {
+        length: meta.len(),
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
     }
 }
 
