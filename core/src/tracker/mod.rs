@@ -6,6 +6,7 @@
 
 mod announce;
 pub mod base64url;
+pub mod client;
 mod compact;
 mod out;
 mod query;

@@ -1,0 +1,28 @@
+//! The tracker client, sans-IO: what every shell (native, board, browser) needs to announce,
+//! with the sockets, DNS and TLS left to the shell.
+//!
+//! - [`TrackerUrl`] reads `http://`, `https://` and `udp://` announce URLs;
+//! - [`Tiers`] orders a torrent's trackers by BEP 12 (tiers in order, shuffled within);
+//! - [`UdpTracker`] runs BEP 15's connect / announce / retransmit exchange;
+//! - [`write_get`] and [`read_response`] frame an HTTP/1.1 announce (the query itself is
+//!   [`AnnounceRequest::write_query`](crate::tracker::AnnounceRequest::write_query), the body
+//!   [`AnnounceResponse::parse`](crate::tracker::AnnounceResponse::parse)).
+//!
+//! Randomness (transaction ids, tier shuffles) comes from a seed the shell gives ([`Rng`]).
+
+mod http;
+mod rng;
+mod tiers;
+mod udp;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+pub use http::{read_response, write_get, HttpError, Reply};
+pub use rng::Rng;
+pub use tiers::{Tiers, TooManyTrackers};
+pub use udp::{
+    Retransmit, UdpAnnounce, UdpOutcome, UdpTracker, CONNECTION_ID_LIFETIME, MAX_REQUEST,
+};
+pub use url::{split_host_port, Scheme, TrackerUrl, UrlError};
