@@ -1,10 +1,12 @@
-//! A tiny HTTP/1.1 client for tracker announces: one `GET` over a fresh TCP connection, the
-//! response head parsed with `httparse`, the body read by `Content-Length`, chunked encoding or
-//! until close. Plain `http://` only; it never follows redirects and never speaks TLS.
+//! The sockets of an HTTP/1.1 tracker announce: one `GET` over a fresh TCP connection. The
+//! request's bytes and the response's framing (`Content-Length`, chunked, or until close) are the
+//! core's `tracker::client`, shared with the other shells. Plain `http://` only; it never follows
+//! redirects and never speaks TLS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use enjambre_core::tracker::client::{self, Scheme, TrackerUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -67,27 +69,22 @@ impl HttpUrl {
     /// Parse `http://host[:port][/path][?query]`; IPv6 hosts are bracketed.
     pub fn parse(url: &str) -> Result<Self, HttpError> {
         let bad = || HttpError::BadUrl(url.to_string());
-        let lower = url.get(..8).unwrap_or("").to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Err(HttpError::Https(url.to_string()));
+        let parsed = TrackerUrl::parse(url).map_err(|_| bad())?;
+        match parsed.scheme {
+            Scheme::Http => {}
+            Scheme::Https => return Err(HttpError::Https(url.to_string())),
+            Scheme::Udp => return Err(bad()),
         }
-        if !lower.starts_with("http://") {
-            return Err(bad());
-        }
-        let rest = &url[7..];
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_string()),
+        let path = match parsed.path {
+            "" => "/".to_string(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_string(),
         };
-        if authority.contains('@') || authority.is_empty() {
-            return Err(bad());
-        }
-        let (host, port) = split_host_port(authority, 80).ok_or_else(bad)?;
-        if path.contains(['#', ' ', '\r', '\n']) {
-            return Err(bad());
-        }
-        Ok(HttpUrl { host, port, path })
+        Ok(HttpUrl {
+            host: parsed.host.to_string(),
+            port: parsed.port,
+            path,
+        })
     }
 
     /// Return `host:port` as written in a `Host` header.
@@ -97,37 +94,6 @@ impl HttpUrl {
         } else {
             format!("{}:{}", self.host, self.port)
         }
-    }
-
-    /// Return the request target with `query` appended (`?` or `&` as needed).
-    pub fn target_with_query(&self, query: &str) -> String {
-        if query.is_empty() {
-            self.path.clone()
-        } else if self.path.contains('?') {
-            format!("{}&{query}", self.path)
-        } else {
-            format!("{}?{query}", self.path)
-        }
-    }
-}
-
-/// Split `host[:port]` or `[v6][:port]`.
-pub(crate) fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
-    if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => default_port,
-            None => return None,
-        };
-        return Some((host.to_string(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && !host.contains(':') => {
-            Some((host.to_string(), port.parse().ok()?))
-        }
-        Some(_) => None,
-        None => Some((authority.to_string(), default_port)),
     }
 }
 
@@ -175,16 +141,21 @@ async fn get_inner(
         source: last
             .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address")),
     })?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: enjambre/{}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-        url.target_with_query(query),
-        env!("CARGO_PKG_VERSION"),
-    );
+    let url_ref = TrackerUrl {
+        scheme: Scheme::Http,
+        host: &url.host,
+        port: url.port,
+        path: &url.path,
+    };
+    let user_agent = concat!("enjambre/", env!("CARGO_PKG_VERSION"));
+    let mut request = vec![0u8; 512 + url.path.len() + url.host.len() + query.len()];
+    let len = client::write_get(&mut request, &url_ref, query.as_bytes(), user_agent)
+        .map_err(|_| HttpError::BadUrl(url.path.clone()))?;
     let io_err = |source| HttpError::Io {
         host: host.to_string(),
         source,
     };
-    stream.write_all(request.as_bytes()).await.map_err(io_err)?;
+    stream.write_all(&request[..len]).await.map_err(io_err)?;
 
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
@@ -194,17 +165,20 @@ async fn get_inner(
         if buf.len() > MAX_RESPONSE {
             return Err(HttpError::Malformed(host.to_string()));
         }
-        match parse_response(&buf, n == 0) {
-            Parse::Done { status: 200, body } => return Ok(body),
-            Parse::Done { status, .. } => {
+        match client::read_response(&mut buf, n == 0) {
+            Ok(Some(reply)) if reply.status == 200 => {
+                buf.truncate(reply.body.end);
+                buf.drain(..reply.body.start);
+                return Ok(buf);
+            }
+            Ok(Some(reply)) => {
                 return Err(HttpError::Status {
                     host: host.to_string(),
-                    status,
+                    status: reply.status,
                 })
             }
-            Parse::More if n == 0 => return Err(HttpError::Malformed(host.to_string())),
-            Parse::More => {}
-            Parse::Bad => return Err(HttpError::Malformed(host.to_string())),
+            Ok(None) => {}
+            Err(_) => return Err(HttpError::Malformed(host.to_string())),
         }
     }
 }
@@ -225,94 +199,6 @@ pub(crate) async fn connect_from(
     socket.connect(addr).await
 }
 
-/// The state of a response read so far.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Parse {
-    /// Complete: status and decoded body.
-    Done { status: u16, body: Vec<u8> },
-    /// Need more bytes.
-    More,
-    /// Not HTTP, or inconsistent framing.
-    Bad,
-}
-
-/// Parse a whole response from `buf`; `eof` says the peer closed the connection.
-pub(crate) fn parse_response(buf: &[u8], eof: bool) -> Parse {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if eof => return Parse::Bad,
-        Ok(httparse::Status::Partial) => return Parse::More,
-        Err(_) => return Parse::Bad,
-    };
-    let status = resp.code.unwrap_or(0);
-    let mut content_length = None;
-    let mut chunked = false;
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-            {
-                Some(n) => content_length = Some(n),
-                None => return Parse::Bad,
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = std::str::from_utf8(h.value)
-                .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        }
-    }
-    let body = &buf[head_len..];
-    if chunked {
-        return match dechunk(body) {
-            Some(Some(b)) => Parse::Done { status, body: b },
-            Some(None) if eof => Parse::Bad,
-            Some(None) => Parse::More,
-            None => Parse::Bad,
-        };
-    }
-    match content_length {
-        Some(n) if body.len() >= n => Parse::Done {
-            status,
-            body: body[..n].to_vec(),
-        },
-        Some(_) if eof => Parse::Bad,
-        Some(_) => Parse::More,
-        None if eof => Parse::Done {
-            status,
-            body: body.to_vec(),
-        },
-        None => Parse::More,
-    }
-}
-
-/// Decode a chunked body: `Some(Some(body))` complete, `Some(None)` incomplete, `None` malformed.
-fn dechunk(mut b: &[u8]) -> Option<Option<Vec<u8>>> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            return if b.len() > 32 { None } else { Some(None) };
-        };
-        let line = std::str::from_utf8(&b[..eol]).ok()?;
-        let size_text = line.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            // Trailers are ignored; the final CRLF may still be on its way.
-            return Some(Some(out));
-        }
-        if b.len() < size + 2 {
-            return Some(None);
-        }
-        if &b[size..size + 2] != b"\r\n" {
-            return None;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,12 +216,8 @@ mod tests {
             ("::1", 80, "/a?passkey=x")
         );
         assert_eq!(u.authority(), "[::1]:80");
-        assert_eq!(
-            u.target_with_query("info_hash=1"),
-            "/a?passkey=x&info_hash=1"
-        );
         let u = HttpUrl::parse("http://h").unwrap();
-        assert_eq!(u.target_with_query("q=1"), "/?q=1");
+        assert_eq!(u.path, "/");
         let u = HttpUrl::parse("http://h?x=1").unwrap();
         assert_eq!(u.path, "/?x=1");
         assert!(matches!(
@@ -356,63 +238,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn content_length_body_at_every_split() {
-        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nd1:ae";
-        for cut in 0..resp.len() {
-            assert_eq!(
-                parse_response(&resp[..cut], false),
-                Parse::More,
-                "cut {cut}"
-            );
-            assert_eq!(
-                parse_response(&resp[..cut], true),
-                Parse::Bad,
-                "cut {cut} then closed"
-            );
-        }
-        assert_eq!(
-            parse_response(resp, false),
-            Parse::Done {
-                status: 200,
-                body: b"d1:ae".to_vec()
-            }
-        );
-    }
-
-    #[test]
-    fn chunked_and_close_delimited_bodies() {
-        let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nd1:\r\n2\r\nae\r\n0\r\n\r\n";
-        assert_eq!(
-            parse_response(resp, false),
-            Parse::Done {
-                status: 200,
-                body: b"d1:ae".to_vec()
-            }
-        );
-        assert_eq!(parse_response(&resp[..resp.len() - 9], false), Parse::More);
-        assert_eq!(parse_response(&resp[..resp.len() - 9], true), Parse::Bad);
-        let close = b"HTTP/1.0 200 OK\r\n\r\nd1:ae";
-        assert_eq!(parse_response(close, false), Parse::More);
-        assert_eq!(
-            parse_response(close, true),
-            Parse::Done {
-                status: 200,
-                body: b"d1:ae".to_vec()
-            }
-        );
-        let bad_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
-        assert_eq!(parse_response(bad_chunk, false), Parse::Bad);
-        assert_eq!(parse_response(b"SSH-2.0-x\r\n\r\n", false), Parse::Bad);
-        let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(
-            parse_response(not_found, false),
-            Parse::Done {
-                status: 404,
-                body: vec![]
-            }
-        );
     }
 }

@@ -1,12 +1,17 @@
-//! BEP 12 tracker tiers: try trackers tier by tier, in an order shuffled once within each tier,
-//! and move the one that answered to the front of its tier.
+//! BEP 12 tracker tiers over owned URLs: the order itself (tiers in order, shuffled once within
+//! each, the tracker that answered moved to the front of its tier) is the core's
+//! `tracker::client::Tiers`, shared with the other shells.
 
-use rand::seq::SliceRandom;
+use enjambre_core::tracker::client::{self, Rng};
+
+/// Trackers considered at most; a longer announce list is cut (with a warning).
+const MAX_TRACKERS: usize = 512;
 
 /// The trackers of one torrent, in BEP 12 order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tiers {
-    tiers: Vec<Vec<String>>,
+    urls: Vec<String>,
+    order: client::Tiers<MAX_TRACKERS>,
 }
 
 impl Tiers {
@@ -15,40 +20,46 @@ impl Tiers {
         trackers: impl IntoIterator<Item = (usize, String)>,
         rng: &mut impl rand::Rng,
     ) -> Self {
-        let mut tiers: Vec<(usize, Vec<String>)> = Vec::new();
-        for (tier, url) in trackers {
-            match tiers.iter_mut().find(|(t, _)| *t == tier) {
-                Some((_, urls)) if !urls.contains(&url) => urls.push(url),
-                Some(_) => {}
-                None => tiers.push((tier, vec![url])),
-            }
+        let mut list: Vec<(u16, String)> = trackers
+            .into_iter()
+            .map(|(tier, url)| (u16::try_from(tier).unwrap_or(u16::MAX), url))
+            .collect();
+        if list.len() > MAX_TRACKERS {
+            tracing::warn!(
+                trackers = list.len(),
+                "only the first {MAX_TRACKERS} trackers are used"
+            );
+            list.truncate(MAX_TRACKERS);
         }
-        tiers.sort_by_key(|(t, _)| *t);
-        let mut tiers: Vec<Vec<String>> = tiers.into_iter().map(|(_, urls)| urls).collect();
-        for tier in &mut tiers {
-            tier.shuffle(rng);
+        let pairs = list.iter().map(|(tier, url)| (*tier, url.as_str()));
+        let order = client::Tiers::new(pairs, &mut Rng::new(rng.gen()))
+            .expect("the list is cut to the capacity");
+        Tiers {
+            urls: list.into_iter().map(|(_, url)| url).collect(),
+            order,
         }
-        Tiers { tiers }
     }
 
     /// Return true when there is no tracker at all.
     pub fn is_empty(&self) -> bool {
-        self.tiers.is_empty()
+        self.order.is_empty()
     }
 
     /// Return the trackers in the order they would be tried.
     pub fn order(&self) -> impl Iterator<Item = &str> {
-        self.tiers.iter().flatten().map(String::as_str)
+        self.order
+            .order()
+            .map(|i| self.urls[usize::from(i)].as_str())
     }
 
     /// Move `url` to the front of its tier: it answered, so it is tried first next time.
     pub fn promote(&mut self, url: &str) {
-        for tier in &mut self.tiers {
-            if let Some(i) = tier.iter().position(|u| u == url) {
-                let u = tier.remove(i);
-                tier.insert(0, u);
-                return;
-            }
+        let found = self
+            .order
+            .order()
+            .find(|&i| self.urls[usize::from(i)] == url);
+        if let Some(i) = found {
+            self.order.promote(i);
         }
     }
 }

@@ -1,25 +1,24 @@
-//! The UDP tracker client (BEP 15): connect, then announce, retransmitting after 15·2ⁿ seconds
-//! (n = 0…8 by the BEP; the caller may stop earlier), reconnecting when the connection id is
-//! older than a minute. Packets are encoded and checked by the core's `tracker::udp` codec.
+//! The UDP tracker client's sockets (BEP 15): resolving, binding from the `--listen` address,
+//! sending and receiving. The exchange itself (connect, announce, retransmitting after 15·2ⁿ
+//! seconds, reconnecting when the connection id is older than a minute) is the core's
+//! `tracker::client::UdpTracker`, shared with the other shells.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use enjambre_core::tracker::udp::{Request, Response};
-use enjambre_core::tracker::AnnounceEvent;
-use enjambre_core::{InfoHash, PeerId};
+use enjambre_core::tracker::client::{self, Retransmit, UdpOutcome, MAX_REQUEST};
+use enjambre_core::tracker::compact_peers;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-/// How long a connection id may be used (BEP 15: one minute).
-const CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
+pub use enjambre_core::tracker::client::UdpAnnounce;
 
-/// Retransmission schedule: wait `base · 2ⁿ` for an answer, for n = 0..=max_n.
+/// Retransmission schedule: wait `base * 2^n` for n = 0..=max_n (BEP 15: 15 s, up to 8).
 #[derive(Debug, Clone, Copy)]
 pub struct UdpTimeouts {
-    /// The first wait (BEP 15: 15 s).
+    /// First wait.
     pub base: Duration,
-    /// The last exponent tried (BEP 15: 8, that is 3,840 s).
+    /// Last exponent tried before giving up.
     pub max_n: u32,
 }
 
@@ -35,102 +34,79 @@ impl Default for UdpTimeouts {
 /// Why a UDP announce failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UdpError {
-    /// The URL is not `udp://host:port[/…]`.
+    /// Not `udp://host:port`.
     #[error("bad tracker URL {0:?}")]
     BadUrl(String),
-    /// Resolution, bind or send failed (including "connection refused" from an ICMP error).
+    /// Resolving, binding or sending failed.
     #[error("UDP tracker {host}: {source}")]
     Io {
-        /// Host and port.
+        /// `host:port`.
         host: String,
-        /// The OS error.
+        /// The error.
         source: std::io::Error,
     },
     /// No answer after every retransmission.
     #[error("UDP tracker {0} did not answer")]
     Timeout(String),
-    /// The tracker answered with an error message.
+    /// The tracker sent an error packet.
     #[error("UDP tracker {host} refused: {message}")]
     Refused {
-        /// Host and port.
+        /// `host:port`.
         host: String,
         /// Its message.
         message: String,
     },
 }
 
-/// One announce's parameters (the UDP subset of the HTTP request).
-#[derive(Debug, Clone, Copy)]
-pub struct UdpAnnounce {
-    /// The torrent.
-    pub info_hash: InfoHash,
-    /// Our peer id.
-    pub peer_id: PeerId,
-    /// Bytes downloaded so far.
-    pub downloaded: u64,
-    /// Bytes still missing.
-    pub left: u64,
-    /// Bytes uploaded so far.
-    pub uploaded: u64,
-    /// The event.
-    pub event: AnnounceEvent,
-    /// Our per-session key.
-    pub key: u32,
-    /// How many peers we want (-1: tracker's default).
-    pub num_want: i32,
-    /// Our listening port.
-    pub port: u16,
-}
-
-/// What a UDP tracker answered.
+/// A tracker's answer to an announce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UdpReply {
     /// Seconds until the next announce.
     pub interval: u32,
-    /// Peers without the whole torrent.
+    /// Peers still downloading.
     pub leechers: u32,
-    /// Peers with the whole torrent.
+    /// Peers with everything.
     pub seeders: u32,
-    /// The peers.
+    /// The peers listed.
     pub peers: Vec<SocketAddr>,
 }
 
-/// A client for one UDP tracker, keeping its connection id between announces.
+/// One UDP tracker: the socket and the resolved address; the BEP 15 exchange itself (connection
+/// ids, transaction ids, retransmissions) is the core's [`client::UdpTracker`].
 pub struct UdpTracker {
     host: String,
     socket: Option<UdpSocket>,
     source: Option<IpAddr>,
-    /// The tracker's address is IPv6 (peers then come 18 bytes each).
     v6: bool,
-    connection: Option<(u64, Instant)>,
-    timeouts: UdpTimeouts,
+    exchange: client::UdpTracker,
+    /// The core's clock starts here.
+    epoch: Instant,
 }
 
 impl UdpTracker {
-    /// Prepare a client for `udp://host:port[/path]`; nothing is sent yet.
-    /// With `source`, packets are sent from that address (when of the tracker's family).
+    /// Prepare announces to `udp://host:port[/…]`, sent from `source` when given.
     pub fn new(url: &str, timeouts: UdpTimeouts, source: Option<IpAddr>) -> Result<Self, UdpError> {
-        let rest = url
-            .get(..6)
-            .filter(|s| s.eq_ignore_ascii_case("udp://"))
-            .map(|_| &url[6..])
-            .ok_or_else(|| UdpError::BadUrl(url.to_string()))?;
-        let authority = rest.split(['/', '?']).next().unwrap_or("");
-        let (host, port) = super::http_tracker::split_host_port(authority, 0)
-            .filter(|(h, p)| *p != 0 && !h.is_empty())
-            .ok_or_else(|| UdpError::BadUrl(url.to_string()))?;
-        let host = if host.contains(':') {
-            format!("[{host}]:{port}")
+        let bad = || UdpError::BadUrl(url.to_string());
+        let parsed = client::TrackerUrl::parse(url).map_err(|_| bad())?;
+        if parsed.scheme != client::Scheme::Udp {
+            return Err(bad());
+        }
+        let host = if parsed.host_is_v6() {
+            format!("[{}]:{}", parsed.host, parsed.port)
         } else {
-            format!("{host}:{port}")
+            format!("{}:{}", parsed.host, parsed.port)
+        };
+        let schedule = Retransmit {
+            base: enjambre_core::Duration::from_millis(timeouts.base.as_millis() as u64),
+            max_n: timeouts.max_n,
         };
         Ok(UdpTracker {
             host,
             socket: None,
             source,
             v6: false,
-            connection: None,
-            timeouts,
+            exchange: client::UdpTracker::new(schedule, rand::random()),
+            epoch: Instant::now(),
         })
     }
 
@@ -158,7 +134,6 @@ impl UdpTracker {
                 _ => ([0u16; 8], 0).into(),
             };
             let socket = UdpSocket::bind(bind).await.map_err(io)?;
-            // Connected, so an ICMP "port unreachable" fails fast as ECONNREFUSED.
             socket.connect(addr).await.map_err(io)?;
             self.v6 = addr.is_ipv6();
             self.socket = Some(socket);
@@ -166,121 +141,60 @@ impl UdpTracker {
         Ok(())
     }
 
-    /// Announce, connecting first when needed; retransmits on the BEP 15 schedule.
+    /// Announce, connecting first when the connection id is missing or expired.
     pub async fn announce(&mut self, a: &UdpAnnounce) -> Result<UdpReply, UdpError> {
-        let mut n = 0u32;
-        let mut out = [0u8; 128];
+        self.ensure_socket().await?;
+        let socket = self.socket.as_ref().expect("ensured above");
+        let io = |source| UdpError::Io {
+            host: self.host.clone(),
+            source,
+        };
+        let now = || enjambre_core::Instant::from_millis(self.epoch.elapsed().as_millis() as u64);
+        let mut out = [0u8; MAX_REQUEST];
         let mut buf = vec![0u8; 2048];
-        loop {
-            let wait = self.timeouts.base * 2u32.saturating_pow(n);
-            let valid = self
-                .connection
-                .filter(|(_, at)| at.elapsed() < CONNECTION_ID_LIFETIME);
-            let transaction_id: u32 = rand::random();
-            let request = match valid {
-                None => Request::Connect { transaction_id },
-                Some((connection_id, _)) => Request::Announce {
-                    connection_id,
-                    transaction_id,
-                    info_hash: a.info_hash,
-                    peer_id: a.peer_id,
-                    downloaded: a.downloaded,
-                    left: a.left,
-                    uploaded: a.uploaded,
-                    event: a.event,
-                    ip: 0,
-                    key: a.key,
-                    num_want: a.num_want,
-                    port: a.port,
-                },
-            };
-            let len = request
-                .encode(&mut out)
-                .expect("a request fits in 128 bytes");
-            let host = self.host.clone();
-            self.ensure_socket().await?;
-            let v4 = !self.v6;
-            let socket = self.socket.as_ref().expect("ensured above");
-            socket
-                .send(&out[..len])
-                .await
-                .map_err(|source| UdpError::Io {
-                    host: host.clone(),
-                    source,
-                })?;
-            let deadline = Instant::now() + wait;
-            let answer = loop {
-                let received = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await;
-                let got = match received {
-                    Err(_) => break None,
-                    Ok(Err(source)) => return Err(UdpError::Io { host, source }),
-                    Ok(Ok(got)) => got,
-                };
-                // Anything that is not the answer to this transaction is ignored.
-                match Response::decode(&buf[..got]) {
-                    Ok(Response::Connect {
-                        transaction_id: t,
-                        connection_id,
-                    }) if t == transaction_id && valid.is_none() => {
-                        break Some(Ok(Answer::Connected(connection_id)))
-                    }
-                    Ok(Response::Announce {
-                        transaction_id: t,
-                        interval,
-                        leechers,
-                        seeders,
-                        peers,
-                    }) if t == transaction_id && valid.is_some() => {
-                        break Some(Ok(Answer::Announced(UdpReply {
-                            interval,
-                            leechers,
-                            seeders,
-                            peers: compact_peers(peers, v4),
-                        })))
-                    }
-                    Ok(Response::Error {
-                        transaction_id: t,
-                        message,
-                    }) if t == transaction_id => {
-                        break Some(Err(UdpError::Refused {
-                            host: host.clone(),
-                            message: String::from_utf8_lossy(message).into_owned(),
-                        }))
-                    }
-                    _ => continue,
-                }
-            };
-            match answer {
-                Some(Ok(Answer::Connected(id))) => self.connection = Some((id, Instant::now())),
-                Some(Ok(Answer::Announced(reply))) => return Ok(reply),
-                Some(Err(e)) => return Err(e),
-                None if n >= self.timeouts.max_n => return Err(UdpError::Timeout(host)),
-                None => n += 1,
+        self.exchange.announce(now(), *a);
+        let outcome = loop {
+            while let Some(len) = self.exchange.poll_transmit(now(), &mut out) {
+                socket.send(&out[..len]).await.map_err(io)?;
             }
+            let Some(deadline) = self.exchange.poll_timeout() else {
+                break UdpOutcome::GaveUp;
+            };
+            let wait = Duration::from_millis(deadline.saturating_since(now()).as_millis());
+            match tokio::time::timeout(wait, socket.recv(&mut buf)).await {
+                Err(_) => {
+                    if let Some(outcome) = self.exchange.handle_timeout(now()) {
+                        break outcome;
+                    }
+                }
+                Ok(Err(source)) => {
+                    self.exchange.cancel();
+                    return Err(io(source));
+                }
+                Ok(Ok(got)) => {
+                    if let Some(outcome) = self.exchange.handle_datagram(now(), &buf[..got]) {
+                        break outcome;
+                    }
+                }
+            }
+        };
+        match outcome {
+            UdpOutcome::Announced {
+                interval,
+                leechers,
+                seeders,
+                peers,
+            } => Ok(UdpReply {
+                interval,
+                leechers,
+                seeders,
+                peers: compact_peers(peers, self.v6).collect(),
+            }),
+            UdpOutcome::Refused(message) => Err(UdpError::Refused {
+                host: self.host.clone(),
+                message: String::from_utf8_lossy(message).into_owned(),
+            }),
+            UdpOutcome::GaveUp => Err(UdpError::Timeout(self.host.clone())),
         }
-    }
-}
-
-enum Answer {
-    Connected(u64),
-    Announced(UdpReply),
-}
-
-/// Decode BEP 15 compact peers: 6 bytes each from an IPv4 tracker, 18 from an IPv6 one.
-fn compact_peers(bytes: &[u8], v4: bool) -> Vec<SocketAddr> {
-    if v4 {
-        bytes
-            .chunks_exact(6)
-            .map(|c| SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]]))))
-            .collect()
-    } else {
-        bytes
-            .chunks_exact(18)
-            .map(|c| {
-                let mut ip = [0u8; 16];
-                ip.copy_from_slice(&c[..16]);
-                SocketAddr::from((ip, u16::from_be_bytes([c[16], c[17]])))
-            })
-            .collect()
     }
 }
