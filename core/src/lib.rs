@@ -77,6 +77,7 @@ pub mod picker;
 pub mod progress;
 pub mod resume;
 pub mod ring;
+pub mod rng;
 pub mod session;
 pub mod sha1;
 pub mod time;

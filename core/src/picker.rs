@@ -7,6 +7,7 @@
 //! skips whole bytes with nothing to offer.
 
 use crate::bitfield::{Bitfield, CapacityError};
+use crate::rng::Rng;
 
 /// Availability counts and a random source for choosing pieces.
 #[derive(Debug, Clone)]
@@ -14,7 +15,7 @@ pub struct Picker<const BYTES: usize> {
     /// `counts[byte][bit]` is the availability of piece `byte * 8 + bit` (BEP 3 bit order).
     counts: [[u16; 8]; BYTES],
     piece_count: u32,
-    rng: XorShift64Star,
+    rng: Rng,
 }
 
 impl<const BYTES: usize> Picker<BYTES> {
@@ -26,7 +27,7 @@ impl<const BYTES: usize> Picker<BYTES> {
         Ok(Picker {
             counts: [[0; 8]; BYTES],
             piece_count,
-            rng: XorShift64Star::new(seed),
+            rng: Rng::new(seed),
         })
     }
 
@@ -140,35 +141,6 @@ impl<const BYTES: usize> Picker<BYTES> {
                 *c = f(*c);
             }
         }
-    }
-}
-
-/// Marsaglia's xorshift64* (Vigna's multiplier): small, fast, good enough to break ties.
-#[derive(Debug, Clone)]
-struct XorShift64Star(u64);
-
-impl XorShift64Star {
-    fn new(seed: u64) -> Self {
-        // A splitmix64 step spreads nearby seeds apart; the state must never be zero.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        XorShift64Star(if z == 0 { 0x9e37_79b9_7f4a_7c15 } else { z })
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Return a number in `0..n` (`n > 0`); the bias is below `n / 2^64`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
     }
 }
 

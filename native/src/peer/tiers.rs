@@ -69,55 +69,25 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    fn tiers() -> Tiers {
+    #[test]
+    fn urls_come_back_in_tier_order_and_promotion_goes_by_url() {
         let list = [
-            (1, "c"),
-            (0, "a1"),
-            (0, "a2"),
-            (0, "a3"),
-            (1, "c"),
-            (2, "d"),
+            (2, "udp://d:1"),
+            (0, "http://a"),
+            (0, "http://b"),
+            (2, "udp://d:1"),
         ];
-        Tiers::new(
-            list.map(|(t, u)| (t, u.to_string())),
-            &mut rand::rngs::StdRng::seed_from_u64(7),
-        )
-    }
-
-    #[test]
-    fn tiers_keep_their_order_and_shuffle_inside() {
-        let t = tiers();
-        let order: Vec<_> = t.order().collect();
-        assert_eq!(order.len(), 5, "the duplicate is dropped");
-        let mut first: Vec<_> = order[..3].to_vec();
-        first.sort();
-        assert_eq!(first, ["a1", "a2", "a3"]);
-        assert_eq!(&order[3..], ["c", "d"]);
-        let shuffled_somewhere = (0..20u64).any(|seed| {
-            let list = (0..3).map(|i| (0, format!("a{i}")));
-            let t = Tiers::new(list, &mut rand::rngs::StdRng::seed_from_u64(seed));
-            let first = t.order().next() != Some("a0");
-            first
-        });
-        assert!(shuffled_somewhere);
-    }
-
-    #[test]
-    fn the_tracker_that_answered_moves_to_the_front_of_its_tier() {
-        let mut t = tiers();
-        let before: Vec<String> = t.order().map(String::from).collect();
-        t.promote(&before[2]);
-        let after: Vec<String> = t.order().map(String::from).collect();
-        assert_eq!(
-            after,
-            [&before[2], &before[0], &before[1], &before[3], &before[4]].map(String::clone)
+        let mut t = Tiers::new(
+            list.map(|(tier, url)| (tier, url.to_string())),
+            &mut rand::rngs::StdRng::seed_from_u64(3),
         );
-        t.promote("d");
-        t.promote("unknown");
-        assert_eq!(
-            t.order().collect::<Vec<_>>()[3..],
-            ["c", "d"],
-            "tiers never mix"
-        );
+        let order: Vec<&str> = t.order().collect();
+        assert_eq!(order.len(), 3, "the duplicate is dropped");
+        assert_eq!(order[2], "udp://d:1", "the later tier last");
+        let second = order[1].to_string();
+        t.promote(&second);
+        t.promote("http://unknown");
+        assert_eq!(t.order().next(), Some(second.as_str()));
+        assert!(Tiers::new([], &mut rand::rngs::StdRng::seed_from_u64(1)).is_empty());
     }
 }

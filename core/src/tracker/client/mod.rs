@@ -11,7 +11,6 @@
 //! Randomness (transaction ids, tier shuffles) comes from a seed the shell gives ([`Rng`]).
 
 mod http;
-mod rng;
 mod tiers;
 mod udp;
 mod url;
@@ -19,8 +18,8 @@ mod url;
 #[cfg(test)]
 mod tests;
 
+pub use crate::rng::Rng;
 pub use http::{read_response, write_get, HttpError, Reply};
-pub use rng::Rng;
 pub use tiers::{Tiers, TooManyTrackers};
 pub use udp::{
     Retransmit, UdpAnnounce, UdpOutcome, UdpTracker, CONNECTION_ID_LIFETIME, MAX_REQUEST,

@@ -1,7 +1,7 @@
 //! BEP 12 tiers: try trackers tier by tier, in an order shuffled once within each tier, and move
 //! the one that answered to the front of its tier.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// The order to try a torrent's trackers in, as indices into the caller's list of URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl<const N: usize> Tiers<N> {
             let tier = order[start].0;
             let end = start + order[start..].iter().take_while(|t| t.0 == tier).count();
             for i in (start + 1..end).rev() {
-                let j = start + rng.below(i - start + 1);
+                let j = start + rng.below((i - start + 1) as u64) as usize;
                 order.swap(i, j);
             }
             start = end;

@@ -6,7 +6,7 @@
 //! [`UdpTracker::handle_timeout`] at [`UdpTracker::poll_timeout`]. A datagram that is not the
 //! answer to the request in flight (another transaction id, another action) is ignored.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 use crate::tracker::udp::{Request, Response};
 use crate::tracker::AnnounceEvent;
 use crate::{Duration, InfoHash, Instant, PeerId};
