@@ -10,7 +10,7 @@
 //!
 //! Issue 9: a libtorrent leech still gets the file from a seed whose slots idle connections took.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -232,6 +232,14 @@ fn idle_peer(from: std::net::Ipv4Addr, to: SocketAddr, fx: &Fixture, n: u8) -> T
     sock
 }
 
+/// Whether the seed answered with a handshake within half a second.
+fn answered(sock: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 68];
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    sock.read_exact(&mut buf).is_ok()
+}
+
 #[test]
 fn a_libtorrent_leech_gets_a_slot_that_idle_connections_held() {
     if !have("libtorrent") {
@@ -259,12 +267,16 @@ fn a_libtorrent_leech_gets_a_slot_that_idle_connections_held() {
         &fx.file_in(&data),
         opts,
     );
+    // Let the seed see the end of the connection that checked it listens.
+    std::thread::sleep(Duration::from_millis(500));
     // 30 idle connections, 3 from each of ten loopback addresses: every slot is taken.
     let attack = Instant::now();
     let sources: Vec<_> = (0..10).map(|_| loopback()).collect();
-    let idle: Vec<TcpStream> = (0..30)
+    let mut idle: Vec<TcpStream> = (0..30)
         .map(|k| idle_peer(sources[k % 10], s.addr, &fx, k as u8))
         .collect();
+    let taken = idle.iter_mut().map(answered).filter(|&a| a).count();
+    assert_eq!(taken, 8, "the seed answers as many as it has slots");
     // libtorrent waits a minute before dialling a refusing peer again: it comes once the idle
     // connections are idle enough to give way (20 s), and must not need a second try.
     std::thread::sleep(Duration::from_secs(21).saturating_sub(attack.elapsed()));
