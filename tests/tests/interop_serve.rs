@@ -4,15 +4,18 @@
 //! (`--peer`), and, between two network namespaces, finds it through the tracker itself.
 //!
 //! aria2 replaces runs of `Have` with a `Bitfield` (or `HaveAll`) in mid-connection, which the
-//! aria2 scenario exercises. Two scenarios are blocked by bugs of ours, as their `ignore` says:
-//! - `enjambre seed --peer ADDR` never dials ADDR: a complete session starts no connections
-//!   (core/src/session/swarm.rs, `start_connects`, "A seed waits for leeches to come to it").
-//! - Transmission's default (`encryption` 1, preferred) dials with an MSE handshake; we close it,
-//!   and on its plaintext retry Transmission waits for the acceptor's handshake first, which we
-//!   never send before reading the peer's: no connection ever completes.
+//! aria2 scenario exercises. Transmission's default (`encryption` 1, preferred) dials with an MSE
+//! key exchange: our seed, which speaks only after a valid plaintext handshake, closes it at the
+//! first byte, and Transmission redials in plaintext at once.
+//!
+//! Issue 9: a libtorrent leech still gets the file from a seed whose slots idle connections took.
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
+use enjambre_core::wire::{Extensions, Handshake};
+use enjambre_core::PeerId;
 use enjambre_tests::clients::aria2::{self, Aria2};
 use enjambre_tests::clients::enjambre::{Peer, PeerOpts, Tracker};
 use enjambre_tests::clients::fixture::Fixture;
@@ -212,4 +215,83 @@ fn a_transmission_leech_preferring_plaintext_finds_enjambre_seed_across_namespac
 #[test]
 fn a_default_transmission_leech_finds_enjambre_seed_across_namespaces() {
     transmission_leech_across_namespaces("serve-transmission-netns", 1);
+}
+
+/// A connection to `to` from the loopback address of `from`, sending a handshake for `fx`'s
+/// torrent and then nothing.
+fn idle_peer(from: std::net::Ipv4Addr, to: SocketAddr, fx: &Fixture, n: u8) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut sock: TcpStream = sock.into();
+    let mut id = *b"-XX0001-idle-peer-00";
+    id[19] = n;
+    let hs = Handshake::new(fx.torrent.info_hash, PeerId(id), Extensions::default());
+    // A connection refused for want of a slot may be closed before this is written.
+    let _ = sock.write_all(&hs.encode());
+    sock
+}
+
+/// Whether the seed answered with a handshake within half a second.
+fn answered(sock: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 68];
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    sock.read_exact(&mut buf).is_ok()
+}
+
+#[test]
+fn a_libtorrent_leech_gets_a_slot_that_idle_connections_held() {
+    if !have("libtorrent") {
+        return;
+    }
+    let dir = Scratch::new("serve-idle-slots");
+    let t = tracker(&dir);
+    let fx = Fixture::new(
+        &dir,
+        "serve-idle-slots",
+        MIB,
+        64 * 1024,
+        &[t.announce_url()],
+    );
+    let data = fx.seed_dir("enjambre-seed");
+    let opts = PeerOpts {
+        ip: loopback(),
+        extra: vec!["--max-peers".into(), "8".into()],
+        ..PeerOpts::default()
+    };
+    let s = Peer::seed(
+        "enjambre-seed",
+        &fx.dir,
+        &fx.torrent,
+        &fx.file_in(&data),
+        opts,
+    );
+    // Let the seed see the end of the connection that checked it listens.
+    std::thread::sleep(Duration::from_millis(500));
+    // 30 idle connections, 3 from each of ten loopback addresses: every slot is taken.
+    let attack = Instant::now();
+    let sources: Vec<_> = (0..10).map(|_| loopback()).collect();
+    let mut idle: Vec<TcpStream> = (0..30)
+        .map(|k| idle_peer(sources[k % 10], s.addr, &fx, k as u8))
+        .collect();
+    let taken = idle.iter_mut().map(answered).filter(|&a| a).count();
+    assert_eq!(taken, 8, "the seed answers as many as it has slots");
+    // libtorrent waits a minute before dialling a refusing peer again: it comes once the idle
+    // connections are idle enough to give way (20 s), and must not need a second try.
+    std::thread::sleep(Duration::from_secs(21).saturating_sub(attack.elapsed()));
+    let out = fx.empty_dir("libtorrent-leech");
+    let mut l = Libtorrent::leech(
+        "libtorrent-leech",
+        &fx.dir,
+        &fx.torrent,
+        &out,
+        libtorrent::Opts {
+            peers: vec![s.addr],
+            ..libtorrent::Opts::default()
+        },
+    );
+    l.wait_done(Duration::from_secs(30));
+    assert_same_file(&fx.file_in(&out), &fx.bytes, "libtorrent leech");
+    drop(idle);
 }

@@ -133,8 +133,10 @@ impl<
         }
     }
 
-    /// Close silent peers; take back requests from peers that stopped sending payload.
+    /// Close silent peers, and idle ones while slots are short; take back requests from peers
+    /// that stopped sending payload.
     pub(crate) fn check_timeouts(&mut self, now: Instant) {
+        self.keep_room(now);
         for j in 0..PEERS {
             let p = &self.peers[j];
             if !p.is_live() {

@@ -21,6 +21,9 @@ pub struct Config {
     pub keepalive: Duration,
     /// Close a peer after this long without receiving anything.
     pub peer_timeout: Duration,
+    /// A peer that moved no block, either way, for this long is idle: while peer slots are
+    /// short, idle peers are closed (the longest idle first) to keep room for newcomers.
+    pub idle_timeout: Duration,
     /// Give up on a peer's outstanding requests after this long without a payload byte.
     pub request_timeout: Duration,
     /// How often the choking algorithm runs.
@@ -56,6 +59,7 @@ impl Config {
             unchoke_slots: 4,
             keepalive: Duration::from_secs(90),
             peer_timeout: Duration::from_secs(180),
+            idle_timeout: Duration::from_secs(20),
             request_timeout: Duration::from_secs(20),
             rechoke_interval: Duration::from_secs(10),
             persist_interval: Duration::from_secs(1),

@@ -24,6 +24,7 @@ mod config;
 mod output;
 mod peer;
 mod pieces;
+mod room;
 mod rx;
 mod swarm;
 #[cfg(test)]
@@ -53,9 +54,8 @@ use crate::{Geometry, InfoHash, Instant, PieceIndex};
 
 /// The smallest buffer [`Session::poll_output`] works with: one block plus headers.
 pub const MIN_OUTPUT_BUF: usize = 16 * 1024 + 64;
-/// How long an inbound peer that opened with an MSE key exchange has to send its plaintext
-/// handshake.
-const MSE_WAIT: crate::Duration = crate::Duration::from_secs(1);
+/// How long a connected peer has to complete the handshake.
+const HANDSHAKE_TIMEOUT: crate::Duration = crate::Duration::from_secs(30);
 
 /// Byte ranges tracked per partial piece; more fragmented pieces wait for holes to fill.
 pub const MAX_RANGES: usize = 32;
@@ -99,6 +99,10 @@ pub struct Session<
     /// Some slot may be `Closing` or `Connecting` not yet emitted.
     slots_pending: bool,
     bans: Vec<IpAddr, MAX_BANS>,
+    /// Addresses whose peer was closed as idle, and until when they wait while slots are short.
+    cooling: Vec<(IpAddr, Instant), { room::MAX_COOLING }>,
+    /// Peers evicted for a newcomer: their slot is already reused, their `Close` not yet emitted.
+    evicted: Deque<PeerHandle, 8>,
     strikes: Vec<(IpAddr, u8), MAX_BANS>,
     ops: Vec<Op, MAX_OPS>,
     next_op: u32,
@@ -161,6 +165,8 @@ impl<
             want_connect: false,
             slots_pending: false,
             bans: Vec::new(),
+            cooling: Vec::new(),
+            evicted: Deque::new(),
             strikes: Vec::new(),
             ops: Vec::new(),
             next_op: 0,
@@ -243,7 +249,8 @@ impl<
         self.want_connect = true;
     }
 
-    /// A peer connected to us; returns the handle to use for its socket.
+    /// A peer connected to us; returns the handle to use for its socket. When every slot is
+    /// taken, the most idle peer's slot is given to it (that peer's `Close` follows).
     pub fn handle_incoming(
         &mut self,
         now: Instant,
@@ -253,7 +260,10 @@ impl<
         if self.is_banned(addr.ip()) {
             return Err(SessionError::Banned);
         }
-        if self.live_peers() >= self.config.max_peers.min(PEERS) {
+        if self.cooling_down(now, addr.ip()) {
+            return Err(SessionError::RecentlyIdle);
+        }
+        if self.room() == 0 && !self.evict_for_newcomer(now) {
             return Err(SessionError::NoFreeSlot);
         }
         let slot = self.free_slot().ok_or(SessionError::NoFreeSlot)?;
@@ -440,6 +450,12 @@ impl<
 
     /// Emit pending `Close` and `Connect` commands.
     fn poll_slots(&mut self) -> Option<Command> {
+        if let Some(peer) = self.evicted.pop_front() {
+            return Some(Command::Close {
+                peer,
+                reason: CloseReason::Idle,
+            });
+        }
         for i in 0..if self.slots_pending { PEERS } else { 0 } {
             match self.peers[i].phase {
                 Phase::Closing(reason) => {
@@ -510,7 +526,10 @@ impl<
                 }
             }
         }
-        if self.live_peers() < self.config.max_peers.min(PEERS) {
+        if let Some(idle) = self.next_idle() {
+            consider(idle);
+        }
+        if self.room() > 0 {
             if let Some(r) = self.next_retry() {
                 consider(r);
             }
@@ -523,6 +542,11 @@ impl<
     }
 
     // ---- queries ---------------------------------------------------------------------------
+
+    /// Return the configuration the session runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
 
     /// Return the verified pieces.
     pub fn have(&self) -> &Bitfield<BYTES> {
@@ -601,12 +625,8 @@ impl<
     fn peer_timeout(&self, p: &Peer<BYTES, RX, Q>) -> crate::Duration {
         if p.is_active() {
             self.config.peer_timeout
-        } else if !p.outbound && p.rx.as_slices().0.first().is_some_and(|&b| b != 19) {
-            // An MSE key exchange we do not answer. Transmission follows our plaintext handshake
-            // within a round trip; aria2 waits for our key, and retries in plaintext once closed.
-            self.config.peer_timeout.min(MSE_WAIT)
         } else {
-            self.config.peer_timeout.min(crate::Duration::from_secs(30))
+            self.config.peer_timeout.min(HANDSHAKE_TIMEOUT)
         }
     }
 

@@ -184,6 +184,8 @@ pub enum CloseReason {
     Timeout,
     /// Neither side wants anything from the other (both seeds).
     NotUseful,
+    /// No block moved for a while, and its slot was wanted for another peer.
+    Idle,
     /// The peer is banned.
     Banned,
     /// The session is shutting down.
@@ -235,6 +237,8 @@ pub enum SessionError {
     NoFreeSlot,
     /// The address is banned.
     Banned,
+    /// The address had a peer closed as idle a moment ago, and slots are short.
+    RecentlyIdle,
 }
 
 /// Counters for progress displays and announces.
@@ -277,6 +281,7 @@ impl fmt::Display for SessionError {
             SessionError::BadResume => "resume state does not belong to this torrent",
             SessionError::NoFreeSlot => "no free peer slot",
             SessionError::Banned => "address is banned",
+            SessionError::RecentlyIdle => "address was idle a moment ago and slots are short",
         })
     }
 }

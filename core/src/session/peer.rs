@@ -87,6 +87,9 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) last_rx: Instant,
     pub(crate) last_tx: Instant,
     pub(crate) last_piece_rx: Instant,
+    /// When a block last moved, either way (asked of us, sent, or received), or when the
+    /// connection began.
+    pub(crate) last_useful: Instant,
     /// Payload bytes this rechoke round, and in the previous one (the rate used to rank).
     pub(crate) down_round: u64,
     pub(crate) up_round: u64,
@@ -127,6 +130,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             last_rx: Instant::ZERO,
             last_tx: Instant::ZERO,
             last_piece_rx: Instant::ZERO,
+            last_useful: Instant::ZERO,
             down_round: 0,
             up_round: 0,
             down_rate: 0,
@@ -157,6 +161,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.last_rx = now;
         self.last_tx = now;
         self.last_piece_rx = now;
+        self.last_useful = now;
     }
 
     pub(crate) fn is_live(&self) -> bool {

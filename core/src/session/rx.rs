@@ -88,22 +88,12 @@ impl<
     fn read_handshake(&mut self, now: Instant, i: usize) -> bool {
         let p = &mut self.peers[i];
         let (a, b) = p.rx.as_slices();
+        // A wrong protocol string is refused as soon as its first wrong byte arrives. That
+        // includes an MSE key exchange: we do not speak MSE, and closing at once is what makes
+        // Transmission and aria2 retry in plaintext without delay.
         let hs = match Handshake::decode(a, b) {
             Ok(Status::Complete(hs)) => hs,
             Ok(Status::Partial) => return false,
-            Err(e) if !p.outbound => match skip_mse_preamble(a, b) {
-                // Transmission's default opens with an MSE key exchange, sees our plaintext
-                // handshake, and sends its own plaintext one on the same connection.
-                Skip::Found(junk) => {
-                    p.rx.consume(junk);
-                    return true;
-                }
-                Skip::NeedMore => return false,
-                Skip::NotThere => {
-                    self.close(now, i, CloseReason::Malformed(e));
-                    return false;
-                }
-            },
             Err(e) => {
                 self.close(now, i, CloseReason::Malformed(e));
                 return false;
@@ -190,6 +180,9 @@ impl<
         let p = &mut self.peers[i];
         p.rx.consume(n as usize);
         p.last_piece_rx = now;
+        if inb.wanted {
+            p.last_useful = now;
+        }
         inb.offset += n;
         inb.remaining -= n;
         p.inbound = (inb.remaining > 0).then_some(inb);
@@ -547,6 +540,7 @@ impl<
         let p = &mut self.peers[i];
         let servable = !p.am_choking && self.have.get(index);
         if servable && p.incoming.push_back(block).is_ok() {
+            p.last_useful = now;
             return;
         }
         if p.fast {
@@ -573,34 +567,4 @@ enum Payload {
     Produced(Produced),
     Continue,
     Wait,
-}
-
-/// The most bytes an MSE initiator sends before its payload: a 96-byte key and 512 of padding.
-const MSE_PREAMBLE_MAX: usize = 96 + 512;
-
-enum Skip {
-    /// The plaintext handshake starts after this many bytes.
-    Found(usize),
-    /// Not seen yet, and the preamble may still be arriving.
-    NeedMore,
-    /// Not within the longest preamble: this is not BitTorrent.
-    NotThere,
-}
-
-/// Look for the plaintext handshake after an MSE preamble, across the ring's two halves.
-fn skip_mse_preamble(a: &[u8], b: &[u8]) -> Skip {
-    let len = a.len() + b.len();
-    let at = |k: usize| if k < a.len() { a[k] } else { b[k - a.len()] };
-    let proto = crate::wire::PROTOCOL;
-    let last_start = MSE_PREAMBLE_MAX.min(len.saturating_sub(proto.len()));
-    for start in 1..=last_start {
-        if start + proto.len() <= len && (0..proto.len()).all(|k| at(start + k) == proto[k]) {
-            return Skip::Found(start);
-        }
-    }
-    if len < MSE_PREAMBLE_MAX + proto.len() {
-        Skip::NeedMore
-    } else {
-        Skip::NotThere
-    }
 }

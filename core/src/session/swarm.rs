@@ -97,7 +97,8 @@ impl<
                 CloseReason::ConnectFailed
                 | CloseReason::Timeout
                 | CloseReason::Malformed(_)
-                | CloseReason::NotUseful,
+                | CloseReason::NotUseful
+                | CloseReason::Idle,
             ) => match k.state {
                 KnownState::Idle { failures, .. } => failures.saturating_add(1),
                 _ => 1,
@@ -122,9 +123,7 @@ impl<
                 .iter()
                 .filter(|p| matches!(p.phase, Phase::Connecting { .. }))
                 .count();
-            if half_open >= self.config.max_half_open
-                || self.live_peers() >= self.config.max_peers.min(PEERS)
-            {
+            if half_open >= self.config.max_half_open || self.room() == 0 {
                 return started;
             }
             let Some(slot) = self.free_slot() else {

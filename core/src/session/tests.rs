@@ -290,19 +290,16 @@ impl H {
         peer
     }
 
-    /// Accept peer `n`'s connection; our handshake goes out at once.
+    /// Accept peer `n`'s connection; we say nothing until its handshake arrives.
     fn accept(&mut self, n: u8) -> PeerHandle {
         let peer = self.s.handle_incoming(self.now, addr(n)).unwrap();
         let out = self.drain();
         assert_eq!(
             out,
-            [
-                Out::Ev(Event::PeerConnected {
-                    peer,
-                    addr: addr(n)
-                }),
-                Out::Tx(peer, our_handshake(self.info_hash)),
-            ]
+            [Out::Ev(Event::PeerConnected {
+                peer,
+                addr: addr(n)
+            })]
         );
         peer
     }
@@ -548,14 +545,13 @@ fn first_message_is_have_none_bitfield_or_have_all() {
         let mut h = H::started(&t, config(), Some(&state));
         let a = h.accept(1);
         let out = h.input(a, &h.their_handshake(1, fast, false));
-        let mut want = vec![];
-        if !expected.is_empty() {
-            want.push(tx(a, expected));
-        }
-        want.push(Out::Ev(Event::PeerHandshake {
-            peer: a,
-            peer_id: pid(1),
-        }));
+        let want = [
+            tx(a, cat(&[&our_handshake(t.info_hash), &expected])),
+            Out::Ev(Event::PeerHandshake {
+                peer: a,
+                peer_id: pid(1),
+            }),
+        ];
         assert_eq!(out, want, "have {pieces:?}, fast {fast}");
     }
 }
@@ -825,7 +821,11 @@ fn serving_unchokes_an_interested_peer_and_sends_what_it_asks() {
         [
             tx(
                 a,
-                cat(&[&bitfield(&[0b1100_0000]), &our_extended_handshake()])
+                cat(&[
+                    &our_handshake(t.info_hash),
+                    &bitfield(&[0b1100_0000]),
+                    &our_extended_handshake()
+                ])
             ),
             Out::Ev(Event::PeerHandshake {
                 peer: a,
@@ -947,10 +947,7 @@ fn expect_close(t: &Torrent, have: &[u32], fast: bool, bytes: &[u8], reason: Clo
     let state = state_with(t, have);
     let mut h = H::started(t, config(), Some(&state));
     let a = h.accept(1);
-    assert_eq!(
-        h.input(a, &h.their_handshake(1, fast, false)).len(),
-        1 + usize::from(fast || !have.is_empty())
-    );
+    assert_eq!(h.input(a, &h.their_handshake(1, fast, false)).len(), 2);
     let out = h.input(a, bytes);
     assert_eq!(out, close(a, reason), "after {bytes:02x?}");
     // The slot is free and its handle stale: more input is swallowed without effect.
@@ -1043,35 +1040,59 @@ fn a_length_prefix_over_the_configured_maximum_closes_as_soon_as_it_is_read() {
 }
 
 #[test]
-fn an_mse_preamble_before_a_plaintext_handshake_is_skipped() {
-    // Transmission (encryption "preferred") sends a 96-byte key and padding, sees our
-    // plaintext handshake, then sends its own plaintext handshake on the same connection.
+fn accepting_we_answer_only_a_whole_valid_handshake_for_our_torrent() {
     let t = four_pieces();
-    let mut h = H::started(&t, config(), None);
+    let state = state_with(&t, &[0]);
+    let mut h = H::started(&t, config(), Some(&state));
+    // Connected: nothing is sent, however long the dialler waits.
     let a = h.accept(1);
-    let preamble: Vec<u8> = (0..173u32).map(|i| (i * 97 + 13) as u8).collect();
-    assert_eq!(h.input(a, &preamble), []);
-    let out = h.input(a, &h.their_handshake(1, true, true));
-    assert!(
-        out.contains(&Out::Ev(Event::PeerHandshake {
-            peer: a,
-            peer_id: pid(1)
-        })),
-        "{out:?}"
+    assert_eq!(h.at(20_000).timeout(), []);
+    // Its handshake up to the last byte of its peer id: still nothing of ours.
+    let theirs = h.their_handshake(1, false, false);
+    assert_eq!(h.input(a, &theirs[..67]), []);
+    // The last byte: our handshake, then our bitfield.
+    assert_eq!(
+        h.input(a, &theirs[67..]),
+        [
+            tx(
+                a,
+                cat(&[&our_handshake(t.info_hash), &bitfield(&[0b1000_0000])])
+            ),
+            Out::Ev(Event::PeerHandshake {
+                peer: a,
+                peer_id: pid(1)
+            }),
+        ]
     );
+    // A handshake for a torrent we do not serve is closed with nothing of ours sent.
+    let b = h.accept(2);
+    let other = handshake(InfoHash([7; 20]), pid(2), true, true);
+    assert_eq!(h.input(b, &other), close(b, CloseReason::WrongInfoHash));
 }
 
 #[test]
-fn an_mse_key_exchange_left_unanswered_is_closed_after_a_second() {
-    // aria2 sends its key and padding, then waits for ours; closing lets it retry in plaintext.
+fn a_wrong_protocol_string_is_closed_at_its_first_wrong_byte() {
     let t = four_pieces();
+    let bad = CloseReason::Malformed(WireError::BadProtocol);
     let mut h = H::started(&t, config(), None);
-    let a = h.at(5000).accept(1);
-    let preamble: Vec<u8> = (0..150u32).map(|i| (i * 31 + 7) as u8).collect();
-    assert_eq!(h.at(5100).input(a, &preamble), []);
-    assert_eq!(h.deadline, Instant::from_millis(6100));
-    assert_eq!(h.at(6099).timeout(), []);
-    assert_eq!(h.at(6100).timeout(), close(a, CloseReason::Timeout));
+    // One letter off, at the end of the string: closed when that byte arrives, not 30 s later.
+    let a = h.accept(1);
+    assert_eq!(h.input(a, b"\x13BitTorrent protoco"), []);
+    assert_eq!(h.input(a, b"X"), close(a, bad));
+    // Another length byte: closed at the first byte.
+    let a = h.accept(1);
+    assert_eq!(h.input(a, b"\x14BitTorrent protocol!"), close(a, bad));
+    // An MSE key exchange (Transmission's and aria2's first dial): closed at once, so they
+    // retry in plaintext at once.
+    let a = h.accept(1);
+    let key: Vec<u8> = (0..96u32).map(|i| (i * 97 + 13) as u8).collect();
+    assert_eq!(h.input(a, &key), close(a, bad));
+    // Not BitTorrent at all.
+    let a = h.accept(1);
+    assert_eq!(h.input(a, b"GET / HTTP/1.1\r\n"), close(a, bad));
+    // Dialling, the same.
+    let a = h.connect(2);
+    assert_eq!(h.input(a, b"\x13BitTorrent protocoX"), close(a, bad));
 }
 
 #[test]
@@ -1082,13 +1103,6 @@ fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
     let a = h.accept(1);
     let other = handshake(InfoHash([7; 20]), pid(1), true, true);
     assert_eq!(h.input(a, &other), close(a, CloseReason::WrongInfoHash));
-    // Not BitTorrent at all: closed once past the longest MSE preamble (96 + 512 bytes).
-    let a = h.accept(1);
-    assert_eq!(h.input(a, b"GET / HTTP/1.1\r\n"), []);
-    assert_eq!(
-        h.input(a, &[b'x'; 620]),
-        close(a, CloseReason::Malformed(WireError::BadProtocol))
-    );
     // Ourselves, dialled from a tracker's list: closed and never dialled again.
     let a = h.connect(9);
     let me = handshake(t.info_hash, OUR_ID, true, true);
@@ -1145,6 +1159,87 @@ fn stale_handles_and_unknown_ops_are_ignored() {
     // B is unaffected.
     assert_eq!(h.input(b, &h.their_handshake(2, true, false)).len(), 2);
     assert_eq!(h.s.stats().peers, 1);
+}
+
+// ---- room for useful peers -----------------------------------------------------------------
+
+/// Accept peer `n` and take its handshake (fast); it says nothing more unless a test makes it.
+fn guest(h: &mut H, n: u8) -> PeerHandle {
+    let a = h.accept(n);
+    assert_eq!(h.input(a, &h.their_handshake(n, true, false)).len(), 2);
+    a
+}
+
+#[test]
+fn idle_peers_give_their_slots_to_newcomers_once_slots_are_short() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1, 2, 3]);
+    let mut h = H::started(&t, quiet(), Some(&state));
+    // Three peers handshake and then say nothing. One slot of four is left: nobody is closed.
+    let idle: Vec<PeerHandle> = (1..=3).map(|n| guest(&mut h, n)).collect();
+    assert_eq!(
+        h.deadline,
+        Instant::from_millis(91_000),
+        "a keep-alive, no idle check"
+    );
+    // A leech takes the last slot and asks for a block at 15 s.
+    let leech = guest(h.at(2000), 4);
+    assert_eq!(h.input(leech, &INTERESTED), [tx(leech, UNCHOKE.to_vec())]);
+    h.at(10_000);
+    assert_eq!(
+        h.s.handle_incoming(h.now, addr(5)),
+        Err(SessionError::NoFreeSlot),
+        "every slot taken, nobody idle for 20 s yet"
+    );
+    assert_eq!(h.at(15_000).input(leech, &request(0, 0, K16)).len(), 1);
+    // Slots are short: the first idle peer is closed when it has been idle 20 s, to keep one
+    // slot free; the leech, which moved a block 6 s ago, stays.
+    assert_eq!(h.deadline, Instant::from_millis(21_000));
+    assert_eq!(h.at(21_000).timeout(), close(idle[0], CloseReason::Idle));
+    // Its address may not come straight back into the free slot...
+    assert_eq!(
+        h.s.handle_incoming(h.now, addr(1)),
+        Err(SessionError::RecentlyIdle)
+    );
+    // ...another may, and the next idle peer is closed to keep a slot free again.
+    let fifth = h.s.handle_incoming(h.now, addr(5)).unwrap();
+    assert_eq!(
+        h.drain(),
+        [Out::Ev(Event::PeerConnected {
+            peer: fifth,
+            addr: addr(5)
+        })]
+    );
+    assert_eq!(h.deadline, h.now);
+    assert_eq!(h.timeout(), close(idle[1], CloseReason::Idle));
+    // With every slot taken, a newcomer gets the most idle peer's slot at once.
+    h.s.handle_incoming(h.now, addr(6)).unwrap();
+    h.drain();
+    let seventh = h.s.handle_incoming(h.now, addr(7)).unwrap();
+    assert_eq!(seventh.slot, idle[2].slot);
+    assert_eq!(
+        h.drain(),
+        [
+            Out::Ev(Event::PeerClosed {
+                peer: idle[2],
+                reason: CloseReason::Idle
+            }),
+            Out::Ev(Event::PeerConnected {
+                peer: seventh,
+                addr: addr(7)
+            }),
+            Out::Cmd(Command::Close {
+                peer: idle[2],
+                reason: CloseReason::Idle
+            }),
+        ]
+    );
+    // Everyone left is new or useful: the next newcomer waits.
+    assert_eq!(
+        h.s.handle_incoming(h.now, addr(8)),
+        Err(SessionError::NoFreeSlot)
+    );
+    assert_eq!(h.s.stats().peers, 1, "the leech");
 }
 
 // ---- timers --------------------------------------------------------------------------------

@@ -65,7 +65,9 @@ impl<
             dht: false,
         };
         let p = &mut self.peers[i];
-        if !p.handshake_sent {
+        // The dialler speaks first. Accepting, we answer only a valid handshake for our torrent:
+        // our info-hash and peer id are never shown to whoever merely connects.
+        if !p.handshake_sent && (p.outbound || p.handshake_received) {
             let hs = Handshake::new(self.info_hash, self.config.peer_id, ext).encode();
             if w.raw(&hs[..HANDSHAKE_LEN]) {
                 p.handshake_sent = true;
@@ -283,6 +285,7 @@ impl<
         }
         let block = p.incoming.pop_front()?;
         p.up_round += block.len as u64;
+        p.last_useful = self.now;
         self.uploaded += block.len as u64;
         Some(Command::SendBlock {
             peer: self.handle_of(i),

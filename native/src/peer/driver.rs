@@ -140,6 +140,8 @@ pub struct DriveSetup {
 }
 
 struct Conn {
+    /// The peer's address, IPv4-mapped addresses as IPv4.
+    ip: Option<IpAddr>,
     outbox: Arc<Outbox>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
@@ -649,8 +651,16 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 if self.shutdown_at.is_some() {
                     return;
                 }
-                if let Ok(peer) = self.session.handle_incoming(now, addr) {
-                    self.register(peer, stream);
+                let ip = addr.ip().to_canonical();
+                let limit = per_ip_limit(self.session.config().max_peers);
+                let same = self.conns.values().filter(|c| c.ip == Some(ip)).count();
+                if same >= limit {
+                    tracing::debug!(%addr, limit, "refused: too many connections from this address");
+                    return;
+                }
+                match self.session.handle_incoming(now, addr) {
+                    Ok(peer) => self.register(peer, stream),
+                    Err(e) => tracing::debug!(%addr, error = %e, "refused"),
                 }
             }
             Input::Io(reports) => {
@@ -821,6 +831,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
 
     fn register(&mut self, peer: PeerHandle, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        let ip = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
         let (r, w) = stream.into_split();
         let outbox = Arc::new(Outbox::default());
         let reader = tokio::spawn(conn::reader(
@@ -841,6 +852,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         self.conns.insert(
             peer,
             Conn {
+                ip,
                 outbox,
                 reader,
                 writer,
@@ -920,6 +932,12 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             None => Ok(Outcome::Stopped),
         }
     }
+}
+
+/// Connections at most from one address: a quarter of the peer slots, between 2 and 8, so no
+/// single host fills them.
+fn per_ip_limit(max_peers: usize) -> usize {
+    max_peers.div_ceil(4).clamp(2, 8)
 }
 
 fn core_duration(d: Duration) -> enjambre_core::Duration {
