@@ -1242,6 +1242,32 @@ fn idle_peers_give_their_slots_to_newcomers_once_slots_are_short() {
     assert_eq!(h.s.stats().peers, 1, "the leech");
 }
 
+#[test]
+fn a_download_whose_slots_idle_peers_took_still_dials_the_peers_it_learns() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    // Four peers with nothing to give fill the four slots.
+    let idle: Vec<PeerHandle> = (1..=4).map(|n| guest(&mut h, n)).collect();
+    // A seed learned from the tracker: no slot to dial it from.
+    h.s.handle_peers(h.now, [addr(9)]);
+    assert_eq!(h.drain(), []);
+    // Once they have been idle 20 s, the first gives way and the seed is dialled in its slot.
+    assert_eq!(h.deadline, Instant::from_millis(21_000));
+    let out = h.at(21_000).timeout();
+    let [Out::Cmd(Command::Close { peer, reason }), Out::Ev(_), Out::Cmd(Command::Connect {
+        peer: seed,
+        addr: to,
+    })] = out[..]
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!((peer, reason), (idle[0], CloseReason::Idle));
+    assert_eq!((seed.slot, to), (idle[0].slot, addr(9)));
+    // Every slot is taken again: the next idle peer is due to give way at once.
+    assert_eq!(h.deadline, h.now);
+    assert_eq!(h.timeout(), close(idle[1], CloseReason::Idle));
+}
+
 // ---- timers --------------------------------------------------------------------------------
 
 /// A config whose rechoke never interferes.
