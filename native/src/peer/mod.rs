@@ -11,6 +11,7 @@ pub mod driver;
 pub mod http_tracker;
 pub mod io_thread;
 pub mod journal;
+pub mod layout;
 pub mod pool;
 pub mod progress;
 pub mod rate;
@@ -35,6 +36,7 @@ use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
 use self::journal::Mark;
+use self::layout::{check_distinct, stored_name};
 use self::progress::{Mode, Progress};
 use self::resume_file::ResumeFile;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
@@ -110,26 +112,29 @@ impl Torrent {
         self.meta.geometry()
     }
 
-    /// The files' paths relative to `root`: multi-file torrents live in a directory named after
-    /// the torrent, unless `in_place` (seeding from that directory itself).
+    /// The files' paths relative to the directory that holds the torrent under its name, or,
+    /// when `in_place`, relative to the data itself (a multi-file torrent's directory; a single
+    /// file then has the name `single_name`). Paths that collide are refused.
     fn layout(
         &self,
         single_name: Option<&str>,
         in_place: bool,
     ) -> Result<Vec<FileLayout>, Failure> {
         let bad = |e: StorageError| Failure::new(2, format!("the torrent has {e}"));
+        let name = stored_name(self.meta.name);
         if !self.meta.is_multi_file() {
-            let name = single_name.unwrap_or(self.meta.name);
+            let name = single_name.unwrap_or(&name);
             let length = self.geometry().total_length();
             return Ok(vec![FileLayout {
                 rel: safe_relative([name]).map_err(bad)?,
                 length,
             }]);
         }
-        self.meta
+        let files = self
+            .meta
             .files()
             .map(|f| {
-                let prefix = (!in_place).then_some(self.meta.name);
+                let prefix = (!in_place).then_some(&*name);
                 let rel =
                     safe_relative(prefix.into_iter().chain(f.path.components())).map_err(bad)?;
                 Ok(FileLayout {
@@ -137,7 +142,10 @@ impl Torrent {
                     length: f.length,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, Failure>>()?;
+        check_distinct(&files)
+            .map_err(|e| Failure::new(2, format!("the torrent cannot be stored: {e}")))?;
+        Ok(files)
     }
 
     fn trackers(&self) -> Vec<(usize, String)> {
@@ -200,22 +208,11 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
 fn run_seed(args: SeedArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
-    let data = &args.data;
-    let (root, files, resume_dir) = if torrent.meta.is_multi_file() {
-        let parent = data
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        (data.clone(), torrent.layout(None, true)?, parent)
-    } else {
-        let name = data.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-            Failure::new(5, format!("{} is not a usable file name", data.display()))
-        })?;
-        let parent = match data.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        (parent.clone(), torrent.layout(Some(name), true)?, parent)
-    };
+    let SeedData {
+        root,
+        files,
+        state_dir,
+    } = locate_seed_data(&torrent, &args.data)?;
     let storage = Storage::open(
         &root,
         &files,
@@ -228,7 +225,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         }
         e => Failure::storage(e),
     })?;
-    let resume = ResumeFile::in_dir(&resume_dir, torrent.meta.info_hash);
+    let resume = ResumeFile::in_dir(&state_dir, torrent.meta.info_hash);
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),
@@ -239,6 +236,93 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         launched,
     };
     start(plan).map(|_| ())
+}
+
+/// Where a seed's data is, and the directory its state goes beside.
+struct SeedData {
+    /// The directory the files' paths are relative to.
+    root: PathBuf,
+    /// The files.
+    files: Vec<FileLayout>,
+    /// The directory that holds (or would hold) the data under the torrent's name.
+    state_dir: PathBuf,
+}
+
+/// Find a seed's data from `--data`: the data itself (the file, or a multi-file torrent's
+/// directory), or the directory that contains it under the torrent's name, as `get -o` leaves
+/// it. When both could be meant, the one holding more of the torrent's files wins.
+fn locate_seed_data(torrent: &Torrent, data: &Path) -> Result<SeedData, Failure> {
+    let meta = std::fs::metadata(data)
+        .map_err(|e| Failure::new(5, format!("cannot read {}: {e}", data.display())))?;
+    let parent = match data.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let contained = |files: Vec<FileLayout>| SeedData {
+        root: data.to_path_buf(),
+        files,
+        state_dir: data.to_path_buf(),
+    };
+    if !torrent.meta.is_multi_file() {
+        if !meta.is_dir() {
+            let name = data.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                Failure::new(5, format!("{} is not a usable file name", data.display()))
+            })?;
+            return Ok(SeedData {
+                root: parent.clone(),
+                files: torrent.layout(Some(name), true)?,
+                state_dir: parent,
+            });
+        }
+        let files = torrent.layout(None, false)?;
+        let expected = data.join(&files[0].rel);
+        if !expected.is_file() {
+            return Err(Failure::new(
+                5,
+                format!(
+                    "{} is a directory without the torrent's file: expected {}",
+                    data.display(),
+                    expected.display()
+                ),
+            ));
+        }
+        return Ok(contained(files));
+    }
+    let named = torrent.layout(None, false)?;
+    if !meta.is_dir() {
+        return Err(Failure::new(
+            5,
+            format!(
+                "{} is not a directory: the torrent's files are expected under {}",
+                data.display(),
+                data.with_file_name(&*stored_name(torrent.meta.name))
+                    .display()
+            ),
+        ));
+    }
+    let in_place = torrent.layout(None, true)?;
+    let present =
+        |files: &[FileLayout]| files.iter().filter(|f| data.join(&f.rel).is_file()).count();
+    let (here, below) = (present(&in_place), present(&named));
+    if here == 0 && below == 0 {
+        return Err(Failure::new(
+            5,
+            format!(
+                "{} holds none of the torrent's files: expected {} (or {})",
+                data.display(),
+                data.join(&named[0].rel).display(),
+                data.join(&in_place[0].rel).display()
+            ),
+        ));
+    }
+    if below > here {
+        return Ok(contained(named));
+    }
+    Ok(SeedData {
+        root: data.to_path_buf(),
+        files: in_place,
+        state_dir: parent,
+    })
 }
 
 /// Everything decided before the loop starts.

@@ -23,6 +23,9 @@ use super::journal::Mark;
 use super::storage::FileStamp;
 
 const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME3";
+
+/// The directory, beside a torrent's data, that holds our resume states, journals and locks.
+pub const STATE_DIR: &str = ".enjambre";
 const BOOT_ID_LEN: usize = 36;
 
 /// The kernel's boot id, as it reads in `/proc/sys/kernel/random/boot_id`.
@@ -83,7 +86,7 @@ impl ResumeFile {
     /// The resume file for `info_hash` beside data stored in `dir`.
     pub fn in_dir(dir: &Path, info_hash: InfoHash) -> Self {
         ResumeFile {
-            path: dir.join(".enjambre").join(format!("{info_hash}.resume")),
+            path: dir.join(STATE_DIR).join(format!("{info_hash}.resume")),
         }
     }
 
