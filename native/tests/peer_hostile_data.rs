@@ -256,3 +256,102 @@ fn seed_takes_the_data_or_the_directory_that_contains_it() {
         stderr(&o)
     );
 }
+
+#[test]
+fn files_already_there_are_checked_and_a_longer_one_is_never_shortened() {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = data(300_000, 8);
+    let single = torrent(
+        &dir.path().join("movie.torrent"),
+        "movie.bin",
+        &[(&["movie.bin"], movie.clone())],
+        false,
+        16384,
+    );
+    let src = dir.path().join("src");
+    lay_out(&src, &[(&["movie.bin"], movie.clone())]);
+
+    // Someone else's copy, right for its first 150,000 bytes: nine whole pieces are kept.
+    let out = dir.path().join("out");
+    let mut theirs = movie.clone();
+    theirs[150_000..].fill(0x55);
+    lay_out(&out, &[(&["movie.bin"], theirs)]);
+    let (mut s, port) = seed(&single, &src);
+    let o = run(&mut get(&single, &out, Some(port)), LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("9 of 19 pieces (147456 of 300000 bytes) were already present"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(std::fs::read(out.join("movie.bin")).unwrap() == movie);
+    s.stop();
+
+    // A longer file is left alone unless --overwrite.
+    let longer = dir.path().join("longer");
+    let mut bigger = movie.clone();
+    bigger.extend_from_slice(&[7; 1000]);
+    lay_out(&longer, &[(&["movie.bin"], bigger.clone())]);
+    let o = run(&mut get(&single, &longer, None), LIMIT);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let named = longer.join("movie.bin").display().to_string();
+    assert!(stderr(&o).contains(&named), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--overwrite"), "{}", stderr(&o));
+    assert!(std::fs::read(longer.join("movie.bin")).unwrap() == bigger);
+    let o = run(get(&single, &longer, None).arg("--overwrite"), LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+    assert!(std::fs::read(longer.join("movie.bin")).unwrap() == movie);
+}
+
+/// `cmd` run by `sh` with at most `files` open file descriptors.
+fn with_open_file_limit(cmd: &Command, files: u32) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    sh
+}
+
+#[test]
+fn five_thousand_files_transfer_with_256_open_files_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<[String; 2]> = (0..5000)
+        .map(|i| [format!("d{}", i / 500), format!("f{i}")])
+        .collect();
+    let paths: Vec<[&str; 2]> = names
+        .iter()
+        .map(|[a, b]| [a.as_str(), b.as_str()])
+        .collect();
+    let files: Vec<FileData<'_>> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (&p[..], data(100 + i % 7, i as u64)))
+        .collect();
+    let many = torrent(
+        &dir.path().join("many.torrent"),
+        "many",
+        &files,
+        true,
+        16384,
+    );
+    let src = dir.path().join("many");
+    lay_out(&src, &files);
+
+    let port = free_port();
+    let mut s = Background::spawn(&mut with_open_file_limit(&seed_cmd(&many, &src, port), 256));
+    wait_listening(port);
+    let out = dir.path().join("out");
+    let o = run(
+        &mut with_open_file_limit(&get(&many, &out, Some(port)), 256),
+        Duration::from_secs(120),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = s.stop();
+    assert!(!err.contains("error"), "{err}");
+    for (path, bytes) in files.iter().step_by(97) {
+        let got = std::fs::read(out.join("many").join(path[0]).join(path[1])).unwrap();
+        assert!(got == *bytes, "{path:?}");
+    }
+}

@@ -45,6 +45,10 @@ pub struct GetArgs {
     /// Keep seeding after the download completes (until Ctrl-C).
     #[arg(long)]
     pub seed: bool,
+    /// Cut files already in DIR that are longer than the torrent says to its length (without
+    /// it such a file stops the download, untouched).
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -180,11 +180,16 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
             ))
         }
     };
+    let access = if args.overwrite {
+        Access::Overwrite
+    } else {
+        Access::Download
+    };
     let storage = Storage::open(
         &args.output,
         &files,
         torrent.geometry().piece_length(),
-        Access::Download,
+        access,
     )
     .map_err(Failure::storage)?;
     let plan = Plan {
@@ -219,12 +224,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         torrent.geometry().piece_length(),
         Access::Seed,
     )
-    .map_err(|e| match e {
-        StorageError::WrongSize { .. } | StorageError::Io { .. } => {
-            Failure::new(5, format!("the data does not match the torrent: {e}"))
-        }
-        e => Failure::storage(e),
-    })?;
+    .map_err(Failure::storage)?;
     let resume = ResumeFile::in_dir(&state_dir, torrent.meta.info_hash);
     let plan = Plan {
         torrent,
