@@ -355,3 +355,141 @@ fn five_thousand_files_transfer_with_256_open_files_allowed() {
         assert!(got == *bytes, "{path:?}");
     }
 }
+
+/// Run `cmd` (a `get --json`) until it has verified `pieces` pieces, then stop it; panics if
+/// that takes longer than `limit`.
+fn get_until_verified(cmd: &mut Command, pieces: usize, limit: Duration) {
+    use std::io::BufRead;
+    let mut child = Background(Some(
+        cmd.arg("--json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    ));
+    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let verified = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("\"piece_verified\""));
+        for (n, _) in verified.enumerate() {
+            if tx.send(n + 1).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let mut seen = 0;
+    while seen < pieces {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        seen = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("only {seen} of {pieces} pieces verified in {limit:?}"));
+    }
+}
+
+#[test]
+fn a_seed_with_a_bad_piece_serves_the_others_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = data(200_000, 9);
+    let single = torrent(
+        &dir.path().join("movie.torrent"),
+        "movie.bin",
+        &[(&["movie.bin"], movie.clone())],
+        false,
+        16384,
+    );
+    let good = dir.path().join("good");
+    lay_out(&good, &[(&["movie.bin"], movie.clone())]);
+    let (_full, full_port) = seed(&single, &good);
+    // Piece 9 of 13 is damaged. The partial seed knows the full one, but only serves: it
+    // neither asks for piece 9 nor writes into the data it was given.
+    let mut damaged = movie.clone();
+    damaged[150_000] ^= 0xff;
+    let bad = dir.path().join("bad");
+    lay_out(&bad, &[(&["movie.bin"], damaged.clone())]);
+    let port = free_port();
+    let mut partial = Background::spawn(
+        seed_cmd(&single, &bad, port).args(["--peer", &format!("127.0.0.1:{full_port}")]),
+    );
+    wait_listening(port);
+    get_until_verified(
+        &mut get(&single, &dir.path().join("out"), Some(port)),
+        12,
+        LIMIT,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        partial.0.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the partial seed keeps running"
+    );
+    let err = partial.stop();
+    let named = bad.join("movie.bin").display().to_string();
+    assert!(
+        err.contains(&format!(
+            "1 of 13 pieces differ from the torrent (9; in {named}): seeding the other 12"
+        )),
+        "{err}"
+    );
+    assert!(std::fs::read(bad.join("movie.bin")).unwrap() == damaged);
+}
+
+/// Needs root to mount a read-only tmpfs; skipped otherwise.
+#[test]
+fn a_seed_on_read_only_media_keeps_its_state_in_the_user_s_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    let mount = |args: &[&str]| {
+        Command::new("mount")
+            .args(args)
+            .arg(&media)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !mount(&["-t", "tmpfs", "-o", "size=4m", "tmpfs"]) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&media);
+    let movie = data(100_000, 10);
+    lay_out(&media, &[(&["movie.bin"], movie.clone())]);
+    assert!(mount(&["-o", "remount,ro"]), "remount read-only");
+    let single = torrent(
+        &dir.path().join("movie.torrent"),
+        "movie.bin",
+        &[(&["movie.bin"], movie)],
+        false,
+        16384,
+    );
+    let state = dir.path().join("state");
+    let port = free_port();
+    let mut s = Background::spawn(
+        seed_cmd(&single, &media.join("movie.bin"), port).env("XDG_STATE_HOME", &state),
+    );
+    wait_listening(port);
+    let o = run(
+        &mut get(&single, &dir.path().join("out"), Some(port)),
+        LIMIT,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = s.stop();
+    let hash = peer_support::info_hash(&single);
+    assert!(
+        state
+            .join("enjambre")
+            .join(format!("{hash}.resume"))
+            .is_file(),
+        "{err}"
+    );
+    assert!(!err.contains("Read-only"), "{err}");
+}

@@ -225,7 +225,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         Access::Seed,
     )
     .map_err(Failure::storage)?;
-    let resume = ResumeFile::in_dir(&state_dir, torrent.meta.info_hash);
+    let resume = ResumeFile::for_seed(&state_dir, torrent.meta.info_hash);
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),
@@ -377,17 +377,24 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let state = restore::load_resume::<BYTES>(
         &resume, &storage, info_hash, geometry, hashes, seeding, &progress,
     )?;
+    // A seed serves the pieces that verify and names the others; with none, it has nothing
+    // to offer and the data is most likely not this torrent's.
+    let mut upload_only = false;
     if seeding {
+        let count = geometry.piece_count();
         let have = state.as_ref().map_or(0, |s| s.have.count_ones());
-        if have < geometry.piece_count() {
-            let bad = geometry.piece_count() - have;
+        if have == 0 {
             return Err(Failure::new(
                 5,
-                format!(
-                    "the data does not match the torrent: {bad} of {} pieces differ",
-                    geometry.piece_count()
-                ),
+                format!("the data does not match the torrent: {count} of {count} pieces differ"),
             ));
+        }
+        if let Some(s) = state.as_ref().filter(|_| have < count) {
+            progress.note(&format!(
+                "{}: seeding the other {have}",
+                verify::describe_missing(&storage, geometry, |i| s.have.get(i))
+            ));
+            upload_only = true;
         }
         // Remember the check, so the next start is instant (ignored if the directory is read-only).
         if let Some(s) = &state {
@@ -434,6 +441,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         let mut config = Config::new(peer_id, port);
         config.max_peers = common.max_peers.clamp(1, driver::PEERS);
         config.seed = rand::random();
+        config.upload_only = upload_only;
         let epoch = launched;
         let session = build_session::<BYTES, RX>(config, info_hash, geometry, hashes, state)?;
         let announcer = Announcer::new(

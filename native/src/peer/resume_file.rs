@@ -90,6 +90,26 @@ impl ResumeFile {
         }
     }
 
+    /// The resume file for a seed of data kept in `dir`: beside it when we may write there,
+    /// otherwise (read-only media, someone else's directory) in the user's state directory,
+    /// `$XDG_STATE_HOME/enjambre`, else `~/.local/state/enjambre`.
+    pub fn for_seed(dir: &Path, info_hash: InfoHash) -> Self {
+        let beside = Self::in_dir(dir, info_hash);
+        let state = dir.join(STATE_DIR);
+        let writable = |d: &Path| rustix::fs::access(d, rustix::fs::Access::WRITE_OK).is_ok();
+        let usable = if state.exists() {
+            writable(&state)
+        } else {
+            writable(dir)
+        };
+        match dirs::state_dir() {
+            Some(home) if !usable => ResumeFile {
+                path: home.join("enjambre").join(format!("{info_hash}.resume")),
+            },
+            _ => beside,
+        }
+    }
+
     /// Return the file's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -427,6 +427,11 @@ impl Storage {
         first..last.max(first)
     }
 
+    /// Return the path of file `index`.
+    pub fn path_of(&self, index: usize) -> &Path {
+        &self.slots[index].path
+    }
+
     /// Return the length and modification time of file `index` (from its open descriptor).
     pub fn stamp_of(&self, index: usize) -> Result<FileStamp, StorageError> {
         let slot = &self.slots[index];

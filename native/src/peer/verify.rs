@@ -76,6 +76,63 @@ pub fn check_pieces(
     Ok(ok)
 }
 
+/// Describe the pieces for which `have(piece)` is false, for a user: how many, which (runs of
+/// consecutive pieces, the first few), and the files they lie in (the first few).
+pub fn describe_missing(
+    storage: &Storage,
+    geometry: Geometry,
+    have: impl Fn(u32) -> bool,
+) -> String {
+    const SHOWN: usize = 8;
+    let count = geometry.piece_count();
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    let mut files: Vec<usize> = Vec::new();
+    let mut missing = 0u32;
+    for i in (0..count).filter(|&i| !have(i)) {
+        missing += 1;
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => runs.push((i, i)),
+        }
+        if files.len() <= SHOWN {
+            let start = u64::from(i) * u64::from(geometry.piece_length());
+            let len = geometry.piece(i).map_or(0, |p| geometry.piece_len(p));
+            for f in storage.files_in(start, u64::from(len)) {
+                if !files.contains(&f) {
+                    files.push(f);
+                }
+            }
+        }
+    }
+    let mut text = format!("{missing} of {count} pieces differ from the torrent (");
+    let shown: Vec<String> = runs
+        .iter()
+        .take(SHOWN)
+        .map(|&(a, b)| {
+            if a == b {
+                format!("{a}")
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    text += &shown.join(", ");
+    if runs.len() > SHOWN {
+        text += ", …";
+    }
+    text += "; in ";
+    let names: Vec<String> = files
+        .iter()
+        .take(SHOWN)
+        .map(|&f| storage.path_of(f).display().to_string())
+        .collect();
+    text += &names.join(", ");
+    if files.len() > SHOWN {
+        text += ", …";
+    }
+    text + ")"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +167,16 @@ mod tests {
         assert!(!ok[50_000 / 16384]);
         let only_first = check_pieces(&storage, geometry, &hashes, |i| i == 0).unwrap();
         assert_eq!(only_first, [true, false, false, false, false, false, false]);
+        let said = describe_missing(&storage, geometry, |i| ![1, 2, 3, 6].contains(&i));
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        assert_eq!(
+            said,
+            format!(
+                "4 of 7 pieces differ from the torrent (1-3, 6; in {}, {})",
+                a.display(),
+                b.display()
+            )
+        );
 
         // A missing file fails its pieces; a file that cannot be read is a storage error.
         let seed = |dir: &std::path::Path| Storage::open(dir, &files, 16384, Access::Seed).unwrap();
