@@ -225,7 +225,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         Access::Seed,
     )
     .map_err(Failure::storage)?;
-    let resume = ResumeFile::for_seed(&state_dir, torrent.meta.info_hash);
+    let resume = ResumeFile::for_seed(&state_dir, &args.data, torrent.meta.info_hash);
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),
