@@ -1,8 +1,9 @@
 //! The peer side of `enjambre`: `get` and `seed`, a thin tokio shell around the core Session.
 //!
 //! Exit codes: 0 complete and verified (or stopped cleanly while seeding), 1 other errors,
-//! 2 a bad `.torrent`, 3 no tracker reachable and no peer, 4 a full disk or other storage
-//! failure, 5 seeding data that does not match the torrent.
+//! 2 a bad `.torrent` (or one whose paths collide), 3 no tracker reachable and no peer, 4 a full
+//! disk or other storage failure (or a file in the way that is longer than the torrent says),
+//! 5 seeding data of which no piece matches the torrent (a partial match is seeded).
 
 pub mod announce;
 pub mod args;
