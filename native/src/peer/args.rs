@@ -58,7 +58,8 @@ pub struct GetArgs {
 pub struct SeedArgs {
     /// The .torrent file.
     pub torrent: PathBuf,
-    /// The data: the file itself (single-file torrent) or the torrent's directory (multi-file).
+    /// The data: the file itself (single-file torrent) or the torrent's directory (multi-file),
+    /// or the directory that contains it under the torrent's name (as `get -o DIR` leaves it).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
     #[command(flatten)]
