@@ -303,27 +303,21 @@ fn an_unreachable_tracker_exits_3() {
 fn seeding_data_that_does_not_match_exits_5() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f");
-    let mut bytes = data(200_000, 9);
+    let bytes = data(200_000, 9);
     std::fs::write(&file, &bytes).unwrap();
     let torrent = create(&file, &dir.path().join("f.torrent"), &[], 16384);
-    bytes[150_000] ^= 0xff;
-    std::fs::write(&file, &bytes).unwrap();
-    let o = run(
-        &mut seed_cmd(&torrent, &file, None),
-        Duration::from_secs(20),
-    );
-    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("1 of 13 pieces differ"),
-        "{}",
-        stderr(&o)
-    );
+    // Not one piece verifies (some pieces verifying make a partial seed instead).
     std::fs::write(&file, &bytes[..1000]).unwrap();
     let o = run(
         &mut seed_cmd(&torrent, &file, None),
         Duration::from_secs(20),
     );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("13 of 13 pieces differ"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Needs root to mount a 1 MiB tmpfs; skipped otherwise.

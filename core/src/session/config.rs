@@ -45,6 +45,8 @@ pub struct Config {
     pub client_name: &'static str,
     /// Offer and use the BEP 6 fast extension.
     pub fast_extension: bool,
+    /// Never ask peers for pieces, only serve: a seed whose data lacks some pieces.
+    pub upload_only: bool,
 }
 
 impl Config {
@@ -70,6 +72,7 @@ impl Config {
             seed: 0x5eed,
             client_name: "Enjambre 0.1",
             fast_extension: true,
+            upload_only: false,
         }
     }
 }

@@ -423,7 +423,7 @@ impl<
                         p.counted = true;
                     }
                     self.picker.add_have(index);
-                    if !self.have.get(index) {
+                    if !self.have.get(index) && !self.config.upload_only {
                         self.peers[i].am_interested = true;
                     }
                 }
@@ -522,10 +522,10 @@ impl<
         }
     }
 
-    /// Recompute whether the peer has anything we lack.
+    /// Recompute whether the peer has anything we lack (and want).
     pub(crate) fn update_interest(&mut self, i: usize) {
         let p = &mut self.peers[i];
-        p.am_interested = p.has.any_not_in(&self.have);
+        p.am_interested = !self.config.upload_only && p.has.any_not_in(&self.have);
     }
 
     fn on_request(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {

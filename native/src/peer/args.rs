@@ -45,6 +45,10 @@ pub struct GetArgs {
     /// Keep seeding after the download completes (until Ctrl-C).
     #[arg(long)]
     pub seed: bool,
+    /// Cut files already in DIR that are longer than the torrent says to its length (without
+    /// it such a file stops the download, untouched).
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -54,7 +58,8 @@ pub struct GetArgs {
 pub struct SeedArgs {
     /// The .torrent file.
     pub torrent: PathBuf,
-    /// The data: the file itself (single-file torrent) or the torrent's directory (multi-file).
+    /// The data: the file itself (single-file torrent) or the torrent's directory (multi-file),
+    /// or the directory that contains it under the torrent's name (as `get -o DIR` leaves it).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
     #[command(flatten)]

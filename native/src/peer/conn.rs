@@ -262,11 +262,12 @@ async fn send_file(stream: &OwnedWriteHalf, storage: &Storage, b: Block) -> Resu
         .map_err(|e| SendFile::Failed(std::io::Error::other(e.to_string())))?;
     let mut any = false;
     for (file, mut offset, len) in segments {
+        let file = file.map_err(|e| SendFile::Failed(std::io::Error::other(e.to_string())))?;
         let mut left = len;
         while left > 0 {
             sock.writable().await.map_err(SendFile::Failed)?;
             let r = sock.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(sock, file, Some(&mut offset), left)
+                rustix::fs::sendfile(sock, &file, Some(&mut offset), left)
                     .map_err(std::io::Error::from)
             });
             match r {

@@ -1,8 +1,9 @@
 //! The peer side of `enjambre`: `get` and `seed`, a thin tokio shell around the core Session.
 //!
 //! Exit codes: 0 complete and verified (or stopped cleanly while seeding), 1 other errors,
-//! 2 a bad `.torrent`, 3 no tracker reachable and no peer, 4 a full disk or other storage
-//! failure, 5 seeding data that does not match the torrent.
+//! 2 a bad `.torrent` (or one whose paths collide), 3 no tracker reachable and no peer, 4 a full
+//! disk or other storage failure (or a file in the way that is longer than the torrent says),
+//! 5 seeding data of which no piece matches the torrent (a partial match is seeded).
 
 pub mod announce;
 pub mod args;
@@ -11,6 +12,7 @@ pub mod driver;
 pub mod http_tracker;
 pub mod io_thread;
 pub mod journal;
+pub mod layout;
 pub mod pool;
 pub mod progress;
 pub mod rate;
@@ -35,6 +37,7 @@ use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
 use self::journal::Mark;
+use self::layout::{check_distinct, stored_name};
 use self::progress::{Mode, Progress};
 use self::resume_file::ResumeFile;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
@@ -110,26 +113,29 @@ impl Torrent {
         self.meta.geometry()
     }
 
-    /// The files' paths relative to `root`: multi-file torrents live in a directory named after
-    /// the torrent, unless `in_place` (seeding from that directory itself).
+    /// The files' paths relative to the directory that holds the torrent under its name, or,
+    /// when `in_place`, relative to the data itself (a multi-file torrent's directory; a single
+    /// file then has the name `single_name`). Paths that collide are refused.
     fn layout(
         &self,
         single_name: Option<&str>,
         in_place: bool,
     ) -> Result<Vec<FileLayout>, Failure> {
         let bad = |e: StorageError| Failure::new(2, format!("the torrent has {e}"));
+        let name = stored_name(self.meta.name);
         if !self.meta.is_multi_file() {
-            let name = single_name.unwrap_or(self.meta.name);
+            let name = single_name.unwrap_or(&name);
             let length = self.geometry().total_length();
             return Ok(vec![FileLayout {
                 rel: safe_relative([name]).map_err(bad)?,
                 length,
             }]);
         }
-        self.meta
+        let files = self
+            .meta
             .files()
             .map(|f| {
-                let prefix = (!in_place).then_some(self.meta.name);
+                let prefix = (!in_place).then_some(&*name);
                 let rel =
                     safe_relative(prefix.into_iter().chain(f.path.components())).map_err(bad)?;
                 Ok(FileLayout {
@@ -137,7 +143,10 @@ impl Torrent {
                     length: f.length,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, Failure>>()?;
+        check_distinct(&files)
+            .map_err(|e| Failure::new(2, format!("the torrent cannot be stored: {e}")))?;
+        Ok(files)
     }
 
     fn trackers(&self) -> Vec<(usize, String)> {
@@ -172,11 +181,16 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
             ))
         }
     };
+    let access = if args.overwrite {
+        Access::Overwrite
+    } else {
+        Access::Download
+    };
     let storage = Storage::open(
         &args.output,
         &files,
         torrent.geometry().piece_length(),
-        Access::Download,
+        access,
     )
     .map_err(Failure::storage)?;
     let plan = Plan {
@@ -200,35 +214,19 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
 fn run_seed(args: SeedArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
-    let data = &args.data;
-    let (root, files, resume_dir) = if torrent.meta.is_multi_file() {
-        let parent = data
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        (data.clone(), torrent.layout(None, true)?, parent)
-    } else {
-        let name = data.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-            Failure::new(5, format!("{} is not a usable file name", data.display()))
-        })?;
-        let parent = match data.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        (parent.clone(), torrent.layout(Some(name), true)?, parent)
-    };
+    let SeedData {
+        root,
+        files,
+        state_dir,
+    } = locate_seed_data(&torrent, &args.data)?;
     let storage = Storage::open(
         &root,
         &files,
         torrent.geometry().piece_length(),
         Access::Seed,
     )
-    .map_err(|e| match e {
-        StorageError::WrongSize { .. } | StorageError::Io { .. } => {
-            Failure::new(5, format!("the data does not match the torrent: {e}"))
-        }
-        e => Failure::storage(e),
-    })?;
-    let resume = ResumeFile::in_dir(&resume_dir, torrent.meta.info_hash);
+    .map_err(Failure::storage)?;
+    let resume = ResumeFile::for_seed(&state_dir, &args.data, torrent.meta.info_hash);
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),
@@ -239,6 +237,93 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         launched,
     };
     start(plan).map(|_| ())
+}
+
+/// Where a seed's data is, and the directory its state goes beside.
+struct SeedData {
+    /// The directory the files' paths are relative to.
+    root: PathBuf,
+    /// The files.
+    files: Vec<FileLayout>,
+    /// The directory that holds (or would hold) the data under the torrent's name.
+    state_dir: PathBuf,
+}
+
+/// Find a seed's data from `--data`: the data itself (the file, or a multi-file torrent's
+/// directory), or the directory that contains it under the torrent's name, as `get -o` leaves
+/// it. When both could be meant, the one holding more of the torrent's files wins.
+fn locate_seed_data(torrent: &Torrent, data: &Path) -> Result<SeedData, Failure> {
+    let meta = std::fs::metadata(data)
+        .map_err(|e| Failure::new(5, format!("cannot read {}: {e}", data.display())))?;
+    let parent = match data.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let contained = |files: Vec<FileLayout>| SeedData {
+        root: data.to_path_buf(),
+        files,
+        state_dir: data.to_path_buf(),
+    };
+    if !torrent.meta.is_multi_file() {
+        if !meta.is_dir() {
+            let name = data.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                Failure::new(5, format!("{} is not a usable file name", data.display()))
+            })?;
+            return Ok(SeedData {
+                root: parent.clone(),
+                files: torrent.layout(Some(name), true)?,
+                state_dir: parent,
+            });
+        }
+        let files = torrent.layout(None, false)?;
+        let expected = data.join(&files[0].rel);
+        if !expected.is_file() {
+            return Err(Failure::new(
+                5,
+                format!(
+                    "{} is a directory without the torrent's file: expected {}",
+                    data.display(),
+                    expected.display()
+                ),
+            ));
+        }
+        return Ok(contained(files));
+    }
+    let named = torrent.layout(None, false)?;
+    if !meta.is_dir() {
+        return Err(Failure::new(
+            5,
+            format!(
+                "{} is not a directory: the torrent's files are expected under {}",
+                data.display(),
+                data.with_file_name(&*stored_name(torrent.meta.name))
+                    .display()
+            ),
+        ));
+    }
+    let in_place = torrent.layout(None, true)?;
+    let present =
+        |files: &[FileLayout]| files.iter().filter(|f| data.join(&f.rel).is_file()).count();
+    let (here, below) = (present(&in_place), present(&named));
+    if here == 0 && below == 0 {
+        return Err(Failure::new(
+            5,
+            format!(
+                "{} holds none of the torrent's files: expected {} (or {})",
+                data.display(),
+                data.join(&named[0].rel).display(),
+                data.join(&in_place[0].rel).display()
+            ),
+        ));
+    }
+    if below > here {
+        return Ok(contained(named));
+    }
+    Ok(SeedData {
+        root: data.to_path_buf(),
+        files: in_place,
+        state_dir: parent,
+    })
 }
 
 /// Everything decided before the loop starts.
@@ -293,17 +378,24 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let state = restore::load_resume::<BYTES>(
         &resume, &storage, info_hash, geometry, hashes, seeding, &progress,
     )?;
+    // A seed serves the pieces that verify and names the others; with none, it has nothing
+    // to offer and the data is most likely not this torrent's.
+    let mut upload_only = false;
     if seeding {
+        let count = geometry.piece_count();
         let have = state.as_ref().map_or(0, |s| s.have.count_ones());
-        if have < geometry.piece_count() {
-            let bad = geometry.piece_count() - have;
+        if have == 0 {
             return Err(Failure::new(
                 5,
-                format!(
-                    "the data does not match the torrent: {bad} of {} pieces differ",
-                    geometry.piece_count()
-                ),
+                format!("the data does not match the torrent: {count} of {count} pieces differ"),
             ));
+        }
+        if let Some(s) = state.as_ref().filter(|_| have < count) {
+            progress.note(&format!(
+                "{}: seeding the other {have}",
+                verify::describe_missing(&storage, geometry, |i| s.have.get(i))
+            ));
+            upload_only = true;
         }
         // Remember the check, so the next start is instant (ignored if the directory is read-only).
         if let Some(s) = &state {
@@ -350,6 +442,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         let mut config = Config::new(peer_id, port);
         config.max_peers = common.max_peers.clamp(1, driver::PEERS);
         config.seed = rand::random();
+        config.upload_only = upload_only;
         let epoch = launched;
         let session = build_session::<BYTES, RX>(config, info_hash, geometry, hashes, state)?;
         let announcer = Announcer::new(

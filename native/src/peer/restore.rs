@@ -65,7 +65,8 @@ pub fn load_resume<const BYTES: usize>(
             } else {
                 "the last run's state predates a reboot: checking the pieces already downloaded"
             });
-            let ok = verify::check_pieces(storage, geometry, hashes, |i| s.have.get(i));
+            let ok = verify::check_pieces(storage, geometry, hashes, |i| s.have.get(i))
+                .map_err(Failure::storage)?;
             for (i, good) in ok.iter().enumerate() {
                 if !good {
                     s.have.set(i as u32, false);
@@ -80,13 +81,26 @@ pub fn load_resume<const BYTES: usize>(
         None if seeding || storage.had_data() => {
             // A seed, or a download directory whose resume state is gone: keep what matches.
             progress.note("checking the data against the torrent");
-            let ok = verify::check_pieces(storage, geometry, hashes, |_| true);
+            let ok = verify::check_pieces(storage, geometry, hashes, |_| true)
+                .map_err(Failure::storage)?;
             let mut fresh = Box::new(
                 NativeResume::<BYTES>::new(info_hash, count)
                     .map_err(|e| Failure::new(2, e.to_string()))?,
             );
+            let mut present = 0u64;
             for (i, good) in ok.iter().enumerate() {
                 fresh.have.set(i as u32, *good);
+                if let (true, Some(piece)) = (*good, geometry.piece(i as u32)) {
+                    present += u64::from(geometry.piece_len(piece));
+                }
+            }
+            if !seeding {
+                progress.note(&format!(
+                    "{} of {count} pieces ({present} of {} bytes) were already present in the \
+                     files found: kept",
+                    fresh.have.count_ones(),
+                    geometry.total_length()
+                ));
             }
             state = Some(fresh);
         }

@@ -23,6 +23,9 @@ use super::journal::Mark;
 use super::storage::FileStamp;
 
 const MAGIC: &[u8; 16] = b"ENJAMBRE-RESUME3";
+
+/// The directory, beside a torrent's data, that holds our resume states, journals and locks.
+pub const STATE_DIR: &str = ".enjambre";
 const BOOT_ID_LEN: usize = 36;
 
 /// The kernel's boot id, as it reads in `/proc/sys/kernel/random/boot_id`.
@@ -83,7 +86,29 @@ impl ResumeFile {
     /// The resume file for `info_hash` beside data stored in `dir`.
     pub fn in_dir(dir: &Path, info_hash: InfoHash) -> Self {
         ResumeFile {
-            path: dir.join(".enjambre").join(format!("{info_hash}.resume")),
+            path: dir.join(STATE_DIR).join(format!("{info_hash}.resume")),
+        }
+    }
+
+    /// The resume file for a seed of `data` kept in `dir`: beside it when we may write there,
+    /// otherwise (read-only media, someone else's directory, or data that is itself named like
+    /// our state directory) in the user's state directory, `$XDG_STATE_HOME/enjambre`, else
+    /// `~/.local/state/enjambre`.
+    pub fn for_seed(dir: &Path, data: &Path, info_hash: InfoHash) -> Self {
+        let beside = Self::in_dir(dir, info_hash);
+        let state = dir.join(STATE_DIR);
+        let writable = |d: &Path| rustix::fs::access(d, rustix::fs::Access::WRITE_OK).is_ok();
+        let is_data = state.canonicalize().ok() == data.canonicalize().ok();
+        let usable = if state.exists() {
+            !is_data && state.is_dir() && writable(&state)
+        } else {
+            writable(dir)
+        };
+        match dirs::state_dir() {
+            Some(home) if !usable => ResumeFile {
+                path: home.join("enjambre").join(format!("{info_hash}.resume")),
+            },
+            _ => beside,
         }
     }
 
@@ -273,6 +298,30 @@ mod tests {
                 InfoHash([0xab; 20])
             ))]
         );
+    }
+
+    #[test]
+    fn a_seed_s_state_never_lands_inside_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = InfoHash([7; 20]);
+        let data = dir.path().join("movie.bin");
+        fs::write(&data, b"x").unwrap();
+        let beside = ResumeFile::for_seed(dir.path(), &data, hash);
+        assert_eq!(beside.path(), ResumeFile::in_dir(dir.path(), hash).path());
+        // A torrent's directory named `.enjambre`, seeded in place, or a file of that name.
+        for named in [true, false] {
+            let data = dir.path().join(STATE_DIR);
+            let _ = fs::remove_dir_all(&data);
+            let _ = fs::remove_file(&data);
+            if named {
+                fs::create_dir(&data).unwrap();
+            } else {
+                fs::write(&data, b"x").unwrap();
+            }
+            let file = ResumeFile::for_seed(dir.path(), &data, hash);
+            assert!(!file.path().starts_with(&data), "{}", file.path().display());
+            assert!(file.path().ends_with(format!("enjambre/{hash}.resume")));
+        }
     }
 
     #[test]

@@ -3,13 +3,19 @@
 //!
 //! Every method takes `&self` (positional `pread`/`pwrite`), so one `Arc<Storage>` is shared by
 //! the writer thread and the peers' upload tasks. Paths are validated component by component and
-//! checked against symlinks out of the root; nothing is ever written outside it.
+//! checked against symlinks out of the root; nothing is ever written outside it. At most a few
+//! hundred files are open at once (the least recently used are closed), so a torrent of any
+//! number of files works under the usual limit of 1024 open files.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 /// Why a storage operation failed, with the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +29,14 @@ pub enum StorageError {
     /// A path in the torrent would escape the output directory or is not a plain name.
     #[error("unsafe path in torrent: {0:?}")]
     UnsafePath(String),
-    /// A file exists with a different size than the torrent says (seeding only).
-    #[error("{} is {actual} bytes, the torrent says {expected}", path.display())]
-    WrongSize {
+    /// A file already in the download directory is longer than the torrent says: cutting it
+    /// would lose data that is not ours (allowed with `--overwrite`).
+    #[error(
+        "{} is {actual} bytes, longer than the torrent's {expected}: not shortening it \
+         (move it away, or pass --overwrite)",
+        path.display()
+    )]
+    LongerThanTorrent {
         /// The file.
         path: PathBuf,
         /// Its length on disk.
@@ -77,6 +88,18 @@ impl StorageError {
     pub fn is_disk_full(&self) -> bool {
         matches!(self, StorageError::DiskFull { .. })
     }
+
+    /// Return true when the error says the data is not there (a file missing or shorter than
+    /// the torrent says), rather than that the storage failed.
+    pub fn is_missing_data(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// One file of a torrent, as the layout needs it.
@@ -117,10 +140,19 @@ pub fn safe_relative<'c>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Create missing files and directories, extend files to their length, preallocate.
-    /// Existing data is kept (resuming).
+    /// Existing data is kept (resuming); a file longer than the torrent says is refused.
     Download,
-    /// Open existing files read-only; every file must exist with its exact length.
+    /// As `Download`, but files longer than the torrent says are cut to its length.
+    Overwrite,
+    /// Read existing files only. A file that is missing or of the wrong size is not an error
+    /// here: reading it fails, so the pieces it holds do not verify.
     Seed,
+}
+
+impl Access {
+    fn writes(self) -> bool {
+        matches!(self, Access::Download | Access::Overwrite)
+    }
 }
 
 struct Slot {
@@ -128,17 +160,19 @@ struct Slot {
     offset: u64,
     length: u64,
     path: PathBuf,
-    file: File,
     dirty: AtomicBool,
 }
 
-/// The open files of one torrent.
+/// The files of one torrent.
 pub struct Storage {
     slots: Vec<Slot>,
     piece_length: u64,
     total: u64,
     /// Some file already held data when opened (a download without its resume state).
     had_data: bool,
+    writable: bool,
+    /// The files open now, by slot index, least recently used first out.
+    open: Mutex<LruCache<usize, Arc<File>>>,
 }
 
 impl Storage {
@@ -150,6 +184,9 @@ impl Storage {
         access: Access,
     ) -> Result<Self, StorageError> {
         if access == Access::Download {
+            refuse_longer_files(root, files)?;
+        }
+        if access.writes() {
             fs::create_dir_all(root)
                 .map_err(|e| StorageError::io("creating directory", root, e))?;
         }
@@ -162,11 +199,9 @@ impl Storage {
         for f in files {
             let path = root.join(&f.rel);
             let parent = path.parent().unwrap_or(root);
-            if access == Access::Download {
+            if access.writes() {
                 fs::create_dir_all(parent)
                     .map_err(|e| StorageError::io("creating directory", parent, e))?;
-            }
-            if access == Access::Download {
                 // A symlink already on disk must not lead a write outside the root.
                 let canon_parent = parent
                     .canonicalize()
@@ -174,20 +209,13 @@ impl Storage {
                 if !canon_parent.starts_with(&canon_root) || is_symlink(&path) {
                     return Err(StorageError::UnsafePath(f.rel.display().to_string()));
                 }
+                // Created and sized now, then closed: the cache opens it again when needed.
+                had_data |= prepare_for_download(&path, f.length)?;
             }
-            let file = match access {
-                Access::Download => {
-                    let (file, data) = open_for_download(&path, f.length)?;
-                    had_data |= data;
-                    file
-                }
-                Access::Seed => open_for_seed(&path, f.length)?,
-            };
             slots.push(Slot {
                 offset,
                 length: f.length,
                 path,
-                file,
                 dirty: AtomicBool::new(false),
             });
             offset = offset
@@ -203,7 +231,48 @@ impl Storage {
             piece_length: u64::from(piece_length),
             total: offset,
             had_data,
+            writable: access.writes(),
+            open: Mutex::new(LruCache::new(open_files_budget())),
         })
+    }
+
+    /// Return file `index` open (for reading and writing when downloading), from the cache or
+    /// opened now, closing the least recently used one when the cache is full. When the process
+    /// is out of file descriptors, more cached files are closed and the open is tried again.
+    fn file(&self, index: usize) -> Result<Arc<File>, StorageError> {
+        if let Some(f) = self.cache().get(&index) {
+            return Ok(f.clone());
+        }
+        let path = &self.slots[index].path;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(self.writable)
+                .open(path)
+        };
+        let file = loop {
+            match open() {
+                Ok(f) => break Arc::new(f),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    let mut cache = self.cache();
+                    let keep = cache.len() / 2;
+                    if cache.is_empty() {
+                        return Err(StorageError::io("opening", path, e));
+                    }
+                    while cache.len() > keep {
+                        cache.pop_lru();
+                    }
+                }
+                Err(e) => return Err(StorageError::io("opening", path, e)),
+            }
+        };
+        self.cache().put(index, file.clone());
+        Ok(file)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, LruCache<usize, Arc<File>>> {
+        // The cache holds no invariant a panicking holder could break.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Return the torrent-wide offset of `offset` inside `piece`.
@@ -222,7 +291,7 @@ impl Storage {
     }
 
     /// Return the file pieces of `len` bytes at `offset` inside `piece`, for zero-copy sending:
-    /// `(file, offset in file, length)` in order.
+    /// `(file, offset in file, length)` in order; each file is opened as the iterator reaches it.
     pub fn piece_segments(
         &self,
         piece: u32,
@@ -240,7 +309,7 @@ impl Storage {
         }
         let next = self.first_file_past(start);
         Ok(Segments {
-            slots: &self.slots,
+            storage: self,
             next,
             at: start,
             left: len64,
@@ -249,8 +318,8 @@ impl Storage {
 
     /// Write `bytes` at torrent-wide `offset`, splitting across files.
     pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), StorageError> {
-        self.for_each_segment(offset, bytes.len(), |slot, file_off, range| {
-            let result = slot.file.write_all_at(&bytes[range], file_off);
+        self.for_each_segment(offset, bytes.len(), |slot, file, file_off, range| {
+            let result = file.write_all_at(&bytes[range], file_off);
             // Marked after the write: a flush that starts later is sure to cover it.
             slot.dirty.store(true, Ordering::Release);
             result.map_err(|e| StorageError::io("writing", &slot.path, e))
@@ -261,8 +330,8 @@ impl Storage {
     /// touched instead of one `pwrite` per buffer.
     pub fn write_vectored_at(&self, offset: u64, bufs: &[&[u8]]) -> Result<(), StorageError> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.for_each_segment(offset, len, |slot, file_off, range| {
-            let result = write_all_vectored_at(&slot.file, bufs, range, file_off);
+        self.for_each_segment(offset, len, |slot, file, file_off, range| {
+            let result = write_all_vectored_at(file, bufs, range, file_off);
             slot.dirty.store(true, Ordering::Release);
             result.map_err(|e| StorageError::io("writing", &slot.path, e))
         })
@@ -270,19 +339,19 @@ impl Storage {
 
     /// Read `buf.len()` bytes at torrent-wide `offset`, splitting across files.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
-        self.for_each_segment(offset, buf.len(), |slot, file_off, range| {
-            slot.file
-                .read_exact_at(&mut buf[range], file_off)
+        self.for_each_segment(offset, buf.len(), |slot, file, file_off, range| {
+            file.read_exact_at(&mut buf[range], file_off)
                 .map_err(|e| StorageError::io("reading", &slot.path, e))
         })
     }
 
-    /// Call `f(slot, offset in file, range of the caller's buffer)` for each file the range touches.
+    /// Call `f(slot, its open file, offset in file, range of the caller's buffer)` for each file
+    /// the range touches.
     fn for_each_segment(
         &self,
         offset: u64,
         len: usize,
-        mut f: impl FnMut(&Slot, u64, std::ops::Range<usize>) -> Result<(), StorageError>,
+        mut f: impl FnMut(&Slot, &File, u64, std::ops::Range<usize>) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let len64 = len as u64;
         if offset.checked_add(len64).is_none_or(|end| end > self.total) {
@@ -301,7 +370,7 @@ impl Storage {
             let in_file = at - slot.offset;
             let n = (slot.length - in_file).min((len - done) as u64) as usize;
             if n > 0 {
-                f(slot, in_file, done..done + n)?;
+                f(slot, &*self.file(i)?, in_file, done..done + n)?;
             }
             done += n;
             i += 1;
@@ -311,11 +380,16 @@ impl Storage {
 
     /// Flush every file written since the last flush to stable storage (`fdatasync`).
     pub fn flush(&self) -> Result<(), StorageError> {
-        for slot in &self.slots {
+        for (i, slot) in self.slots.iter().enumerate() {
             if slot.dirty.swap(false, Ordering::AcqRel) {
-                if let Err(e) = slot.file.sync_data() {
+                // A file closed since its write is opened again: `fdatasync` covers every write
+                // to the file, through whichever descriptor.
+                if let Err(e) = self.file(i).and_then(|f| {
+                    f.sync_data()
+                        .map_err(|e| StorageError::io("flushing", &slot.path, e))
+                }) {
                     slot.dirty.store(true, Ordering::Release);
-                    return Err(StorageError::io("flushing", &slot.path, e));
+                    return Err(e);
                 }
             }
         }
@@ -329,8 +403,8 @@ impl Storage {
 
     /// Flush every file, written by this process or not (a previous run's unflushed data).
     pub fn flush_all(&self) -> Result<(), StorageError> {
-        for slot in &self.slots {
-            slot.file
+        for (i, slot) in self.slots.iter().enumerate() {
+            self.file(i)?
                 .sync_data()
                 .map_err(|e| StorageError::io("flushing", &slot.path, e))?;
             slot.dirty.store(false, Ordering::Release);
@@ -353,11 +427,16 @@ impl Storage {
         first..last.max(first)
     }
 
+    /// Return the path of file `index`.
+    pub fn path_of(&self, index: usize) -> &Path {
+        &self.slots[index].path
+    }
+
     /// Return the length and modification time of file `index` (from its open descriptor).
     pub fn stamp_of(&self, index: usize) -> Result<FileStamp, StorageError> {
         let slot = &self.slots[index];
-        let meta = slot
-            .file
+        let meta = self
+            .file(index)?
             .metadata()
             .map_err(|e| StorageError::io("reading metadata of", &slot.path, e))?;
         Ok(stamp_of(&meta))
@@ -378,25 +457,27 @@ impl Storage {
 
 /// The file ranges covering a byte range of the torrent; see [`Storage::piece_segments`].
 pub struct Segments<'s> {
-    slots: &'s [Slot],
+    storage: &'s Storage,
     next: usize,
     at: u64,
     left: u64,
 }
 
-impl<'s> Iterator for Segments<'s> {
-    type Item = (&'s File, u64, usize);
+impl Iterator for Segments<'_> {
+    /// The open file (or why it could not be opened), the offset in it, the length.
+    type Item = (Result<Arc<File>, StorageError>, u64, usize);
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.left > 0 {
-            let slot = self.slots.get(self.next)?;
+            let index = self.next;
+            let slot = self.storage.slots.get(index)?;
             self.next += 1;
             let in_file = self.at - slot.offset;
             let n = (slot.length - in_file).min(self.left);
             if n > 0 {
                 self.at += n;
                 self.left -= n;
-                return Some((&slot.file, in_file, n as usize));
+                return Some((self.storage.file(index), in_file, n as usize));
             }
         }
         None
@@ -453,8 +534,8 @@ fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// Open or create a file for downloading; also return whether it already held data.
-fn open_for_download(path: &Path, length: u64) -> Result<(File, bool), StorageError> {
+/// Create a file for downloading, or size an existing one; return whether it already held data.
+fn prepare_for_download(path: &Path, length: u64) -> Result<bool, StorageError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -497,7 +578,7 @@ fn open_for_download(path: &Path, length: u64) -> Result<(File, bool), StorageEr
             Err(_) => {}
         }
     }
-    Ok((file, had_data))
+    Ok(had_data)
 }
 
 /// Whether `file` lives on tmpfs (memory), where `fallocate` zeroes what it reserves.
@@ -506,20 +587,32 @@ fn on_tmpfs(file: &File) -> bool {
     rustix::fs::fstatfs(file).is_ok_and(|s| s.f_type as u64 == TMPFS_MAGIC)
 }
 
-fn open_for_seed(path: &Path, length: u64) -> Result<File, StorageError> {
-    let file = File::open(path).map_err(|e| StorageError::io("opening", path, e))?;
-    let actual = file
-        .metadata()
-        .map_err(|e| StorageError::io("reading metadata of", path, e))?
-        .len();
-    if actual != length {
-        return Err(StorageError::WrongSize {
-            path: path.to_path_buf(),
-            actual,
-            expected: length,
-        });
+/// Refuse to start when a file already there is longer than the torrent says: it is not ours
+/// to shorten. Checked before anything is created or resized.
+fn refuse_longer_files(root: &Path, files: &[FileLayout]) -> Result<(), StorageError> {
+    for f in files {
+        let path = root.join(&f.rel);
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            if meta.is_file() && meta.len() > f.length {
+                return Err(StorageError::LongerThanTorrent {
+                    path,
+                    actual: meta.len(),
+                    expected: f.length,
+                });
+            }
+        }
     }
-    Ok(file)
+    Ok(())
+}
+
+/// Open files at most: a quarter of this process's limit, between 16 and 512, so sockets and
+/// the rest keep the other three quarters.
+fn open_files_budget() -> NonZeroUsize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let budget = (limit / 4).clamp(16, 512) as usize;
+    NonZeroUsize::new(budget).unwrap_or(NonZeroUsize::MIN)
 }
 
 #[cfg(test)]
@@ -635,7 +728,7 @@ mod tests {
     }
 
     #[test]
-    fn reopening_keeps_data_and_seeding_checks_sizes() {
+    fn reopening_keeps_data_and_a_seed_reads_what_is_there() {
         let dir = tempfile::tempdir().unwrap();
         let files = layout(&[(&["f"], 10)]);
         Storage::open(dir.path(), &files, 4, Access::Download)
@@ -660,16 +753,61 @@ mod tests {
         seed.read_at(0, &mut buf).unwrap();
         assert_eq!(&buf, b"\0\0abc");
         assert!(seed.write_at(0, b"x").is_err(), "a seed never writes");
+        // A seed opens whatever is there; reading what is missing says the data is missing.
         let wrong = layout(&[(&["f"], 11)]);
-        assert!(matches!(
-            Storage::open(dir.path(), &wrong, 4, Access::Seed),
-            Err(StorageError::WrongSize { .. })
-        ));
+        let short = Storage::open(dir.path(), &wrong, 4, Access::Seed).unwrap();
+        let err = short.read_at(8, &mut [0; 3]).unwrap_err();
+        assert!(err.is_missing_data(), "{err}");
         let missing = layout(&[(&["g"], 1)]);
-        assert!(matches!(
-            Storage::open(dir.path(), &missing, 4, Access::Seed),
-            Err(StorageError::Io { .. })
-        ));
+        let none = Storage::open(dir.path(), &missing, 4, Access::Seed).unwrap();
+        let err = none.read_at(0, &mut [0; 1]).unwrap_err();
+        assert!(err.is_missing_data(), "{err}");
+    }
+
+    #[test]
+    fn a_file_longer_than_the_torrent_is_not_shortened_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("t")).unwrap();
+        fs::write(dir.path().join("t/b"), b"0123456789").unwrap();
+        let files = layout(&[(&["t", "a"], 4), (&["t", "b"], 6)]);
+        let err = Storage::open(dir.path(), &files, 4, Access::Download)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StorageError::LongerThanTorrent { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("t/b is 10 bytes"), "{err}");
+        assert_eq!(fs::read(dir.path().join("t/b")).unwrap(), b"0123456789");
+        assert!(!dir.path().join("t/a").exists(), "nothing was created");
+        let s = Storage::open(dir.path(), &files, 4, Access::Overwrite).unwrap();
+        assert!(s.had_data());
+        assert_eq!(fs::read(dir.path().join("t/b")).unwrap(), b"012345");
+    }
+
+    #[test]
+    fn thousands_of_files_work_with_a_few_open_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..3000).map(|i| format!("{i:04}")).collect();
+        let files: Vec<FileLayout> = names
+            .iter()
+            .map(|n| FileLayout {
+                rel: safe_relative(["t", n.as_str()]).unwrap(),
+                length: 3,
+            })
+            .collect();
+        let s = Storage::open(dir.path(), &files, 16, Access::Download).unwrap();
+        let all: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+        s.write_at(0, &all).unwrap();
+        s.flush().unwrap();
+        let budget = open_files_budget().get();
+        assert!(s.cache().len() <= budget, "at most {budget} files open");
+        let seed = Storage::open(dir.path(), &files, 16, Access::Seed).unwrap();
+        let mut back = vec![0; 9000];
+        seed.read_at(0, &mut back).unwrap();
+        assert!(back == all);
+        assert_eq!(fs::read(dir.path().join("t/2999")).unwrap(), all[8997..]);
+        assert!(seed.cache().len() <= budget);
     }
 
     #[test]
