@@ -21,33 +21,6 @@ pub use enjambre_core::journal::{Entry, Mark};
 
 use super::resume_file::BootId;
 
-/// A journal read back from disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replay {
-    /// The journal's id.
-    pub id: u64,
-    /// The boot it was written in.
-    pub boot: BootId,
-    /// Records in order: sequence number and entries.
-    pub records: Vec<(u64, Vec<Entry>)>,
-}
-
-impl Replay {
-    /// The entries a state saved at `mark` is missing, in order; none when the journal is
-    /// another one or from another boot.
-    pub fn after(&self, mark: Mark, boot: Option<BootId>) -> impl Iterator<Item = &Entry> {
-        let header = Header {
-            boot: self.boot,
-            id: self.id,
-        };
-        let usable = mark.continues(&header, boot.as_ref());
-        self.records
-            .iter()
-            .filter(move |(seq, _)| usable && *seq > mark.seq)
-            .flat_map(|(_, entries)| entries)
-    }
-}
-
 /// The journal being written (owned by the block thread).
 pub struct Journal {
     path: PathBuf,
@@ -87,15 +60,6 @@ impl Journal {
             id,
             boot,
         })
-    }
-
-    /// Read the journal at `path`; `None` when there is none or its header is damaged.
-    pub fn read(path: &Path) -> io::Result<Option<Replay>> {
-        match fs::read(path) {
-            Ok(bytes) => Ok(decode(&bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Return the journal's id.
@@ -203,19 +167,17 @@ fn write_file(path: &Path, id: u64, boot: BootId, records: &[&[u8]]) -> io::Resu
     f.write_all(&bytes)
 }
 
-/// Read a journal file's bytes through the core's codec: every whole record, in order.
-fn decode(bytes: &[u8]) -> Option<Replay> {
-    let (header, records) = codec::read(bytes)?;
-    Some(Replay {
-        id: header.id,
-        boot: header.boot,
-        records: records.map(|r| (r.seq, r.entries().collect())).collect(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The journal at `path` as the core reads it: id, boot and every whole record.
+    fn read_back(path: &Path) -> (u64, BootId, Vec<(u64, Vec<Entry>)>) {
+        let bytes = fs::read(path).unwrap();
+        let (header, records) = codec::read(&bytes).unwrap();
+        let records = records.map(|r| (r.seq, r.entries().collect())).collect();
+        (header.id, header.boot, records)
+    }
     use crate::peer::storage::FileStamp;
 
     const BOOT: BootId = [b'b'; 36];
@@ -261,63 +223,10 @@ mod tests {
         assert_eq!(j.append(&[]), None, "an empty record is not written");
         let seqs: Vec<_> = sample().iter().map(|e| j.append(e).unwrap()).collect();
         assert_eq!(seqs, [1, 2, 3]);
-        let replay = Journal::read(&j.path).unwrap().unwrap();
-        assert_eq!((replay.id, replay.boot), (j.id(), BOOT));
-        let read: Vec<_> = replay.records.iter().map(|(_, e)| e.clone()).collect();
+        let (id, boot, records) = read_back(&j.path);
+        assert_eq!((id, boot), (j.id(), BOOT));
+        let read: Vec<_> = records.into_iter().map(|(_, e)| e).collect();
         assert_eq!(read, sample());
-        // A state that includes record 1 of this journal, in this boot, misses records 2 and 3.
-        let mark = Mark { id: j.id(), seq: 1 };
-        let missing: Vec<_> = replay.after(mark, Some(BOOT)).copied().collect();
-        assert_eq!(missing, [&sample()[1][..], &sample()[2][..]].concat());
-        // Another journal, another boot, or no journal at all: nothing applies.
-        for (mark, boot) in [
-            (
-                Mark {
-                    id: j.id() + 1,
-                    seq: 0,
-                },
-                Some(BOOT),
-            ),
-            (Mark { id: j.id(), seq: 0 }, Some([b'c'; 36])),
-            (Mark { id: j.id(), seq: 0 }, None),
-            (Mark { id: 0, seq: 0 }, Some(BOOT)),
-        ] {
-            assert_eq!(replay.after(mark, boot).count(), 0, "{mark:?} {boot:?}");
-        }
-    }
-
-    #[test]
-    fn a_torn_or_damaged_tail_keeps_every_whole_record_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = journal_at(dir.path());
-        for e in sample() {
-            j.append(&e).unwrap();
-        }
-        let whole = fs::read(&j.path).unwrap();
-        let header = Header::LEN;
-        let ends: Vec<usize> = {
-            let mut at = header;
-            let mut ends = vec![at];
-            while at < whole.len() {
-                let len = u32::from_le_bytes(whole[at..at + 4].try_into().unwrap()) as usize;
-                at += 8 + len;
-                ends.push(at);
-            }
-            ends
-        };
-        for cut in 0..whole.len() {
-            let replay = decode(&whole[..cut]);
-            if cut < header {
-                assert_eq!(replay, None, "cut at {cut}");
-                continue;
-            }
-            let whole_records = ends.iter().filter(|&&e| e <= cut).count() - 1;
-            assert_eq!(replay.unwrap().records.len(), whole_records, "cut at {cut}");
-        }
-        // A flipped bit in record 2 ends the journal after record 1.
-        let mut flipped = whole.clone();
-        flipped[ends[1] + 12] ^= 0x10;
-        assert_eq!(decode(&flipped).unwrap().records.len(), 1);
     }
 
     #[test]
@@ -330,10 +239,10 @@ mod tests {
         j.trim(2);
         let next = j.append(&[Entry::Verified(9)]).unwrap();
         assert_eq!(next, 4, "sequence numbers go on after a trim");
-        let replay = Journal::read(&j.path).unwrap().unwrap();
-        let seqs: Vec<u64> = replay.records.iter().map(|(s, _)| *s).collect();
+        let (id, _, records) = read_back(&j.path);
+        let seqs: Vec<u64> = records.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, [3, 4]);
-        assert_eq!(replay.id, j.id());
+        assert_eq!(id, j.id());
     }
 
     #[test]
@@ -343,11 +252,11 @@ mod tests {
         old.append(&sample()[0]).unwrap();
         let prepared = Journal::prepare(&old.path, BOOT).unwrap();
         assert_ne!(prepared.id(), old.id());
-        let still = Journal::read(&old.path).unwrap().unwrap();
-        assert_eq!((still.id, still.records.len()), (old.id(), 1));
+        let (still, _, records) = read_back(&old.path);
+        assert_eq!((still, records.len()), (old.id(), 1));
         let new = prepared.install().unwrap();
-        let now = Journal::read(&old.path).unwrap().unwrap();
-        assert_eq!((now.id, now.records.len()), (new.id(), 0));
+        let (now, _, records) = read_back(&old.path);
+        assert_eq!((now, records.len()), (new.id(), 0));
     }
 
     #[test]
@@ -367,11 +276,7 @@ mod tests {
             assert!(records < 10_000, "never stopped");
         }
         assert!(j.kept_bytes <= codec::MAX_KEPT);
-        let replay = Journal::read(&j.path).unwrap().unwrap();
-        assert_eq!(
-            replay.records.len(),
-            records,
-            "what was written still reads back"
-        );
+        let (_, _, read) = read_back(&j.path);
+        assert_eq!(read.len(), records, "what was written still reads back");
     }
 }

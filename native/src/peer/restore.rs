@@ -6,7 +6,7 @@ use enjambre_core::{Geometry, InfoHash};
 
 use super::driver::NativeResume;
 use super::io_thread;
-use super::journal::{Entry, Journal, Mark};
+use super::journal::{Journal, Mark};
 use super::progress::Progress;
 use super::resume_file::{current_boot_id, ResumeFile, Saved};
 use super::storage::{FileStamp, Storage};
@@ -120,35 +120,34 @@ fn replay_journal<const BYTES: usize>(
     mut stamps: Option<&mut Vec<FileStamp>>,
 ) -> u64 {
     let path = Journal::path_for(file.path());
-    let replay = match Journal::read(&path) {
-        Ok(Some(replay)) => replay,
-        Ok(None) => return 0,
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
         Err(e) => {
             tracing::warn!(error = %e, path = %path.display(), "write journal unreadable");
             return 0;
         }
     };
-    let mut bytes = 0u64;
-    for entry in replay.after(saved.journal, current_boot_id()) {
-        let applied = match *entry {
-            Entry::Write { piece, start, end } => state
-                .record_write(&geometry, piece, start, end)
-                .map(|n| bytes += u64::from(n)),
-            Entry::Verified(piece) => state.record_verified(piece),
-            Entry::Discard(piece) => state.record_discard(piece),
-            Entry::Stamp(i, stamp) => {
-                if let Some(s) = stamps.as_deref_mut().and_then(|s| s.get_mut(i as usize)) {
-                    *s = stamp;
-                }
-                Ok(())
+    let boot = current_boot_id();
+    let done = enjambre_core::journal::apply(
+        state,
+        &geometry,
+        saved.journal,
+        boot.as_ref(),
+        &bytes,
+        |i, stamp| {
+            if let Some(s) = stamps.as_deref_mut().and_then(|s| s.get_mut(i as usize)) {
+                *s = stamp;
             }
-        };
-        if let Err(e) = applied {
-            tracing::warn!(error = %e, ?entry, "write journal replay stopped");
-            break;
-        }
+        },
+    );
+    if let Some(entry) = done.refused {
+        tracing::warn!(
+            ?entry,
+            "write journal replay stopped: an entry does not fit the torrent"
+        );
     }
-    bytes
+    done.bytes
 }
 
 /// Save `state` (or an empty one) as the start of this run, naming a new journal, and return
@@ -201,6 +200,7 @@ mod tests {
     use enjambre_core::session::OpId;
 
     use super::*;
+    use crate::peer::journal::Entry;
     use crate::peer::io_thread::{spawn_block_thread, IoDone, IoOp};
     use crate::peer::pool::BufPool;
     use crate::peer::progress::Mode;
