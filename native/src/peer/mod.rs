@@ -49,7 +49,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: i32, message: impl Into<String>) -> Self {
+    /// A failure exiting with `code`.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -71,23 +72,22 @@ impl From<DriveError> for Failure {
     }
 }
 
-/// Print the failure and exit with its code; return normally on success.
-pub fn exit_on_failure(result: Result<(), Failure>) -> anyhow::Result<()> {
-    if let Err(f) = result {
-        eprintln!("error: {}", f.message);
-        std::process::exit(f.code);
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    Ok(())
 }
+
+impl std::error::Error for Failure {}
 
 /// `enjambre get`.
 pub fn get(args: GetArgs) -> anyhow::Result<()> {
-    exit_on_failure(run_get(args))
+    Ok(run_get(args)?)
 }
 
 /// `enjambre seed`.
 pub fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    exit_on_failure(run_seed(args))
+    Ok(run_seed(args)?)
 }
 
 /// A parsed torrent, kept for the whole process (the session borrows its piece hashes).
@@ -97,8 +97,7 @@ struct Torrent {
 
 impl Torrent {
     fn load(path: &Path) -> Result<Self, Failure> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+        let bytes = crate::torrent_source::read(&path.to_string_lossy())?;
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         let meta = Metainfo::parse(bytes).map_err(|e| {
             Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
