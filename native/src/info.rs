@@ -10,7 +10,7 @@ use crate::peer::Failure;
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
     /// The .torrent file, or an http(s) URL of one.
-    pub torrent: String,
+    pub torrent: std::path::PathBuf,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -19,8 +19,12 @@ pub struct InfoArgs {
 /// Run `enjambre info`.
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let bytes = crate::torrent_source::read(&args.torrent)?;
-    let meta = Metainfo::parse(&bytes)
-        .map_err(|e| Failure::new(2, format!("{} is not a valid torrent: {e}", args.torrent)))?;
+    let meta = Metainfo::parse(&bytes).map_err(|e| {
+        Failure::new(
+            2,
+            format!("{} is not a valid torrent: {e}", args.torrent.display()),
+        )
+    })?;
     if args.json {
         println!("{}", json(&meta));
     } else {

@@ -1,42 +1,13 @@
 //! What a user sees when output goes to a file or a pipe: no colour escapes, one error style.
 
+mod cli_support;
 mod peer_support;
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use cli_support::stderr_until;
 use peer_support::{create, data, enjambre, run};
-
-/// Read `child`'s stderr lines until one contains `want` (or 20 s pass); return them all.
-fn stderr_until(child: &mut std::process::Child, want: &str) -> String {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = String::new();
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains(want) {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    seen
-}
 
 #[test]
 fn log_lines_into_a_pipe_carry_no_colour_escapes() {
@@ -52,7 +23,7 @@ fn log_lines_into_a_pipe_carry_no_colour_escapes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let seen = stderr_until(&mut tracker, "registered torrent");
+    let seen = stderr_until(&mut tracker, "registered torrent", Duration::from_secs(20));
     assert!(seen.contains("registered torrent"), "no log line:\n{seen}");
     assert!(
         !seen.contains('\u{1b}'),

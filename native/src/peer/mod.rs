@@ -97,7 +97,7 @@ struct Torrent {
 
 impl Torrent {
     fn load(path: &Path) -> Result<Self, Failure> {
-        let bytes = crate::torrent_source::read(&path.to_string_lossy())?;
+        let bytes = crate::torrent_source::read(path)?;
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         let meta = Metainfo::parse(bytes).map_err(|e| {
             Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
@@ -341,6 +341,12 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(common.port);
+        if common.port != 0 && port != common.port {
+            progress.note(&format!(
+                "port {} is in use; listening on port {port} instead",
+                common.port
+            ));
+        }
         progress.note(&format!(
             "{} ({}), listening on port {port}",
             meta.name, info_hash
