@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Flags shared by `get` and `seed`.
 #[derive(clap::Args, Debug, Clone)]
@@ -18,6 +19,9 @@ pub struct CommonArgs {
     /// Print progress as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print no progress and no notes, only errors.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
     /// Download rate limit in bytes per second: 500k, 1.5M, 2MiB/s (k, M, G are 1024-based).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_download_rate: Option<u64>,
@@ -32,6 +36,14 @@ pub struct CommonArgs {
     /// Connected peers at most.
     #[arg(long, default_value_t = 50)]
     pub max_peers: usize,
+    /// Stop seeding once this many times the torrent's size is uploaded (with `get`: seed
+    /// after the download until then).
+    #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+    pub seed_ratio: Option<f64>,
+    /// Stop seeding after this long: 90s, 30m, 2h, 1d or seconds (with `get`: seed after the
+    /// download for that long).
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub seed_time: Option<Duration>,
 }
 
 /// `enjambre get TORRENT [-o DIR]`.
@@ -42,9 +54,13 @@ pub struct GetArgs {
     /// Directory to download into (the torrent's name is created inside it).
     #[arg(short, long = "output", value_name = "DIR", default_value = ".")]
     pub output: PathBuf,
-    /// Keep seeding after the download completes (until Ctrl-C).
+    /// Keep seeding after the download completes (until Ctrl-C, --seed-ratio or --seed-time).
     #[arg(long)]
     pub seed: bool,
+    /// Keep asking the trackers (5 s, then doubling up to about 5 min) instead of giving up
+    /// after three failed attempts with no peer.
+    #[arg(long)]
+    pub wait: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -90,6 +106,35 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Parse a seed ratio: a number above zero.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio above zero (try 1 or 2.5)")),
+    }
+}
+
+/// Parse a duration: a whole number with an optional unit `s`, `m`, `h` or `d` (seconds when
+/// none).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let bad = || format!("{s:?} is not a duration (try 90s, 30m, 2h or 1d)");
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    match n.checked_mul(mult) {
+        Some(0) => Err("a duration must be above zero".to_string()),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err(bad()),
+    }
+}
+
 /// Parse a peer address: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (resolved now, IPv4 first).
 pub fn parse_peer(s: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
@@ -110,7 +155,23 @@ pub fn parse_peer(s: &str) -> Result<SocketAddr, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_peer, parse_rate};
+    use super::{parse_duration, parse_peer, parse_rate, parse_ratio};
+    use std::time::Duration;
+
+    #[test]
+    fn seed_limits_read_as_people_write_them() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "0", "1.5h", "5 minutes", "-1s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_ratio("2.5"), Ok(2.5));
+        for bad in ["0", "-1", "inf", "NaN", "x"] {
+            assert!(parse_ratio(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn rates_take_decimals_and_the_usual_unit_spellings() {

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod rate;
 pub mod restore;
 pub mod resume_file;
+pub mod seed_until;
 pub mod sha1;
 pub mod storage;
 pub mod tiers;
@@ -37,6 +38,7 @@ use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, 
 use self::journal::Mark;
 use self::progress::{Mode, Progress};
 use self::resume_file::ResumeFile;
+use self::seed_until::SeedUntil;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
 
 /// A failure with its exit code.
@@ -178,17 +180,20 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
         Access::Download,
     )
     .map_err(Failure::storage)?;
+    // A seed limit means seeding after the download, until it is reached.
+    let seed = args.seed || args.common.seed_ratio.is_some() || args.common.seed_time.is_some();
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),
         resume,
         common: args.common,
-        exit_when_complete: !args.seed,
+        exit_when_complete: !seed,
         seeding: false,
+        keep_trying: args.wait,
         launched,
     };
     match start(plan)? {
-        Outcome::Stopped if !args.seed => Err(Failure::new(
+        Outcome::Stopped if !seed => Err(Failure::new(
             130,
             "stopped before completion; run the same command to resume",
         )),
@@ -235,6 +240,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         common: args.common,
         exit_when_complete: false,
         seeding: true,
+        keep_trying: false,
         launched,
     };
     start(plan).map(|_| ())
@@ -248,6 +254,8 @@ struct Plan {
     common: CommonArgs,
     exit_when_complete: bool,
     seeding: bool,
+    /// Never give up on the trackers (`get --wait`).
+    keep_trying: bool,
     /// When the command started (the clock's origin, so "first byte" times count everything).
     launched: tokio::time::Instant,
 }
@@ -279,6 +287,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         common,
         exit_when_complete,
         seeding,
+        keep_trying,
         launched,
     } = plan;
     let meta = torrent.meta;
@@ -286,7 +295,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let info_hash = meta.info_hash;
     let geometry = meta.geometry();
     let hashes: &'static [u8] = meta.pieces();
-    let mode = Mode::detect(common.json);
+    let mode = Mode::detect(common.json, common.quiet);
     let progress = Progress::new(mode, meta.name, geometry.total_length());
 
     let state = restore::load_resume::<BYTES>(
@@ -375,6 +384,11 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             bind_ip: common.listen,
             extra_peers: common.peers.clone(),
             exit_when_complete,
+            keep_trying,
+            seed_until: SeedUntil {
+                ratio: common.seed_ratio,
+                time: common.seed_time,
+            },
             down_limit: common.max_download_rate,
             up_limit: common.max_upload_rate,
             progress,
