@@ -128,6 +128,12 @@ pub fn status_line(v: &View<'_>, width: usize) -> String {
 }
 
 fn try_layout(v: &View<'_>, name: &str, layout: &[Part], width: usize) -> Option<String> {
+    // Parts with nothing to show (no ETA yet) take no room.
+    let layout: Vec<Part> = layout
+        .iter()
+        .copied()
+        .filter(|&p| p == Part::Bar || !part(v, p).is_empty())
+        .collect();
     let texts: Vec<String> = layout.iter().map(|&p| part(v, p)).collect();
     let fixed: usize =
         name.chars().count() + texts.iter().map(|t| t.chars().count() + 1).sum::<usize>();
@@ -483,6 +489,15 @@ mod tests {
         assert!(
             at60.contains("45.7%") && at60.contains("↓512.0 KiB/s"),
             "{at60}"
+        );
+        let idle = View {
+            down: 0,
+            ..view("a")
+        };
+        assert_eq!(
+            status_line(&idle, 60),
+            "a [==========>             ] 45.7% ↓0 B/s ↑1.5 KiB/s 3 peers",
+            "no ETA without a rate, and no empty gap for it"
         );
         for width in [20, 30, 40, 50, 60, 70, 80, 100] {
             for name in ["a", "ubuntu-24.04-desktop-amd64.iso", &"x".repeat(200)] {
