@@ -79,3 +79,63 @@ fn get_with_wait_keeps_asking_a_tracker_that_is_down() {
     assert!(!err.contains("tracker unreachable"), "{err}");
     assert!(err.contains("announce failed, retrying"), "{err}");
 }
+
+#[test]
+fn a_download_with_a_seed_ratio_seeds_until_it_has_uploaded_that_much_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, torrent) = shared(dir.path(), &[]);
+    let first = free_port();
+    let _seed = Background::spawn(
+        enjambre()
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args(["--port", &first.to_string(), "--listen", "127.0.0.1"]),
+    );
+    peer_support::wait_listening(first);
+    // B downloads from the seed, then seeds until it has uploaded the torrent's size once.
+    let b_port = free_port();
+    let mut b = enjambre()
+        .arg("get")
+        .arg(&torrent)
+        .arg("-o")
+        .arg(dir.path().join("b"))
+        .args(["--port", &b_port.to_string(), "--listen", "127.0.0.1"])
+        .args(["--peer", &format!("127.0.0.1:{first}"), "--seed-ratio", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    peer_support::wait_listening(b_port);
+    // C knows only B, so every byte C gets is B's upload.
+    let c = run(
+        enjambre()
+            .arg("get")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(dir.path().join("c"))
+            .args(["--port", "0", "--peer", &format!("127.0.0.1:{b_port}")]),
+        Duration::from_secs(60),
+    );
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = b.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = b.kill();
+            panic!("B is still seeding after C has all of it");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut b.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("seed ratio 1 reached"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("c").join("f.bin")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+}
