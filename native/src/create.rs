@@ -2,10 +2,11 @@
 //!
 //! Files of a directory are taken in byte order of their relative paths, regular files only
 //! (symlinks and special files are skipped, with a warning), so the same tree always gives the
-//! same info-hash.
+//! same info-hash. The `.torrent` being written is never one of the files, even when it is
+//! written inside the shared directory, and an existing one is only replaced with `--force`.
 
-use std::fs::File;
-use std::io::Read;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -32,6 +33,9 @@ pub struct CreateArgs {
     /// A free-text comment.
     #[arg(long)]
     pub comment: Option<String>,
+    /// Replace the output file if it exists.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// One file to hash: where it is and its path inside the torrent.
@@ -61,12 +65,23 @@ pub struct Built {
 
 /// Run `enjambre create`.
 pub fn run(args: CreateArgs) -> anyhow::Result<()> {
+    let out = output_path(&args, &torrent_name(&args.path)?);
+    // Checked before hashing, which can take long, and again by `create_new` when writing.
+    if out.exists() && !args.force {
+        bail!("{} exists; use --force to replace it", out.display());
+    }
     let built = build(&args)?;
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.torrent", built.name)));
-    std::fs::write(&out, &built.bytes).with_context(|| format!("writing {}", out.display()))?;
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    options
+        .open(&out)
+        .and_then(|mut f| f.write_all(&built.bytes))
+        .with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}: {} ({} bytes in {} file{}, {} pieces of {} bytes), info-hash {}",
         out.display(),
@@ -86,7 +101,20 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
 
 /// Hash the data and encode the torrent (checked by parsing it back).
 pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
-    let (name, inputs, multi) = collect(&args.path)?;
+    for url in args
+        .trackers
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+    {
+        if !url.is_empty() {
+            check_tracker_url(url).map_err(|e| anyhow::anyhow!("--tracker {url:?}: {e}"))?;
+        }
+    }
+    let name = torrent_name(&args.path)?;
+    // Our own earlier output, if it sits among the files, is not part of the torrent.
+    let skip = output_path(args, &name).canonicalize().ok();
+    let (inputs, multi) = collect(&args.path, &name, skip.as_deref())?;
     let total: u64 = inputs.iter().map(|i| i.length).sum();
     if total == 0 {
         bail!(
@@ -186,32 +214,95 @@ fn encode(spec: &TorrentSpec<'_>) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Return the torrent name, the files in torrent order, and whether it is a directory.
-fn collect(path: &Path) -> anyhow::Result<(String, Vec<Input>, bool)> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let name = path
-        .canonicalize()
+/// The torrent's name: the shared file's or directory's own name.
+fn torrent_name(path: &Path) -> anyhow::Result<String> {
+    std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    path.canonicalize()
         .ok()
         .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(String::from))
-        .with_context(|| format!("{} has no usable (UTF-8) name", path.display()))?;
+        .with_context(|| format!("{} has no usable (UTF-8) name", path.display()))
+}
+
+/// Where the torrent is written: `--output`, or `NAME.torrent` in the current directory.
+fn output_path(args: &CreateArgs, name: &str) -> PathBuf {
+    args.output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")))
+}
+
+/// Check an announce URL: `http`, `https` or `udp`, a host, and a port (required for `udp`).
+pub fn check_tracker_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or("not a URL (try http://host:port/announce or udp://host:port)")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "http" | "https" | "udp") {
+        return Err(format!(
+            "unsupported scheme {scheme:?} (http, https or udp)"
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains spaces or control characters".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("user names are not supported in tracker URLs".into());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (ip, after) = v6.split_once(']').ok_or("unclosed [ in the host")?;
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{ip:?} is not an IPv6 address"))?;
+        match after {
+            "" => (ip, None),
+            p => (ip, Some(p.strip_prefix(':').ok_or("junk after the host")?)),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if !host_ok {
+        return Err(format!("{host:?} is not a host name"));
+    }
+    match port {
+        Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        Some(p) => Err(format!("{p:?} is not a port")),
+        None if scheme == "udp" => Err("a udp tracker needs a port (udp://host:port)".into()),
+        None => Ok(()),
+    }
+}
+
+/// Return the files in torrent order and whether the path is a directory, leaving out `skip`.
+fn collect(path: &Path, name: &str, skip: Option<&Path>) -> anyhow::Result<(Vec<Input>, bool)> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.is_file() {
         let input = Input {
             disk: path.to_path_buf(),
-            components: vec![name.clone()],
+            components: vec![name.to_string()],
             length: meta.len(),
         };
-        return Ok((name, vec![input], false));
+        return Ok((vec![input], false));
     }
     let mut inputs = Vec::new();
-    walk(path, &mut Vec::new(), &mut inputs)?;
+    walk(path, &mut Vec::new(), &mut inputs, skip)?;
     if inputs.is_empty() {
         bail!("{} has no files", path.display());
     }
     inputs.sort_by(|a, b| a.components.cmp(&b.components));
-    Ok((name, inputs, true))
+    Ok((inputs, true))
 }
 
-fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<Input>) -> anyhow::Result<()> {
+fn walk(
+    dir: &Path,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<Input>,
+    skip: Option<&Path>,
+) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
         let disk = entry.path();
@@ -223,7 +314,12 @@ fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<Input>) -> anyhow::R
             .with_context(|| format!("reading {}", disk.display()))?;
         prefix.push(component);
         if kind.is_dir() {
-            walk(&disk, prefix, out)?;
+            walk(&disk, prefix, out, skip)?;
+        } else if kind.is_file() && skip.is_some() && disk.canonicalize().ok().as_deref() == skip {
+            eprintln!(
+                "note: leaving out {} (the torrent being written)",
+                disk.display()
+            );
         } else if kind.is_file() {
             let length = entry
                 .metadata()
@@ -295,7 +391,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(dir.path().join("a"), &data[..30_000]).unwrap();
         std::fs::write(dir.path().join("b"), &data[30_000..]).unwrap();
-        let (_, inputs, multi) = collect(dir.path()).unwrap();
+        let (inputs, multi) = collect(dir.path(), "d", None).unwrap();
         assert!(multi);
         let pieces = hash_pieces(&inputs, 16384).unwrap();
         let want: Vec<u8> = data
@@ -303,5 +399,30 @@ mod tests {
             .flat_map(|c| Sha1::digest(c).to_vec())
             .collect();
         assert_eq!(pieces, want);
+    }
+
+    #[test]
+    fn tracker_urls_need_a_known_scheme_a_host_and_a_port_for_udp() {
+        for good in [
+            "http://127.0.0.1:6969/announce",
+            "https://tracker.example/announce",
+            "udp://tracker.example:1337",
+            "udp://[::1]:6969/announce",
+            "HTTP://t.example:80/a?x=1",
+        ] {
+            assert_eq!(check_tracker_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "notaurl",
+            "ftp://t.example/announce",
+            "http:///announce",
+            "udp://t.example",
+            "udp://t.example:0",
+            "http://t.example:99999/announce",
+            "http://t example/announce",
+            "udp://[::1:6969",
+        ] {
+            assert!(check_tracker_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -107,6 +107,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         output: None,
         private: false,
         comment: Some("enjambre demo".into()),
+        force: false,
     })?;
     std::fs::write(&torrent, &built.bytes)?;
     let hex = built.info_hash.to_string();

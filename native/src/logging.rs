@@ -1,4 +1,7 @@
-//! Log setup: `tracing` to stderr, level from `-v` flags unless `RUST_LOG` is set.
+//! Log setup: `tracing` to stderr, level from `-v` flags unless `RUST_LOG` is set; colour only
+//! when stderr is a terminal and `NO_COLOR` is not set.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -14,5 +17,12 @@ pub fn init(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .init();
+}
+
+/// Whether stderr may carry colour escapes: a terminal, and no `NO_COLOR` (any non-empty value,
+/// as <https://no-color.org> defines it).
+pub fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -6,7 +6,7 @@ mod peer_support;
 use std::process::Command;
 use std::time::Duration;
 
-use peer_support::{create, data, enjambre, libtorrent, run};
+use peer_support::{create, data, enjambre, info_hash, libtorrent, run};
 
 /// Ask python3-libtorrent for (info-hash hex, piece count, file paths and sizes).
 fn libtorrent_view(torrent: &std::path::Path) -> String {
@@ -150,4 +150,84 @@ fn creating_from_nothing_is_refused() {
     );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("power of two"));
+}
+
+#[test]
+fn an_existing_torrent_is_replaced_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, data(20_000, 4)).unwrap();
+    let out = dir.path().join("f.torrent");
+    std::fs::write(&out, b"precious").unwrap();
+    let o = run(
+        enjambre().arg("create").arg(&file).arg("-o").arg(&out),
+        Duration::from_secs(10),
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--force"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    let o = run(
+        enjambre()
+            .arg("create")
+            .arg(&file)
+            .arg("-o")
+            .arg(&out)
+            .arg("--force"),
+        Duration::from_secs(10),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(info_hash(&out), our_hash(&o.stdout));
+}
+
+#[test]
+fn a_tracker_that_is_not_a_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    for bad in ["notaurl", "ftp://t.example/announce", "udp://t.example"] {
+        let out = dir.path().join("f.torrent");
+        let o = run(
+            enjambre()
+                .arg("create")
+                .arg(&file)
+                .arg("-o")
+                .arg(&out)
+                .args(["-t", bad]),
+            Duration::from_secs(10),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{bad} accepted");
+        assert!(err.contains(bad), "{bad}: {err}");
+        assert!(!out.exists(), "a torrent was written for {bad}");
+    }
+}
+
+#[test]
+fn a_torrent_written_inside_the_shared_directory_is_not_one_of_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("a.bin"), data(50_000, 5)).unwrap();
+    let out = root.join("share.torrent");
+    let first = create(&root, &out, &[], 16384);
+    let first_hash = info_hash(&first);
+    let o = run(
+        enjambre()
+            .arg("create")
+            .arg(&root)
+            .arg("-o")
+            .arg(&out)
+            .args(["--piece-length", "16384", "--force"]),
+        Duration::from_secs(10),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&out).unwrap();
+    let meta = enjambre_core::metainfo::Metainfo::parse(&bytes).unwrap();
+    let files: Vec<u64> = meta.files().map(|f| f.length).collect();
+    assert_eq!(files, [50_000], "only the data, not the earlier torrent");
+    assert_eq!(meta.info_hash.to_string(), first_hash);
 }

@@ -30,6 +30,7 @@ use super::pool::BufPool;
 use super::progress::Progress;
 use super::rate::RateLimit;
 use super::resume_file::ResumeFile;
+use super::seed_until::SeedUntil;
 use super::sha1::FastSha1;
 use super::storage::{Storage, StorageError};
 
@@ -131,6 +132,10 @@ pub struct DriveSetup {
     pub extra_peers: Vec<SocketAddr>,
     /// Stop once complete (`get` without `--seed`).
     pub exit_when_complete: bool,
+    /// Never give up on the trackers (`get --wait`).
+    pub keep_trying: bool,
+    /// When seeding stops by itself.
+    pub seed_until: SeedUntil,
     /// Download and upload limits.
     pub down_limit: Option<u64>,
     /// Upload limit.
@@ -207,6 +212,10 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     bind_ip: Option<IpAddr>,
     progress: Progress,
     exit_when_complete: bool,
+    keep_trying: bool,
+    seed_until: SeedUntil,
+    /// Since when the data is complete (seeding).
+    seeding_since: Option<Instant>,
     extra_peers: Vec<SocketAddr>,
     shutdown_at: Option<Instant>,
     fatal: Option<DriveError>,
@@ -287,6 +296,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             bind_ip: setup.bind_ip,
             progress: setup.progress,
             exit_when_complete: setup.exit_when_complete,
+            keep_trying: setup.keep_trying,
+            seed_until: setup.seed_until,
+            seeding_since: None,
             extra_peers: setup.extra_peers,
             shutdown_at: None,
             fatal: None,
@@ -376,6 +388,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 let stats = self.session.stats();
                 self.progress.update(&stats);
                 next_progress = now + PROGRESS_EVERY;
+                self.check_seed_until(stats.uploaded);
             }
             let wake = due.max(earliest_timeout).min(next_progress);
             if sleep.deadline() != wake {
@@ -564,6 +577,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             Event::PieceFailed { piece } => self.io(IoOp::Note(Entry::Discard(piece.get()))),
             Event::Completed => {
                 self.complete = true;
+                self.seeding_since.get_or_insert_with(Instant::now);
                 if self.exit_when_complete {
                     self.start_shutdown();
                 }
@@ -694,7 +708,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                         let alone = !self.met_a_peer
                             && self.extra_peers.is_empty()
                             && self.conns.is_empty();
-                        if self.announce_failures >= ANNOUNCE_ATTEMPTS && alone && !self.complete {
+                        let give_up = !self.keep_trying && !self.complete;
+                        if self.announce_failures >= ANNOUNCE_ATTEMPTS && alone && give_up {
                             let msg = format!(
                                 "tracker unreachable after {} attempts: {e}",
                                 self.announce_failures
@@ -868,6 +883,19 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         } else {
             self.fail(DriveError::Storage(e.to_string()));
             CoreStorageError::Io
+        }
+    }
+
+    /// Stop seeding once `--seed-ratio` or `--seed-time` is reached.
+    fn check_seed_until(&mut self, uploaded: u64) {
+        if self.shutdown_at.is_some() || !self.complete {
+            return;
+        }
+        let since = *self.seeding_since.get_or_insert_with(Instant::now);
+        let total = self.session.geometry().total_length();
+        if let Some(why) = self.seed_until.reached(uploaded, total, since.elapsed()) {
+            self.progress.note(&format!("{why}; stopping"));
+            self.start_shutdown();
         }
     }
 

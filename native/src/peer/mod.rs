@@ -18,6 +18,7 @@ pub mod progress;
 pub mod rate;
 pub mod restore;
 pub mod resume_file;
+pub mod seed_until;
 pub mod sha1;
 pub mod storage;
 pub mod tiers;
@@ -40,6 +41,7 @@ use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
 use self::progress::{Mode, Progress};
 use self::resume_file::ResumeFile;
+use self::seed_until::SeedUntil;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
 
 /// A failure with its exit code.
@@ -52,7 +54,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: i32, message: impl Into<String>) -> Self {
+    /// A failure exiting with `code`.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -74,23 +77,22 @@ impl From<DriveError> for Failure {
     }
 }
 
-/// Print the failure and exit with its code; return normally on success.
-pub fn exit_on_failure(result: Result<(), Failure>) -> anyhow::Result<()> {
-    if let Err(f) = result {
-        eprintln!("error: {}", f.message);
-        std::process::exit(f.code);
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    Ok(())
 }
+
+impl std::error::Error for Failure {}
 
 /// `enjambre get`.
 pub fn get(args: GetArgs) -> anyhow::Result<()> {
-    exit_on_failure(run_get(args))
+    Ok(run_get(args)?)
 }
 
 /// `enjambre seed`.
 pub fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    exit_on_failure(run_seed(args))
+    Ok(run_seed(args)?)
 }
 
 /// A parsed torrent, kept for the whole process (the session borrows its piece hashes).
@@ -100,8 +102,7 @@ struct Torrent {
 
 impl Torrent {
     fn load(path: &Path) -> Result<Self, Failure> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+        let bytes = crate::torrent_source::read(path)?;
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         let meta = Metainfo::parse(bytes).map_err(|e| {
             Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
@@ -193,17 +194,20 @@ fn run_get(args: GetArgs) -> Result<(), Failure> {
         access,
     )
     .map_err(Failure::storage)?;
+    // A seed limit means seeding after the download, until it is reached.
+    let seed = args.seed || args.common.seed_ratio.is_some() || args.common.seed_time.is_some();
     let plan = Plan {
         torrent,
         storage: Arc::new(storage),
         resume,
         common: args.common,
-        exit_when_complete: !args.seed,
+        exit_when_complete: !seed,
         seeding: false,
+        keep_trying: args.wait,
         launched,
     };
     match start(plan)? {
-        Outcome::Stopped if !args.seed => Err(Failure::new(
+        Outcome::Stopped if !seed => Err(Failure::new(
             130,
             "stopped before completion; run the same command to resume",
         )),
@@ -234,6 +238,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         common: args.common,
         exit_when_complete: false,
         seeding: true,
+        keep_trying: false,
         launched,
     };
     start(plan).map(|_| ())
@@ -334,6 +339,8 @@ struct Plan {
     common: CommonArgs,
     exit_when_complete: bool,
     seeding: bool,
+    /// Never give up on the trackers (`get --wait`).
+    keep_trying: bool,
     /// When the command started (the clock's origin, so "first byte" times count everything).
     launched: tokio::time::Instant,
 }
@@ -365,6 +372,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         common,
         exit_when_complete,
         seeding,
+        keep_trying,
         launched,
     } = plan;
     let meta = torrent.meta;
@@ -372,7 +380,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let info_hash = meta.info_hash;
     let geometry = meta.geometry();
     let hashes: &'static [u8] = meta.pieces();
-    let mode = Mode::detect(common.json);
+    let mode = Mode::detect(common.json, common.quiet);
     let progress = Progress::new(mode, meta.name, geometry.total_length());
 
     let state = restore::load_resume::<BYTES>(
@@ -434,6 +442,12 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(common.port);
+        if common.port != 0 && port != common.port {
+            progress.note(&format!(
+                "port {} is in use; listening on port {port} instead",
+                common.port
+            ));
+        }
         progress.note(&format!(
             "{} ({}), listening on port {port}",
             meta.name, info_hash
@@ -463,6 +477,11 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             bind_ip: common.listen,
             extra_peers: common.peers.clone(),
             exit_when_complete,
+            keep_trying,
+            seed_until: SeedUntil {
+                ratio: common.seed_ratio,
+                time: common.seed_time,
+            },
             down_limit: common.max_download_rate,
             up_limit: common.max_upload_rate,
             progress,

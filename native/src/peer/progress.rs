@@ -1,11 +1,19 @@
-//! Progress for people and scripts: an indicatif bar on a terminal, a plain line every few
-//! seconds otherwise, or JSON lines on stdout with `--json`.
+//! Progress for people and scripts: a status line fitted to the terminal's width, plain lines
+//! when something changes (at least once a minute) otherwise, JSON lines on stdout with
+//! `--json`, or nothing with `--quiet`. Rates are those of the last few seconds.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use enjambre_core::session::{Event, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use super::rate::RateMeter;
+
+/// Plain lines: never closer together than this…
+const LINE_MIN_GAP: Duration = Duration::from_secs(5);
+/// …and never further apart than this.
+const LINE_MAX_GAP: Duration = Duration::from_secs(60);
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,13 +24,17 @@ pub enum Mode {
     Plain,
     /// JSON lines on stdout.
     Json,
+    /// Nothing but errors.
+    Quiet,
 }
 
 impl Mode {
-    /// The bar on a terminal, plain lines otherwise, JSON when asked.
-    pub fn detect(json: bool) -> Self {
+    /// The bar on a terminal, plain lines otherwise, JSON or nothing when asked.
+    pub fn detect(json: bool, quiet: bool) -> Self {
         if json {
             Mode::Json
+        } else if quiet {
+            Mode::Quiet
         } else if std::io::stderr().is_terminal() {
             Mode::Bar
         } else {
@@ -31,33 +43,181 @@ impl Mode {
     }
 }
 
-/// Rates over the last few seconds (exponential moving average).
-#[derive(Debug, Default, Clone, Copy)]
-struct Rate {
-    last_bytes: Option<u64>,
-    per_sec: f64,
+/// Decides when a plain line is due: when what it shows (pieces, peers) changed, at most every
+/// [`LINE_MIN_GAP`], and at least every [`LINE_MAX_GAP`].
+#[derive(Debug, Default)]
+struct LineThrottle {
+    last: Option<(Instant, (u32, usize))>,
 }
 
-impl Rate {
-    fn update(&mut self, bytes: u64, dt: f64) -> f64 {
-        // The first sample only sets the base: counters restored from a resume state are not
-        // this run's transfer.
-        let Some(last) = self.last_bytes.replace(bytes) else {
-            return 0.0;
+impl LineThrottle {
+    fn due(&mut self, now: Instant, shown: (u32, usize)) -> bool {
+        let due = match self.last {
+            None => true,
+            Some((at, before)) => {
+                let gap = now.duration_since(at);
+                (shown != before && gap >= LINE_MIN_GAP) || gap >= LINE_MAX_GAP
+            }
         };
-        let delta = bytes.saturating_sub(last) as f64;
-        if dt > 0.0 {
-            let now = delta / dt;
-            // Weight recent samples more, but keep the figure steady.
-            let alpha = (dt / 2.0).min(1.0);
-            self.per_sec = if self.per_sec == 0.0 {
-                now
-            } else {
-                self.per_sec + alpha * (now - self.per_sec)
-            };
+        if due {
+            self.last = Some((now, shown));
         }
-        self.per_sec
+        due
     }
+}
+
+/// What the status line shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View<'a> {
+    /// The torrent's name.
+    pub name: &'a str,
+    /// Bytes verified.
+    pub done: u64,
+    /// Bytes in the torrent.
+    pub total: u64,
+    /// Download rate, bytes per second.
+    pub down: u64,
+    /// Upload rate, bytes per second.
+    pub up: u64,
+    /// Connected peers.
+    pub peers: usize,
+}
+
+impl View<'_> {
+    fn eta(&self) -> Option<u64> {
+        let left = self.total.saturating_sub(self.done);
+        (self.down > 0 && left > 0).then(|| left.div_ceil(self.down))
+    }
+}
+
+/// Parts of the status line, in the order shown.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Bar,
+    Pct,
+    Sizes,
+    Down,
+    Up,
+    Peers,
+    Eta,
+}
+
+/// The status line in at most `width` columns: the richest layout that fits, dropping the byte
+/// counts, the ETA, the bar, the peers and the upload rate in turn, then cutting the name.
+pub fn status_line(v: &View<'_>, width: usize) -> String {
+    use Part::*;
+    const LAYOUTS: [&[Part]; 6] = [
+        &[Bar, Pct, Sizes, Down, Up, Peers, Eta],
+        &[Bar, Pct, Down, Up, Peers, Eta],
+        &[Bar, Pct, Down, Up, Peers],
+        &[Pct, Down, Up, Peers],
+        &[Pct, Down, Up],
+        &[Pct, Down],
+    ];
+    let name = cut(v.name, (width / 4).max(12));
+    for layout in LAYOUTS {
+        if let Some(line) = try_layout(v, &name, layout, width) {
+            return line;
+        }
+    }
+    // Very narrow: the percentage and the download rate, and as much of the name as fits.
+    let tail = format!(" {} {}", part(v, Pct), part(v, Down));
+    let room = width.saturating_sub(tail.chars().count());
+    let line = format!("{}{tail}", cut(v.name, room));
+    line.chars().take(width).collect()
+}
+
+fn try_layout(v: &View<'_>, name: &str, layout: &[Part], width: usize) -> Option<String> {
+    // Parts with nothing to show (no ETA yet) take no room.
+    let layout: Vec<Part> = layout
+        .iter()
+        .copied()
+        .filter(|&p| p == Part::Bar || !part(v, p).is_empty())
+        .collect();
+    let texts: Vec<String> = layout.iter().map(|&p| part(v, p)).collect();
+    let fixed: usize =
+        name.chars().count() + texts.iter().map(|t| t.chars().count() + 1).sum::<usize>();
+    let mut line = name.to_string();
+    for (&p, text) in layout.iter().zip(texts) {
+        line.push(' ');
+        if p == Part::Bar {
+            // The bar takes what is left, 10 to 30 cells inside its brackets.
+            let inner = width.checked_sub(fixed + 2)?.min(30);
+            if inner < 10 {
+                return None;
+            }
+            line += &bar(v, inner);
+        } else {
+            line += &text;
+        }
+    }
+    (line.chars().count() <= width).then_some(line)
+}
+
+fn part(v: &View<'_>, p: Part) -> String {
+    match p {
+        Part::Bar => String::new(),
+        Part::Pct => format!("{:.1}%", percent(v.done, v.total)),
+        Part::Sizes => format!("{}/{}", human(v.done), human(v.total)),
+        Part::Down => format!("↓{}/s", human(v.down)),
+        Part::Up => format!("↑{}/s", human(v.up)),
+        Part::Peers => format!("{} peer{}", v.peers, if v.peers == 1 { "" } else { "s" }),
+        Part::Eta => v
+            .eta()
+            .map_or_else(String::new, |s| format!("ETA {}", duration(s))),
+    }
+}
+
+fn bar(v: &View<'_>, inner: usize) -> String {
+    let filled = (percent(v.done, v.total) / 100.0 * inner as f64) as usize;
+    let mut s = String::with_capacity(inner + 2);
+    s.push('[');
+    for i in 0..inner {
+        s.push(match i.cmp(&filled) {
+            std::cmp::Ordering::Less => '=',
+            std::cmp::Ordering::Equal if filled < inner => '>',
+            _ => ' ',
+        });
+    }
+    s.push(']');
+    s
+}
+
+fn percent(done: u64, total: u64) -> f64 {
+    if total == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / total as f64
+    }
+}
+
+/// At most `max` characters of `s`, the last one `…` when cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// `42s`, `3m05s`, `2h03m`.
+fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// The terminal's width in columns (80 when unknown), less one so the cursor never wraps.
+fn terminal_width() -> usize {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, cols)| usize::from(cols))
+        .saturating_sub(1)
 }
 
 /// The progress display of one torrent.
@@ -67,10 +227,10 @@ pub struct Progress {
     total: u64,
     bar: Option<ProgressBar>,
     started: Instant,
-    last_update: Instant,
     last_line: Instant,
-    down: Rate,
-    up: Rate,
+    lines: LineThrottle,
+    down: RateMeter,
+    up: RateMeter,
     /// Counters at the first update (restored from a resume state), to report this run's.
     base: Option<(u64, u64)>,
 }
@@ -79,16 +239,9 @@ impl Progress {
     /// Start showing progress for `name` of `total` bytes.
     pub fn new(mode: Mode, name: &str, total: u64) -> Self {
         let bar = (mode == Mode::Bar).then(|| {
+            // The whole line is ours (`status_line`), fitted to the width at every update.
             let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {msg} ETA {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(name.to_string());
-            bar.enable_steady_tick(Duration::from_millis(250));
+            bar.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
             bar
         });
         let now = Instant::now();
@@ -98,10 +251,10 @@ impl Progress {
             total,
             bar,
             started: now,
-            last_update: now,
             last_line: now,
-            down: Rate::default(),
-            up: Rate::default(),
+            lines: LineThrottle::default(),
+            down: RateMeter::default(),
+            up: RateMeter::default(),
             base: None,
         }
     }
@@ -111,6 +264,7 @@ impl Progress {
         match (&self.bar, self.mode) {
             (Some(bar), _) => bar.println(text),
             (None, Mode::Json) => json_line(&serde_json::json!({ "type": "note", "text": text })),
+            (None, Mode::Quiet) => {}
             (None, _) => eprintln!("{text}"),
         }
     }
@@ -119,27 +273,28 @@ impl Progress {
     pub fn update(&mut self, s: &Stats) {
         self.base.get_or_insert((s.downloaded, s.uploaded));
         let now = Instant::now();
-        let dt = now.duration_since(self.last_update).as_secs_f64();
-        self.last_update = now;
-        let down = self.down.update(s.downloaded, dt);
-        let up = self.up.update(s.uploaded, dt);
+        self.down.record(now, s.downloaded);
+        self.up.record(now, s.uploaded);
+        let (down, up) = (self.down.per_sec(), self.up.per_sec());
         let done = self.total.saturating_sub(s.left);
         match self.mode {
+            Mode::Quiet => {}
             Mode::Bar => {
                 if let Some(bar) = &self.bar {
+                    let view = View {
+                        name: &self.name,
+                        done,
+                        total: self.total,
+                        down: down as u64,
+                        up: up as u64,
+                        peers: s.peers,
+                    };
                     bar.set_position(done);
-                    bar.set_message(format!(
-                        "↓ {}/s ↑ {}/s {} peer{}",
-                        human(down as u64),
-                        human(up as u64),
-                        s.peers,
-                        if s.peers == 1 { "" } else { "s" }
-                    ));
+                    bar.set_message(status_line(&view, terminal_width()));
                 }
             }
             Mode::Plain => {
-                if now.duration_since(self.last_line) >= Duration::from_secs(2) {
-                    self.last_line = now;
+                if self.lines.due(now, (s.pieces_have, s.peers)) {
                     eprintln!("{}", self.line(s, down, up));
                 }
             }
@@ -244,6 +399,7 @@ impl Progress {
             bar.finish_and_clear();
         }
         match self.mode {
+            Mode::Quiet => {}
             Mode::Json => json_line(&serde_json::json!({
                 "type": "finished",
                 "text": text,
@@ -297,16 +453,83 @@ mod tests {
         assert_eq!(human(1 << 30), "1.0 GiB");
     }
 
+    fn view(name: &str) -> View<'_> {
+        View {
+            name,
+            done: 12_345_678,
+            total: 27_000_000,
+            down: 524_288,
+            up: 1_536,
+            peers: 3,
+        }
+    }
+
     #[test]
-    fn rate_follows_the_counter() {
-        let mut r = Rate::default();
+    fn the_status_line_fits_the_terminal_width() {
+        let v = view("ubuntu-24.04-desktop-amd64.iso");
+        let wide = status_line(&v, 120);
+        assert_eq!(wide.chars().count(), 120, "the bar takes the room left");
         assert_eq!(
-            r.update(5_000_000, 1.0),
-            0.0,
-            "a restored counter is no transfer"
+            wide,
+            "ubuntu-24.04-desktop-amd64.iso [==========>            ] 45.7% \
+             11.8 MiB/25.7 MiB ↓512.0 KiB/s ↑1.5 KiB/s 3 peers ETA 28s"
         );
-        assert_eq!(r.update(5_001_000, 1.0), 1000.0);
-        let later = r.update(5_003_000, 1.0);
-        assert!(later > 1000.0 && later <= 2000.0, "{later}");
+        let at80 = status_line(&v, 79);
+        assert!(at80.chars().count() <= 79, "{at80}");
+        assert!(
+            at80.contains("[") && at80.contains("45.7%") && at80.contains("ETA 28s"),
+            "{at80}"
+        );
+        assert!(
+            at80.contains("↓512.0 KiB/s") && at80.contains("3 peers"),
+            "{at80}"
+        );
+        let at60 = status_line(&v, 59);
+        assert!(at60.chars().count() <= 59, "{at60}");
+        assert!(
+            at60.contains("45.7%") && at60.contains("↓512.0 KiB/s"),
+            "{at60}"
+        );
+        let idle = View {
+            down: 0,
+            ..view("a")
+        };
+        assert_eq!(
+            status_line(&idle, 60),
+            "a [==========>             ] 45.7% ↓0 B/s ↑1.5 KiB/s 3 peers",
+            "no ETA without a rate, and no empty gap for it"
+        );
+        for width in [20, 30, 40, 50, 60, 70, 80, 100] {
+            for name in ["a", "ubuntu-24.04-desktop-amd64.iso", &"x".repeat(200)] {
+                let line = status_line(&view(name), width);
+                assert!(line.chars().count() <= width, "{width}: {line}");
+                assert!(line.contains("45.7%"), "{width}: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_quiet_seed_prints_a_line_a_minute_and_a_busy_download_every_few_seconds() {
+        let start = Instant::now();
+        let mut lines = LineThrottle::default();
+        let mut printed = 0;
+        // Ten minutes of an idle seed, updated four times a second.
+        for i in 0..2400u64 {
+            if lines.due(start + Duration::from_millis(250 * i), (100, 0)) {
+                printed += 1;
+            }
+        }
+        assert_eq!(printed, 10);
+        // A peer arrives: shown at once (at least five seconds after the last line).
+        let later = start + Duration::from_secs(600);
+        assert!(lines.due(later, (100, 1)));
+        // A download verifying a piece every update: one line every five seconds.
+        printed = 0;
+        for i in 1..=240u32 {
+            if lines.due(later + Duration::from_millis(250 * u64::from(i)), (i, 1)) {
+                printed += 1;
+            }
+        }
+        assert_eq!(printed, 12);
     }
 }

@@ -1,8 +1,10 @@
-//! Rate limits: one token bucket per direction, shared by every peer connection.
+//! Rates: the limits, one token bucket per direction shared by every peer connection, and the
+//! meter that shows the rate of the last few seconds.
 //!
 //! A caller waits until the bucket is not in debt, then takes what it is about to transfer,
 //! possibly going into debt; the long-run rate is the configured one. Unlimited costs nothing.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -61,9 +63,104 @@ impl RateLimit {
     }
 }
 
+/// The rate shown to people: bytes over the last [`RateMeter::WINDOW`], from samples of a
+/// growing counter. The first sample is only a base (a counter restored from a resume state is
+/// not this run's transfer), and less than a second of samples counts as one second, so the
+/// first moments never show more than was moved.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    samples: VecDeque<(std::time::Instant, u64)>,
+}
+
+impl RateMeter {
+    /// How far back the rate looks.
+    pub const WINDOW: Duration = Duration::from_secs(5);
+
+    /// Record the counter's value at `now` (times must not go backwards).
+    pub fn record(&mut self, now: std::time::Instant, total: u64) {
+        self.samples.push_back((now, total));
+        // Keep one sample at or before the window's start, so the window is always covered.
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|&(t, _)| now.duration_since(t) >= Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Bytes per second over the window.
+    pub fn per_sec(&self) -> f64 {
+        let (Some(&(t0, first)), Some(&(t1, last))) = (self.samples.front(), self.samples.back())
+        else {
+            return 0.0;
+        };
+        let span = t1.duration_since(t0).max(Duration::from_secs(1));
+        last.saturating_sub(first) as f64 / span.as_secs_f64()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A counter moved at `rate` bytes per second, sampled four times a second on a virtual clock.
+    struct Feed {
+        meter: RateMeter,
+        start: std::time::Instant,
+        at: Duration,
+        total: u64,
+    }
+
+    impl Feed {
+        fn new(restored: u64) -> Self {
+            let start = std::time::Instant::now();
+            let mut meter = RateMeter::default();
+            meter.record(start, restored);
+            Feed {
+                meter,
+                start,
+                at: Duration::ZERO,
+                total: restored,
+            }
+        }
+
+        fn run(&mut self, rate: u64, secs: f64) -> f64 {
+            let mut peak: f64 = 0.0;
+            for _ in 0..(secs * 4.0) as usize {
+                self.at += Duration::from_millis(250);
+                self.total += rate / 4;
+                self.meter.record(self.start + self.at, self.total);
+                peak = peak.max(self.meter.per_sec());
+            }
+            peak
+        }
+    }
+
+    #[test]
+    fn the_meter_shows_the_last_seconds_and_never_overshoots_at_the_start() {
+        const LIMIT: u64 = 512 * 1024;
+        let mut feed = Feed::new(700 << 20);
+        assert_eq!(
+            feed.meter.per_sec(),
+            0.0,
+            "a restored counter is no transfer"
+        );
+        let peak = feed.run(LIMIT, 1.0);
+        assert!(peak <= LIMIT as f64, "{peak} in the first second");
+        feed.run(LIMIT, 9.0);
+        let steady = feed.meter.per_sec();
+        assert!((steady - LIMIT as f64).abs() < 1.0, "{steady}");
+        // Twice as fast: the figure follows within the window.
+        feed.run(2 * LIMIT, 5.0);
+        assert!((feed.meter.per_sec() - 2.0 * LIMIT as f64).abs() < 1.0);
+        // The transfer stops: the figure is zero once the window has passed, not 15 s later.
+        feed.run(0, 2.5);
+        assert!(feed.meter.per_sec() > 0.0);
+        feed.run(0, 2.5);
+        assert_eq!(feed.meter.per_sec(), 0.0);
+        assert!(feed.meter.samples.len() <= 22, "samples are bounded");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_long_run_rate_is_the_limit() {
