@@ -356,14 +356,17 @@ fn scrape(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
             let entries: Vec<_> = {
                 let reg = st.reg();
                 if hashes.is_empty() {
-                    // A full scrape: every swarm, bounded.
+                    // A full scrape: the most populated swarms, bounded.
                     let mut all: Vec<_> = reg
                         .swarms
                         .iter()
                         .map(|(ih, s)| (*ih, s.seeders, s.completed, s.leechers))
                         .collect();
-                    all.sort_by_key(|e| e.0);
-                    all.truncate(proto::MAX_SCRAPE * 4);
+                    let peers = |e: &(InfoHash, u32, u64, u32)| u64::from(e.1) + u64::from(e.3);
+                    all.sort_unstable_by(|a, b| peers(b).cmp(&peers(a)).then(a.0.cmp(&b.0)));
+                    all.truncate(proto::MAX_FULL_SCRAPE);
+                    // A bencoded dictionary's keys are in order.
+                    all.sort_unstable_by_key(|e| e.0);
                     all
                 } else {
                     hashes

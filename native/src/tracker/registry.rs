@@ -452,15 +452,8 @@ impl Registry {
                 Ok(bits) => {
                     let is_seed = set.peers[i].is_seed();
                     if let NewBits::Bytes(b) = &bits {
-                        // A seed's bitfield tells the exact piece count.
-                        if parts.pieces.is_none() && is_seed {
-                            let ones: u32 = b.iter().map(|x| x.count_ones()).sum();
-                            if ones > 0
-                                && (ones as usize).div_ceil(8) == b.len()
-                                && parts.arena.check(b, Some(ones), max_pieces).is_ok()
-                            {
-                                *parts.pieces = Some(ones);
-                            }
+                        if is_seed {
+                            learn_count_from_seed(parts.pieces, parts.arena, b, max_pieces);
                         }
                         bad = parts.arena.check(b, *parts.pieces, max_pieces).is_err();
                     }
@@ -688,7 +681,21 @@ impl Ctx<'_> {
                 )
             }
         };
-        if let Some(bytes) = a.bitfield {
+        if a.left == 0 {
+            // Nothing left to download means every piece, whatever was learned before.
+            if let Some(bytes) = a.bitfield {
+                learn_count_from_seed(parts.pieces, parts.arena, bytes, self.limits.max_pieces);
+            }
+            let p = &mut set.peers[i];
+            if p.have != Have::All {
+                parts.arena.release(p.have, p.slot);
+                let (have, slot) = parts.arena.store(&NewBits::All, *parts.pieces);
+                p.have = have;
+                p.slot = slot;
+                p.source = Source::Report;
+                p.have_at = self.now;
+            }
+        } else if let Some(bytes) = a.bitfield {
             match parts
                 .arena
                 .check(bytes, *parts.pieces, self.limits.max_pieces)
@@ -713,6 +720,14 @@ impl Ctx<'_> {
                     });
                 }
             }
+        } else {
+            let p = &mut set.peers[i];
+            if p.have == Have::All && p.source == Source::Report {
+                // "Every piece" came from an earlier `left=0`; this peer now lacks some.
+                parts.arena.release(p.have, p.slot);
+                p.have = Have::Unknown;
+                p.slot = u32::MAX;
+            }
         }
         if parts.feed.is_some() {
             let p = &set.peers[i];
@@ -722,6 +737,27 @@ impl Ctx<'_> {
             });
         }
         Some(i)
+    }
+}
+
+/// A seed's own bitfield has every bit set: when the piece count is not known yet, its set
+/// bits are the count (if they fill the bitfield's length as a count must).
+fn learn_count_from_seed(
+    pieces: &mut Option<u32>,
+    arena: &mut Arena,
+    bits: &[u8],
+    max_pieces: u32,
+) {
+    if pieces.is_some() {
+        return;
+    }
+    let ones: u32 = bits.iter().map(|x| x.count_ones()).sum();
+    if ones > 0
+        && (ones as usize).div_ceil(8) == bits.len()
+        && arena.check(bits, Some(ones), max_pieces).is_ok()
+    {
+        *pieces = Some(ones);
+        arena.set_stride(bits.len());
     }
 }
 
