@@ -153,3 +153,87 @@ fn a_full_scrape_of_many_torrents_is_valid_bounded_bencode() {
         (1, 2)
     );
 }
+
+/// base64url of a bitfield of `bytes` bytes with the first `set` pieces set.
+fn bitfield(set: usize, bytes: usize) -> String {
+    let mut v = vec![0u8; bytes];
+    for i in 0..set {
+        v[i / 8] |= 0x80 >> (i % 8);
+    }
+    let mut out = vec![0u8; enjambre_core::tracker::base64url::encoded_len(v.len())];
+    let n = enjambre_core::tracker::base64url::encode_into(&v, &mut out).unwrap();
+    String::from_utf8(out[..n].to_vec()).unwrap()
+}
+
+#[test]
+fn an_unknown_piece_count_is_shown_as_a_range_until_a_seed_tells_it() {
+    let t = Tracker::start(&["--poll-interval", "0"]);
+    let ih = InfoHash([9; 20]);
+    // A 306-piece torrent the tracker was not given: 39-byte bitfields.
+    let have_all_but_6 = bitfield(300, 39);
+    t.announce(
+        &ih,
+        &peer_id(1),
+        9001,
+        1,
+        &format!("&bitfield={have_all_but_6}"),
+    );
+    let almost = bitfield(306, 39);
+    t.announce(&ih, &peer_id(2), 9002, 1, &format!("&bitfield={almost}"));
+    let swarm = t.json(&format!("/swarm/{ih}"));
+    assert_eq!(swarm["piece_count"], Value::Null, "{swarm:#}");
+    assert_eq!(swarm["piece_count_exact"], false);
+    assert_eq!(swarm["piece_count_range"], serde_json::json!([306, 312]));
+    assert_eq!(swarm["availability"].as_array().unwrap().len(), 306);
+    for (port, have) in [(9001, 300), (9002, 306)] {
+        let p = peer_on(&swarm, port);
+        assert_eq!(p["pieces_have"], have, "{p:#}");
+        assert_eq!(
+            p["progress"],
+            Value::Null,
+            "no fraction of a guessed count: {p:#}"
+        );
+    }
+    assert_eq!(t.json("/swarms")["swarms"][0]["piece_count"], Value::Null);
+
+    // A seed's own bitfield tells the exact count; from then on every figure is exact.
+    t.announce(
+        &ih,
+        &peer_id(3),
+        9003,
+        0,
+        &format!("&event=started&bitfield={almost}"),
+    );
+    let swarm = t.json(&format!("/swarm/{ih}"));
+    assert_eq!(swarm["piece_count"], 306, "{swarm:#}");
+    assert_eq!(swarm["piece_count_range"], serde_json::json!([306, 306]));
+    assert_eq!(swarm["availability"].as_array().unwrap().len(), 306);
+    let leech = peer_on(&swarm, 9001);
+    assert_eq!(leech["progress"], 0.9804, "{leech:#}");
+    assert_eq!(peer_on(&swarm, 9003)["pieces_have"], 306);
+    assert_eq!(t.json("/swarms")["swarms"][0]["piece_count"], 306);
+}
+
+#[test]
+fn a_registered_piece_count_is_exact_from_the_start() {
+    let dir = scratch_dir("registered-count");
+    let (torrent, ih) = write_torrent(&dir, "counted", 306);
+    let t = Tracker::start(&[
+        "--poll-interval",
+        "0",
+        "--torrent",
+        torrent.to_str().unwrap(),
+    ]);
+    t.announce(
+        &ih,
+        &peer_id(1),
+        9001,
+        1,
+        &format!("&bitfield={}", bitfield(300, 39)),
+    );
+    let swarm = t.json(&format!("/swarm/{ih}"));
+    assert_eq!(swarm["piece_count"], 306);
+    assert_eq!(swarm["piece_count_exact"], true);
+    assert_eq!(swarm["availability"].as_array().unwrap().len(), 306);
+    assert_eq!(peer_on(&swarm, 9001)["progress"], 0.9804);
+}

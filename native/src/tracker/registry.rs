@@ -56,11 +56,19 @@ impl Swarm {
         self.v4.len() + self.v6.len()
     }
 
-    /// The piece count to show: exact when known, else the stride's bit count.
-    pub fn piece_count(&self) -> usize {
-        self.pieces
-            .map(|n| n as usize)
-            .unwrap_or(self.arena.stride() * 8)
+    /// The fewest and most pieces this torrent can have: both the exact count when known;
+    /// else what the bitfields' byte length allows (a count of `8 × len − 7` to `8 × len`),
+    /// raised to the highest piece a peer has; `None` before any bitfield is seen.
+    pub fn piece_count_range(&self) -> Option<(usize, usize)> {
+        if let Some(n) = self.pieces {
+            return Some((n as usize, n as usize));
+        }
+        let most = self.arena.stride() * 8;
+        if most == 0 {
+            return None;
+        }
+        let least = (most - 7).max(self.arena.highest_piece().map_or(0, |i| i + 1));
+        Some((least, most))
     }
 
     /// Send `msg()` to the live feed when it has listeners; drop the feed when it has none.
@@ -819,7 +827,7 @@ mod tests {
                 assert_eq!(s.v4.find(&r.hasher, p.ip, p.port), Some(i));
             }
             let full = s.v4.peers.iter().filter(|p| p.have == Have::All).count() as u32;
-            for piece in 0..s.piece_count() {
+            for piece in 0..s.piece_count_range().map_or(0, |r| r.1) {
                 let some =
                     s.v4.peers
                         .iter()
