@@ -61,6 +61,11 @@ pub struct TrackerArgs {
     /// Poll every registered peer for its bitfield this often, in seconds (0 disables polling).
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub poll_interval: f64,
+    /// Wait this long after a peer's first announce before polling it, in seconds, so that it
+    /// meets its swarm first (clients that accept one connection per address would otherwise
+    /// refuse a real peer dialling from the tracker's address while the poll is open).
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub poll_grace: u32,
     /// Polls in flight at once.
     #[arg(long, default_value_t = 64)]
     pub poll_concurrency: usize,
@@ -111,6 +116,8 @@ pub struct Limits {
     pub max_pieces: u32,
     pub allow_only_registered: bool,
     pub poll_interval: Option<Duration>,
+    /// Seconds after a peer's first announce before its first poll.
+    pub poll_grace: u32,
 }
 
 impl TrackerArgs {
@@ -152,6 +159,7 @@ impl TrackerArgs {
             max_pieces: self.max_pieces,
             allow_only_registered: self.allow_only_registered,
             poll_interval,
+            poll_grace: self.poll_grace,
         })
     }
 }

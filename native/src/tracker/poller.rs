@@ -1,6 +1,11 @@
 //! The poller (R5): every poll interval, dial each registered peer, handshake for its torrent,
 //! read `Bitfield` / `Have` / `HaveAll` / `HaveNone` for a bounded time and record what it has.
 //!
+//! Polls keep out of the swarm's way: none before a peer's grace period after its first
+//! announce is over (`--poll-grace`), none of a peer whose pieces are known otherwise (a seed, a
+//! fresh self-report), the connection closed as soon as the bitfield-type message is read, and
+//! a peer that refused backed off.
+//!
 //! Bounded everywhere: polls in flight (a semaphore), connect and read time, bytes read, and
 //! polls to one IP address (spaced by `--poll-spacing`, because some clients drop a second
 //! connection from an address whose first one is still closing). A peer that cannot be reached
@@ -26,8 +31,9 @@ use super::metrics::inc;
 use super::registry::{unix_now, PollTarget};
 use super::State;
 
-/// How long to keep listening for `Have` messages after the bitfield arrived.
-const SETTLE: Duration = Duration::from_millis(300);
+/// How long to keep listening after a `Have` when no bitfield-type message came: a peer that
+/// announces its pieces one `Have` at a time sends them back to back.
+const HAVE_QUIET: Duration = Duration::from_millis(150);
 
 /// Timings of one poll.
 #[derive(Clone, Copy, Debug)]
@@ -163,14 +169,15 @@ pub async fn poll_one(
     {
         return Err("handshake write timed out");
     }
-    let mut deadline = Instant::now() + times.read;
+    let read_end = Instant::now() + times.read;
+    let mut deadline = read_end;
     let cap = max_len as usize + 4 + HANDSHAKE_LEN;
     let mut buf = vec![0u8; 4096.min(cap)];
     let mut filled = 0;
     let mut theirs: Option<Handshake> = None;
     let mut learned = Learned::Nothing;
     let mut haves: Vec<u32> = Vec::new();
-    let mut settled = false;
+    let mut haves_seen = 0;
     loop {
         // Decode everything buffered.
         let mut pos = 0;
@@ -231,9 +238,16 @@ pub async fn poll_one(
         }
         buf.copy_within(pos..filled, 0);
         filled -= pos;
-        if matches!(learned, Learned::Bits(_)) && !settled {
-            settled = true;
-            deadline = deadline.min(Instant::now() + SETTLE);
+        if matches!(learned, Learned::Bits(_)) {
+            // The bitfield (or HaveAll/HaveNone) is what the poll came for, with any Have that
+            // arrived alongside it: hang up at once, so the peer's slot for this address is
+            // free again for a real peer.
+            return Ok(finish(learned, haves, t.stride).unwrap_or(NewBits::None));
+        }
+        if haves.len() > haves_seen {
+            // Only Haves so far: listen while they keep coming back to back.
+            haves_seen = haves.len();
+            deadline = read_end.min(Instant::now() + HAVE_QUIET);
         }
         if filled == buf.len() {
             if buf.len() >= cap {

@@ -394,6 +394,7 @@ impl Registry {
     }
 
     /// Collect up to `max` peers due for a poll, and push their next poll out by one interval.
+    /// Peers whose pieces are known without a poll are skipped (see [`needs_poll`]).
     pub fn due_polls(&mut self, now: u32, max: usize, out: &mut Vec<PollTarget>) {
         let Some(interval) = self.limits.poll_interval else {
             return;
@@ -401,32 +402,28 @@ impl Registry {
         let step = (interval.as_secs_f64().ceil() as u32).max(1);
         for (ih, swarm) in self.swarms.iter_mut() {
             let stride = swarm.arena.stride();
-            for p in swarm.v4.peers.iter_mut() {
-                if out.len() >= max {
-                    return;
-                }
-                if p.next_poll <= now && p.port != 0 {
-                    p.next_poll = now.saturating_add(step);
-                    out.push(PollTarget {
-                        info_hash: *ih,
-                        addr: p.addr(),
-                        stride,
-                    });
-                }
+            let pieces = swarm.pieces;
+            macro_rules! scan {
+                ($set:expr) => {
+                    for p in $set.peers.iter_mut() {
+                        if out.len() >= max {
+                            return;
+                        }
+                        if p.next_poll <= now && p.port != 0 {
+                            p.next_poll = now.saturating_add(step);
+                            if needs_poll(p, pieces, now, step) {
+                                out.push(PollTarget {
+                                    info_hash: *ih,
+                                    addr: p.addr(),
+                                    stride,
+                                });
+                            }
+                        }
+                    }
+                };
             }
-            for p in swarm.v6.peers.iter_mut() {
-                if out.len() >= max {
-                    return;
-                }
-                if p.next_poll <= now && p.port != 0 {
-                    p.next_poll = now.saturating_add(step);
-                    out.push(PollTarget {
-                        info_hash: *ih,
-                        addr: p.addr(),
-                        stride,
-                    });
-                }
-            }
+            scan!(swarm.v4);
+            scan!(swarm.v6);
         }
     }
 
@@ -452,9 +449,12 @@ impl Registry {
                 Err(_) => {
                     let p = &mut set.peers[i];
                     p.poll_fails = p.poll_fails.saturating_add(1);
-                    let backoff = step
-                        .saturating_mul(1 << u32::from(p.poll_fails.min(6)))
-                        .clamp(step, 3600.max(step));
+                    // A peer that refused (or is away) is left alone for longer each time,
+                    // starting at 10 s however short the interval.
+                    let base = step.max(10);
+                    let backoff = base
+                        .saturating_mul(1 << u32::from(p.poll_fails.min(6) - 1))
+                        .clamp(base, 3600.max(base));
                     p.next_poll = now.saturating_add(backoff);
                 }
                 Ok(bits) => {
@@ -683,7 +683,7 @@ impl Ctx<'_> {
                         left: a.left,
                         last_seen: self.now,
                         have_at: 0,
-                        next_poll: self.now,
+                        next_poll: self.now.saturating_add(self.limits.poll_grace),
                         slot: u32::MAX,
                     },
                 )
@@ -748,6 +748,20 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether polling `p` could teach the tracker anything: not for a seed (`left=0` is every
+/// piece) once the piece count is known or the seed itself said HaveAll, nor for a peer whose
+/// own report is younger than one poll interval. Every poll not made is a connection the
+/// peer's real swarm does not compete with.
+fn needs_poll<I: IpBytes>(p: &Peer<I>, pieces: Option<u32>, now: u32, step: u32) -> bool {
+    if p.is_seed() {
+        return pieces.is_none() && !(p.source == Source::Poll && p.have == Have::All);
+    }
+    let fresh_report = p.source == Source::Report
+        && p.have != Have::Unknown
+        && now.saturating_sub(p.have_at) <= step;
+    !fresh_report
+}
+
 /// A seed's own bitfield has every bit set: when the piece count is not known yet, its set
 /// bits are the count (if they fill the bitfield's length as a count must).
 fn learn_count_from_seed(
@@ -797,6 +811,7 @@ mod tests {
             max_pieces: 64,
             allow_only_registered: false,
             poll_interval: Some(std::time::Duration::from_secs(30)),
+            poll_grace: 0,
         }
     }
 
