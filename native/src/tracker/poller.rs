@@ -12,10 +12,10 @@
 //! keeps its last known bitfield and is backed off by the registry. Silence until the read time
 //! is over means no pieces: a peer without pieces and without the fast extension sends nothing.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use enjambre_core::wire::{Extensions, Handshake, Message, Status, HANDSHAKE_LEN};
@@ -67,6 +67,7 @@ pub async fn run(
     let sem = Arc::new(Semaphore::new(concurrency));
     let peer_id = poll_peer_id();
     let mut spaced: HashMap<IpAddr, Instant> = HashMap::new();
+    let in_flight: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
     let mut queue: VecDeque<PollTarget> = VecDeque::new();
     let mut fresh = Vec::new();
     let mut last_scan = Instant::now() - Duration::from_secs(1);
@@ -94,6 +95,11 @@ pub async fn run(
         spaced.retain(|_, at| *at > now);
         for _ in 0..queue.len() {
             let Some(t) = queue.pop_front() else { break };
+            if lock(&in_flight).contains(&t.addr) {
+                // Still polling it (a silent peer takes the whole read time): one connection
+                // to a peer at a time; it is due again next interval.
+                continue;
+            }
             if spaced.contains_key(&t.addr.ip()) {
                 queue.push_back(t);
                 continue;
@@ -103,6 +109,8 @@ pub async fn run(
                 break;
             };
             spaced.insert(t.addr.ip(), now + times.spacing);
+            lock(&in_flight).insert(t.addr);
+            let in_flight = in_flight.clone();
             let st = st.clone();
             st.metrics.polls_in_flight.fetch_add(1, Relaxed);
             tokio::spawn(async move {
@@ -119,11 +127,17 @@ pub async fn run(
                     }
                 }
                 st.reg().record_poll(unix_now(), &t, result);
+                lock(&in_flight).remove(&t.addr);
                 st.metrics.polls_in_flight.fetch_sub(1, Relaxed);
                 drop(permit);
             });
         }
     }
+}
+
+/// Lock the set of peers being polled (a poisoned lock is still a valid set).
+fn lock(m: &Mutex<HashSet<SocketAddr>>) -> MutexGuard<'_, HashSet<SocketAddr>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn summary(b: &NewBits) -> String {
