@@ -20,7 +20,7 @@ aquatic_udp -p | sed 's/^address = "0.0.0.0:3000"/address = "127.0.0.1:3000"/' >
 aquatic_http -p | sed 's/^address = "0.0.0.0:3000"/address = "127.0.0.1:3001"/' > http.toml
 aquatic_udp_load_test -p | sed 's/^duration = 0/duration = 10/; s/^summarize_last = 0/summarize_last = 8/' > udpload.toml
 aquatic_http_load_test -p | sed 's/^duration = 0/duration = 10/; s/^enable_tls = true/enable_tls = false/; s/127.0.0.1:3000/127.0.0.1:3001/' > httpload.toml
-ours="./enjambre tracker --poll-interval 0 --max-torrents 10000000 --max-peers-per-torrent 10000000 --max-peers 100000000"
+ours="./enjambre tracker --poll-interval 0 --max-connections-per-ip 0 --max-torrents 10000000 --max-peers-per-torrent 10000000 --max-peers 100000000"
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 run() { # name, server command, load command, report grep
   local name=$1 server=$2 load=$3

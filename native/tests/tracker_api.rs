@@ -58,7 +58,8 @@ fn swarm_swarms_stats_and_metrics_documents() {
     let m = String::from_utf8(body).unwrap();
     assert!(m.contains("# TYPE enjambre_tracker_http_announces_total counter\nenjambre_tracker_http_announces_total 2\n"), "{m}");
     assert!(m.contains("enjambre_tracker_peers 2\n"));
-    assert!(m.contains("enjambre_tracker_peers_with_bitfield 1\n"));
+    // The leech's reported bitfield and the seed's (left=0 means every piece).
+    assert!(m.contains("enjambre_tracker_peers_with_bitfield 2\n"));
 
     // Unknown and malformed swarm paths.
     assert_eq!(t.get(&format!("/swarm/{}", InfoHash([0x55; 20]))).0, 404);

@@ -127,7 +127,10 @@ fn a_libtorrent_leech_bitfield_is_followed_by_polling_until_it_seeds() {
         return;
     }
     let dir = scratch_dir("libtorrent-swarm");
+    // No grace period: the download is short and must be seen part-way.
     let t = Tracker::start(&[
+        "--poll-grace",
+        "0",
         "--poll-interval",
         "1",
         "--poll-read-time",

@@ -74,9 +74,8 @@ async fn scripted_peer(ih: InfoHash, scripts: Vec<Script>, log: Log) -> u16 {
                     )
                     .await;
                 if let Script::Messages(ms) = script {
-                    for m in ms {
-                        let _ = s.write_all(&m).await;
-                    }
+                    // All at once, as a client sends its bitfield and the Haves behind it.
+                    let _ = s.write_all(&ms.concat()).await;
                 }
                 // Hold the connection until the tracker closes it.
                 let mut sink = [0u8; 256];
@@ -107,6 +106,8 @@ async fn polls_learn_bitfields_and_follow_a_download() {
     let dir = scratch_dir("poller");
     let (torrent, ih) = write_torrent(&dir, "polled", 12);
     let t = Tracker::start(&[
+        "--poll-grace",
+        "0",
         "--poll-interval",
         "1",
         "--poll-read-time",
@@ -155,6 +156,15 @@ async fn polls_learn_bitfields_and_follow_a_download() {
         .await
         .unwrap();
     }
+    // A's middle state (pieces 0-2) lasts one poll interval: watch for it first.
+    let tt = t.clone();
+    tokio::task::spawn_blocking(move || {
+        tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
+            peer_by_port(v, a)["bitfield"] == "4AA"
+        })
+    })
+    .await
+    .unwrap();
     let tt = t.clone();
     let v = tokio::task::spawn_blocking(move || {
         tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
@@ -172,12 +182,9 @@ async fn polls_learn_bitfields_and_follow_a_download() {
     assert_eq!(peer_by_port(&v, d)["reachable"], false);
     assert_eq!(peer_by_port(&v, d)["have"], "unknown");
     assert_eq!(peer_by_port(&v, e)["have"], "unknown");
-    // A's bitfield follows the download: 2 pieces, then 3 with the Have, then all.
+    // A's bitfield followed the download: 2 pieces, then 3 with the Have (seen above), then all.
     let tt = t.clone();
     tokio::task::spawn_blocking(move || {
-        tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
-            peer_by_port(v, a)["bitfield"] == "4AA"
-        });
         let v = tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
             peer_by_port(v, a)["have"] == "all"
         });
@@ -211,6 +218,8 @@ async fn an_unreachable_peer_keeps_its_last_bitfield_and_is_backed_off() {
     let dir = scratch_dir("backoff");
     let (torrent, ih) = write_torrent(&dir, "backoff", 8);
     let t = Arc::new(Tracker::start(&[
+        "--poll-grace",
+        "0",
         "--poll-interval",
         "1",
         "--poll-read-time",
@@ -226,7 +235,8 @@ async fn an_unreachable_peer_keeps_its_last_bitfield_and_is_backed_off() {
     let tt = t.clone();
     tokio::task::spawn_blocking(move || {
         tt.announce(&ih, &peer_id(1), port, 10, "&bitfield=8A");
-        let v = tt.wait_swarm(&ih, Duration::from_secs(15), |v| {
+        // Failures are backed off from 10 s on, whatever the poll interval.
+        let v = tt.wait_swarm(&ih, Duration::from_secs(30), |v| {
             peer_by_port(v, port)["poll_failures"].as_u64().unwrap_or(0) >= 2
         });
         let p = peer_by_port(&v, port);
@@ -322,6 +332,8 @@ fn a_core_session_peer_is_polled_like_any_other() {
     let dir = scratch_dir("sessionpeer");
     let (torrent, ih) = write_torrent(&dir, "session", 8);
     let t = Tracker::start(&[
+        "--poll-grace",
+        "0",
         "--poll-interval",
         "1",
         "--poll-read-time",

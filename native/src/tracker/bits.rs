@@ -138,6 +138,13 @@ impl Arena {
         i.data.get(start..start + i.stride).unwrap_or(&[])
     }
 
+    /// The highest piece some stored bitfield has, if any.
+    pub fn highest_piece(&self) -> Option<usize> {
+        self.inner
+            .as_ref()
+            .and_then(|i| i.avail.iter().rposition(|&a| a > 0))
+    }
+
     /// How many peers have `piece` (stored bitfields and full peers).
     pub fn availability(&self, piece: usize) -> u32 {
         self.inner

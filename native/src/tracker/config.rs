@@ -41,6 +41,14 @@ pub struct TrackerArgs {
     /// Cap on concurrent HTTP connections.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+    /// Cap on concurrent HTTP connections from one client address (an IPv6 /64 counts as one);
+    /// 0 = no cap.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_connections_per_ip: usize,
+    /// Close an HTTP connection whose request head has not fully arrived this many seconds
+    /// after it started (or after the connection opened).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub http_head_timeout: f64,
     /// Cap on the size of an HTTP request head, in bytes.
     #[arg(long, default_value_t = 8192)]
     pub max_request_bytes: usize,
@@ -53,6 +61,11 @@ pub struct TrackerArgs {
     /// Poll every registered peer for its bitfield this often, in seconds (0 disables polling).
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub poll_interval: f64,
+    /// Wait this long after a peer's first announce before polling it, in seconds, so that it
+    /// meets its swarm first (clients that accept one connection per address would otherwise
+    /// refuse a real peer dialling from the tracker's address while the poll is open).
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub poll_grace: u32,
     /// Polls in flight at once.
     #[arg(long, default_value_t = 64)]
     pub poll_concurrency: usize,
@@ -77,6 +90,13 @@ pub struct TrackerArgs {
     /// Snapshot the registry this often, in seconds (with --state).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub snapshot_interval: u64,
+    /// Serve the swarm API (/swarm/…, /swarms, /stats, /metrics) only to clients in this network
+    /// (CIDR such as 192.168.0.0/16, or one address; repeatable). Default: every client.
+    #[arg(long = "api-allow", value_name = "CIDR", value_parser = super::api_access::parse_net)]
+    pub api_allow: Vec<ipnet::IpNet>,
+    /// Turn the swarm API off (its paths answer 404); announce and scrape are served as usual.
+    #[arg(long, conflicts_with = "api_allow")]
+    pub no_api: bool,
     /// Tokio worker threads for HTTP, the API and the poller (1 = a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     pub http_workers: usize,
@@ -96,6 +116,8 @@ pub struct Limits {
     pub max_pieces: u32,
     pub allow_only_registered: bool,
     pub poll_interval: Option<Duration>,
+    /// Seconds after a peer's first announce before its first poll.
+    pub poll_grace: u32,
 }
 
 impl TrackerArgs {
@@ -137,6 +159,7 @@ impl TrackerArgs {
             max_pieces: self.max_pieces,
             allow_only_registered: self.allow_only_registered,
             poll_interval,
+            poll_grace: self.poll_grace,
         })
     }
 }

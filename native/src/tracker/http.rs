@@ -2,7 +2,9 @@
 //! 7, 48), the swarm API, `/metrics` and the live feed, with CORS headers on every response.
 //!
 //! Bounded: request heads above `--max-request-bytes` get 431 and a close, bodies are refused,
-//! connections above `--max-connections` are closed at accept, idle ones after a timeout.
+//! connections above `--max-connections` (or `--max-connections-per-ip` from one client) are
+//! closed at accept, a request head not complete within `--http-head-timeout` gets 408 and a
+//! close however it trickles in, and idle keep-alive connections are closed after a timeout.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -14,8 +16,10 @@ use enjambre_core::InfoHash;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::api_access::{is_api_path, Verdict};
 use super::metrics::{inc, render};
 use super::proto;
 use super::registry::{unix_now, Families};
@@ -28,6 +32,7 @@ const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 /// Accept connections until `stop` flips.
 pub async fn serve(listener: TcpListener, st: Arc<State>, mut stop: watch::Receiver<bool>) {
     let mut last_cap_log = std::time::Instant::now() - Duration::from_secs(60);
+    let mut last_ip_cap_log = last_cap_log;
     loop {
         tokio::select! {
             r = listener.accept() => match r {
@@ -41,10 +46,20 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, mut stop: watch::Recei
                         drop(sock);
                         continue;
                     }
+                    let Some(slot) = st.per_ip.take(canonical_ip(from.ip())) else {
+                        inc(&st.metrics.http_refused_connections);
+                        if last_ip_cap_log.elapsed() > Duration::from_secs(10) {
+                            warn!(%from, "refusing HTTP connection: this address is at its connection cap");
+                            last_ip_cap_log = std::time::Instant::now();
+                        }
+                        drop(sock);
+                        continue;
+                    };
                     st.metrics.http_connections.fetch_add(1, Relaxed);
                     let st = st.clone();
                     let stop = stop.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         let _ = sock.set_nodelay(true);
                         if let Err(e) = connection(sock, from, &st, stop).await {
                             debug!(%from, error = %e, "HTTP connection ended");
@@ -98,6 +113,10 @@ async fn connection(
     let mut out: Vec<u8> = Vec::with_capacity(2048);
     let mut scratch = Scratch::default();
     let idle = Duration::from_secs(st.http_idle_timeout);
+    // When the request head now expected must be complete: set from the connection's opening
+    // and from the first byte of each later request, not moved by the bytes that follow (a
+    // head dribbled a byte at a time is closed at this deadline all the same).
+    let mut head_deadline = Some(Instant::now() + st.http_head_timeout);
     loop {
         let mut start = 0;
         let mut after = After::KeepAlive;
@@ -131,6 +150,10 @@ async fn connection(
         }
         buf.copy_within(start..filled, 0);
         filled -= start;
+        if start > 0 {
+            // A request was answered: the next head's time starts with its first byte.
+            head_deadline = (filled > 0).then(|| Instant::now() + st.http_head_timeout);
+        }
         if !out.is_empty() {
             sock.write_all(&out).await?;
             out.clear();
@@ -153,8 +176,19 @@ async fn connection(
             sock.write_all(&out).await?;
             return Ok(());
         }
+        let wait_until = match head_deadline {
+            Some(d) => d.min(Instant::now() + idle),
+            None => Instant::now() + idle,
+        };
         let n = tokio::select! {
-            r = tokio::time::timeout(idle, sock.read(&mut buf[filled..])) => match r {
+            r = tokio::time::timeout_at(wait_until, sock.read(&mut buf[filled..])) => match r {
+                Err(_) if head_deadline.is_some_and(|d| d <= Instant::now()) => {
+                    inc(&st.metrics.http_slow_heads);
+                    debug!(%from, buffered = filled, "closing HTTP connection: request head not complete in time");
+                    respond(&mut out, "408 Request Timeout", "text/plain", b"request head too slow\n", false);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sock.write_all(&out)).await;
+                    return Ok(());
+                }
                 Err(_) => return Ok(()),
                 Ok(r) => r?,
             },
@@ -162,6 +196,9 @@ async fn connection(
         };
         if n == 0 {
             return Ok(());
+        }
+        if filled == 0 && head_deadline.is_none() {
+            head_deadline = Some(Instant::now() + st.http_head_timeout);
         }
         filled += n;
     }
@@ -247,6 +284,26 @@ fn handle(
         );
         return ka;
     }
+    if is_api_path(path) {
+        match st.api.check(from) {
+            Verdict::Allowed => {}
+            Verdict::Forbidden => {
+                debug!(%from, path, "refusing swarm API request: not in --api-allow");
+                respond(
+                    out,
+                    "403 Forbidden",
+                    "text/plain",
+                    b"the swarm API is not open to this address\n",
+                    keep,
+                );
+                return ka;
+            }
+            Verdict::Off => {
+                respond(out, "404 Not Found", "text/plain", b"not found\n", keep);
+                return ka;
+            }
+        }
+    }
     match path {
         "/announce" => {
             announce(query.as_bytes(), from, st, sc);
@@ -257,12 +314,15 @@ fn handle(
             respond(out, "200 OK", "text/plain", &sc.body, keep);
         }
         "/swarms" => {
-            let limit = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("limit="))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1000usize);
-            let body = swarms_json(&st.reg(), limit);
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            let limit = param("limit").unwrap_or(1000).min(10_000);
+            let offset = param("offset").unwrap_or(0);
+            let body = swarms_json(&st.reg(), offset, limit);
             respond(out, "200 OK", "application/json", body.as_bytes(), keep);
         }
         "/stats" => {
@@ -356,14 +416,17 @@ fn scrape(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
             let entries: Vec<_> = {
                 let reg = st.reg();
                 if hashes.is_empty() {
-                    // A full scrape: every swarm, bounded.
+                    // A full scrape: the most populated swarms, bounded.
                     let mut all: Vec<_> = reg
                         .swarms
                         .iter()
                         .map(|(ih, s)| (*ih, s.seeders, s.completed, s.leechers))
                         .collect();
-                    all.sort_by_key(|e| e.0);
-                    all.truncate(proto::MAX_SCRAPE * 4);
+                    let peers = |e: &(InfoHash, u32, u64, u32)| u64::from(e.1) + u64::from(e.3);
+                    all.sort_unstable_by(|a, b| peers(b).cmp(&peers(a)).then(a.0.cmp(&b.0)));
+                    all.truncate(proto::MAX_FULL_SCRAPE);
+                    // A bencoded dictionary's keys are in order.
+                    all.sort_unstable_by_key(|e| e.0);
                     all
                 } else {
                     hashes

@@ -13,6 +13,7 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     pub http_bad_requests: AtomicU64,
     pub http_refused_connections: AtomicU64,
+    pub http_slow_heads: AtomicU64,
     pub http_connections: AtomicUsize,
     pub udp_connects: AtomicU64,
     pub udp_announces: AtomicU64,
@@ -98,8 +99,13 @@ pub fn render(m: &Metrics, t: &Totals, reg: &Registry) -> String {
     );
     counter(
         "http_refused_connections_total",
-        "HTTP connections refused at the connection cap.",
+        "HTTP connections refused at the connection cap or the per-address cap.",
         m.http_refused_connections.load(Relaxed),
+    );
+    counter(
+        "http_slow_heads_total",
+        "HTTP connections closed because a request head did not arrive in time.",
+        m.http_slow_heads.load(Relaxed),
     );
     counter(
         "udp_connects_total",

@@ -6,6 +6,7 @@
 //! `GET /swarm/<info-hash hex>` (peers, bitfields with source and age, per-piece availability),
 //! `GET /swarm/<hex>/events` (Server-Sent Events: `snapshot`, then `peer` / `leave`),
 //! `GET /swarms`, `GET /stats`, `GET /metrics` (Prometheus); UDP announce/scrape (BEP 15).
+//! The API paths can be limited to given networks (`--api-allow`) or turned off (`--no-api`).
 //!
 //! Self-report: an announce may carry `bitfield=<base64url of the raw BEP 3 bitfield bytes, no
 //! padding>` (MSB of the first byte is piece 0). Standard clients never send it and other
@@ -17,8 +18,10 @@
 //! API, the poller and the periodic sweep and snapshot. All share one [`Registry`] behind a mutex
 //! whose critical sections are short and bounded.
 
+mod api_access;
 mod bits;
 mod config;
+mod conn_limit;
 mod connid;
 mod http;
 mod metrics;
@@ -58,8 +61,13 @@ pub struct State {
     limits: Limits,
     max_request_bytes: usize,
     max_connections: usize,
+    /// Open HTTP connections per client address.
+    per_ip: Arc<conn_limit::PerIp>,
     max_subscribers: usize,
+    /// Who may read the swarm API.
+    api: api_access::ApiAccess,
     http_idle_timeout: u64,
+    http_head_timeout: Duration,
     started: Instant,
     /// Registry totals for /stats and /metrics, recomputed at most once a second (they walk
     /// every peer under the lock).
@@ -158,8 +166,11 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         limits,
         max_request_bytes: args.max_request_bytes,
         max_connections: args.max_connections,
+        per_ip: conn_limit::PerIp::new(args.max_connections_per_ip),
         max_subscribers: args.max_subscribers,
+        api: api_access::ApiAccess::new(args.no_api, &args.api_allow),
         http_idle_timeout: args.http_idle_timeout,
+        http_head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
         started: Instant::now(),
         totals: Mutex::new(None),
     });

@@ -1,16 +1,21 @@
 //! The poller (R5): every poll interval, dial each registered peer, handshake for its torrent,
 //! read `Bitfield` / `Have` / `HaveAll` / `HaveNone` for a bounded time and record what it has.
 //!
+//! Polls keep out of the swarm's way: none before a peer's grace period after its first
+//! announce is over (`--poll-grace`), none of a peer whose pieces are known otherwise (a seed, a
+//! fresh self-report), the connection closed as soon as the bitfield-type message is read, and
+//! a peer that refused backed off.
+//!
 //! Bounded everywhere: polls in flight (a semaphore), connect and read time, bytes read, and
 //! polls to one IP address (spaced by `--poll-spacing`, because some clients drop a second
 //! connection from an address whose first one is still closing). A peer that cannot be reached
 //! keeps its last known bitfield and is backed off by the registry. Silence until the read time
 //! is over means no pieces: a peer without pieces and without the fast extension sends nothing.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use enjambre_core::wire::{Extensions, Handshake, Message, Status, HANDSHAKE_LEN};
@@ -26,8 +31,9 @@ use super::metrics::inc;
 use super::registry::{unix_now, PollTarget};
 use super::State;
 
-/// How long to keep listening for `Have` messages after the bitfield arrived.
-const SETTLE: Duration = Duration::from_millis(300);
+/// How long to keep listening after a `Have` when no bitfield-type message came: a peer that
+/// announces its pieces one `Have` at a time sends them back to back.
+const HAVE_QUIET: Duration = Duration::from_millis(150);
 
 /// Timings of one poll.
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +67,7 @@ pub async fn run(
     let sem = Arc::new(Semaphore::new(concurrency));
     let peer_id = poll_peer_id();
     let mut spaced: HashMap<IpAddr, Instant> = HashMap::new();
+    let in_flight: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
     let mut queue: VecDeque<PollTarget> = VecDeque::new();
     let mut fresh = Vec::new();
     let mut last_scan = Instant::now() - Duration::from_secs(1);
@@ -88,6 +95,11 @@ pub async fn run(
         spaced.retain(|_, at| *at > now);
         for _ in 0..queue.len() {
             let Some(t) = queue.pop_front() else { break };
+            if lock(&in_flight).contains(&t.addr) {
+                // Still polling it (a silent peer takes the whole read time): one connection
+                // to a peer at a time; it is due again next interval.
+                continue;
+            }
             if spaced.contains_key(&t.addr.ip()) {
                 queue.push_back(t);
                 continue;
@@ -97,6 +109,8 @@ pub async fn run(
                 break;
             };
             spaced.insert(t.addr.ip(), now + times.spacing);
+            lock(&in_flight).insert(t.addr);
+            let in_flight = in_flight.clone();
             let st = st.clone();
             st.metrics.polls_in_flight.fetch_add(1, Relaxed);
             tokio::spawn(async move {
@@ -113,11 +127,17 @@ pub async fn run(
                     }
                 }
                 st.reg().record_poll(unix_now(), &t, result);
+                lock(&in_flight).remove(&t.addr);
                 st.metrics.polls_in_flight.fetch_sub(1, Relaxed);
                 drop(permit);
             });
         }
     }
+}
+
+/// Lock the set of peers being polled (a poisoned lock is still a valid set).
+fn lock(m: &Mutex<HashSet<SocketAddr>>) -> MutexGuard<'_, HashSet<SocketAddr>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn summary(b: &NewBits) -> String {
@@ -163,14 +183,15 @@ pub async fn poll_one(
     {
         return Err("handshake write timed out");
     }
-    let mut deadline = Instant::now() + times.read;
+    let read_end = Instant::now() + times.read;
+    let mut deadline = read_end;
     let cap = max_len as usize + 4 + HANDSHAKE_LEN;
     let mut buf = vec![0u8; 4096.min(cap)];
     let mut filled = 0;
     let mut theirs: Option<Handshake> = None;
     let mut learned = Learned::Nothing;
     let mut haves: Vec<u32> = Vec::new();
-    let mut settled = false;
+    let mut haves_seen = 0;
     loop {
         // Decode everything buffered.
         let mut pos = 0;
@@ -231,9 +252,16 @@ pub async fn poll_one(
         }
         buf.copy_within(pos..filled, 0);
         filled -= pos;
-        if matches!(learned, Learned::Bits(_)) && !settled {
-            settled = true;
-            deadline = deadline.min(Instant::now() + SETTLE);
+        if matches!(learned, Learned::Bits(_)) {
+            // The bitfield (or HaveAll/HaveNone) is what the poll came for, with any Have that
+            // arrived alongside it: hang up at once, so the peer's slot for this address is
+            // free again for a real peer.
+            return Ok(finish(learned, haves, t.stride).unwrap_or(NewBits::None));
+        }
+        if haves.len() > haves_seen {
+            // Only Haves so far: listen while they keep coming back to back.
+            haves_seen = haves.len();
+            deadline = read_end.min(Instant::now() + HAVE_QUIET);
         }
         if filled == buf.len() {
             if buf.len() >= cap {

@@ -16,6 +16,14 @@ use super::select::Picked;
 /// Most info-hashes answered in one HTTP scrape.
 pub const MAX_SCRAPE: usize = 256;
 
+/// Most torrents listed by a full scrape (`/scrape` without `info_hash`): the most populated
+/// ones, so the reply stays bounded (about 80 KiB) however many the tracker holds.
+pub const MAX_FULL_SCRAPE: usize = 1000;
+
+/// The failure reason for an announce with `port=0`: no peer can be reached there, so the
+/// tracker neither stores it nor hands it out.
+pub const PORT_ZERO: &str = "invalid port: 0 (announce the port you accept connections on)";
+
 /// The registry's event for a codec event.
 pub fn event(e: AnnounceEvent) -> Event {
     match e {
@@ -36,6 +44,9 @@ pub fn parse_announce<'b>(
     max_pieces: u32,
 ) -> Result<(AnnounceIn<'b>, bool, Option<&'static str>), &'static str> {
     let r = AnnounceRequest::parse_query(query).map_err(|e| http_reason(&e))?;
+    if r.port == 0 {
+        return Err(PORT_ZERO);
+    }
     let mut warning = None;
     let mut have_bits = false;
     if let Some(text) = r.bitfield {
@@ -158,24 +169,35 @@ pub fn write_http_scrape(out: &mut Vec<u8>, entries: &[(InfoHash, u32, u64, u32)
     });
 }
 
-/// Run an encoder into `out`, growing it to the size the encoder asks for.
+/// Largest bencoded body the tracker writes (a full scrape of [`MAX_FULL_SCRAPE`] torrents
+/// takes about 80 KiB).
+const MAX_BODY: usize = 1 << 20;
+
+/// Run an encoder into `out`, growing it to the size the encoder asks for (a lower bound, so
+/// possibly more than once). When even [`MAX_BODY`] bytes are not enough, `out` holds a bencoded
+/// failure instead: a reply is never empty.
 fn fill(out: &mut Vec<u8>, mut f: impl FnMut(&mut [u8]) -> Result<usize, usize>) {
     if out.len() < 512 {
         out.resize(512, 0);
     }
-    for _ in 0..8 {
+    loop {
         match f(out) {
             Ok(n) => {
                 out.truncate(n);
                 return;
             }
+            Err(_) if out.len() >= MAX_BODY => break,
             Err(required) => {
-                let len = required.max(out.len() * 2);
+                let len = required.max(out.len() * 2).min(MAX_BODY);
                 out.resize(len, 0);
             }
         }
     }
-    out.clear();
+    out.resize(512, 0);
+    match write_failure(out, "response too large") {
+        Ok(n) => out.truncate(n),
+        Err(_) => out.clear(),
+    }
 }
 
 /// base64url (no padding) of `bytes`, the encoding of bitfields in the API and in `bitfield=`.

@@ -56,11 +56,19 @@ impl Swarm {
         self.v4.len() + self.v6.len()
     }
 
-    /// The piece count to show: exact when known, else the stride's bit count.
-    pub fn piece_count(&self) -> usize {
-        self.pieces
-            .map(|n| n as usize)
-            .unwrap_or(self.arena.stride() * 8)
+    /// The fewest and most pieces this torrent can have: both the exact count when known;
+    /// else what the bitfields' byte length allows (a count of `8 × len − 7` to `8 × len`),
+    /// raised to the highest piece a peer has; `None` before any bitfield is seen.
+    pub fn piece_count_range(&self) -> Option<(usize, usize)> {
+        if let Some(n) = self.pieces {
+            return Some((n as usize, n as usize));
+        }
+        let most = self.arena.stride() * 8;
+        if most == 0 {
+            return None;
+        }
+        let least = (most - 7).max(self.arena.highest_piece().map_or(0, |i| i + 1));
+        Some((least, most))
     }
 
     /// Send `msg()` to the live feed when it has listeners; drop the feed when it has none.
@@ -386,6 +394,7 @@ impl Registry {
     }
 
     /// Collect up to `max` peers due for a poll, and push their next poll out by one interval.
+    /// Peers whose pieces are known without a poll are skipped (see [`needs_poll`]).
     pub fn due_polls(&mut self, now: u32, max: usize, out: &mut Vec<PollTarget>) {
         let Some(interval) = self.limits.poll_interval else {
             return;
@@ -393,32 +402,28 @@ impl Registry {
         let step = (interval.as_secs_f64().ceil() as u32).max(1);
         for (ih, swarm) in self.swarms.iter_mut() {
             let stride = swarm.arena.stride();
-            for p in swarm.v4.peers.iter_mut() {
-                if out.len() >= max {
-                    return;
-                }
-                if p.next_poll <= now && p.port != 0 {
-                    p.next_poll = now.saturating_add(step);
-                    out.push(PollTarget {
-                        info_hash: *ih,
-                        addr: p.addr(),
-                        stride,
-                    });
-                }
+            let pieces = swarm.pieces;
+            macro_rules! scan {
+                ($set:expr) => {
+                    for p in $set.peers.iter_mut() {
+                        if out.len() >= max {
+                            return;
+                        }
+                        if p.next_poll <= now && p.port != 0 {
+                            p.next_poll = now.saturating_add(step);
+                            if needs_poll(p, pieces, now, step) {
+                                out.push(PollTarget {
+                                    info_hash: *ih,
+                                    addr: p.addr(),
+                                    stride,
+                                });
+                            }
+                        }
+                    }
+                };
             }
-            for p in swarm.v6.peers.iter_mut() {
-                if out.len() >= max {
-                    return;
-                }
-                if p.next_poll <= now && p.port != 0 {
-                    p.next_poll = now.saturating_add(step);
-                    out.push(PollTarget {
-                        info_hash: *ih,
-                        addr: p.addr(),
-                        stride,
-                    });
-                }
-            }
+            scan!(swarm.v4);
+            scan!(swarm.v6);
         }
     }
 
@@ -444,23 +449,19 @@ impl Registry {
                 Err(_) => {
                     let p = &mut set.peers[i];
                     p.poll_fails = p.poll_fails.saturating_add(1);
-                    let backoff = step
-                        .saturating_mul(1 << u32::from(p.poll_fails.min(6)))
-                        .clamp(step, 3600.max(step));
+                    // A peer that refused (or is away) is left alone for longer each time,
+                    // starting at 10 s however short the interval.
+                    let base = step.max(10);
+                    let backoff = base
+                        .saturating_mul(1 << u32::from(p.poll_fails.min(6) - 1))
+                        .clamp(base, 3600.max(base));
                     p.next_poll = now.saturating_add(backoff);
                 }
                 Ok(bits) => {
                     let is_seed = set.peers[i].is_seed();
                     if let NewBits::Bytes(b) = &bits {
-                        // A seed's bitfield tells the exact piece count.
-                        if parts.pieces.is_none() && is_seed {
-                            let ones: u32 = b.iter().map(|x| x.count_ones()).sum();
-                            if ones > 0
-                                && (ones as usize).div_ceil(8) == b.len()
-                                && parts.arena.check(b, Some(ones), max_pieces).is_ok()
-                            {
-                                *parts.pieces = Some(ones);
-                            }
+                        if is_seed {
+                            learn_count_from_seed(parts.pieces, parts.arena, b, max_pieces);
                         }
                         bad = parts.arena.check(b, *parts.pieces, max_pieces).is_err();
                     }
@@ -682,13 +683,27 @@ impl Ctx<'_> {
                         left: a.left,
                         last_seen: self.now,
                         have_at: 0,
-                        next_poll: self.now,
+                        next_poll: self.now.saturating_add(self.limits.poll_grace),
                         slot: u32::MAX,
                     },
                 )
             }
         };
-        if let Some(bytes) = a.bitfield {
+        if a.left == 0 {
+            // Nothing left to download means every piece, whatever was learned before.
+            if let Some(bytes) = a.bitfield {
+                learn_count_from_seed(parts.pieces, parts.arena, bytes, self.limits.max_pieces);
+            }
+            let p = &mut set.peers[i];
+            if p.have != Have::All {
+                parts.arena.release(p.have, p.slot);
+                let (have, slot) = parts.arena.store(&NewBits::All, *parts.pieces);
+                p.have = have;
+                p.slot = slot;
+                p.source = Source::Report;
+                p.have_at = self.now;
+            }
+        } else if let Some(bytes) = a.bitfield {
             match parts
                 .arena
                 .check(bytes, *parts.pieces, self.limits.max_pieces)
@@ -713,6 +728,14 @@ impl Ctx<'_> {
                     });
                 }
             }
+        } else {
+            let p = &mut set.peers[i];
+            if p.have == Have::All && p.source == Source::Report {
+                // "Every piece" came from an earlier `left=0`; this peer now lacks some.
+                parts.arena.release(p.have, p.slot);
+                p.have = Have::Unknown;
+                p.slot = u32::MAX;
+            }
         }
         if parts.feed.is_some() {
             let p = &set.peers[i];
@@ -722,6 +745,41 @@ impl Ctx<'_> {
             });
         }
         Some(i)
+    }
+}
+
+/// Whether polling `p` could teach the tracker anything: not for a seed (`left=0` is every
+/// piece) once the piece count is known or the seed itself said HaveAll, nor for a peer whose
+/// own report is younger than one poll interval. Every poll not made is a connection the
+/// peer's real swarm does not compete with.
+fn needs_poll<I: IpBytes>(p: &Peer<I>, pieces: Option<u32>, now: u32, step: u32) -> bool {
+    if p.is_seed() {
+        return pieces.is_none() && !(p.source == Source::Poll && p.have == Have::All);
+    }
+    let fresh_report = p.source == Source::Report
+        && p.have != Have::Unknown
+        && now.saturating_sub(p.have_at) <= step;
+    !fresh_report
+}
+
+/// A seed's own bitfield has every bit set: when the piece count is not known yet, its set
+/// bits are the count (if they fill the bitfield's length as a count must).
+fn learn_count_from_seed(
+    pieces: &mut Option<u32>,
+    arena: &mut Arena,
+    bits: &[u8],
+    max_pieces: u32,
+) {
+    if pieces.is_some() {
+        return;
+    }
+    let ones: u32 = bits.iter().map(|x| x.count_ones()).sum();
+    if ones > 0
+        && (ones as usize).div_ceil(8) == bits.len()
+        && arena.check(bits, Some(ones), max_pieces).is_ok()
+    {
+        *pieces = Some(ones);
+        arena.set_stride(bits.len());
     }
 }
 
@@ -753,6 +811,7 @@ mod tests {
             max_pieces: 64,
             allow_only_registered: false,
             poll_interval: Some(std::time::Duration::from_secs(30)),
+            poll_grace: 0,
         }
     }
 
@@ -783,7 +842,7 @@ mod tests {
                 assert_eq!(s.v4.find(&r.hasher, p.ip, p.port), Some(i));
             }
             let full = s.v4.peers.iter().filter(|p| p.have == Have::All).count() as u32;
-            for piece in 0..s.piece_count() {
+            for piece in 0..s.piece_count_range().map_or(0, |r| r.1) {
                 let some =
                     s.v4.peers
                         .iter()

@@ -91,9 +91,8 @@ pub fn peer_json<I: IpBytes>(p: &Peer<I>, arena: &Arena, pieces: Option<u32>, no
                 .sum(),
         ),
     };
-    let total = pieces
-        .map(u64::from)
-        .or_else(|| (arena.stride() > 0).then_some(arena.stride() as u64 * 8));
+    // A fraction only of an exact count: the bitfield's length alone allows up to 7 more.
+    let total = pieces.map(u64::from);
     let progress = match (count, total, p.have) {
         (_, _, Have::All) => Some(1.0),
         (Some(c), Some(t), _) if t > 0 => Some(c as f64 / t as f64),
@@ -146,17 +145,32 @@ fn push_opt(s: &mut String, v: Option<u64>) {
 }
 
 /// One swarm as JSON: counters, every peer, and per-piece availability.
+///
+/// `piece_count` is the exact count or `null` while unknown (a torrent the tracker was not
+/// given, before a seed's bitfield told it); `piece_count_range` is then what the bitfields
+/// allow, and `availability` lists only the pieces known to exist.
 pub fn swarm_json(ih: &InfoHash, s: &Swarm, now: u32) -> String {
-    let mut out = String::with_capacity(512 + s.len() * 256 + s.piece_count() * 3);
+    let range = s.piece_count_range();
+    // Availability of the pieces known to exist.
+    let listed = range.map_or(0, |r| r.0);
+    let mut out = String::with_capacity(512 + s.len() * 256 + listed * 3);
     let _ = write!(out, "{{\"info_hash\":\"{ih}\",\"name\":");
     match &s.name {
         Some(n) => json_str(&mut out, n),
         None => out.push_str("null"),
     }
+    out.push_str(",\"piece_count\":");
+    push_opt(&mut out, s.pieces.map(u64::from));
+    out.push_str(",\"piece_count_range\":");
+    match range {
+        Some((least, most)) => {
+            let _ = write!(out, "[{least},{most}]");
+        }
+        None => out.push_str("null"),
+    }
     let _ = write!(
         out,
-        ",\"piece_count\":{},\"piece_count_exact\":{},\"registered\":{},\"seeders\":{},\"leechers\":{},\"completed\":{},\"peers\":[",
-        s.piece_count(),
+        ",\"piece_count_exact\":{},\"registered\":{},\"seeders\":{},\"leechers\":{},\"completed\":{},\"peers\":[",
         s.pieces.is_some(),
         s.registered,
         s.seeders,
@@ -179,7 +193,7 @@ pub fn swarm_json(ih: &InfoHash, s: &Swarm, now: u32) -> String {
         out.push_str(&peer_json(p, &s.arena, s.pieces, now));
     }
     out.push_str("],\"availability\":[");
-    for i in 0..s.piece_count() {
+    for i in 0..listed {
         if i > 0 {
             out.push(',');
         }
@@ -189,13 +203,18 @@ pub fn swarm_json(ih: &InfoHash, s: &Swarm, now: u32) -> String {
     out
 }
 
-/// Every swarm's counters (at most `limit`, the most populated first).
-pub fn swarms_json(reg: &Registry, limit: usize) -> String {
+/// Every swarm's counters, the most populated first (ties by info-hash, so pages are stable):
+/// `limit` of them from position `offset`.
+pub fn swarms_json(reg: &Registry, offset: usize, limit: usize) -> String {
     let mut list: Vec<(&InfoHash, &Swarm)> = reg.swarms.iter().map(|(k, v)| (k, &**v)).collect();
     list.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
     let mut out = String::with_capacity(64 + list.len().min(limit) * 160);
-    let _ = write!(out, "{{\"total\":{},\"swarms\":[", list.len());
-    for (k, (ih, s)) in list.into_iter().take(limit).enumerate() {
+    let _ = write!(
+        out,
+        "{{\"total\":{},\"offset\":{offset},\"swarms\":[",
+        list.len()
+    );
+    for (k, (ih, s)) in list.into_iter().skip(offset).take(limit).enumerate() {
         if k > 0 {
             out.push(',');
         }
@@ -206,13 +225,14 @@ pub fn swarms_json(reg: &Registry, limit: usize) -> String {
         }
         let _ = write!(
             out,
-            ",\"peers\":{},\"seeders\":{},\"leechers\":{},\"completed\":{},\"piece_count\":{}}}",
+            ",\"peers\":{},\"seeders\":{},\"leechers\":{},\"completed\":{},\"piece_count\":",
             s.len(),
             s.seeders,
             s.leechers,
             s.completed,
-            s.piece_count()
         );
+        push_opt(&mut out, s.pieces.map(u64::from));
+        out.push('}');
     }
     out.push_str("]}");
     out

@@ -164,6 +164,11 @@ pub fn handle(
                 debug!(%from, "refusing UDP announce: forged or expired connection id");
                 return error_packet(out, transaction_id, "bad connection id");
             }
+            if port == 0 {
+                inc(&st.metrics.udp_bad_packets);
+                debug!(%from, "refusing UDP announce with port 0");
+                return error_packet(out, transaction_id, proto::PORT_ZERO);
+            }
             let a = AnnounceIn {
                 info_hash,
                 peer_id: peer_id.0,

@@ -45,7 +45,7 @@ impl Tracker {
             std::process::id(),
             rand_u32()
         ));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enjambre"))
+        let mut child = Command::new(enjambre_bin())
             .arg("-vv")
             .arg("tracker")
             .arg("--listen")
@@ -68,7 +68,7 @@ impl Tracker {
                 .unwrap_or_else(|| {
                     panic!(
                         "tracker did not start (no {key} in {line:?}); is {} another checkout's build? log:\n{}",
-                        env!("CARGO_BIN_EXE_enjambre"),
+                        enjambre_bin(),
                         std::fs::read_to_string(&log).unwrap_or_default()
                     )
                 })
@@ -189,6 +189,12 @@ impl Drop for Tracker {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr);
     }
+}
+
+/// The `enjambre` binary under test: `ENJAMBRE_BIN` when set (to run a scenario against
+/// another build, such as the one before a fix), else the one cargo built.
+pub fn enjambre_bin() -> String {
+    std::env::var("ENJAMBRE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_enjambre").to_owned())
 }
 
 fn rand_u32() -> u32 {
