@@ -200,8 +200,8 @@ mod tests {
     use enjambre_core::session::OpId;
 
     use super::*;
-    use crate::peer::journal::Entry;
     use crate::peer::io_thread::{spawn_block_thread, IoDone, IoOp};
+    use crate::peer::journal::Entry;
     use crate::peer::pool::BufPool;
     use crate::peer::progress::Mode;
     use crate::peer::storage::{safe_relative, Access, FileLayout};
