@@ -86,6 +86,9 @@ fn idle_connections_from_one_address_or_many_do_not_keep_a_leech_out() {
     let port = free_port();
     let seed_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = seed(&torrent, &file, port, 8);
+    // `seed` knows the port is open by connecting to it once; give the seed time to see that
+    // probe close, so it holds no slot when the idle peers come.
+    std::thread::sleep(Duration::from_millis(500));
 
     // 60 connections that send a valid handshake and then nothing: 20 from 127.0.0.2, then 4
     // from each of 127.0.0.3 to 127.0.0.12.
