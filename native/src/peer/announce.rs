@@ -17,6 +17,10 @@ use super::udp_tracker::{UdpAnnounce, UdpTimeouts, UdpTracker};
 /// The interval used when a tracker gives none (BEP 3 has no default; 30 minutes is customary).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1800);
 
+/// The longest announce query we send with a self-reported `bitfield=`: trackers cap request
+/// heads (ours and many others at 8 KiB), and a longer report is left out rather than refused.
+const MAX_QUERY: usize = 6 * 1024;
+
 /// How many peers to ask for.
 const NUMWANT: u32 = 80;
 
@@ -238,8 +242,25 @@ impl Announcer {
     }
 }
 
-/// Encode the query, growing the buffer until it fits (`required` may be a lower bound).
+/// Encode the query; a self-reported bitfield that would make it longer than [`MAX_QUERY`] is
+/// left out (the tracker's poller learns the pieces instead).
 fn write_query(request: &AnnounceRequest<'_>) -> String {
+    let query = encode_query(request);
+    if query.len() <= MAX_QUERY || request.bitfield.is_none() {
+        return query;
+    }
+    tracing::debug!(
+        len = query.len(),
+        "self-reported bitfield left out of a long announce"
+    );
+    encode_query(&AnnounceRequest {
+        bitfield: None,
+        ..*request
+    })
+}
+
+/// Encode the query, growing the buffer until it fits (`required` may be a lower bound).
+fn encode_query(request: &AnnounceRequest<'_>) -> String {
     let mut buf = vec![0u8; 512 + request.bitfield.map_or(0, |b| b.len() * 4 / 3 + 16)];
     loop {
         match request.write_query(&mut buf) {
@@ -268,6 +289,41 @@ mod tests {
 
     const HASH: InfoHash = InfoHash([0x12; 20]);
     const ID: PeerId = PeerId(*b"-EJ0100-abcdefghijkl");
+
+    fn request(bitfield: &[u8]) -> AnnounceRequest<'_> {
+        AnnounceRequest {
+            info_hash: HASH,
+            peer_id: ID,
+            port: 6881,
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+            event: AnnounceEvent::None,
+            compact: true,
+            numwant: Some(NUMWANT),
+            key: Some(7),
+            trackerid: None,
+            ip: None,
+            bitfield: Some(bitfield),
+        }
+    }
+
+    #[test]
+    fn a_self_report_too_long_for_a_tracker_head_is_left_out() {
+        // 35 000 pieces still fit; 140 000 pieces (17 500 bytes, 23 KB of base64) do not.
+        let fits = write_query(&request(&[0xff; 4375]));
+        assert!(
+            fits.contains("&bitfield=") && fits.len() <= MAX_QUERY,
+            "{}",
+            fits.len()
+        );
+        let large = write_query(&request(&[0xff; 17_500]));
+        assert!(!large.contains("bitfield="), "{}", large.len());
+        assert!(
+            large.contains("info_hash=") && large.contains("left=0"),
+            "{large}"
+        );
+    }
 
     fn params(event: AnnounceEvent) -> AnnounceParams {
         AnnounceParams {
