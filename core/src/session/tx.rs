@@ -271,9 +271,11 @@ impl<
         }
         if !self.partials.is_full() {
             let in_progress = &self.in_progress;
-            let picked = self
-                .picker
-                .pick(&self.peers[i].has, &self.have, |p| in_progress.get(p));
+            let picked =
+                self.picker
+                    .pick(&self.peers[i].has, &self.have, self.peers[i].counted, |p| {
+                        in_progress.get(p)
+                    });
             if let Some(piece) = picked {
                 let k = self.begin_piece(piece)?;
                 let (begin, end) = self.partials[k].next_hole()?;
