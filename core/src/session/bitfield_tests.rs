@@ -18,6 +18,7 @@ use crate::{Geometry, InfoHash, Instant, PeerId};
 
 const PIECES: u32 = 140_000;
 const BYTES: usize = 32 * 1024;
+const OUR_ID: PeerId = PeerId(*b"-EJ0001-ourselfabcde");
 type S = Session<'static, Sha1Smol, 2, BYTES, 4, { 64 * 1024 }, 8>;
 
 fn msg(m: Message<'_>) -> Vec<u8> {
@@ -53,9 +54,10 @@ fn a_bitfield_larger_than_the_buffer_is_streamed_whole_then_the_requests_follow(
         .unwrap();
 }
 
-fn stream_a_large_bitfield() {
-    // The data is one byte per piece; we have every piece but the last.
-    let data: Vec<u8> = (0..PIECES).map(|i| (i * 7) as u8).collect();
+/// A session over `pieces` one-byte pieces with every piece but the last, its announce done;
+/// returns it with its torrent's info-hash and our bitfield bytes.
+fn session(pieces: u32, now: Instant) -> (Box<S>, InfoHash, Vec<u8>) {
+    let data: Vec<u8> = (0..pieces).map(|i| (i * 7) as u8).collect();
     let mut hashes = Vec::new();
     for b in &data {
         let mut h = Sha1Smol::default();
@@ -63,31 +65,27 @@ fn stream_a_large_bitfield() {
         hashes.extend_from_slice(&h.finish());
     }
     let hashes: &'static [u8] = Box::leak(hashes.into_boxed_slice());
-    let geometry = Geometry::new(1, PIECES as u64).unwrap();
+    let geometry = Geometry::new(1, pieces as u64).unwrap();
     let info_hash = InfoHash(*b"a-torrent-of-140k-pc");
-    let mut resume = Box::new(Resume::<BYTES, 4>::new(info_hash, PIECES).unwrap());
-    for i in 0..PIECES - 1 {
+    let mut resume = Box::new(Resume::<BYTES, 4>::new(info_hash, pieces).unwrap());
+    for i in 0..pieces - 1 {
         resume.have.set(i, true);
     }
     let our_bits = resume.have.as_bytes().to_vec();
-    assert_eq!(our_bits.len(), 17_500);
-
-    let now = Instant::from_millis(1000);
-    let our_id = PeerId(*b"-EJ0001-ourselfabcde");
-    let mut s = Box::new(
-        S::new(
-            now,
-            Config::new(our_id, 6881),
-            info_hash,
-            geometry,
-            hashes,
-            Some(&resume),
-        )
-        .unwrap(),
-    );
+    let config = Config::new(OUR_ID, 6881);
+    let mut s = Box::new(S::new(now, config, info_hash, geometry, hashes, Some(&resume)).unwrap());
     let mut buf = vec![0u8; MIN_OUTPUT_BUF];
     drain(&mut s, now, &mut buf, None);
     s.handle_announce_ok(now, crate::Duration::from_secs(1800), None);
+    (s, info_hash, our_bits)
+}
+
+fn stream_a_large_bitfield() {
+    let now = Instant::from_millis(1000);
+    let (mut s, info_hash, our_bits) = session(PIECES, now);
+    assert_eq!(our_bits.len(), 17_500);
+    let our_id = OUR_ID;
+    let mut buf = vec![0u8; MIN_OUTPUT_BUF];
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 6881);
     s.handle_peers(now, [addr]);
     let Output::Command(Command::Connect { peer, .. }) = s.poll_output(now, &mut buf) else {
@@ -145,4 +143,50 @@ fn stream_a_large_bitfield() {
         stream == expected,
         "the stream differs from the expected messages"
     );
+}
+
+#[test]
+fn a_bitfield_that_fits_but_leaves_no_room_for_the_extended_handshake_is_sent_once() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(bitfield_then_extended_handshake)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Accepting, we answer with our handshake (68 bytes), our bitfield (16 355 bytes for 130 800
+/// pieces) and our extended handshake: the first two fill all but 25 bytes of the buffer.
+fn bitfield_then_extended_handshake() {
+    let now = Instant::from_millis(1000);
+    let (mut s, info_hash, our_bits) = session(130_800, now);
+    let mut buf = vec![0u8; MIN_OUTPUT_BUF];
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 6881);
+    let peer = s.handle_incoming(now, addr).unwrap();
+    drain(&mut s, now, &mut buf, Some(peer));
+    let ext = Extensions {
+        fast: true,
+        extended: true,
+        dht: false,
+    };
+    let theirs = Handshake::new(info_hash, PeerId(*b"-TT0001-000000000002"), ext).encode();
+    assert_eq!(s.handle_input(now, peer, &theirs), theirs.len());
+    let stream = drain(&mut s, now, &mut buf, Some(peer)).concat();
+    assert_eq!(
+        stream[..68],
+        Handshake::new(info_hash, OUR_ID, ext).encode()[..]
+    );
+    // The messages after it, as (id, payload length).
+    let mut messages = Vec::new();
+    let mut rest = &stream[68..];
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        assert!(rest.len() >= 4 + len, "a message cut short");
+        messages.push((rest[4], len - 1));
+        rest = &rest[4 + len..];
+    }
+    assert!(rest.is_empty());
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0], (5, our_bits.len()));
+    assert_eq!(messages[1].0, 20);
 }
