@@ -3,8 +3,9 @@
 //! [`Picker`] counts, per piece, how many connected peers have it, and picks for one peer the
 //! rarest piece that peer has and we lack. Ties are broken uniformly at random with a seeded
 //! xorshift64* generator, so a swarm of clients does not all start on the same piece while a
-//! test run stays reproducible. It never allocates; a pick is one pass over the pieces that
-//! skips whole bytes with nothing to offer.
+//! test run stays reproducible. It never allocates; a pick is at most one pass over the pieces
+//! that skips whole bytes with nothing to offer, and stops at the first piece nothing is rarer
+//! than.
 
 use crate::bitfield::{Bitfield, CapacityError};
 use crate::rng::Rng;
@@ -71,26 +72,39 @@ impl<const BYTES: usize> Picker<BYTES> {
     }
 
     /// Return the rarest piece that `peer` has, `have` lacks and `skip` does not exclude
-    /// (e.g. pieces already in progress), chosen uniformly at random among the equally rare.
+    /// (e.g. pieces already in progress). Among the equally rare, the first one from a random
+    /// piece onwards (wrapping round): random, and uniform when the candidates are contiguous.
+    ///
+    /// `counted`: `peer`'s own pieces are in the counts, so none it offers is rarer than 1 and
+    /// the first piece of count 1 ends the search. With one seed every piece has count 1: a
+    /// pick then costs one piece, not a pass over all of them.
     ///
     /// Deterministic for a given seed and call sequence; `None` when there is no such piece.
     pub fn pick(
         &mut self,
         peer: &Bitfield<BYTES>,
         have: &Bitfield<BYTES>,
+        counted: bool,
         skip: impl Fn(u32) -> bool,
     ) -> Option<u32> {
         let used = self.piece_count.div_ceil(8) as usize;
+        if used == 0 {
+            return None;
+        }
+        let floor = u16::from(counted);
+        let start = self.rng.below(self.piece_count.into()) as u32;
+        let (first, head) = ((start / 8) as usize, 0xffu8 >> (start % 8));
+        let (theirs, ours) = (peer.raw(), have.raw());
         let mut best: Option<(u32, u16)> = None;
-        let mut ties = 0u64;
-        let bytes = peer
-            .raw()
-            .iter()
-            .zip(have.raw())
-            .zip(&self.counts)
-            .take(used);
-        for (i, ((&theirs, &ours), counts)) in bytes.enumerate() {
-            let mut wanted = theirs & !ours;
+        // Byte `first` from bit `start % 8`, every other byte, then `first`'s earlier bits.
+        for step in 0..=used {
+            let i = (first + step) % used;
+            let mask = match step {
+                0 => head,
+                s if s == used => !head,
+                _ => 0xff,
+            };
+            let mut wanted = theirs[i] & !ours[i] & mask;
             while wanted != 0 {
                 let bit = wanted.leading_zeros();
                 wanted &= !(0x80 >> bit);
@@ -98,20 +112,12 @@ impl<const BYTES: usize> Picker<BYTES> {
                 if piece >= self.piece_count || skip(piece) {
                     continue;
                 }
-                let count = counts.get(bit as usize).copied().unwrap_or(0);
-                match best {
-                    Some((_, rarest)) if count > rarest => {}
-                    Some((_, rarest)) if count == rarest => {
-                        // Reservoir sampling: the k-th equal replaces the choice with chance 1/k.
-                        ties += 1;
-                        if self.rng.below(ties) == 0 {
-                            best = Some((piece, count));
-                        }
-                    }
-                    _ => {
-                        best = Some((piece, count));
-                        ties = 1;
-                    }
+                let count = self.counts[i][bit as usize];
+                if count <= floor {
+                    return Some(piece);
+                }
+                if best.is_none_or(|(_, rarest)| count < rarest) {
+                    best = Some((piece, count));
                 }
             }
         }
@@ -169,15 +175,24 @@ mod tests {
         let none = field(20, &[]);
         // Counts: 0..=3 three peers, 4 two, 5 and 17 one, 19 none; the peer offers 19 first.
         assert_eq!(p.availability(19), 0);
-        assert_eq!(p.pick(&peer, &none, |_| false), Some(19));
-        let tied = p.pick(&peer, &field(20, &[19]), |_| false);
+        assert_eq!(p.pick(&peer, &none, false, |_| false), Some(19));
+        let tied = p.pick(&peer, &field(20, &[19]), false, |_| false);
         assert!(tied == Some(5) || tied == Some(17), "{tied:?}");
         // Among 5 (count 1) and 17 (count 1) the choice is random; skip one to force the other.
-        assert_eq!(p.pick(&peer, &field(20, &[19]), |i| i == 5), Some(17));
-        assert_eq!(p.pick(&peer, &field(20, &[19, 17]), |_| false), Some(5));
-        assert_eq!(p.pick(&peer, &field(20, &[19, 17, 5]), |_| false), Some(4));
         assert_eq!(
-            p.pick(&peer, &field(20, &[19, 17, 5, 4]), |i| i == 0),
+            p.pick(&peer, &field(20, &[19]), false, |i| i == 5),
+            Some(17)
+        );
+        assert_eq!(
+            p.pick(&peer, &field(20, &[19, 17]), false, |_| false),
+            Some(5)
+        );
+        assert_eq!(
+            p.pick(&peer, &field(20, &[19, 17, 5]), false, |_| false),
+            Some(4)
+        );
+        assert_eq!(
+            p.pick(&peer, &field(20, &[19, 17, 5, 4]), false, |i| i == 0),
             Some(1)
         );
     }
@@ -187,9 +202,12 @@ mod tests {
         let mut p = Picker::<4>::new(20, 1).unwrap();
         p.add_all();
         let peer = field(20, &[3, 9]);
-        assert_eq!(p.pick(&peer, &field(20, &[3, 9]), |_| false), None);
-        assert_eq!(p.pick(&peer, &field(20, &[3]), |i| i == 9), None);
-        assert_eq!(p.pick(&field(20, &[]), &field(20, &[]), |_| false), None);
+        assert_eq!(p.pick(&peer, &field(20, &[3, 9]), false, |_| false), None);
+        assert_eq!(p.pick(&peer, &field(20, &[3]), false, |i| i == 9), None);
+        assert_eq!(
+            p.pick(&field(20, &[]), &field(20, &[]), false, |_| false),
+            None
+        );
     }
 
     #[test]
@@ -199,15 +217,33 @@ mod tests {
         let have = field(20, &[]);
         for seed in 0..2000 {
             let mut p = Picker::<4>::new(20, seed).unwrap();
-            let first = p.pick(&peer, &have, |_| false).unwrap();
+            let first = p.pick(&peer, &have, false, |_| false).unwrap();
             seen[first as usize] += 1;
             let mut again = Picker::<4>::new(20, seed).unwrap();
-            assert_eq!(again.pick(&peer, &have, |_| false), Some(first));
+            assert_eq!(again.pick(&peer, &have, false, |_| false), Some(first));
         }
         // Each of the 20 tied pieces expects 100 picks; the bounds are about ±5 sigma.
         for (piece, n) in seen.iter().enumerate() {
             assert!((50..=150).contains(n), "piece {piece} picked {n} times");
         }
+    }
+
+    #[test]
+    fn with_one_counted_seed_a_pick_looks_at_one_piece() {
+        let mut p = Picker::<4>::new(32, 3).unwrap();
+        let seed = field(32, &(0..32).collect::<Vec<_>>());
+        p.add_bitfield(&seed);
+        let mut have = field(32, &[]);
+        for _ in 0..32 {
+            let looked = core::cell::Cell::new(0);
+            let picked = p.pick(&seed, &have, true, |_| {
+                looked.set(looked.get() + 1);
+                false
+            });
+            assert_eq!(looked.get(), 1);
+            have.set(picked.unwrap(), true);
+        }
+        assert!(have.is_full());
     }
 
     #[test]
@@ -236,15 +272,19 @@ mod tests {
             have in any::<u32>(),
             skipped in any::<u32>(),
             seed in any::<u64>(),
+            counted in any::<bool>(),
         ) {
             let bits = |mask: u32| field(len, &(0..len).filter(|i| mask & (1 << i) != 0).collect::<Vec<_>>());
             let mut p = Picker::<4>::new(len, seed).unwrap();
             for &m in &peers {
                 p.add_bitfield(&bits(m));
             }
+            if counted {
+                p.add_bitfield(&bits(peer));
+            }
             let eligible = |i: u32| peer & (1 << i) != 0 && have & (1 << i) == 0 && skipped & (1 << i) == 0;
             let rarest = (0..len).filter(|&i| eligible(i)).map(|i| p.availability(i)).min();
-            let picked = p.pick(&bits(peer), &bits(have), |i| skipped & (1 << i) != 0);
+            let picked = p.pick(&bits(peer), &bits(have), counted, |i| skipped & (1 << i) != 0);
             match picked {
                 None => prop_assert_eq!(rarest, None),
                 Some(i) => {

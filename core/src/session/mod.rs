@@ -19,6 +19,8 @@
 //! from any peer that has the piece. [`Session::encode_resume`] only claims confirmed bytes.
 
 mod announce;
+#[cfg(test)]
+mod bitfield_tests;
 mod choke;
 mod config;
 mod output;
@@ -52,7 +54,9 @@ use crate::resume::{ResumeError, ResumeState};
 use crate::sha1::Sha1;
 use crate::{Geometry, InfoHash, Instant, PieceIndex};
 
-/// The smallest buffer [`Session::poll_output`] works with: one block plus headers.
+/// The smallest buffer [`Session::poll_output`] works with: one block plus headers. Messages
+/// to a peer are a byte stream: a `Bitfield` larger than the buffer goes out over several
+/// [`Output::Transmit`]s, so any bitfield size works with a buffer of this size.
 pub const MIN_OUTPUT_BUF: usize = 16 * 1024 + 64;
 /// How long a connected peer has to complete the handshake.
 const HANDSHAKE_TIMEOUT: crate::Duration = crate::Duration::from_secs(30);

@@ -69,7 +69,12 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) got_first_message: bool,
     pub(crate) handshake_sent: bool,
     pub(crate) handshake_received: bool,
+    /// Our first message and extended handshake are out; nothing else is sent before.
     pub(crate) bitfield_sent: bool,
+    /// Bytes of our first message (`Bitfield`, `HaveAll`, `HaveNone`) already written, and
+    /// whether it is complete: a bitfield larger than the output buffer goes out in parts.
+    pub(crate) first_at: u32,
+    pub(crate) first_done: bool,
     pub(crate) am_choking: bool,
     pub(crate) am_interested: bool,
     pub(crate) peer_choking: bool,
@@ -115,6 +120,8 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             handshake_sent: false,
             handshake_received: false,
             bitfield_sent: false,
+            first_at: 0,
+            first_done: false,
             am_choking: true,
             am_interested: false,
             peer_choking: true,

@@ -31,6 +31,37 @@ impl Writer<'_> {
         }
     }
 
+    /// Continue a `Bitfield` message of `bits` from byte `*at` of it, as far as it fits: a
+    /// bitfield larger than the buffer is streamed over several buffers. True once complete.
+    fn bitfield(&mut self, bits: &[u8], at: &mut u32) -> bool {
+        if self.full {
+            return false;
+        }
+        let mut header = [0u8; 5];
+        header[..4].copy_from_slice(&(bits.len() as u32 + 1).to_be_bytes());
+        header[4] = crate::wire::BITFIELD_ID;
+        let total = header.len() + bits.len();
+        let mut from = *at as usize;
+        while from < total {
+            let (part, start) = if from < header.len() {
+                (&header[..], from)
+            } else {
+                (bits, from - header.len())
+            };
+            let room = self.buf.len() - self.len;
+            let n = (part.len() - start).min(room);
+            if n == 0 {
+                self.full = true;
+                break;
+            }
+            self.buf[self.len..self.len + n].copy_from_slice(&part[start..start + n]);
+            self.len += n;
+            from += n;
+        }
+        *at = from as u32;
+        from == total
+    }
+
     fn raw(&mut self, bytes: &[u8]) -> bool {
         if self.full || self.buf.len() - self.len < bytes.len() {
             self.full = true;
@@ -91,19 +122,25 @@ impl<
         let complete = self.is_complete();
         let p = &mut self.peers[i];
         if !p.bitfield_sent {
-            let count = self.have_count;
-            let ok = if p.fast && count == 0 {
-                w.message(&Message::HaveNone)
-            } else if p.fast && complete {
-                w.message(&Message::HaveAll)
-            } else if count > 0 {
-                let bits = self.have.as_bytes();
-                w.message(&Message::Bitfield(crate::wire::Split { a: bits, b: &[] }))
-            } else {
-                true
-            };
-            if !ok {
-                return;
+            if !p.first_done {
+                if p.first_at == 0 {
+                    // Pieces verified from now on are sent as `Have`s after the bitfield.
+                    p.have_cursor = self.have_log_end;
+                }
+                let count = self.have_count;
+                let done = if p.fast && count == 0 {
+                    w.message(&Message::HaveNone)
+                } else if p.fast && complete {
+                    w.message(&Message::HaveAll)
+                } else if count > 0 {
+                    w.bitfield(self.have.as_bytes(), &mut p.first_at)
+                } else {
+                    true
+                };
+                if !done {
+                    return;
+                }
+                p.first_done = true;
             }
             if p.extended {
                 let mut scratch = [0u8; 128];
@@ -127,7 +164,6 @@ impl<
                 }
             }
             p.bitfield_sent = true;
-            p.have_cursor = self.have_log_end;
         }
         // Haves for pieces verified since.
         let behind = self.have_log_end.wrapping_sub(p.have_cursor) as usize;
@@ -235,9 +271,11 @@ impl<
         }
         if !self.partials.is_full() {
             let in_progress = &self.in_progress;
-            let picked = self
-                .picker
-                .pick(&self.peers[i].has, &self.have, |p| in_progress.get(p));
+            let picked =
+                self.picker
+                    .pick(&self.peers[i].has, &self.have, self.peers[i].counted, |p| {
+                        in_progress.get(p)
+                    });
             if let Some(piece) = picked {
                 let k = self.begin_piece(piece)?;
                 let (begin, end) = self.partials[k].next_hole()?;
@@ -280,7 +318,8 @@ impl<
     /// Emit the next upload for peer `i`, if it is unchoked and asked for something.
     pub(crate) fn poll_upload(&mut self, i: usize) -> Option<Command> {
         let p = &mut self.peers[i];
-        if p.am_choking || !p.is_active() {
+        // Uploads share the stream: never inside our first messages (a streamed bitfield).
+        if p.am_choking || !p.is_active() || !p.bitfield_sent {
             return None;
         }
         let block = p.incoming.pop_front()?;

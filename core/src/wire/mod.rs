@@ -19,6 +19,7 @@ mod tests;
 
 pub use extended::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};
 pub use handshake::{Extensions, Handshake, HANDSHAKE_LEN, PROTOCOL};
+pub(crate) use message::BITFIELD as BITFIELD_ID;
 pub use message::{piece_header, Message};
 pub use split::Split;
 

@@ -2,7 +2,7 @@
 //! over HTTP or UDP, walks the BEP 12 tiers, and turns the answer into owned values for the
 //! session driver. Never announces to anything but the URLs it was given.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -10,12 +10,16 @@ use std::time::Duration;
 use enjambre_core::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse};
 use enjambre_core::{InfoHash, PeerId};
 
-use super::http_tracker::{self, HttpUrl};
+use super::http_tracker::{self, HttpError, HttpUrl};
 use super::tiers::Tiers;
 use super::udp_tracker::{UdpAnnounce, UdpTimeouts, UdpTracker};
 
 /// The interval used when a tracker gives none (BEP 3 has no default; 30 minutes is customary).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1800);
+
+/// The longest announce query we send with a self-reported `bitfield=`: trackers cap request
+/// heads (ours and many others at 8 KiB), and a longer report is left out rather than refused.
+const MAX_QUERY: usize = 6 * 1024;
 
 /// How many peers to ask for.
 const NUMWANT: u32 = 80;
@@ -102,6 +106,8 @@ pub struct Announcer {
     tiers: Tiers,
     udp: HashMap<String, UdpTracker>,
     tracker_ids: HashMap<String, Vec<u8>>,
+    /// HTTP trackers that refused an announce carrying `bitfield=` (414 or 431): not sent again.
+    no_self_report: HashSet<String>,
     timeouts: AnnounceTimeouts,
     /// Announce from this address (the `--listen` address), so trackers list the right one.
     source: Option<IpAddr>,
@@ -127,6 +133,7 @@ impl Announcer {
             tiers,
             udp: HashMap::new(),
             tracker_ids: HashMap::new(),
+            no_self_report: HashSet::new(),
             timeouts,
             source,
         }
@@ -179,12 +186,28 @@ impl Announcer {
             key: Some(self.key),
             trackerid: self.tracker_ids.get(url).map(Vec::as_slice),
             ip: None,
-            bitfield: p.bitfield.as_deref(),
+            bitfield: p
+                .bitfield
+                .as_deref()
+                .filter(|_| !self.no_self_report.contains(url)),
         };
         let query = write_query(&request);
-        let body = http_tracker::get(&parsed, &query, self.timeouts.http, self.source)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut got = http_tracker::get(&parsed, &query, self.timeouts.http, self.source).await;
+        if let Err(HttpError::Status {
+            status: 414 | 431, ..
+        }) = got
+        {
+            if query.contains("&bitfield=") {
+                // Its head limit is below ours: announce again without the self-report.
+                self.no_self_report.insert(url.to_string());
+                let query = write_query(&AnnounceRequest {
+                    bitfield: None,
+                    ..request
+                });
+                got = http_tracker::get(&parsed, &query, self.timeouts.http, self.source).await;
+            }
+        }
+        let body = got.map_err(|e| e.to_string())?;
         let response =
             AnnounceResponse::parse(&body).map_err(|e| format!("bad announce response: {e}"))?;
         if let Some(reason) = response.failure {
@@ -238,8 +261,25 @@ impl Announcer {
     }
 }
 
-/// Encode the query, growing the buffer until it fits (`required` may be a lower bound).
+/// Encode the query; a self-reported bitfield that would make it longer than [`MAX_QUERY`] is
+/// left out (the tracker's poller learns the pieces instead).
 fn write_query(request: &AnnounceRequest<'_>) -> String {
+    let query = encode_query(request);
+    if query.len() <= MAX_QUERY || request.bitfield.is_none() {
+        return query;
+    }
+    tracing::debug!(
+        len = query.len(),
+        "self-reported bitfield left out of a long announce"
+    );
+    encode_query(&AnnounceRequest {
+        bitfield: None,
+        ..*request
+    })
+}
+
+/// Encode the query, growing the buffer until it fits (`required` may be a lower bound).
+fn encode_query(request: &AnnounceRequest<'_>) -> String {
     let mut buf = vec![0u8; 512 + request.bitfield.map_or(0, |b| b.len() * 4 / 3 + 16)];
     loop {
         match request.write_query(&mut buf) {
@@ -268,6 +308,41 @@ mod tests {
 
     const HASH: InfoHash = InfoHash([0x12; 20]);
     const ID: PeerId = PeerId(*b"-EJ0100-abcdefghijkl");
+
+    fn request(bitfield: &[u8]) -> AnnounceRequest<'_> {
+        AnnounceRequest {
+            info_hash: HASH,
+            peer_id: ID,
+            port: 6881,
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+            event: AnnounceEvent::None,
+            compact: true,
+            numwant: Some(NUMWANT),
+            key: Some(7),
+            trackerid: None,
+            ip: None,
+            bitfield: Some(bitfield),
+        }
+    }
+
+    #[test]
+    fn a_self_report_too_long_for_a_tracker_head_is_left_out() {
+        // 35 000 pieces still fit; 140 000 pieces (17 500 bytes, 23 KB of base64) do not.
+        let fits = write_query(&request(&[0xff; 4375]));
+        assert!(
+            fits.contains("&bitfield=") && fits.len() <= MAX_QUERY,
+            "{}",
+            fits.len()
+        );
+        let large = write_query(&request(&[0xff; 17_500]));
+        assert!(!large.contains("bitfield="), "{}", large.len());
+        assert!(
+            large.contains("info_hash=") && large.contains("left=0"),
+            "{large}"
+        );
+    }
 
     fn params(event: AnnounceEvent) -> AnnounceParams {
         AnnounceParams {
@@ -374,6 +449,73 @@ mod tests {
             assert!(line.contains(part), "{part} missing from {line}");
         }
         assert!(request.contains("\r\nHost: 127.0.0.1:"), "{request}");
+    }
+
+    /// An HTTP tracker with a smaller head limit: 431 to any request carrying `bitfield=`.
+    /// Sends every request line it saw.
+    async fn tracker_refusing_self_reports(
+        body: Vec<u8>,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/announce", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "client closed before the end of its request");
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let line = String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let (status, body) = if line.contains("bitfield=") {
+                    ("431 Request Header Fields Too Large", &[][..])
+                } else {
+                    ("200 OK", &body[..])
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                s.write_all(body).await.unwrap();
+                let _ = tx.send(line);
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn a_tracker_refusing_the_self_report_is_announced_to_without_it() {
+        let reply = AnnounceReply {
+            interval: 900,
+            min_interval: None,
+            complete: 1,
+            incomplete: 0,
+            warning: None,
+            compact: true,
+            peers: &[],
+        };
+        let mut body = vec![0u8; 512];
+        let n = write_announce_response(&mut body, &reply).unwrap();
+        body.truncate(n);
+        let (url, mut seen) = tracker_refusing_self_reports(body).await;
+        let mut a = announcer(&[&url]);
+        let got = a.announce(&params(AnnounceEvent::Started)).await.unwrap();
+        assert_eq!(got.interval, Duration::from_secs(900));
+        a.announce(&params(AnnounceEvent::None)).await.unwrap();
+        let mut lines = Vec::new();
+        while let Ok(line) = seen.try_recv() {
+            lines.push(line.contains("bitfield="));
+        }
+        // Refused once with it, then without it, and this tracker is not offered it again.
+        assert_eq!(lines, [true, false, false]);
     }
 
     #[tokio::test]
