@@ -47,13 +47,15 @@ pub fn command_in(netns: Option<&str>) -> Command {
     c
 }
 
-/// `enjambre create SRC -o OUT --piece-length N --tracker URL…`, checked and loaded.
+/// `enjambre create SRC -o OUT --force --piece-length N --tracker URL…`, checked and loaded (a
+/// fixture made again for the same scenario replaces its torrent).
 pub fn create(src: &Path, out: &Path, trackers: &[String], piece_length: u32) -> Torrent {
     let mut c = command();
     c.arg("create")
         .arg(src)
         .arg("-o")
         .arg(out)
+        .arg("--force")
         .args(["--piece-length", &piece_length.to_string()]);
     for t in trackers {
         c.args(["--tracker", t]);
