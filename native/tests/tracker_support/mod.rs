@@ -341,12 +341,19 @@ impl UdpClient {
         c
     }
 
-    /// Send a request and wait for one reply (None on timeout).
+    /// Send a request and wait for its reply, the datagram carrying its transaction id (None on
+    /// timeout); replies to earlier raw packets still on their way are skipped.
     pub fn request(&self, r: &Request<'_>, buf: &mut [u8]) -> Option<usize> {
         let mut out = [0u8; 2048];
         let n = r.encode(&mut out).unwrap();
         self.send_raw(&out[..n]);
-        self.recv(buf)
+        let id = r.transaction_id().to_be_bytes();
+        loop {
+            let got = self.recv(buf)?;
+            if buf[..got].get(4..8) == Some(&id[..]) {
+                return Some(got);
+            }
+        }
     }
 
     /// Send raw bytes.
