@@ -73,16 +73,17 @@ impl Journal {
         if entries.is_empty() || self.ledger.is_stopped() {
             return None;
         }
-        let mut record = vec![0u8; codec::record_len(entries)];
-        if codec::encode_record(self.ledger.last() + 1, entries, &mut record).is_err() {
+        let len = codec::record_len(entries);
+        let Some(seq) = self.ledger.append(self.kept_bytes, len) else {
+            tracing::warn!(path = %self.path.display(), "write journal stopped: no resume save");
+            return None;
+        };
+        let mut record = vec![0u8; len];
+        if codec::encode_record(seq, entries, &mut record).is_err() {
             tracing::warn!(path = %self.path.display(), "write journal stopped: record too long");
             self.ledger.append_failed();
             return None;
         }
-        let Some(seq) = self.ledger.append(self.kept_bytes, record.len()) else {
-            tracing::warn!(path = %self.path.display(), "write journal stopped: no resume save");
-            return None;
-        };
         if let Err(e) = self.file.write_all(&record) {
             tracing::warn!(error = %e, path = %self.path.display(), "write journal stopped");
             self.ledger.append_failed();
