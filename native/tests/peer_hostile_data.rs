@@ -49,6 +49,22 @@ fn torrent(out: &Path, name: &str, files: &[FileData<'_>], multi: bool, piece: u
     out.to_path_buf()
 }
 
+/// `movie.bin`, `len` bytes made from `seed`, laid out in `src`, and its single-file torrent
+/// `dir/movie.torrent` (16 KiB pieces): the bytes and the torrent's path.
+fn movie(dir: &Path, src: &Path, len: usize, seed: u64) -> (Vec<u8>, PathBuf) {
+    let bytes = data(len, seed);
+    let files: [FileData<'_>; 1] = [(&["movie.bin"], bytes.clone())];
+    let torrent = torrent(
+        &dir.join("movie.torrent"),
+        "movie.bin",
+        &files,
+        false,
+        16384,
+    );
+    lay_out(src, &files);
+    (bytes, torrent)
+}
+
 /// Write `files` under `root` (their paths relative to it).
 fn lay_out(root: &Path, files: &[FileData<'_>]) {
     for (path, bytes) in files {
@@ -142,15 +158,7 @@ fn a_torrent_named_like_our_state_directory_cannot_touch_another_torrent_s_state
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // A first torrent, downloaded into `out`: its resume state is in `out/.enjambre/`.
-    let movie = data(100_000, 3);
-    let first = torrent(
-        &dir.path().join("movie.torrent"),
-        "movie.bin",
-        &[(&["movie.bin"], movie.clone())],
-        false,
-        16384,
-    );
-    lay_out(&dir.path().join("src"), &[(&["movie.bin"], movie.clone())]);
+    let (_movie, first) = movie(dir.path(), &dir.path().join("src"), 100_000, 3);
     let (mut s, port) = seed(&first, &dir.path().join("src").join("movie.bin"));
     let o = run(&mut get(&first, &out, Some(port)), LIMIT);
     assert!(o.status.code() == Some(0), "{}", stderr(&o));
@@ -200,16 +208,8 @@ fn a_torrent_named_like_our_state_directory_cannot_touch_another_torrent_s_state
 #[test]
 fn seed_takes_the_data_or_the_directory_that_contains_it() {
     let dir = tempfile::tempdir().unwrap();
-    let movie = data(300_000, 5);
-    let single = torrent(
-        &dir.path().join("movie.torrent"),
-        "movie.bin",
-        &[(&["movie.bin"], movie.clone())],
-        false,
-        16384,
-    );
     let src = dir.path().join("src");
-    lay_out(&src, &[(&["movie.bin"], movie.clone())]);
+    let (movie, single) = movie(dir.path(), &src, 300_000, 5);
     // The directory that holds `movie.bin`, as every other client takes it.
     let (mut s, port) = seed(&single, &src);
     let out = dir.path().join("out");
@@ -260,16 +260,8 @@ fn seed_takes_the_data_or_the_directory_that_contains_it() {
 #[test]
 fn files_already_there_are_checked_and_a_longer_one_is_never_shortened() {
     let dir = tempfile::tempdir().unwrap();
-    let movie = data(300_000, 8);
-    let single = torrent(
-        &dir.path().join("movie.torrent"),
-        "movie.bin",
-        &[(&["movie.bin"], movie.clone())],
-        false,
-        16384,
-    );
     let src = dir.path().join("src");
-    lay_out(&src, &[(&["movie.bin"], movie.clone())]);
+    let (movie, single) = movie(dir.path(), &src, 300_000, 8);
 
     // Someone else's copy, right for its first 150,000 bytes: nine whole pieces are kept.
     let out = dir.path().join("out");
@@ -393,16 +385,8 @@ fn get_until_verified(cmd: &mut Command, pieces: usize, limit: Duration) {
 #[test]
 fn a_seed_with_a_bad_piece_serves_the_others_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let movie = data(200_000, 9);
-    let single = torrent(
-        &dir.path().join("movie.torrent"),
-        "movie.bin",
-        &[(&["movie.bin"], movie.clone())],
-        false,
-        16384,
-    );
     let good = dir.path().join("good");
-    lay_out(&good, &[(&["movie.bin"], movie.clone())]);
+    let (movie, single) = movie(dir.path(), &good, 200_000, 9);
     let (_full, full_port) = seed(&single, &good);
     // Piece 9 of 13 is damaged. The partial seed knows the full one, but only serves: it
     // neither asks for piece 9 nor writes into the data it was given.
