@@ -72,10 +72,7 @@ const fn last_byte_mask(len_bits: u32) -> u8 {
 impl<const BYTES: usize> Default for Bitfield<BYTES> {
     /// A bitfield of zero pieces.
     fn default() -> Self {
-        Bitfield {
-            bits: [0; BYTES],
-            len: 0,
-        }
+        Self::empty()
     }
 }
 
@@ -96,6 +93,24 @@ impl<const BYTES: usize> Bitfield<BYTES> {
             bits: [0; BYTES],
             len: len_bits,
         })
+    }
+
+    /// A bitfield of zero pieces (usable in `const` contexts).
+    pub const fn empty() -> Self {
+        Bitfield {
+            bits: [0; BYTES],
+            len: 0,
+        }
+    }
+
+    /// Make this an all-zero bitfield of `len_bits` pieces, in place.
+    pub fn reset(&mut self, len_bits: u32) -> Result<(), CapacityError> {
+        if len_bits > Self::CAPACITY {
+            return Err(CapacityError);
+        }
+        self.bits.fill(0);
+        self.len = len_bits;
+        Ok(())
     }
 
     /// Return the number of pieces.

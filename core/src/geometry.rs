@@ -64,6 +64,13 @@ impl PieceIndex {
 }
 
 impl Geometry {
+    /// The shape of no torrent: zero pieces. A session holds it until it is started.
+    pub(crate) const NONE: Geometry = Geometry {
+        piece_length: 1,
+        total_length: 0,
+        piece_count: 0,
+    };
+
     /// Build the geometry of a torrent of `total_length` bytes cut in pieces of `piece_length`.
     pub fn new(piece_length: u32, total_length: u64) -> Result<Self, GeometryError> {
         if piece_length == 0 {

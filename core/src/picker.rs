@@ -10,35 +10,53 @@
 use crate::bitfield::{Bitfield, CapacityError};
 use crate::rng::Rng;
 
-/// Availability counts and a random source for choosing pieces.
+/// Availability counts and a random source for choosing pieces: room for `8 * PICK` pieces.
+///
+/// A picker of zero pieces counts nothing and picks nothing: a seed that never downloads
+/// uses `PICK = 0` and pays nothing for it.
 #[derive(Debug, Clone)]
-pub struct Picker<const BYTES: usize> {
+pub struct Picker<const PICK: usize> {
     /// `counts[byte][bit]` is the availability of piece `byte * 8 + bit` (BEP 3 bit order).
-    counts: [[u16; 8]; BYTES],
+    counts: [[u16; 8]; PICK],
     piece_count: u32,
     rng: Rng,
 }
 
-impl<const BYTES: usize> Picker<BYTES> {
+impl<const PICK: usize> Picker<PICK> {
+    /// A picker of zero pieces; [`Picker::reset`] sizes it.
+    pub const fn empty() -> Self {
+        Picker {
+            counts: [[0; 8]; PICK],
+            piece_count: 0,
+            rng: Rng::new(1),
+        }
+    }
+
     /// Create a picker for `piece_count` pieces, all unavailable, with random seed `seed`.
     pub fn new(piece_count: u32, seed: u64) -> Result<Self, CapacityError> {
-        if piece_count > Bitfield::<BYTES>::CAPACITY {
+        let mut picker = Self::empty();
+        picker.reset(piece_count, seed)?;
+        Ok(picker)
+    }
+
+    /// Make this a picker for `piece_count` pieces, all unavailable, in place.
+    pub fn reset(&mut self, piece_count: u32, seed: u64) -> Result<(), CapacityError> {
+        if piece_count > Bitfield::<PICK>::CAPACITY {
             return Err(CapacityError);
         }
-        Ok(Picker {
-            counts: [[0; 8]; BYTES],
-            piece_count,
-            rng: Rng::new(seed),
-        })
+        self.counts.fill([0; 8]);
+        self.piece_count = piece_count;
+        self.rng = Rng::new(seed);
+        Ok(())
     }
 
     /// Count every piece set in a peer's bitfield (its `BITFIELD` message).
-    pub fn add_bitfield(&mut self, b: &Bitfield<BYTES>) {
+    pub fn add_bitfield<const B: usize>(&mut self, b: &Bitfield<B>) {
         self.apply(b, |c| c.saturating_add(1));
     }
 
     /// Uncount a departing peer's bitfield.
-    pub fn remove_bitfield(&mut self, b: &Bitfield<BYTES>) {
+    pub fn remove_bitfield<const B: usize>(&mut self, b: &Bitfield<B>) {
         self.apply(b, |c| c.saturating_sub(1));
     }
 
@@ -80,10 +98,10 @@ impl<const BYTES: usize> Picker<BYTES> {
     /// pick then costs one piece, not a pass over all of them.
     ///
     /// Deterministic for a given seed and call sequence; `None` when there is no such piece.
-    pub fn pick(
+    pub fn pick<const B: usize>(
         &mut self,
-        peer: &Bitfield<BYTES>,
-        have: &Bitfield<BYTES>,
+        peer: &Bitfield<B>,
+        have: &Bitfield<B>,
         counted: bool,
         skip: impl Fn(u32) -> bool,
     ) -> Option<u32> {
@@ -133,7 +151,7 @@ impl<const BYTES: usize> Picker<BYTES> {
             .get_mut((piece % 8) as usize)
     }
 
-    fn apply(&mut self, b: &Bitfield<BYTES>, f: impl Fn(u16) -> u16) {
+    fn apply<const B: usize>(&mut self, b: &Bitfield<B>, f: impl Fn(u16) -> u16) {
         for piece in b.iter_ones() {
             if let Some(c) = self.count_mut(piece) {
                 *c = f(*c);

@@ -279,8 +279,8 @@ fn session_peer(ih: InfoHash, have: &'static [u32], pieces: u32) -> u16 {
         let started = Instant::now();
         let now = || CoreInstant::from_millis(started.elapsed().as_millis() as u64);
         let config = Config::new(PeerId(*b"-EJ0001-sessionpeer1"), port);
-        let mut session: Session<'_, Sha1Smol, 4, 8, 4, 32768, 8> =
-            Session::new(now(), config, ih, geometry, &hashes, Some(&resume)).unwrap();
+        let mut session: Session<Sha1Smol, &[u8], 4, 8, 4, 32768, 8> =
+            Session::new(now(), config, ih, geometry, &hashes[..], Some(&resume)).unwrap();
         let mut out = vec![0u8; MIN_OUTPUT_BUF];
         for conn in l.incoming() {
             let Ok(mut s) = conn else { return };
@@ -292,8 +292,10 @@ fn session_peer(ih: InfoHash, have: &'static [u32], pieces: u32) -> u16 {
             loop {
                 loop {
                     match session.poll_output(now(), &mut out) {
-                        Output::Transmit { bytes, .. } => {
+                        Output::Transmit { peer, bytes } => {
                             let _ = s.write_all(bytes);
+                            let n = bytes.len();
+                            session.handle_sent(now(), peer, n);
                         }
                         Output::Timeout(_) => break,
                         _ => {}
@@ -310,8 +312,10 @@ fn session_peer(ih: InfoHash, have: &'static [u32], pieces: u32) -> u16 {
                             fed += session.handle_input(now(), peer, &buf[fed..n]);
                             loop {
                                 match session.poll_output(now(), &mut out) {
-                                    Output::Transmit { bytes, .. } => {
+                                    Output::Transmit { peer, bytes } => {
                                         let _ = s.write_all(bytes);
+                                        let n = bytes.len();
+                                        session.handle_sent(now(), peer, n);
                                     }
                                     Output::Timeout(_) => break,
                                     _ => {}

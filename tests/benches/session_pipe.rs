@@ -36,7 +36,7 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
     let mut seed_state =
         ResumeState::<BYTES, PARTIAL, MAX_RANGES>::new(ih, geometry.piece_count()).unwrap();
     seed_state.have.fill();
-    let mut seed: Box<Session<'static, H, PEERS, BYTES, PARTIAL, RX, Q>> = Box::new(
+    let mut seed: Box<Session<H, &'static [u8], PEERS, BYTES, PARTIAL, RX, Q>> = Box::new(
         Session::new(
             now,
             Config::new(PeerId([1; 20]), 1),
@@ -47,7 +47,7 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
         )
         .unwrap(),
     );
-    let mut leech: Box<Session<'static, H, PEERS, BYTES, PARTIAL, RX, Q>> = Box::new(
+    let mut leech: Box<Session<H, &'static [u8], PEERS, BYTES, PARTIAL, RX, Q>> = Box::new(
         Session::new(
             now,
             Config::new(PeerId([2; 20]), 2),
@@ -81,17 +81,22 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
         loop {
             match seed.poll_output(now, &mut buf) {
                 Output::Timeout(_) => break,
-                Output::Transmit { bytes, .. } => to_leech.extend_from_slice(bytes),
+                Output::Transmit { peer, bytes } => {
+                    to_leech.extend_from_slice(bytes);
+                    let n = bytes.len();
+                    seed.handle_sent(now, peer, n);
+                }
                 Output::Command(Command::SendBlock {
+                    peer,
                     header,
                     piece,
                     offset,
                     len,
-                    ..
                 }) => {
                     let at = geometry.piece_offset(piece) as usize + offset as usize;
                     to_leech.extend_from_slice(&header);
                     to_leech.extend_from_slice(&data[at..at + len as usize]);
+                    seed.handle_sent(now, peer, 13 + len as usize);
                 }
                 _ => {}
             }
@@ -110,7 +115,11 @@ fn run<H: Sha1>(data: &[u8], piece_len: u32, hashes: &'static [u8], label: &str)
             loop {
                 match leech.poll_output(now, &mut buf) {
                     Output::Timeout(_) => break,
-                    Output::Transmit { bytes, .. } => to_seed.extend_from_slice(bytes),
+                    Output::Transmit { peer, bytes } => {
+                        to_seed.extend_from_slice(bytes);
+                        let n = bytes.len();
+                        leech.handle_sent(now, peer, n);
+                    }
                     Output::Write {
                         op,
                         piece,

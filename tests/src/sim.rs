@@ -28,7 +28,7 @@ pub const RX: usize = 8 * 1024;
 pub const Q: usize = 16;
 
 /// The session type every simulated node runs.
-pub type SimSession = Session<'static, Sha1Smol, PEERS, BYTES, PARTIAL, RX, Q>;
+pub type SimSession = Session<Sha1Smol, &'static [u8], PEERS, BYTES, PARTIAL, RX, Q>;
 /// Its resume state.
 pub type SimResume = ResumeState<BYTES, PARTIAL, MAX_RANGES>;
 
@@ -99,6 +99,8 @@ pub struct Node {
     pub behaviour: Behaviour,
     /// Events seen, in order.
     pub events: Vec<Event>,
+    /// Durability facts (`PieceVerified`, `PieceDiscarded`) seen, in order.
+    pub facts: Vec<Command>,
     /// Bytes written, by piece: (offset, len) in order, for accounting.
     pub writes: BTreeMap<u32, Vec<(u32, u32)>>,
     /// Requests this node sent: (to node, piece, begin, len).
@@ -113,6 +115,9 @@ struct Link {
     inflight: [VecDeque<(Instant, Vec<u8>)>; 2],
     /// Bytes from end k's socket not yet accepted by `handle_input`.
     backlog: [Vec<u8>; 2],
+    /// End k's socket reached end of stream: it hears so once its backlog is all offered
+    /// (the shell contract's closing rule: bytes read before the end are never dropped).
+    eof: [bool; 2],
     /// Partial message reassembly per direction, to log requests.
     sniff: [Vec<u8>; 2],
     closed: bool,
@@ -185,6 +190,7 @@ impl Swarm {
             deadline: Some(self.now),
             behaviour,
             events: Vec::new(),
+            facts: Vec::new(),
             writes: BTreeMap::new(),
             requests_sent: Vec::new(),
             config,
@@ -319,12 +325,9 @@ impl Swarm {
                     }
                     let (_, bytes) = self.links[l].inflight[k].pop_front().unwrap();
                     if bytes.is_empty() {
-                        // A close notice.
-                        let (n, h) = self.links[l].ends[k];
-                        let now = self.now;
-                        if let Some(s) = self.nodes[n].session.as_mut() {
-                            s.handle_closed(now, h);
-                        }
+                        // A close notice: heard once the bytes before it are all offered.
+                        self.links[l].eof[k] = true;
+                        self.close_if_drained(l, k);
                     } else {
                         self.links[l].backlog[k].extend_from_slice(&bytes);
                     }
@@ -362,11 +365,26 @@ impl Swarm {
                 let taken = s.handle_input(now, h, &self.links[l].backlog[k]);
                 if taken > 0 {
                     self.links[l].backlog[k].drain(..taken);
+                    self.close_if_drained(l, k);
                     moved = true;
                 }
             }
         }
         moved
+    }
+
+    /// Tell end `k` of link `l` its socket ended, once nothing read before the end is left.
+    fn close_if_drained(&mut self, l: usize, k: usize) {
+        let link = &mut self.links[l];
+        if !link.eof[k] || !link.backlog[k].is_empty() {
+            return;
+        }
+        link.eof[k] = false;
+        let (n, h) = link.ends[k];
+        let now = self.now;
+        if let Some(s) = self.nodes[n].session.as_mut() {
+            s.handle_closed(now, h);
+        }
     }
 
     fn drain(&mut self, n: usize) -> bool {
@@ -385,7 +403,10 @@ impl Swarm {
                 }
                 Output::Transmit { peer, bytes } => {
                     let bytes = bytes.to_vec();
+                    let len = bytes.len();
                     self.transmit(n, peer, bytes);
+                    // Simulated sockets take everything at once.
+                    self.sent(n, peer, len);
                 }
                 Output::Write {
                     op,
@@ -453,6 +474,7 @@ impl Swarm {
                     ends: [(n, peer), (t, theirs)],
                     inflight: [VecDeque::new(), VecDeque::new()],
                     backlog: [Vec::new(), Vec::new()],
+                    eof: [false, false],
                     sniff: [Vec::new(), Vec::new()],
                     closed: false,
                 });
@@ -477,6 +499,7 @@ impl Swarm {
                     Behaviour::Corrupt => bytes.extend(data.iter().map(|b| !b)),
                 }
                 self.transmit(n, peer, bytes);
+                self.sent(n, peer, 13 + len as usize);
             }
             Command::Read {
                 op,
@@ -506,6 +529,16 @@ impl Swarm {
                 s.handle_announce_ok(now, interval, None);
             }
             Command::PersistResume => persist(&mut self.nodes[n]),
+            fact @ (Command::PieceVerified { .. } | Command::PieceDiscarded { .. }) => {
+                self.nodes[n].facts.push(fact);
+            }
+        }
+    }
+
+    fn sent(&mut self, n: usize, peer: PeerHandle, len: usize) {
+        let now = self.now;
+        if let Some(s) = self.nodes[n].session.as_mut() {
+            s.handle_sent(now, peer, len);
         }
     }
 
@@ -576,6 +609,11 @@ impl Swarm {
     /// Count the events of node `n` that match `f`.
     pub fn count_events(&self, n: usize, f: impl Fn(&Event) -> bool) -> usize {
         self.nodes[n].events.iter().filter(|e| f(e)).count()
+    }
+
+    /// Count the durability facts of node `n` that match `f`.
+    pub fn count_facts(&self, n: usize, f: impl Fn(&Command) -> bool) -> usize {
+        self.nodes[n].facts.iter().filter(|e| f(e)).count()
     }
 }
 

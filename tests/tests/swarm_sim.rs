@@ -1,7 +1,7 @@
 //! Swarm scenarios in the deterministic simulator: several sessions, a virtual clock, seeded
 //! latency, kills and restarts.
 
-use enjambre_core::session::Event;
+use enjambre_core::session::{Command, Event};
 use enjambre_core::Duration;
 use enjambre_tests::sim::{Behaviour, Swarm, Torrent};
 
@@ -41,11 +41,11 @@ fn three_seeds_two_leeches_finish_byte_identical() {
         // Every piece verified once, none failed.
         let pieces = swarm.torrent.geometry.piece_count() as usize;
         for n in [a, b] {
-            let verified = swarm.count_events(n, |e| matches!(e, Event::PieceVerified { .. }));
+            let verified = swarm.count_facts(n, |c| matches!(c, Command::PieceVerified { .. }));
             assert_eq!(verified, pieces);
             assert_eq!(swarm.count_events(n, |e| matches!(e, Event::Completed)), 1);
             assert_eq!(
-                swarm.count_events(n, |e| matches!(e, Event::PieceFailed { .. })),
+                swarm.count_facts(n, |c| matches!(c, Command::PieceDiscarded { .. })),
                 0
             );
         }
@@ -197,7 +197,7 @@ fn corrupt_peer_is_refetched_around_and_banned() {
     swarm.add_node(true, Behaviour::Honest);
     let leech = swarm.add_node(false, Behaviour::Honest);
     assert!(swarm.run_until(Duration::from_secs(900), |s| s.is_complete(leech)));
-    assert!(swarm.count_events(leech, |e| matches!(e, Event::PieceFailed { .. })) >= 1);
+    assert!(swarm.count_facts(leech, |c| matches!(c, Command::PieceDiscarded { .. })) >= 1);
     let bad_ip = swarm.nodes[bad].addr.ip();
     assert_eq!(
         swarm.count_events(

@@ -5,7 +5,7 @@
 //! Checked: nothing panics; `poll_output` reaches `Timeout` (never in the past) within a bound;
 //! the resume state always encodes and decodes; the counters add up; and a piece reported
 //! verified is byte-identical to the torrent on the simulated storage, which applies writes in
-//! the order they are issued.
+//! the order they are issued; no peer's socket is ever handed more than the send window.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 
 use enjambre_core::resume::ResumeState;
 use enjambre_core::session::{
-    Command, Config, Event, OpId, Output, PeerHandle, Session, StorageError, MAX_RANGES,
-    MIN_OUTPUT_BUF,
+    Command, Config, OpId, Output, PeerHandle, Session, StorageError, MAX_RANGES, MIN_OUTPUT_BUF,
+    MIN_SEND_WINDOW,
 };
 use enjambre_core::sha1::{Sha1, Sha1Smol};
 use enjambre_core::wire::{ExtendedHandshake, Extensions, Handshake, Message, Split};
@@ -28,7 +28,7 @@ const PARTIAL: usize = 2;
 const RX: usize = 1024;
 const Q: usize = 4;
 
-type S = Session<'static, Sha1Smol, PEERS, BYTES, PARTIAL, RX, Q>;
+type S = Session<Sha1Smol, &'static [u8], PEERS, BYTES, PARTIAL, RX, Q>;
 type State = ResumeState<BYTES, PARTIAL, MAX_RANGES>;
 
 const PIECE_LEN: u32 = 40_000;
@@ -106,6 +106,8 @@ struct Shell {
     handles: Vec<PeerHandle>,
     writes: Vec<OpId>,
     reads: Vec<(OpId, u64, u32)>,
+    /// Bytes handed to each peer's socket and not yet reported sent.
+    unsent: std::collections::HashMap<PeerHandle, usize>,
     buf: Vec<u8>,
 }
 
@@ -116,6 +118,8 @@ impl Shell {
         config.max_message_len = 200;
         config.ban_after_hash_failures = 2;
         config.pipeline_depth = Q;
+        // The smallest window: sockets that fill up are the common case here.
+        config.send_window = MIN_SEND_WINDOW;
         let s = S::new(now, config, INFO_HASH, t.geometry, &t.hashes, resume)
             .expect("a valid resume state is accepted");
         Shell {
@@ -125,6 +129,7 @@ impl Shell {
             handles: Vec::new(),
             writes: Vec::new(),
             reads: Vec::new(),
+            unsent: Default::default(),
             buf: vec![0; MIN_OUTPUT_BUF],
         }
     }
@@ -142,7 +147,11 @@ impl Shell {
                     self.check();
                     return;
                 }
-                Output::Transmit { bytes, .. } => assert!(!bytes.is_empty()),
+                Output::Transmit { peer, bytes } => {
+                    assert!(!bytes.is_empty());
+                    let n = bytes.len();
+                    self.handed(peer, n);
+                }
                 Output::Write {
                     op,
                     piece,
@@ -168,13 +177,17 @@ impl Shell {
                         .push((op, t.geometry.piece_offset(piece) + offset as u64, len));
                 }
                 Output::Command(Command::SendBlock {
-                    piece, offset, len, ..
+                    peer,
+                    piece,
+                    offset,
+                    len,
+                    ..
                 }) => {
+                    self.handed(peer, 13 + len as usize);
                     assert!(self.s.have().get(piece.get()));
                     assert!(offset as u64 + len as u64 <= t.geometry.piece_len(piece) as u64);
                 }
-                Output::Command(_) => {}
-                Output::Event(Event::PieceVerified { piece }) => {
+                Output::Command(Command::PieceVerified { piece }) => {
                     let at = t.geometry.piece_offset(piece) as usize;
                     let len = t.geometry.piece_len(piece) as usize;
                     assert!(
@@ -183,10 +196,17 @@ impl Shell {
                         piece.get()
                     );
                 }
-                Output::Event(_) => {}
+                Output::Command(_) | Output::Event(_) => {}
             }
         }
         panic!("poll_output did not reach Timeout");
+    }
+
+    /// A shell never holds more than the send window for one peer.
+    fn handed(&mut self, peer: PeerHandle, n: usize) {
+        let unsent = self.unsent.entry(peer).or_default();
+        *unsent += n;
+        assert!(*unsent <= MIN_SEND_WINDOW as usize, "{unsent} bytes held");
     }
 
     /// Counters add up and the resume state round-trips.
@@ -359,7 +379,7 @@ fuzz_target!(|data: &[u8]| {
     while !input.0.is_empty() && steps < 2000 {
         steps += 1;
         let now = shell.now;
-        match input.byte() % 16 {
+        match input.byte() % 17 {
             0 => {
                 let n = input.byte();
                 shell
@@ -486,6 +506,14 @@ fuzz_target!(|data: &[u8]| {
                 let state = State::decode(bytes, INFO_HASH, torrent().geometry).unwrap();
                 let disk = std::mem::take(&mut shell.disk);
                 shell = Shell::new(now, Some(&state), disk);
+            }
+            16 => {
+                // A socket takes some of what it holds.
+                let h = shell.handle(&mut input);
+                let unsent = shell.unsent.entry(h).or_default();
+                let n = (*unsent).min(usize::from(input.u16()) * 4);
+                *unsent -= n;
+                shell.s.handle_sent(now, h, n);
             }
             _ => {
                 // Stale and made-up storage completions.

@@ -24,7 +24,7 @@ pub(crate) struct Announce {
 }
 
 impl Announce {
-    pub(crate) fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Announce {
             next: None,
             peerless_next: None,

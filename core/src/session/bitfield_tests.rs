@@ -19,7 +19,8 @@ use crate::{Geometry, InfoHash, Instant, PeerId};
 const PIECES: u32 = 140_000;
 const BYTES: usize = 32 * 1024;
 const OUR_ID: PeerId = PeerId(*b"-EJ0001-ourselfabcde");
-type S = Session<'static, Sha1Smol, 2, BYTES, 4, { 64 * 1024 }, 8>;
+/// The piece hashes are owned by the session here.
+type S = Session<Sha1Smol, Vec<u8>, 2, BYTES, 4, { 64 * 1024 }, 8>;
 
 fn msg(m: Message<'_>) -> Vec<u8> {
     let mut out = vec![0; m.encoded_len()];
@@ -33,7 +34,10 @@ fn drain(s: &mut S, now: Instant, buf: &mut [u8], peer: Option<PeerHandle>) -> V
     for _ in 0..1000 {
         match s.poll_output(now, buf) {
             Output::Timeout(_) => return sent,
-            Output::Transmit { peer: p, bytes } if Some(p) == peer => sent.push(bytes.to_vec()),
+            Output::Transmit { peer: p, bytes } if Some(p) == peer => {
+                sent.push(bytes.to_vec());
+                s.handle_sent(now, p, sent[sent.len() - 1].len());
+            }
             other => assert!(
                 matches!(other, Output::Command(_) | Output::Event(_)),
                 "unexpected {other:?}"
@@ -64,7 +68,6 @@ fn session(pieces: u32, now: Instant) -> (Box<S>, InfoHash, Vec<u8>) {
         h.update(core::slice::from_ref(b));
         hashes.extend_from_slice(&h.finish());
     }
-    let hashes: &'static [u8] = Box::leak(hashes.into_boxed_slice());
     let geometry = Geometry::new(1, pieces as u64).unwrap();
     let info_hash = InfoHash(*b"a-torrent-of-140k-pc");
     let mut resume = Box::new(Resume::<BYTES, 4>::new(info_hash, pieces).unwrap());

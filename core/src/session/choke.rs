@@ -10,14 +10,20 @@ use crate::Instant;
 const OPTIMISTIC_ROUNDS: u32 = 3;
 
 impl<
-        'a,
         H: Sha1,
+        P: AsRef<[u8]>,
         const PEERS: usize,
         const BYTES: usize,
         const PARTIAL: usize,
         const RX: usize,
         const Q: usize,
-    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
 {
     /// A peer became interested: unchoke it at once if a slot is free (no 10 s wait).
     pub(crate) fn unchoke_if_room(&mut self, i: usize) {

@@ -47,11 +47,15 @@ pub struct Config {
     pub fast_extension: bool,
     /// Never ask peers for pieces, only serve: a seed whose data lacks some pieces.
     pub upload_only: bool,
+    /// Bytes per peer the session hands the shell (transmits, and uploaded blocks with their
+    /// header) before the shell confirms them sent with `handle_sent`: the most a shell ever
+    /// holds for one peer. At least [`MIN_SEND_WINDOW`](super::MIN_SEND_WINDOW).
+    pub send_window: u32,
 }
 
 impl Config {
     /// Defaults for a peer with id `peer_id` listening on `listen_port`.
-    pub fn new(peer_id: PeerId, listen_port: u16) -> Self {
+    pub const fn new(peer_id: PeerId, listen_port: u16) -> Self {
         Config {
             peer_id,
             listen_port,
@@ -73,6 +77,7 @@ impl Config {
             client_name: "Enjambre 0.1",
             fast_extension: true,
             upload_only: false,
+            send_window: 256 * 1024,
         }
     }
 }

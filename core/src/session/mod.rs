@@ -10,8 +10,9 @@
 //! - **queries**: [`Session::stats`], [`Session::have`], [`Session::encode_resume`].
 //!
 //! The session never blocks, allocates, reads a clock or touches a socket or a file.
-//! Its size is about `PEERS * (RX + BYTES + 16 * Q)` bytes: keep it in a `static`, or build it on
-//! a thread with a large stack.
+//! Its size is about `PEERS * (RX + BYTES + 32 * Q) + 18 * PICK` bytes: keep it in a `static`
+//! ([`Session::EMPTY`]) or on the heap ([`Session::empty`]) and [`Session::start`] it in place.
+//! The crate docs hold the shell contract: which input answers which output.
 //!
 //! Keeping every byte: payload is streamed to storage as it arrives (a peer dropping in the
 //! middle of a block loses nothing already received), the bytes confirmed written are tracked
@@ -26,6 +27,7 @@ mod config;
 mod output;
 mod peer;
 mod pieces;
+pub mod preset;
 mod room;
 mod rx;
 mod swarm;
@@ -39,13 +41,13 @@ use heapless::{Deque, Vec};
 
 pub use config::Config;
 pub use output::{
-    CloseReason, Command, Event, OpId, Output, PeerHandle, PeerMisbehaved, SessionError, Stats,
-    StorageError,
+    CloseReason, Command, DiscardCause, Event, OpId, Output, PeerHandle, PeerMisbehaved,
+    SessionError, Stats, StorageError,
 };
 
 use announce::Announce;
 use peer::{Peer, Phase};
-use pieces::{Op, OpKind, Partial};
+use pieces::{Fact, Op, OpKind, Partial};
 use swarm::Known;
 
 use crate::bitfield::Bitfield;
@@ -58,61 +60,86 @@ use crate::{Geometry, InfoHash, Instant, PieceIndex};
 /// to a peer are a byte stream: a `Bitfield` larger than the buffer goes out over several
 /// [`Output::Transmit`]s, so any bitfield size works with a buffer of this size.
 pub const MIN_OUTPUT_BUF: usize = 16 * 1024 + 64;
+/// The smallest [`Config::send_window`]: one uploaded block with its header, plus room for the
+/// small messages that travel with it.
+pub const MIN_SEND_WINDOW: u32 = 16 * 1024 + 13 + 256;
 /// How long a connected peer has to complete the handshake.
 const HANDSHAKE_TIMEOUT: crate::Duration = crate::Duration::from_secs(30);
 
 /// Byte ranges tracked per partial piece; more fragmented pieces wait for holes to fill.
 pub const MAX_RANGES: usize = 32;
-/// Peer addresses remembered for connecting.
-pub const MAX_KNOWN: usize = 128;
-/// Storage operations in flight at once; more input waits.
-pub const MAX_OPS: usize = 256;
-const HAVE_LOG: usize = 256;
-const MAX_BANS: usize = 32;
 
 /// The resume state a session of this shape reads and writes.
 pub type Resume<const BYTES: usize, const PARTIAL: usize> = ResumeState<BYTES, PARTIAL, MAX_RANGES>;
 
-/// One torrent's swarm. `PEERS` connection slots, bitfields of `BYTES` bytes (`8 * BYTES`
-/// pieces at most), `PARTIAL` pieces in progress at once, `RX` bytes of receive ring per peer,
-/// `Q` requests in flight per peer (and queued from each peer).
+/// One torrent's swarm, in memory the caller places.
+///
+/// `H` hashes pieces; `P` holds the torrent's piece hashes (20 bytes per piece), owned
+/// (`Vec<u8>`, `Box<[u8]>`) or borrowed (`&'static [u8]`, flash). Every capacity is a const
+/// parameter, so a session is one fixed-size value that fits in a `static`
+/// ([`Session::EMPTY`], then [`Session::start`]); [`preset`] names the usual shapes.
+///
+/// | parameter | what it bounds |
+/// |---|---|
+/// | `PEERS` | connection slots |
+/// | `BYTES` | bitfield bytes: `8 * BYTES` pieces at most |
+/// | `PARTIAL` | pieces downloading at once (0: never downloads) |
+/// | `RX` | receive ring per peer: the longest non-`Piece` message it can take |
+/// | `Q` | requests in flight to each peer, and queued from each peer |
+/// | `PICK` | bitfield bytes the piece picker counts (0: a seed, no picker) |
+/// | `KNOWN` | peer addresses remembered for dialling |
+/// | `OPS` | storage operations in flight |
+/// | `EVENTS` | events queued for display (the newest are dropped beyond it); at least 1 |
+/// | `HAVES` | verified pieces remembered for `Have` messages to peers; at least 1 |
+/// | `BANS` | banned, struck and cooling-down addresses, each |
 pub struct Session<
-    'a,
     H: Sha1,
+    P: AsRef<[u8]>,
     const PEERS: usize,
     const BYTES: usize,
     const PARTIAL: usize,
     const RX: usize,
     const Q: usize,
+    const PICK: usize = BYTES,
+    const KNOWN: usize = 128,
+    const OPS: usize = 256,
+    const EVENTS: usize = 64,
+    const HAVES: usize = 256,
+    const BANS: usize = 32,
 > {
     config: Config,
     info_hash: InfoHash,
     geometry: Geometry,
-    hashes: &'a [u8],
+    /// The piece hashes; `None` until started.
+    hashes: Option<P>,
     have: Bitfield<BYTES>,
     /// `have.count_ones()`, kept up to date.
     have_count: u32,
     /// Total length of the verified pieces.
     verified_bytes: u64,
     in_progress: Bitfield<BYTES>,
-    picker: Picker<BYTES>,
+    picker: Picker<PICK>,
     partials: Vec<Partial<H>, PARTIAL>,
+    /// Pieces verified or discarded whose command the shell has not polled yet. A piece
+    /// leaves `partials` for here, and no piece begins while both together are full, so
+    /// these facts are never dropped.
+    facts: Vec<Fact, PARTIAL>,
     peers: [Peer<BYTES, RX, Q>; PEERS],
-    known: Vec<Known, MAX_KNOWN>,
+    known: Vec<Known, KNOWN>,
     want_connect: bool,
     /// Some slot may be `Closing` or `Connecting` not yet emitted.
     slots_pending: bool,
-    bans: Vec<IpAddr, MAX_BANS>,
+    bans: Vec<IpAddr, BANS>,
     /// Addresses whose peer was closed as idle, and until when they wait while slots are short.
-    cooling: Vec<(IpAddr, Instant), { room::MAX_COOLING }>,
+    cooling: Vec<(IpAddr, Instant), BANS>,
     /// Peers evicted for a newcomer: their slot is already reused, their `Close` not yet emitted.
     evicted: Deque<PeerHandle, 8>,
-    strikes: Vec<(IpAddr, u8), MAX_BANS>,
-    ops: Vec<Op, MAX_OPS>,
+    strikes: Vec<(IpAddr, u8), BANS>,
+    ops: Vec<Op, OPS>,
     next_op: u32,
-    have_log: Deque<u32, HAVE_LOG>,
+    have_log: Deque<u32, HAVES>,
     have_log_end: u32,
-    events: Deque<Event, 64>,
+    events: Deque<Event, EVENTS>,
     cursor: usize,
     announce: Announce,
     next_rechoke: Instant,
@@ -129,42 +156,48 @@ pub struct Session<
 }
 
 impl<
-        'a,
         H: Sha1,
+        P: AsRef<[u8]>,
         const PEERS: usize,
         const BYTES: usize,
         const PARTIAL: usize,
         const RX: usize,
         const Q: usize,
-    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
 {
-    /// Start a session for the torrent `info_hash` of shape `geometry` whose SHA-1 piece hashes
-    /// are `piece_hashes`, continuing from `resume` when given.
-    pub fn new(
-        now: Instant,
-        config: Config,
-        info_hash: InfoHash,
-        geometry: Geometry,
-        piece_hashes: &'a [u8],
-        resume: Option<&Resume<BYTES, PARTIAL>>,
-    ) -> Result<Self, SessionError> {
-        let count = geometry.piece_count();
-        if piece_hashes.len() as u64 != count as u64 * 20 {
-            return Err(SessionError::BadPieceHashes);
-        }
-        let have = Bitfield::new(count).map_err(|_| SessionError::TooManyPieces)?;
-        let picker = Picker::new(count, config.seed).map_err(|_| SessionError::TooManyPieces)?;
-        let mut session = Session {
-            info_hash,
-            geometry,
-            hashes: piece_hashes,
-            in_progress: have.clone(),
-            have,
+    /// Connection slots: `PEERS`.
+    pub const SLOTS: usize = PEERS;
+
+    /// A session for no torrent, doing nothing: the value to put in a `static` before
+    /// [`Session::start`] fills it in place.
+    pub const EMPTY: Self = Self::with_peers([const { Peer::new() }; PEERS]);
+
+    /// [`Session::EMPTY`], built by code where it is called: a large session built on the heap
+    /// (`Box::new(Session::empty())`) puts no multi-megabyte constant in the program image.
+    pub fn empty() -> Self {
+        Self::with_peers(core::array::from_fn(|_| Peer::new()))
+    }
+
+    const fn with_peers(peers: [Peer<BYTES, RX, Q>; PEERS]) -> Self {
+        Session {
+            config: Config::new(crate::PeerId([0; 20]), 0),
+            info_hash: InfoHash([0; 20]),
+            geometry: Geometry::NONE,
+            hashes: None,
+            have: Bitfield::empty(),
             have_count: 0,
             verified_bytes: 0,
-            picker,
+            in_progress: Bitfield::empty(),
+            picker: Picker::empty(),
             partials: Vec::new(),
-            peers: core::array::from_fn(|_| Peer::new()),
+            facts: Vec::new(),
+            peers,
             known: Vec::new(),
             want_connect: false,
             slots_pending: false,
@@ -179,30 +212,111 @@ impl<
             events: Deque::new(),
             cursor: 0,
             announce: Announce::new(),
-            next_rechoke: now + config.rechoke_interval,
+            next_rechoke: Instant::ZERO,
             rechoke_round: 0,
             persist_dirty: false,
-            next_persist: now,
+            next_persist: Instant::ZERO,
             uploaded: 0,
             downloaded: 0,
             wasted: 0,
-            rng: config.seed | 1,
+            rng: 1,
             complete_at_start: false,
-            now,
-            config,
-        };
-        if let Some(state) = resume {
-            session.restore(state)?;
+            now: Instant::ZERO,
         }
-        session.complete_at_start = session.is_complete();
+    }
+
+    /// Build a started session by value (see [`Session::start`]). Fine for small shapes; a
+    /// large one is better started in place, where it already lives.
+    pub fn new(
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        piece_hashes: P,
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<Self, SessionError> {
+        let mut session = Self::empty();
+        session.start(now, config, info_hash, geometry, piece_hashes, resume)?;
         Ok(session)
+    }
+
+    /// Start, in place, the session for the torrent `info_hash` of shape `geometry` whose
+    /// SHA-1 piece hashes are `piece_hashes`, continuing from `resume` when given. Whatever
+    /// the session held before is forgotten (the shell closes any sockets it still has).
+    ///
+    /// A session with no picker (`PICK = 0`) or no room for partial pieces (`PARTIAL = 0`)
+    /// only seeds: it starts only with every piece, or with [`Config::upload_only`].
+    pub fn start(
+        &mut self,
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        piece_hashes: P,
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<(), SessionError> {
+        let count = geometry.piece_count();
+        if piece_hashes.as_ref().len() as u64 != count as u64 * 20 {
+            return Err(SessionError::BadPieceHashes);
+        }
+        if config.send_window < MIN_SEND_WINDOW {
+            return Err(SessionError::SendWindowTooSmall);
+        }
+        let too_many = |_| SessionError::TooManyPieces;
+        self.have.reset(count).map_err(too_many)?;
+        self.in_progress.reset(count).map_err(too_many)?;
+        let can_download = self.picker.reset(count, config.seed).is_ok() && PARTIAL > 0;
+        if !can_download {
+            self.picker.reset(0, config.seed).map_err(too_many)?;
+        }
+        self.info_hash = info_hash;
+        self.geometry = geometry;
+        self.hashes = Some(piece_hashes);
+        self.have_count = 0;
+        self.verified_bytes = 0;
+        self.partials.clear();
+        self.facts.clear();
+        for p in self.peers.iter_mut() {
+            p.clear();
+        }
+        self.known.clear();
+        self.want_connect = false;
+        self.slots_pending = false;
+        self.bans.clear();
+        self.cooling.clear();
+        self.evicted.clear();
+        self.strikes.clear();
+        self.ops.clear();
+        self.have_log.clear();
+        self.have_log_end = 0;
+        self.events.clear();
+        self.cursor = 0;
+        self.announce = Announce::new();
+        self.next_rechoke = now + config.rechoke_interval;
+        self.rechoke_round = 0;
+        self.persist_dirty = false;
+        self.next_persist = now;
+        self.uploaded = 0;
+        self.downloaded = 0;
+        self.wasted = 0;
+        self.rng = config.seed | 1;
+        self.now = now;
+        self.config = config;
+        if let Some(state) = resume {
+            self.restore(state)?;
+        }
+        if !can_download && !self.is_complete() && !self.config.upload_only {
+            return Err(SessionError::SeedOnly);
+        }
+        self.complete_at_start = self.is_complete();
+        Ok(())
     }
 
     fn restore(&mut self, state: &Resume<BYTES, PARTIAL>) -> Result<(), SessionError> {
         if state.info_hash != self.info_hash || state.piece_count != self.geometry.piece_count() {
             return Err(SessionError::BadResume);
         }
-        self.have = state.have.clone();
+        self.have.clone_from(&state.have);
         self.have_count = self.have.count_ones();
         self.verified_bytes = (self.have.iter_ones())
             .filter_map(|i| self.geometry.piece(i))
@@ -316,7 +430,26 @@ impl<
         n
     }
 
-    /// The peer's socket closed or failed.
+    /// The peer's socket took `bytes` more of what `Transmit` and `SendBlock` gave it (in
+    /// order: a `SendBlock` counts its 13-byte header and its data). Uploads are counted
+    /// here, and the peer's send window opens again.
+    pub fn handle_sent(&mut self, now: Instant, peer: PeerHandle, bytes: usize) {
+        self.now = now;
+        let Some(i) = self.slot(peer) else { return };
+        let p = &mut self.peers[i];
+        p.tx_confirmed = (p.tx_confirmed + bytes as u64).min(p.tx_emitted);
+        while let Some(&(end, len)) = p.uploads.front() {
+            if end > p.tx_confirmed {
+                break;
+            }
+            p.uploads.pop_front();
+            p.up_round += len as u64;
+            self.uploaded += len as u64;
+        }
+    }
+
+    /// The peer's socket closed or failed. Offer every byte read from it before the end
+    /// first: the bytes are all taken, and none is lost.
     pub fn handle_closed(&mut self, now: Instant, peer: PeerHandle) {
         self.now = now;
         let Some(i) = self.slot(peer) else { return };
@@ -398,6 +531,10 @@ impl<
     /// [`Output::Timeout`]. `buf` must hold at least [`MIN_OUTPUT_BUF`] bytes.
     pub fn poll_output<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Output<'b> {
         self.now = now;
+        if !self.facts.is_empty() {
+            let fact = self.facts.remove(0);
+            return Output::Command(self.fact_command(fact));
+        }
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
@@ -489,7 +626,7 @@ impl<
         None
     }
 
-    /// Receive, then transmit, then serve, for one peer.
+    /// Receive, then transmit, then serve, for one peer; sending stays within its window.
     fn poll_peer(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<Produced> {
         if !self.peers[i].is_live() {
             return None;
@@ -500,10 +637,19 @@ impl<
         if !self.peers[i].is_live() {
             return None;
         }
-        if let Some(len) = self.compose_tx(now, i, buf) {
+        let room = self.send_room(i).min(buf.len());
+        if let Some(len) = self.compose_tx(now, i, &mut buf[..room]) {
+            self.peers[i].tx_emitted += len as u64;
             return Some(Produced::Transmit { len });
         }
         self.poll_upload(i).map(Produced::Command)
+    }
+
+    /// Bytes the session may still hand the shell for peer `i` before it confirms some.
+    pub(crate) fn send_room(&self, i: usize) -> usize {
+        let p = &self.peers[i];
+        let unconfirmed = p.tx_emitted - p.tx_confirmed;
+        (self.config.send_window as u64).saturating_sub(unconfirmed) as usize
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {

@@ -25,7 +25,8 @@ pub struct OpId(pub u32);
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Output<'b> {
-    /// Write all of `bytes` to the peer's socket, after what was sent before.
+    /// Write all of `bytes` to the peer's socket, after what was sent before, and report
+    /// them with `handle_sent` as the socket takes them.
     Transmit {
         /// The peer.
         peer: PeerHandle,
@@ -33,6 +34,9 @@ pub enum Output<'b> {
         bytes: &'b [u8],
     },
     /// Store `bytes` at `offset` inside `piece`, then call `handle_write_done(op, …)`.
+    ///
+    /// `bytes` is always the first `bytes.len()` bytes of the buffer given to `poll_output`:
+    /// a shell may hand that whole buffer to storage instead of copying.
     Write {
         /// Echo this back.
         op: OpId,
@@ -69,7 +73,8 @@ pub enum Command {
         /// Why.
         reason: CloseReason,
     },
-    /// Serve an upload: write `header`, then `len` bytes read from storage at `piece`/`offset`.
+    /// Serve an upload: write `header`, then `len` bytes read from storage at `piece`/`offset`,
+    /// and report the `13 + len` bytes with `handle_sent` as the socket takes them.
     SendBlock {
         /// The peer.
         peer: PeerHandle,
@@ -108,6 +113,30 @@ pub enum Command {
     /// Flush the data files, then write [`encode_resume`](super::Session::encode_resume)'s
     /// bytes atomically. Data first, state second: a crash may lose time, never bytes.
     PersistResume,
+    /// A durability fact: `piece` passed its SHA-1 check and is final. Never dropped, and
+    /// after every `Write` of the piece; a shell keeping a journal records it in that order.
+    PieceVerified {
+        /// The piece.
+        piece: PieceIndex,
+    },
+    /// A durability fact: the bytes of `piece` were dropped and will be fetched again; the
+    /// resume state no longer claims them. Never dropped, like [`Command::PieceVerified`].
+    PieceDiscarded {
+        /// The piece.
+        piece: PieceIndex,
+        /// Why.
+        cause: DiscardCause,
+    },
+}
+
+/// Why a piece's bytes were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DiscardCause {
+    /// The piece failed its SHA-1 check; the peers that sent it were blamed.
+    HashMismatch,
+    /// Reading the piece back for its check failed.
+    Storage(StorageError),
 }
 
 /// Something that happened in the swarm.
@@ -135,17 +164,7 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
-    /// A piece passed its SHA-1 check and is complete.
-    PieceVerified {
-        /// The piece.
-        piece: PieceIndex,
-    },
-    /// A piece failed its SHA-1 check; its bytes were discarded and will be fetched again.
-    PieceFailed {
-        /// The piece.
-        piece: PieceIndex,
-    },
-    /// A storage operation failed; the affected bytes will be fetched again.
+    /// A storage write failed; the affected bytes will be fetched again.
     StorageFailed {
         /// The piece.
         piece: PieceIndex,
@@ -239,6 +258,11 @@ pub enum SessionError {
     Banned,
     /// The address had a peer closed as idle a moment ago, and slots are short.
     RecentlyIdle,
+    /// The data is incomplete, and this session shape (no picker or no partial pieces) only
+    /// seeds; set `Config::upload_only` to serve what there is.
+    SeedOnly,
+    /// `Config::send_window` is below [`MIN_SEND_WINDOW`](super::MIN_SEND_WINDOW).
+    SendWindowTooSmall,
 }
 
 /// Counters for progress displays and announces.
@@ -251,7 +275,7 @@ pub struct Stats {
     pub piece_count: u32,
     /// Payload bytes received and written (not counting discarded duplicates).
     pub downloaded: u64,
-    /// Payload bytes sent.
+    /// Payload bytes the shell confirmed sent.
     pub uploaded: u64,
     /// Bytes not yet verified.
     pub left: u64,
@@ -271,7 +295,7 @@ macro_rules! display_by_debug {
     )*};
 }
 
-display_by_debug!(CloseReason, PeerMisbehaved, StorageError);
+display_by_debug!(CloseReason, PeerMisbehaved, StorageError, DiscardCause);
 
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -282,6 +306,8 @@ impl fmt::Display for SessionError {
             SessionError::NoFreeSlot => "no free peer slot",
             SessionError::Banned => "address is banned",
             SessionError::RecentlyIdle => "address was idle a moment ago and slots are short",
+            SessionError::SeedOnly => "data is incomplete and this session can only seed",
+            SessionError::SendWindowTooSmall => "send window smaller than one block",
         })
     }
 }

@@ -101,10 +101,17 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) down_rate: u64,
     pub(crate) up_rate: u64,
     pub(crate) optimistic: bool,
+    /// Stream position (bytes handed to the shell for this peer, ever) and how much of it the
+    /// shell confirmed sent: their difference never exceeds the send window.
+    pub(crate) tx_emitted: u64,
+    pub(crate) tx_confirmed: u64,
+    /// Uploaded blocks not yet confirmed sent: the stream position where each ends, and its
+    /// payload length. Counted as uploaded once confirmed.
+    pub(crate) uploads: Deque<(u64, u32), Q>,
 }
 
 impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
-    pub(crate) fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Peer {
             generation: 0,
             phase: Phase::Free,
@@ -114,7 +121,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             peer_id: PeerId([0; 20]),
             fast: false,
             extended: false,
-            has: Bitfield::default(),
+            has: Bitfield::empty(),
             counted: false,
             got_first_message: false,
             handshake_sent: false,
@@ -143,7 +150,53 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             down_rate: 0,
             up_rate: 0,
             optimistic: false,
+            tx_emitted: 0,
+            tx_confirmed: 0,
+            uploads: Deque::new(),
         }
+    }
+
+    /// Forget the connection, in place (the receive ring is not rebuilt on the stack).
+    pub(crate) fn clear(&mut self) {
+        self.phase = Phase::Free;
+        self.addr = None;
+        self.outbound = false;
+        self.rx.clear();
+        self.peer_id = PeerId([0; 20]);
+        self.fast = false;
+        self.extended = false;
+        let _ = self.has.reset(0);
+        self.counted = false;
+        self.got_first_message = false;
+        self.handshake_sent = false;
+        self.handshake_received = false;
+        self.bitfield_sent = false;
+        self.first_at = 0;
+        self.first_done = false;
+        self.am_choking = true;
+        self.am_interested = false;
+        self.peer_choking = true;
+        self.peer_interested = false;
+        self.sent_choking = true;
+        self.sent_interested = false;
+        self.have_cursor = 0;
+        self.requests.clear();
+        self.max_requests = 1;
+        self.incoming.clear();
+        self.control.clear();
+        self.inbound = None;
+        self.last_rx = Instant::ZERO;
+        self.last_tx = Instant::ZERO;
+        self.last_piece_rx = Instant::ZERO;
+        self.last_useful = Instant::ZERO;
+        self.down_round = 0;
+        self.up_round = 0;
+        self.down_rate = 0;
+        self.up_rate = 0;
+        self.optimistic = false;
+        self.tx_emitted = 0;
+        self.tx_confirmed = 0;
+        self.uploads.clear();
     }
 
     /// Reset the slot for a new connection, keeping and bumping the generation.
@@ -155,16 +208,13 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         addr: SocketAddr,
         outbound: bool,
     ) {
-        let generation = self.generation.wrapping_add(1);
-        *self = Peer::new();
-        self.generation = generation;
+        self.clear();
+        self.generation = self.generation.wrapping_add(1);
         self.phase = phase;
         self.addr = Some(addr);
         self.outbound = outbound;
-        // Capacity was checked against piece_count when the session was built.
-        if let Ok(b) = Bitfield::new(piece_count) {
-            self.has = b;
-        }
+        // Capacity was checked against piece_count when the session was started.
+        let _ = self.has.reset(piece_count);
         self.last_rx = now;
         self.last_tx = now;
         self.last_piece_rx = now;

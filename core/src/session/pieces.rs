@@ -4,11 +4,12 @@ use core::net::IpAddr;
 
 use heapless::Vec;
 
-use super::output::{Command, Event, OpId, StorageError};
+use super::output::{Command, DiscardCause, Event, OpId, StorageError};
 use super::{CloseReason, Session, MAX_RANGES};
 use crate::geometry::BLOCK_LEN;
 use crate::progress::PieceProgress;
 use crate::sha1::Sha1;
+use crate::PieceIndex;
 
 /// One piece being downloaded.
 pub(crate) struct Partial<H> {
@@ -34,6 +35,14 @@ pub(crate) enum Verify {
     No,
     /// Reading back from `next` (the hasher has everything before it); `waiting` for a read.
     Reading { next: u32, waiting: bool },
+}
+
+/// A piece that left `partials`: verified, or discarded and why. Becomes a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fact {
+    pub(crate) piece: PieceIndex,
+    /// `None`: verified.
+    pub(crate) discarded: Option<DiscardCause>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,14 +105,20 @@ impl<H: Sha1> Partial<H> {
 }
 
 impl<
-        'a,
         H: Sha1,
+        P: AsRef<[u8]>,
         const PEERS: usize,
         const BYTES: usize,
         const PARTIAL: usize,
         const RX: usize,
         const Q: usize,
-    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
 {
     pub(crate) fn partial_index(&self, piece: u32) -> Option<usize> {
         if !self.in_progress.get(piece) {
@@ -112,8 +127,12 @@ impl<
         self.partials.iter().position(|p| p.piece == piece)
     }
 
-    /// Start downloading `piece`; returns its partial index.
+    /// Start downloading `piece`; returns its partial index. None while the pieces in
+    /// progress and the facts not yet polled fill `PARTIAL`, so a fact always has room.
     pub(crate) fn begin_piece(&mut self, piece: u32) -> Option<usize> {
+        if self.partials.len() + self.facts.len() >= PARTIAL {
+            return None;
+        }
         let len = self.geometry.piece_len(self.geometry.piece(piece)?);
         self.partials.push(Partial::new(piece, len)).ok()?;
         self.in_progress.set(piece, true);
@@ -293,8 +312,8 @@ impl<
                     self.finish_piece(k);
                 }
             }
-            Ok(_) => self.discard_piece(k, Some(StorageError::Io)),
-            Err(e) => self.discard_piece(k, Some(e)),
+            Ok(_) => self.discard_piece(k, StorageError::Io),
+            Err(e) => self.discard_piece(k, e),
         }
     }
 
@@ -305,7 +324,7 @@ impl<
         let len = partial.len();
         let digest = partial.hasher.finish();
         let at = piece as usize * 20;
-        let expected = self.hashes.get(at..at + 20);
+        let expected = (self.hashes.as_ref()).and_then(|h| h.as_ref().get(at..at + 20));
         if expected == Some(&digest[..]) {
             self.piece_verified(piece);
         } else {
@@ -331,8 +350,8 @@ impl<
                 self.update_interest(i);
             }
         }
-        if let Some(p) = self.geometry.piece(piece) {
-            self.push_event(Event::PieceVerified { piece: p });
+        if let Some(piece) = self.geometry.piece(piece) {
+            self.push_fact(piece, None);
         }
         if self.is_complete() {
             self.push_event(Event::Completed);
@@ -346,8 +365,8 @@ impl<
         self.wasted += len as u64;
         self.persist_dirty = true;
         self.cancel_everywhere(piece);
-        if let Some(p) = self.geometry.piece(piece) {
-            self.push_event(Event::PieceFailed { piece: p });
+        if let Some(piece) = self.geometry.piece(piece) {
+            self.push_fact(piece, Some(DiscardCause::HashMismatch));
         }
         for &ip in contributors {
             self.strike(ip);
@@ -355,12 +374,29 @@ impl<
     }
 
     /// Drop a piece's bytes after a storage failure; it is fetched again from scratch.
-    fn discard_piece(&mut self, k: usize, error: Option<StorageError>) {
+    fn discard_piece(&mut self, k: usize, error: StorageError) {
         let partial = self.end_piece(k);
         self.persist_dirty = true;
         self.cancel_everywhere(partial.piece);
-        if let (Some(error), Some(piece)) = (error, self.geometry.piece(partial.piece)) {
-            self.push_event(Event::StorageFailed { piece, error });
+        if let Some(piece) = self.geometry.piece(partial.piece) {
+            self.push_fact(piece, Some(DiscardCause::Storage(error)));
+        }
+    }
+
+    /// Queue a durability fact: room is kept for it (see `begin_piece`), so it is never lost.
+    fn push_fact(&mut self, piece: PieceIndex, discarded: Option<DiscardCause>) {
+        let pushed = self.facts.push(Fact { piece, discarded });
+        debug_assert!(pushed.is_ok(), "a fact without room");
+    }
+
+    /// The command that tells the shell a fact.
+    pub(crate) fn fact_command(&self, fact: Fact) -> Command {
+        match fact.discarded {
+            None => Command::PieceVerified { piece: fact.piece },
+            Some(cause) => Command::PieceDiscarded {
+                piece: fact.piece,
+                cause,
+            },
         }
     }
 

@@ -10,18 +10,21 @@ use super::Session;
 use crate::sha1::Sha1;
 use crate::Instant;
 
-/// Addresses remembered as recently idle.
-pub(crate) const MAX_COOLING: usize = 32;
-
 impl<
-        'a,
         H: Sha1,
+        P: AsRef<[u8]>,
         const PEERS: usize,
         const BYTES: usize,
         const PARTIAL: usize,
         const RX: usize,
         const Q: usize,
-    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
 {
     /// Slots kept free for newcomers when idle peers can be closed: a tenth, at least one.
     pub(crate) fn spare_slots(&self) -> usize {

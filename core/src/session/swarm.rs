@@ -33,14 +33,20 @@ fn backoff(failures: u8) -> Duration {
 }
 
 impl<
-        'a,
         H: Sha1,
+        P: AsRef<[u8]>,
         const PEERS: usize,
         const BYTES: usize,
         const PARTIAL: usize,
         const RX: usize,
         const Q: usize,
-    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
 {
     pub(crate) fn add_known(&mut self, now: Instant, addr: SocketAddr, dial: bool) {
         if addr.port() == 0 {

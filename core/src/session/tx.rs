@@ -74,14 +74,20 @@ impl Writer<'_> {
 }
 
 impl<
-        'a,
         H: Sha1,
+        P: AsRef<[u8]>,
         const PEERS: usize,
         const BYTES: usize,
         const PARTIAL: usize,
         const RX: usize,
         const Q: usize,
-    > Session<'a, H, PEERS, BYTES, PARTIAL, RX, Q>
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
 {
     /// Write everything pending for peer `i` into `buf`; returns the length, if any.
     pub(crate) fn compose_tx(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
@@ -322,10 +328,17 @@ impl<
         if p.am_choking || !p.is_active() || !p.bitfield_sent {
             return None;
         }
-        let block = p.incoming.pop_front()?;
-        p.up_round += block.len as u64;
+        let block = *p.incoming.front()?;
+        let unconfirmed = p.tx_emitted - p.tx_confirmed;
+        let size = 13 + block.len as u64;
+        if unconfirmed + size > self.config.send_window as u64 || p.uploads.is_full() {
+            return None;
+        }
+        p.incoming.pop_front();
+        p.tx_emitted += size;
+        // Counted as uploaded when the shell confirms it sent (`handle_sent`).
+        let _ = p.uploads.push_back((p.tx_emitted, block.len));
         p.last_useful = self.now;
-        self.uploaded += block.len as u64;
         Some(Command::SendBlock {
             peer: self.handle_of(i),
             header: piece_header(block.piece.get(), block.offset, block.len),

@@ -4,7 +4,9 @@
 //!
 //! The reader holds at most two buffers of the shared pool at a time (a semaphore with two
 //! permits travels with each read), so a slow session back-pressures the TCP connection
-//! instead of buffering. Neither task ever parses a byte.
+//! instead of buffering. The writer reports every byte the socket took, and the session hands
+//! it no more than its send window beyond that: a slow peer back-pressures the session.
+//! Neither task ever parses a byte.
 
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +36,13 @@ pub enum ConnEvent {
         len: usize,
         /// Returns the reader's credit when dropped.
         permit: OwnedSemaphorePermit,
+    },
+    /// The socket took `bytes` more of what the outbox held (headers and block data too).
+    Sent {
+        /// The peer.
+        peer: PeerHandle,
+        /// How many.
+        bytes: usize,
     },
     /// The socket closed or failed (reported once per task; the loop ignores repeats).
     Closed {
@@ -179,9 +188,10 @@ pub async fn writer<T: From<ConnEvent>>(
                     if send_more(&stream, &batch).await.is_err() {
                         break 'run;
                     }
+                    sent(&events, peer, batch.len());
                     batch.clear();
                     match send_file(&stream, &storage, b).await {
-                        Ok(()) => {}
+                        Ok(()) => sent(&events, peer, b.len as usize),
                         Err(SendFile::Unsupported) => {
                             // Nothing of the block was sent: read it instead, from now on.
                             zero_copy = false;
@@ -214,6 +224,7 @@ pub async fn writer<T: From<ConnEvent>>(
                 if stream.write_all(&batch).await.is_err() {
                     break 'run;
                 }
+                sent(&events, peer, batch.len());
                 batch.clear();
             }
         }
@@ -223,10 +234,18 @@ pub async fn writer<T: From<ConnEvent>>(
             if stream.write_all(&batch).await.is_err() {
                 break 'run;
             }
+            sent(&events, peer, batch.len());
             batch.clear();
         }
     }
     let _ = events.send(ConnEvent::Closed { peer }.into());
+}
+
+/// Tell the loop the socket took `bytes`: the session counts uploads and opens its window.
+fn sent<T: From<ConnEvent>>(events: &UnboundedSender<T>, peer: PeerHandle, bytes: usize) {
+    if bytes > 0 {
+        let _ = events.send(ConnEvent::Sent { peer, bytes }.into());
+    }
 }
 
 /// Send all of `buf` with `MSG_MORE`: more data follows at once.

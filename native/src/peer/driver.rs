@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enjambre_core::session::{
-    Command, Event, Output, PeerHandle, Resume, Session, StorageError as CoreStorageError,
-    MIN_OUTPUT_BUF,
+    preset, Command, DiscardCause, Event, Output, PeerHandle, Resume,
+    StorageError as CoreStorageError, MIN_OUTPUT_BUF,
 };
 use enjambre_core::tracker::AnnounceEvent;
 use tokio::net::{TcpListener, TcpStream};
@@ -34,12 +34,8 @@ use super::seed_until::SeedUntil;
 use super::sha1::FastSha1;
 use super::storage::{Storage, StorageError};
 
-/// Peer slots in the session.
-pub const PEERS: usize = 50;
-/// Pieces in progress at once.
+/// Pieces in progress at once (the native preset's `PARTIAL`).
 pub const PARTIAL: usize = 64;
-/// Requests in flight per peer.
-pub const Q: usize = 64;
 /// Socket read size.
 const READ_BUF: usize = 128 * 1024;
 /// Writes gathered before the storage thread is woken, unless the loop goes idle first.
@@ -55,7 +51,10 @@ const ANNOUNCE_ATTEMPTS: u32 = 3;
 
 /// The session as the native shell instantiates it.
 pub type NativeSession<const BYTES: usize, const RX: usize> =
-    Session<'static, FastSha1, PEERS, BYTES, PARTIAL, RX, Q>;
+    preset::Native<FastSha1, &'static [u8], BYTES, RX>;
+/// Bytes a peer's writer task holds at most: what the session hands over before the socket
+/// took some. Enough to keep a fast connection busy between two turns of the loop.
+pub const SEND_WINDOW: u32 = 4 << 20;
 /// Its resume state.
 pub type NativeResume<const BYTES: usize> = Resume<BYTES, PARTIAL>;
 
@@ -419,7 +418,6 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     fn drain_once(&mut self) -> enjambre_core::Instant {
         loop {
             let now = self.now();
-            let base = self.out_buf.as_ptr();
             let out = self.session.poll_output(now, &mut self.out_buf);
             let write = match out {
                 Output::Timeout(t) => return t,
@@ -440,11 +438,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                         let ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
                         tracing::info!("first payload byte {ms:.1} ms after start");
                     }
-                    // The session writes blocks at the start of the buffer: hand the buffer over.
-                    let at_start = bytes.as_ptr() == base;
-                    let len = bytes.len();
-                    let copy = (!at_start).then(|| bytes.to_vec());
-                    (op, piece.get(), offset, len, copy)
+                    // A `Write`'s bytes start the buffer (the core's contract): hand it over.
+                    (op, piece.get(), offset, bytes.len())
                 }
                 Output::Command(c) => {
                     self.command(c);
@@ -455,11 +450,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                     continue;
                 }
             };
-            let (op, piece, offset, len, copy) = write;
-            let buf = match copy {
-                None => std::mem::replace(&mut self.out_buf, self.out_pool.get()),
-                Some(v) => v,
-            };
+            let (op, piece, offset, len) = write;
+            let buf = std::mem::replace(&mut self.out_buf, self.out_pool.get());
             self.io(IoOp::Write {
                 op,
                 piece,
@@ -566,6 +558,29 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 }
             }
             Command::PersistResume => self.persist(),
+            Command::PieceVerified { piece } => {
+                self.io(IoOp::Note(Entry::Verified(piece.get())));
+                self.progress.fact(piece, None);
+                if self.session.is_complete() {
+                    self.completed();
+                }
+            }
+            Command::PieceDiscarded { piece, cause } => {
+                self.io(IoOp::Note(Entry::Discard(piece.get())));
+                self.progress.fact(piece, Some(cause));
+                if let DiscardCause::Storage(e) = cause {
+                    tracing::warn!(piece = piece.get(), error = %e, "reading a piece back failed");
+                }
+            }
+        }
+    }
+
+    /// Every piece is verified (said once, whether seen by the fact or the event).
+    fn completed(&mut self) {
+        self.complete = true;
+        self.seeding_since.get_or_insert_with(Instant::now);
+        if self.exit_when_complete {
+            self.start_shutdown();
         }
     }
 
@@ -573,15 +588,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         self.progress.event(&e);
         match e {
             Event::PeerHandshake { .. } => self.met_a_peer = true,
-            Event::PieceVerified { piece } => self.io(IoOp::Note(Entry::Verified(piece.get()))),
-            Event::PieceFailed { piece } => self.io(IoOp::Note(Entry::Discard(piece.get()))),
-            Event::Completed => {
-                self.complete = true;
-                self.seeding_since.get_or_insert_with(Instant::now);
-                if self.exit_when_complete {
-                    self.start_shutdown();
-                }
-            }
+            Event::Completed => self.completed(),
             _ => {}
         }
     }
@@ -635,6 +642,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 if queue.len() == 1 {
                     self.feed(peer);
                 }
+            }
+            Input::Conn(ConnEvent::Sent { peer, bytes }) => {
+                self.session.handle_sent(now, peer, bytes);
             }
             Input::Conn(ConnEvent::Closed { peer }) => {
                 if self.conns.remove(&peer).is_some() {

@@ -454,7 +454,8 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         ));
         let peer_id = new_peer_id();
         let mut config = Config::new(peer_id, port);
-        config.max_peers = common.max_peers.clamp(1, driver::PEERS);
+        config.max_peers = common.max_peers.clamp(1, NativeSession::<BYTES, RX>::SLOTS);
+        config.send_window = driver::SEND_WINDOW;
         config.seed = rand::random();
         config.upload_only = upload_only;
         let epoch = launched;
@@ -493,7 +494,8 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     })
 }
 
-/// Build the session on a thread with a large stack: it is several megabytes by value.
+/// Build the session on the heap, on a thread with a large stack: it is megabytes, and
+/// building it may pass through the stack.
 fn build_session<const BYTES: usize, const RX: usize>(
     config: Config,
     info_hash: InfoHash,
@@ -503,18 +505,12 @@ fn build_session<const BYTES: usize, const RX: usize>(
 ) -> Result<Box<NativeSession<BYTES, RX>>, Failure> {
     std::thread::Builder::new()
         .name("enjambre-init".into())
-        .stack_size(256 << 20)
+        .stack_size(64 << 20)
         .spawn(move || {
+            let mut session = Box::new(NativeSession::<BYTES, RX>::empty());
             let now = enjambre_core::Instant::ZERO;
-            NativeSession::<BYTES, RX>::new(
-                now,
-                config,
-                info_hash,
-                geometry,
-                hashes,
-                state.as_deref(),
-            )
-            .map(Box::new)
+            (session.start(now, config, info_hash, geometry, hashes, state.as_deref()))
+                .map(|()| session)
         })
         .map_err(|e| Failure::new(1, format!("cannot start: {e}")))?
         .join()

@@ -5,7 +5,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use enjambre_core::session::{Event, Stats};
+use enjambre_core::session::{DiscardCause, Event, Stats};
+use enjambre_core::PieceIndex;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::rate::RateMeter;
@@ -344,16 +345,33 @@ impl Progress {
         )
     }
 
+    /// Report a piece verified or discarded (a durability fact of the session).
+    pub fn fact(&self, piece: PieceIndex, discarded: Option<DiscardCause>) {
+        if self.mode == Mode::Json {
+            let v = match discarded {
+                None => serde_json::json!({ "type": "piece_verified", "piece": piece.get() }),
+                Some(DiscardCause::HashMismatch) => {
+                    serde_json::json!({ "type": "piece_failed", "piece": piece.get() })
+                }
+                Some(DiscardCause::Storage(error)) => {
+                    serde_json::json!({ "type": "storage_failed", "piece": piece.get(), "error": error.to_string() })
+                }
+            };
+            json_line(&v);
+            return;
+        }
+        if discarded == Some(DiscardCause::HashMismatch) {
+            self.note(&format!(
+                "piece {} failed its hash check; fetching it again",
+                piece.get()
+            ));
+        }
+    }
+
     /// Report a session event worth showing.
     pub fn event(&self, e: &Event) {
         if self.mode == Mode::Json {
             let v = match e {
-                Event::PieceVerified { piece } => {
-                    serde_json::json!({ "type": "piece_verified", "piece": piece.get() })
-                }
-                Event::PieceFailed { piece } => {
-                    serde_json::json!({ "type": "piece_failed", "piece": piece.get() })
-                }
                 Event::PeerConnected { addr, .. } => {
                     serde_json::json!({ "type": "peer_connected", "addr": addr.to_string() })
                 }
@@ -374,15 +392,8 @@ impl Progress {
             json_line(&v);
             return;
         }
-        match e {
-            Event::PieceFailed { piece } => self.note(&format!(
-                "piece {} failed its hash check; fetching it again",
-                piece.get()
-            )),
-            Event::PeerBanned { addr } => {
-                self.note(&format!("banned {addr} after repeated bad data"))
-            }
-            _ => {}
+        if let Event::PeerBanned { addr } = e {
+            self.note(&format!("banned {addr} after repeated bad data"));
         }
     }
 

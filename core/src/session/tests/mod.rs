@@ -5,6 +5,8 @@
 //! messages with the crate's own wire encoders. The handshake and the extended handshake we
 //! send are spelled out as literal bytes, so the encoders are not checked against themselves.
 
+mod contract;
+
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
@@ -12,8 +14,8 @@ use std::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::{
-    CloseReason, Command, Config, Event, OpId, Output, PeerHandle, PeerMisbehaved, Resume, Session,
-    SessionError, StorageError, MIN_OUTPUT_BUF,
+    CloseReason, Command, Config, DiscardCause, Event, OpId, Output, PeerHandle, PeerMisbehaved,
+    Resume, Session, SessionError, StorageError, MIN_OUTPUT_BUF,
 };
 use crate::sha1::{Sha1 as _, Sha1Smol};
 use crate::tracker::AnnounceEvent;
@@ -27,7 +29,7 @@ const PARTIAL: usize = 4;
 const RX: usize = 16 * 1024 + 64;
 const Q: usize = 8;
 
-type S = Session<'static, Sha1Smol, PEERS, BYTES, PARTIAL, RX, Q>;
+type S = Session<Sha1Smol, &'static [u8], PEERS, BYTES, PARTIAL, RX, Q>;
 type State = Resume<BYTES, PARTIAL>;
 
 const OUR_ID: PeerId = PeerId(*b"-EJ0001-ourselfabcde");
@@ -136,8 +138,9 @@ impl core::fmt::Debug for Out {
 }
 
 /// Poll until `Timeout`; return the outputs and the deadline. Panics past 10 000 outputs: the
-/// session must never produce output forever.
-fn drain(s: &mut S, now: Instant, buf: &mut [u8]) -> (Vec<Out>, Instant) {
+/// session must never produce output forever. With `sent`, every transmit and upload is
+/// confirmed sent at once (a socket that never fills), as most tests want.
+fn drain(s: &mut S, now: Instant, buf: &mut [u8], sent: bool) -> (Vec<Out>, Instant) {
     let mut outs = Vec::new();
     for _ in 0..10_000 {
         let out = match s.poll_output(now, buf) {
@@ -152,6 +155,15 @@ fn drain(s: &mut S, now: Instant, buf: &mut [u8]) -> (Vec<Out>, Instant) {
             Output::Command(c) => Out::Cmd(c),
             Output::Event(e) => Out::Ev(e),
         };
+        if sent {
+            match &out {
+                Out::Tx(peer, bytes) => s.handle_sent(now, *peer, bytes.len()),
+                Out::Cmd(Command::SendBlock { peer, len, .. }) => {
+                    s.handle_sent(now, *peer, 13 + *len as usize)
+                }
+                _ => {}
+            }
+        }
         outs.push(out);
     }
     panic!(
@@ -170,6 +182,8 @@ struct H {
     geometry: Geometry,
     info_hash: InfoHash,
     buf: Vec<u8>,
+    /// Confirm every transmit and upload sent at once (see `drain`).
+    auto_sent: bool,
 }
 
 impl H {
@@ -186,6 +200,7 @@ impl H {
             geometry: t.geometry,
             info_hash: t.info_hash,
             buf: vec![0; MIN_OUTPUT_BUF],
+            auto_sent: true,
         }
     }
 
@@ -208,7 +223,7 @@ impl H {
     }
 
     fn drain(&mut self) -> Vec<Out> {
-        let (outs, deadline) = drain(&mut self.s, self.now, &mut self.buf);
+        let (outs, deadline) = drain(&mut self.s, self.now, &mut self.buf, self.auto_sent);
         self.deadline = deadline;
         for o in &outs {
             if let Out::Write(_, piece, offset, bytes) = o {
@@ -598,7 +613,7 @@ fn a_block_in_three_chunks_is_written_at_exact_offsets_and_hashed_in_order() {
     assert_eq!(
         out,
         [
-            Out::Ev(Event::PieceVerified { piece: piece(2) }),
+            Out::Cmd(Command::PieceVerified { piece: piece(2) }),
             tx(a, NOT_INTERESTED.to_vec()),
             tx(b, have(2)),
         ]
@@ -643,7 +658,7 @@ fn blocks_out_of_order_are_verified_by_reading_back_the_unhashed_tail() {
     assert_eq!(
         h.read_back(&read),
         [
-            Out::Ev(Event::PieceVerified { piece: piece(1) }),
+            Out::Cmd(Command::PieceVerified { piece: piece(1) }),
             tx(a, NOT_INTERESTED.to_vec()),
         ]
     );
@@ -674,7 +689,7 @@ fn the_last_piece_completes_the_torrent_and_announces_completed() {
     assert_eq!(
         out,
         [
-            Out::Ev(Event::PieceVerified { piece: piece(0) }),
+            Out::Cmd(Command::PieceVerified { piece: piece(0) }),
             Out::Ev(Event::Completed),
             tx(a, NOT_INTERESTED.to_vec()),
             announce(AnnounceEvent::Completed, 0, 20000, 0),
@@ -729,7 +744,13 @@ fn a_piece_with_bad_data_fails_is_fetched_again_and_its_sender_banned() {
     // Verification fails: the piece is dropped and both blocks are asked for again.
     assert_eq!(
         h.write_done(1),
-        [Out::Ev(Event::PieceFailed { piece: piece(3) }), tx(a, asks)]
+        [
+            Out::Cmd(Command::PieceDiscarded {
+                piece: piece(3),
+                cause: DiscardCause::HashMismatch,
+            }),
+            tx(a, asks)
+        ]
     );
     assert_eq!(h.s.stats().wasted, 20000);
     assert_eq!(h.s.stats().downloaded, 20000);
@@ -738,7 +759,10 @@ fn a_piece_with_bad_data_fails_is_fetched_again_and_its_sender_banned() {
     assert_eq!(h.input(a, &bad1).len(), 1);
     assert_eq!(h.write_done(2), []);
     let mut want = vec![
-        Out::Ev(Event::PieceFailed { piece: piece(3) }),
+        Out::Cmd(Command::PieceDiscarded {
+            piece: piece(3),
+            cause: DiscardCause::HashMismatch,
+        }),
         Out::Ev(Event::PeerBanned { addr: addr(1).ip() }),
     ];
     want.extend(close(a, CloseReason::Banned));
@@ -800,7 +824,7 @@ fn a_peer_closing_mid_block_costs_no_byte_the_rest_is_asked_from_the_exact_byte(
     assert_eq!(
         h.write_done(2),
         [
-            Out::Ev(Event::PieceVerified { piece: piece(1) }),
+            Out::Cmd(Command::PieceVerified { piece: piece(1) }),
             tx(b, NOT_INTERESTED.to_vec()),
         ]
     );
@@ -1499,7 +1523,7 @@ fn a_resumed_piece_whose_bytes_are_all_written_is_read_back_and_verified() {
     assert_eq!(
         out,
         [
-            Out::Ev(Event::PieceVerified { piece: piece(3) }),
+            Out::Cmd(Command::PieceVerified { piece: piece(3) }),
             Out::Cmd(Command::PersistResume),
         ]
     );
@@ -1603,7 +1627,7 @@ fn a_failed_write_is_reported_and_its_bytes_fetched_again() {
     assert_eq!(
         h.read_back(&out[0]),
         [
-            Out::Ev(Event::PieceVerified { piece: piece(1) }),
+            Out::Cmd(Command::PieceVerified { piece: piece(1) }),
             tx(a, NOT_INTERESTED.to_vec()),
         ]
     );
@@ -1702,7 +1726,7 @@ fn a_reply_shorter_than_the_request_leaves_the_rest_to_ask_again() {
         out.pop();
         out.extend(h.read_back(&read));
     }
-    assert!(out.contains(&Out::Ev(Event::PieceVerified { piece: piece(1) })));
+    assert!(out.contains(&Out::Cmd(Command::PieceVerified { piece: piece(1) })));
 }
 
 /// Endgame: A and B were both asked for the piece. A streams the first 8000 bytes of block 0
@@ -1740,14 +1764,22 @@ fn endgame_overlap(forged: usize) -> Vec<Out> {
         out.pop();
         out.extend(h.read_back(&read));
     }
-    out.retain(|o| matches!(o, Out::Ev(_)));
+    out.retain(|o| {
+        matches!(
+            o,
+            Out::Ev(_) | Out::Cmd(Command::PieceVerified { .. } | Command::PieceDiscarded { .. })
+        )
+    });
     out
 }
 
 #[test]
 fn bytes_rewritten_under_the_hashed_prefix_are_judged_as_storage_holds_them() {
-    let verified = Out::Ev(Event::PieceVerified { piece: piece(0) });
-    let failed = Out::Ev(Event::PieceFailed { piece: piece(0) });
+    let verified = Out::Cmd(Command::PieceVerified { piece: piece(0) });
+    let failed = Out::Cmd(Command::PieceDiscarded {
+        piece: piece(0),
+        cause: DiscardCause::HashMismatch,
+    });
     assert_eq!(endgame_overlap(0), [verified, Out::Ev(Event::Completed)]);
     // B's garbage overwrote bytes hashed from A: the piece must fail, not pass on A's bytes.
     assert_eq!(endgame_overlap(8000), [failed]);
