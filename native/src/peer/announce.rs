@@ -1,28 +1,26 @@
-//! Announcing to a torrent's trackers: builds the request with the core's tracker codec, sends it
-//! over HTTP or UDP, walks the BEP 12 tiers, and turns the answer into owned values for the
-//! session driver. Never announces to anything but the URLs it was given.
+//! Announcing to a torrent's trackers: the sockets, DNS, TLS and timeouts around the core's
+//! `tracker::client::Announcer`, which decides which tracker to ask, with what, and what the
+//! answer means. Turns the answer into owned values for the session driver. Never announces to
+//! anything but the URLs it was given.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use enjambre_core::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse};
+use enjambre_core::tracker::client::{
+    self, Action, Answer, Failure, Identity, Retransmit, Rng, Step, MAX_QUERY, NUMWANT,
+};
+use enjambre_core::tracker::AnnounceEvent;
 use enjambre_core::{InfoHash, PeerId};
+use tokio::time::Instant;
 
-use super::http_tracker::{self, HttpError, HttpUrl};
-use super::tiers::Tiers;
-use super::udp_tracker::{UdpAnnounce, UdpTimeouts, UdpTracker};
+use super::http_tracker::{self, HttpUrl};
+use super::udp_tracker::TrackerSocket;
 
-/// The interval used when a tracker gives none (BEP 3 has no default; 30 minutes is customary).
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1800);
-
-/// The longest announce query we send with a self-reported `bitfield=`: trackers cap request
-/// heads (ours and many others at 8 KiB), and a longer report is left out rather than refused.
-const MAX_QUERY: usize = 6 * 1024;
-
-/// How many peers to ask for.
-const NUMWANT: u32 = 80;
+/// Trackers considered at most; a longer announce list is cut (with a warning).
+const MAX_TRACKERS: usize = 512;
 
 /// One announce's varying fields.
 #[derive(Debug, Clone)]
@@ -78,10 +76,10 @@ impl std::error::Error for AnnounceError {}
 /// Timeouts for both transports.
 #[derive(Debug, Clone, Copy)]
 pub struct AnnounceTimeouts {
-    /// Whole HTTP exchange.
+    /// Whole HTTP exchange (connecting, TLS, request and response).
     pub http: Duration,
     /// UDP retransmission schedule.
-    pub udp: UdpTimeouts,
+    pub udp: Retransmit,
 }
 
 impl Default for AnnounceTimeouts {
@@ -89,8 +87,8 @@ impl Default for AnnounceTimeouts {
         // Fewer UDP retransmissions than BEP 15's 8: the driver retries on its own schedule.
         AnnounceTimeouts {
             http: Duration::from_secs(20),
-            udp: UdpTimeouts {
-                base: Duration::from_secs(15),
+            udp: Retransmit {
+                base: enjambre_core::Duration::from_secs(15),
                 max_n: 2,
             },
         }
@@ -99,18 +97,26 @@ impl Default for AnnounceTimeouts {
 
 /// Announces one torrent to its trackers.
 pub struct Announcer {
-    info_hash: InfoHash,
-    peer_id: PeerId,
-    port: u16,
-    key: u32,
-    tiers: Tiers,
-    udp: HashMap<String, UdpTracker>,
-    tracker_ids: HashMap<String, Vec<u8>>,
-    /// HTTP trackers that refused an announce carrying `bitfield=` (414 or 431): not sent again.
-    no_self_report: HashSet<String>,
+    /// The announce list; the core holds indices into it.
+    urls: Vec<String>,
+    core: Box<client::Announcer<MAX_TRACKERS>>,
+    /// Each UDP tracker's socket, kept so its connection id stays valid.
+    udp: HashMap<u16, TrackerSocket>,
     timeouts: AnnounceTimeouts,
     /// Announce from this address (the `--listen` address), so trackers list the right one.
     source: Option<IpAddr>,
+    /// The TLS client for https trackers (built at the first one, from `SSL_CERT_FILE` or the
+    /// built-in roots).
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The origin of the core's clock.
+    epoch: Instant,
+}
+
+/// How one tracker's attempt ended, owned.
+enum Settled {
+    Answered(Announced),
+    Failed(String),
+    Again,
 }
 
 impl Announcer {
@@ -123,176 +129,205 @@ impl Announcer {
         timeouts: AnnounceTimeouts,
         source: Option<IpAddr>,
     ) -> Self {
-        let mut rng = rand::thread_rng();
-        let tiers = Tiers::new(trackers, &mut rng);
-        Announcer {
+        let mut list: Vec<(u16, String)> = trackers
+            .into_iter()
+            .map(|(tier, url)| (u16::try_from(tier).unwrap_or(u16::MAX), url))
+            .collect();
+        if list.len() > MAX_TRACKERS {
+            tracing::warn!(
+                trackers = list.len(),
+                "only the first {MAX_TRACKERS} trackers are used"
+            );
+            list.truncate(MAX_TRACKERS);
+        }
+        let pairs = list.iter().map(|(tier, url)| (*tier, url.as_str()));
+        let tiers = client::Tiers::new(pairs, &mut Rng::new(rand::random()))
+            .expect("the list is cut to the capacity");
+        let identity = Identity {
             info_hash,
             peer_id,
             port,
-            key: rand::Rng::gen(&mut rng),
-            tiers,
+            key: rand::random(),
+            numwant: NUMWANT,
+        };
+        Announcer {
+            urls: list.into_iter().map(|(_, url)| url).collect(),
+            core: Box::new(client::Announcer::new(
+                identity,
+                tiers,
+                timeouts.udp,
+                rand::random(),
+            )),
             udp: HashMap::new(),
-            tracker_ids: HashMap::new(),
-            no_self_report: HashSet::new(),
             timeouts,
             source,
+            tls: None,
+            epoch: Instant::now(),
         }
     }
 
     /// Return true when there is no tracker to announce to.
     pub fn is_empty(&self) -> bool {
-        self.tiers.is_empty()
+        self.core.is_empty()
     }
 
     /// Announce to the first tracker that answers, in BEP 12 order.
     pub async fn announce(&mut self, p: &AnnounceParams) -> Result<Announced, AnnounceError> {
-        let urls: Vec<String> = self.tiers.order().map(String::from).collect();
-        let mut errors = Vec::new();
-        for url in urls {
-            match self.announce_one(&url, p).await {
-                Ok(a) => {
-                    self.tiers.promote(&url);
-                    return Ok(a);
+        self.core.start(client::Announce {
+            event: p.event,
+            uploaded: p.uploaded,
+            downloaded: p.downloaded,
+            left: p.left,
+        });
+        // What each failed tracker's error said, with the shell's detail.
+        let mut details: HashMap<u16, String> = HashMap::new();
+        let mut out = vec![0u8; MAX_QUERY + 512];
+        loop {
+            let now = self.now();
+            let action = self
+                .core
+                .poll(now, &self.urls, p.bitfield.as_deref(), &mut out);
+            let (tracker, settled) = match action {
+                Some(Action::Http {
+                    tracker,
+                    url,
+                    query,
+                    ..
+                }) => {
+                    let (url, query) = (HttpUrl::from_tracker(&url), query.to_vec());
+                    (tracker, self.ask_http(tracker, url, &query).await)
+                }
+                Some(Action::Udp { tracker, url }) => {
+                    let (host, port) = (url.host.to_string(), url.port);
+                    (tracker, self.ask_udp(tracker, &host, port).await)
+                }
+                Some(Action::GaveUp) | None => return Err(self.gave_up(details)),
+            };
+            match settled {
+                Settled::Answered(a) => return Ok(a),
+                Settled::Failed(e) => {
+                    let url = &self.urls[usize::from(tracker)];
+                    tracing::info!(tracker = %url, error = %e, "announce failed");
+                    details.insert(tracker, e);
+                }
+                Settled::Again => {
+                    let url = &self.urls[usize::from(tracker)];
+                    tracing::debug!(tracker = %url, "announcing again without the self-report");
+                }
+            }
+        }
+    }
+
+    fn now(&self) -> enjambre_core::Instant {
+        enjambre_core::Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    async fn ask_http(&mut self, tracker: u16, url: Option<HttpUrl>, query: &[u8]) -> Settled {
+        let Some(http_url) = url else {
+            return self.failed(Failure::BadUrl, "not an HTTP URL".into());
+        };
+        let tls = match (http_url.tls, &self.tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some(config.clone()),
+            (true, None) => match super::tls::client_config() {
+                Ok(config) => Some(self.tls.insert(config).clone()),
+                Err(e) => return self.failed(Failure::Tls, e),
+            },
+        };
+        let got =
+            http_tracker::request(&http_url, query, self.timeouts.http, self.source, tls).await;
+        match got {
+            Ok(response) => {
+                let url = &self.urls[usize::from(tracker)];
+                match self.core.handle_http(response.status, &response.body) {
+                    Some(step) => settle(step, url),
+                    None => Settled::Failed("no announce in progress".into()),
+                }
+            }
+            Err(e) => self.failed(e.failure(), e.to_string()),
+        }
+    }
+
+    async fn ask_udp(&mut self, tracker: u16, host: &str, port: u16) -> Settled {
+        if !self.udp.contains_key(&tracker) {
+            match TrackerSocket::open(host, port, self.source).await {
+                Ok(socket) => {
+                    self.udp.insert(tracker, socket);
                 }
                 Err(e) => {
-                    tracing::info!(tracker = %url, error = %e, "announce failed");
-                    errors.push((url, e));
+                    return self.failed(Failure::Unreachable, format!("UDP tracker {host}: {e}"))
                 }
             }
         }
-        Err(AnnounceError(errors))
-    }
-
-    async fn announce_one(&mut self, url: &str, p: &AnnounceParams) -> Result<Announced, String> {
-        if url.len() >= 6 && url[..6].eq_ignore_ascii_case("udp://") {
-            self.announce_udp(url, p).await
-        } else {
-            self.announce_http(url, p).await
-        }
-    }
-
-    async fn announce_http(&mut self, url: &str, p: &AnnounceParams) -> Result<Announced, String> {
-        let parsed = HttpUrl::parse(url).map_err(|e| e.to_string())?;
-        let request = AnnounceRequest {
-            info_hash: self.info_hash,
-            peer_id: self.peer_id,
-            port: self.port,
-            uploaded: p.uploaded,
-            downloaded: p.downloaded,
-            left: p.left,
-            event: p.event,
-            compact: true,
-            numwant: Some(NUMWANT),
-            key: Some(self.key),
-            trackerid: self.tracker_ids.get(url).map(Vec::as_slice),
-            ip: None,
-            bitfield: p
-                .bitfield
-                .as_deref()
-                .filter(|_| !self.no_self_report.contains(url)),
-        };
-        let query = write_query(&request);
-        let mut got = http_tracker::get(&parsed, &query, self.timeouts.http, self.source).await;
-        if let Err(HttpError::Status {
-            status: 414 | 431, ..
-        }) = got
+        let socket = &self.udp[&tracker];
+        let url = &self.urls[usize::from(tracker)];
+        match socket
+            .drive(&mut self.core, self.epoch, |step| settle(step, url))
+            .await
         {
-            if query.contains("&bitfield=") {
-                // Its head limit is below ours: announce again without the self-report.
-                self.no_self_report.insert(url.to_string());
-                let query = write_query(&AnnounceRequest {
-                    bitfield: None,
-                    ..request
-                });
-                got = http_tracker::get(&parsed, &query, self.timeouts.http, self.source).await;
-            }
-        }
-        let body = got.map_err(|e| e.to_string())?;
-        let response =
-            AnnounceResponse::parse(&body).map_err(|e| format!("bad announce response: {e}"))?;
-        if let Some(reason) = response.failure {
-            return Err(format!("tracker refused: {reason}"));
-        }
-        if let Some(warning) = response.warning {
-            tracing::warn!(tracker = %url, %warning, "tracker warning");
-        }
-        if let Some(id) = response.tracker_id {
-            self.tracker_ids.insert(url.to_string(), id.to_vec());
-        }
-        Ok(Announced {
-            tracker: url.to_string(),
-            interval: response
-                .interval
-                .map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.into())),
-            min_interval: response.min_interval.map(|s| Duration::from_secs(s.into())),
-            peers: response.peers().collect(),
-            seeders: response.complete,
-            leechers: response.incomplete,
-        })
-    }
-
-    async fn announce_udp(&mut self, url: &str, p: &AnnounceParams) -> Result<Announced, String> {
-        if !self.udp.contains_key(url) {
-            let client =
-                UdpTracker::new(url, self.timeouts.udp, self.source).map_err(|e| e.to_string())?;
-            self.udp.insert(url.to_string(), client);
-        }
-        let client = self.udp.get_mut(url).expect("inserted above");
-        let a = UdpAnnounce {
-            info_hash: self.info_hash,
-            peer_id: self.peer_id,
-            downloaded: p.downloaded,
-            left: p.left,
-            uploaded: p.uploaded,
-            event: p.event,
-            key: self.key,
-            num_want: NUMWANT as i32,
-            port: self.port,
-        };
-        let reply = client.announce(&a).await.map_err(|e| e.to_string())?;
-        Ok(Announced {
-            tracker: url.to_string(),
-            interval: Duration::from_secs(reply.interval.max(1).into()),
-            min_interval: None,
-            peers: reply.peers,
-            seeders: Some(reply.seeders),
-            leechers: Some(reply.leechers),
-        })
-    }
-}
-
-/// Encode the query; a self-reported bitfield that would make it longer than [`MAX_QUERY`] is
-/// left out (the tracker's poller learns the pieces instead).
-fn write_query(request: &AnnounceRequest<'_>) -> String {
-    let query = encode_query(request);
-    if query.len() <= MAX_QUERY || request.bitfield.is_none() {
-        return query;
-    }
-    tracing::debug!(
-        len = query.len(),
-        "self-reported bitfield left out of a long announce"
-    );
-    encode_query(&AnnounceRequest {
-        bitfield: None,
-        ..*request
-    })
-}
-
-/// Encode the query, growing the buffer until it fits (`required` may be a lower bound).
-fn encode_query(request: &AnnounceRequest<'_>) -> String {
-    let mut buf = vec![0u8; 512 + request.bitfield.map_or(0, |b| b.len() * 4 / 3 + 16)];
-    loop {
-        match request.write_query(&mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                // The encoder writes only URL-safe ASCII.
-                return String::from_utf8(buf).unwrap_or_default();
-            }
+            Ok(settled) => settled,
             Err(e) => {
-                let len = e.required.max(buf.len() * 2);
-                buf.resize(len, 0);
+                // A fresh socket next time (an ICMP refusal, a changed route).
+                self.udp.remove(&tracker);
+                self.failed(Failure::Unreachable, format!("UDP tracker {host}: {e}"))
             }
         }
+    }
+
+    /// Report the shell's failure to the core; `detail` is what the user reads.
+    fn failed(&mut self, failure: Failure, detail: String) -> Settled {
+        self.core.handle_failure(failure);
+        Settled::Failed(detail)
+    }
+
+    /// Every tracker failed: each one's URL and error, in the order tried.
+    fn gave_up(&self, mut details: HashMap<u16, String>) -> AnnounceError {
+        AnnounceError(
+            self.core
+                .failures()
+                .map(|(tracker, failure)| {
+                    let url = self.urls[usize::from(tracker)].clone();
+                    let detail = details
+                        .remove(&tracker)
+                        .unwrap_or_else(|| failure.to_string());
+                    (url, detail)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Own a step of the core's: the answer for the driver, or the failure's text.
+fn settle(step: Step<'_>, url: &str) -> Settled {
+    match step {
+        Step::Answered(a) => {
+            if let Some(warning) = a.warning {
+                tracing::warn!(tracker = %url, %warning, "tracker warning");
+            }
+            Settled::Answered(announced(&a, url))
+        }
+        Step::Failed {
+            failure: Failure::Refused,
+            reason,
+            ..
+        } => Settled::Failed(format!(
+            "tracker refused: {}",
+            reason.unwrap_or("(no reason given)")
+        )),
+        Step::Failed { failure, .. } => Settled::Failed(failure.to_string()),
+        Step::Again => Settled::Again,
+    }
+}
+
+fn announced(a: &Answer<'_>, url: &str) -> Announced {
+    let std_duration = |d: enjambre_core::Duration| Duration::from_millis(d.as_millis());
+    Announced {
+        tracker: url.to_string(),
+        interval: std_duration(a.interval),
+        min_interval: a.min_interval.map(std_duration),
+        peers: a.peers().collect(),
+        seeders: a.seeders,
+        leechers: a.leechers,
     }
 }
 
@@ -303,46 +338,11 @@ mod tests {
     use enjambre_core::tracker::{
         write_announce_response, write_failure, AnnounceReply, ReplyPeer,
     };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::{TcpListener, UdpSocket};
 
     const HASH: InfoHash = InfoHash([0x12; 20]);
     const ID: PeerId = PeerId(*b"-EJ0100-abcdefghijkl");
-
-    fn request(bitfield: &[u8]) -> AnnounceRequest<'_> {
-        AnnounceRequest {
-            info_hash: HASH,
-            peer_id: ID,
-            port: 6881,
-            uploaded: 0,
-            downloaded: 0,
-            left: 0,
-            event: AnnounceEvent::None,
-            compact: true,
-            numwant: Some(NUMWANT),
-            key: Some(7),
-            trackerid: None,
-            ip: None,
-            bitfield: Some(bitfield),
-        }
-    }
-
-    #[test]
-    fn a_self_report_too_long_for_a_tracker_head_is_left_out() {
-        // 35 000 pieces still fit; 140 000 pieces (17 500 bytes, 23 KB of base64) do not.
-        let fits = write_query(&request(&[0xff; 4375]));
-        assert!(
-            fits.contains("&bitfield=") && fits.len() <= MAX_QUERY,
-            "{}",
-            fits.len()
-        );
-        let large = write_query(&request(&[0xff; 17_500]));
-        assert!(!large.contains("bitfield="), "{}", large.len());
-        assert!(
-            large.contains("info_hash=") && large.contains("left=0"),
-            "{large}"
-        );
-    }
 
     fn params(event: AnnounceEvent) -> AnnounceParams {
         AnnounceParams {
@@ -357,8 +357,8 @@ mod tests {
     fn fast() -> AnnounceTimeouts {
         AnnounceTimeouts {
             http: Duration::from_secs(5),
-            udp: UdpTimeouts {
-                base: Duration::from_millis(100),
+            udp: Retransmit {
+                base: enjambre_core::Duration::from_millis(100),
                 max_n: 2,
             },
         }
@@ -381,20 +381,26 @@ mod tests {
         let url = format!("http://{}/announce", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = s.read(&mut buf).await.unwrap();
-                assert!(n > 0, "client closed before the end of its request");
-                req.extend_from_slice(&buf[..n]);
-            }
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-            s.write_all(head.as_bytes()).await.unwrap();
-            s.write_all(&body).await.unwrap();
-            let _ = tx.send(String::from_utf8_lossy(&req).into_owned());
+            let (s, _) = listener.accept().await.unwrap();
+            let _ = tx.send(serve_one(s, &body).await);
         });
         (url, rx)
+    }
+
+    /// Read one request's head from `s`, answer 200 with `body`, and return the request.
+    async fn serve_one(mut s: impl AsyncRead + AsyncWrite + Unpin, body: &[u8]) -> String {
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client closed before the end of its request");
+            req.extend_from_slice(&buf[..n]);
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body).await.unwrap();
+        s.shutdown().await.unwrap();
+        String::from_utf8_lossy(&req).into_owned()
     }
 
     #[tokio::test]
@@ -537,19 +543,136 @@ mod tests {
         let n = write_announce_response(&mut body, &good_reply).unwrap();
         body.truncate(n);
         let (good, _) = http_tracker(body).await;
-        let mut a = announcer(&[&refusing, "https://secure.example/announce", &good]);
+        let mut a = announcer(&[&refusing, "http://127.0.0.1:1/announce", &good]);
         let got = a.announce(&params(AnnounceEvent::None)).await.unwrap();
         assert_eq!(got.tracker, good);
         assert!(got.peers.is_empty());
 
-        let mut a = announcer(&[
-            "https://secure.example/announce",
-            "http://127.0.0.1:1/announce",
-        ]);
+        let mut a = announcer(&["gopher://old.example/", "http://127.0.0.1:1/announce"]);
         let err = a.announce(&params(AnnounceEvent::None)).await.unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("https trackers are not supported"), "{text}");
-        assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(
+            text.contains("gopher://old.example/: bad tracker URL"),
+            "{text}"
+        );
+        assert!(text.contains("cannot connect to 127.0.0.1:1"), "{text}");
+    }
+
+    /// A certificate authority, written as PEM to a file, and a certificate it signed for
+    /// `names`, with its key.
+    struct Pki {
+        _dir: tempfile::TempDir,
+        ca_file: std::path::PathBuf,
+        server: Arc<rustls::ServerConfig>,
+    }
+
+    fn pki(names: &[&str]) -> Pki {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let cert = rcgen::CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(super::super::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .unwrap();
+        Pki {
+            _dir: dir,
+            ca_file,
+            server: Arc::new(server),
+        }
+    }
+
+    /// A one-shot HTTPS tracker: TLS with `pki`'s certificate, then `body`; returns the request
+    /// it saw, or the TLS error.
+    async fn https_tracker(
+        pki: &Pki,
+        body: Vec<u8>,
+    ) -> (u16, tokio::sync::oneshot::Receiver<Result<String, String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let seen = match acceptor.accept(s).await {
+                Ok(tls) => Ok(serve_one(tls, &body).await),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx.send(seen);
+        });
+        (port, rx)
+    }
+
+    #[tokio::test]
+    async fn an_https_tracker_answers_through_tls_with_roots_from_ssl_cert_file() {
+        let pki = pki(&["localhost", "127.0.0.1"]);
+        let reply = AnnounceReply {
+            interval: 600,
+            min_interval: None,
+            complete: 1,
+            incomplete: 0,
+            warning: None,
+            compact: true,
+            peers: &[ReplyPeer {
+                addr: "10.1.2.3:6881".parse().unwrap(),
+                peer_id: None,
+            }],
+        };
+        let mut body = vec![0u8; 512];
+        let n = write_announce_response(&mut body, &reply).unwrap();
+        body.truncate(n);
+        let (port, seen) = https_tracker(&pki, body).await;
+        let url = format!("https://127.0.0.1:{port}/announce");
+        let mut a = announcer(&[&url]);
+        // What `SSL_CERT_FILE` naming the CA's PEM file gives.
+        a.tls = Some(super::super::tls::config_with_roots(Some(pki.ca_file.as_os_str())).unwrap());
+        let got = a.announce(&params(AnnounceEvent::Started)).await.unwrap();
+        assert_eq!(got.tracker, url);
+        assert_eq!(got.interval, Duration::from_secs(600));
+        assert_eq!(got.peers, ["10.1.2.3:6881".parse::<SocketAddr>().unwrap()]);
+        let request = seen.await.unwrap().unwrap();
+        assert!(request.starts_with("GET /announce?info_hash="), "{request}");
+        assert!(request.contains("&bitfield=oA"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn an_https_tracker_with_a_certificate_for_another_name_is_refused() {
+        let pki = pki(&["tracker.example"]);
+        let (port, seen) = https_tracker(&pki, Vec::new()).await;
+        let url = format!("https://127.0.0.1:{port}/announce");
+        let mut a = announcer(&[&url]);
+        a.tls = Some(super::super::tls::config_with_roots(Some(pki.ca_file.as_os_str())).unwrap());
+        let err = a
+            .announce(&params(AnnounceEvent::Started))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("TLS with 127.0.0.1:{port} failed"))
+                && text.contains("not valid for name"),
+            "{text}"
+        );
+        assert!(seen.await.unwrap().is_err(), "no request went through");
+    }
+
+    #[test]
+    fn an_unreadable_ssl_cert_file_is_a_clear_error() {
+        let err =
+            super::super::tls::config_with_roots(Some("/nonexistent/ca.pem".as_ref())).unwrap_err();
+        assert!(err.contains("SSL_CERT_FILE /nonexistent/ca.pem"), "{err}");
+        assert!(super::super::tls::config_with_roots(None).is_ok());
     }
 
     #[tokio::test]

@@ -1,13 +1,15 @@
-//! The sockets of an HTTP/1.1 tracker announce: one `GET` over a fresh TCP connection. The
-//! request's bytes and the response's framing (`Content-Length`, chunked, or until close) are the
-//! core's `tracker::client`, shared with the other shells. Plain `http://` only; it never follows
-//! redirects and never speaks TLS.
+//! The sockets of an HTTP/1.1 tracker announce: one `GET` over a fresh TCP connection, through
+//! TLS for `https://`. The request's bytes and the response's framing (`Content-Length`,
+//! chunked, or until close) are the core's `tracker::client`, shared with the other shells; what
+//! the status and body mean is the core's `Announcer`. It never follows redirects.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use enjambre_core::tracker::client::{self, Scheme, TrackerUrl};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use enjambre_core::tracker::client::{self, Failure, Scheme, TrackerUrl};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// The largest response accepted (head and body): a tracker reply with 10,000 peers fits.
@@ -16,18 +18,26 @@ const MAX_RESPONSE: usize = 1 << 20;
 /// Why an HTTP announce failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// The URL is not `http://host[:port]/path`.
+    /// The URL is not `http[s]://host[:port]/path`.
     #[error("bad tracker URL {0:?}")]
     BadUrl(String),
-    /// `https://` trackers are not supported.
-    #[error("https trackers are not supported ({0})")]
-    Https(String),
+    /// No TLS configuration (an unreadable `SSL_CERT_FILE`).
+    #[error("cannot use TLS: {0}")]
+    TlsConfig(String),
     /// Name resolution or connection failed.
     #[error("cannot connect to {host}: {source}")]
     Connect {
         /// Host and port.
         host: String,
         /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed (a certificate for another name, an unknown issuer, ...).
+    #[error("TLS with {host} failed: {source}")]
+    Tls {
+        /// Host and port.
+        host: String,
+        /// rustls's reason.
         source: std::io::Error,
     },
     /// Reading or writing the connection failed.
@@ -44,7 +54,7 @@ pub enum HttpError {
     /// The response is not valid HTTP, is too large, or is cut short.
     #[error("malformed HTTP response from {0}")]
     Malformed(String),
-    /// A status other than 200.
+    /// A status other than 200 (from [`get`]).
     #[error("{host} answered HTTP {status}")]
     Status {
         /// Host and port.
@@ -54,35 +64,65 @@ pub enum HttpError {
     },
 }
 
-/// A parsed `http://` URL.
+impl HttpError {
+    /// The core's name for this failure.
+    pub fn failure(&self) -> Failure {
+        match self {
+            HttpError::BadUrl(_) => Failure::BadUrl,
+            HttpError::TlsConfig(_) | HttpError::Tls { .. } => Failure::Tls,
+            HttpError::Connect { .. } | HttpError::Io { .. } => Failure::Unreachable,
+            HttpError::Timeout(_) => Failure::TimedOut,
+            HttpError::Malformed(_) => Failure::Malformed,
+            HttpError::Status { status, .. } => Failure::Status(*status),
+        }
+    }
+}
+
+/// A whole response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// Whether it is `https://`.
+    pub tls: bool,
     /// Host name or address, without brackets.
     pub host: String,
-    /// Port (80 when absent).
+    /// Port (80, or 443 for https, when absent).
     pub port: u16,
     /// Path and any query, starting with `/`.
     pub path: String,
 }
 
 impl HttpUrl {
-    /// Parse `http://host[:port][/path][?query]`; IPv6 hosts are bracketed.
+    /// Parse `http[s]://host[:port][/path][?query]`; IPv6 hosts are bracketed.
     pub fn parse(url: &str) -> Result<Self, HttpError> {
-        let bad = || HttpError::BadUrl(url.to_string());
-        let parsed = TrackerUrl::parse(url).map_err(|_| bad())?;
-        match parsed.scheme {
-            Scheme::Http => {}
-            Scheme::Https => return Err(HttpError::Https(url.to_string())),
-            Scheme::Udp => return Err(bad()),
-        }
-        let path = match parsed.path {
+        let parsed = TrackerUrl::parse(url).map_err(|_| HttpError::BadUrl(url.to_string()))?;
+        Self::from_tracker(&parsed).ok_or_else(|| HttpError::BadUrl(url.to_string()))
+    }
+
+    /// Own a tracker URL the core parsed; `None` for `udp://`.
+    pub fn from_tracker(url: &TrackerUrl<'_>) -> Option<Self> {
+        let tls = match url.scheme {
+            Scheme::Http => false,
+            Scheme::Https => true,
+            Scheme::Udp => return None,
+        };
+        let path = match url.path {
             "" => "/".to_string(),
             p if p.starts_with('?') => format!("/{p}"),
             p => p.to_string(),
         };
-        Ok(HttpUrl {
-            host: parsed.host.to_string(),
-            port: parsed.port,
+        Some(HttpUrl {
+            tls,
+            host: url.host.to_string(),
+            port: url.port,
             path,
         })
     }
@@ -105,19 +145,44 @@ pub async fn get(
     timeout: Duration,
     source: Option<IpAddr>,
 ) -> Result<Vec<u8>, HttpError> {
+    let tls = if url.tls {
+        Some(super::tls::client_config().map_err(HttpError::TlsConfig)?)
+    } else {
+        None
+    };
+    let response = request(url, query.as_bytes(), timeout, source, tls).await?;
+    if response.status != 200 {
+        return Err(HttpError::Status {
+            host: url.authority(),
+            status: response.status,
+        });
+    }
+    Ok(response.body)
+}
+
+/// Send `GET url?query` and return the response, whatever its status; `tls` is the client
+/// configuration for an `https://` URL (required for one).
+pub async fn request(
+    url: &HttpUrl,
+    query: &[u8],
+    timeout: Duration,
+    source: Option<IpAddr>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Response, HttpError> {
     let host = url.authority();
-    match tokio::time::timeout(timeout, get_inner(url, query, &host, source)).await {
+    match tokio::time::timeout(timeout, request_inner(url, query, &host, source, tls)).await {
         Ok(r) => r,
         Err(_) => Err(HttpError::Timeout(host)),
     }
 }
 
-async fn get_inner(
+async fn request_inner(
     url: &HttpUrl,
-    query: &str,
+    query: &[u8],
     host: &str,
     source: Option<IpAddr>,
-) -> Result<Vec<u8>, HttpError> {
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Response, HttpError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((url.host.as_str(), url.port))
         .await
         .map_err(|source| HttpError::Connect {
@@ -136,46 +201,74 @@ async fn get_inner(
             Err(e) => last = Some(e),
         }
     }
-    let mut stream = stream.ok_or_else(|| HttpError::Connect {
+    let stream = stream.ok_or_else(|| HttpError::Connect {
         host: host.to_string(),
         source: last
             .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address")),
     })?;
+    if !url.tls {
+        return exchange(stream, url, query, host).await;
+    }
+    let config = tls.ok_or_else(|| HttpError::TlsConfig("no TLS configuration".into()))?;
+    let name =
+        ServerName::try_from(url.host.clone()).map_err(|_| HttpError::BadUrl(url.host.clone()))?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|source| HttpError::Tls {
+            host: host.to_string(),
+            source,
+        })?;
+    exchange(stream, url, query, host).await
+}
+
+/// Write the request and read the whole response over a connected `stream`.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    url: &HttpUrl,
+    query: &[u8],
+    host: &str,
+) -> Result<Response, HttpError> {
+    let scheme = if url.tls { Scheme::Https } else { Scheme::Http };
     let url_ref = TrackerUrl {
-        scheme: Scheme::Http,
+        scheme,
         host: &url.host,
         port: url.port,
         path: &url.path,
     };
     let user_agent = concat!("enjambre/", env!("CARGO_PKG_VERSION"));
     let mut request = vec![0u8; 512 + url.path.len() + url.host.len() + query.len()];
-    let len = client::write_get(&mut request, &url_ref, query.as_bytes(), user_agent)
+    let len = client::write_get(&mut request, &url_ref, query, user_agent)
         .map_err(|_| HttpError::BadUrl(url.path.clone()))?;
     let io_err = |source| HttpError::Io {
         host: host.to_string(),
         source,
     };
     stream.write_all(&request[..len]).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)?;
 
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
     loop {
-        let n = stream.read(&mut chunk).await.map_err(io_err)?;
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            // A server that closes without TLS's close_notify: the framing says whether the
+            // response is whole.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(io_err(e)),
+        };
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_RESPONSE {
             return Err(HttpError::Malformed(host.to_string()));
         }
         match client::read_response(&mut buf, n == 0) {
-            Ok(Some(reply)) if reply.status == 200 => {
+            Ok(Some(reply)) => {
                 buf.truncate(reply.body.end);
                 buf.drain(..reply.body.start);
-                return Ok(buf);
-            }
-            Ok(Some(reply)) => {
-                return Err(HttpError::Status {
-                    host: host.to_string(),
+                return Ok(Response {
                     status: reply.status,
-                })
+                    body: buf,
+                });
             }
             Ok(None) => {}
             Err(_) => return Err(HttpError::Malformed(host.to_string())),
@@ -219,11 +312,9 @@ mod tests {
         let u = HttpUrl::parse("http://h").unwrap();
         assert_eq!(u.path, "/");
         let u = HttpUrl::parse("http://h?x=1").unwrap();
-        assert_eq!(u.path, "/?x=1");
-        assert!(matches!(
-            HttpUrl::parse("https://h/announce"),
-            Err(HttpError::Https(_))
-        ));
+        assert_eq!((u.path.as_str(), u.tls), ("/?x=1", false));
+        let u = HttpUrl::parse("https://h/announce").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("h", 443, true));
         for bad in [
             "udp://h:1",
             "http://",

@@ -21,7 +21,7 @@ pub mod resume_file;
 pub mod seed_until;
 pub mod sha1;
 pub mod storage;
-pub mod tiers;
+pub mod tls;
 pub mod udp_tracker;
 pub mod verify;
 

@@ -16,6 +16,7 @@ pub enum Scheme {
 
 /// A tracker URL, borrowed from the text it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TrackerUrl<'a> {
     /// The scheme.
     pub scheme: Scheme,
