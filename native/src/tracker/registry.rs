@@ -184,12 +184,9 @@ enum FamKey {
 }
 
 fn fam(ip: IpAddr) -> FamKey {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => FamKey::V4(v4.octets()),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => FamKey::V4(v4.octets()),
-            None => FamKey::V6(v6.octets()),
-        },
+        IpAddr::V6(v6) => FamKey::V6(v6.octets()),
     }
 }
 

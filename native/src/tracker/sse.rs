@@ -12,14 +12,7 @@ pub const FEED_CAPACITY: usize = 1024;
 
 /// The `peer` event for the peer at `addr`, or a `leave` event when it is gone.
 pub fn peer_event(s: &Swarm, addr: SocketAddr, now: u32) -> String {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(std::net::IpAddr::V4)
-            .unwrap_or(addr.ip()),
-        ip => ip,
-    };
-    let json = match ip {
+    let json = match addr.ip().to_canonical() {
         std::net::IpAddr::V4(v4) => {
             s.v4.peers
                 .iter()

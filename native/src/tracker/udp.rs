@@ -13,7 +13,6 @@ use std::time::Duration;
 use enjambre_core::tracker::udp::{Request, Response};
 use tracing::{debug, warn};
 
-use super::http::canonical_ip;
 use super::metrics::inc;
 use super::mmsg::{Batch, SendBatch};
 use super::proto;
@@ -115,7 +114,7 @@ pub fn handle(
     sc: &mut UdpScratch,
     out: &mut [u8],
 ) -> Option<usize> {
-    let ip = canonical_ip(from.ip());
+    let ip = from.ip().to_canonical();
     let now = unix_now();
     let req = match Request::decode(packet) {
         Ok(r) => r,
