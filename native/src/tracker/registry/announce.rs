@@ -3,13 +3,13 @@
 
 use hashbrown::DefaultHashBuilder;
 
-use super::swarm::{emit_parts, learn_count_from_seed, with_family, Parts};
+use super::event::{emit, peer_changed, SwarmEvent};
+use super::swarm::{learn_count_from_seed, with_family, Parts};
 use super::{AnnounceIn, AnnounceOut, Families, Refusal, Refused, Registry};
 use crate::tracker::bits::{BitsError, Have, NewBits, Source};
 use crate::tracker::config::Limits;
 use crate::tracker::peers::{Event, IpBytes, Peer, PeerSet, COUNTED};
 use crate::tracker::select::{select, AskerBits, Picked};
-use crate::tracker::sse;
 
 impl Registry {
     /// Handle one announce: update the registry, then choose peers for the asker into `out`.
@@ -149,8 +149,7 @@ impl Ctx<'_> {
                     *parts.leechers = parts.leechers.saturating_sub(1);
                 }
                 *peer_total = peer_total.saturating_sub(1);
-                let addr = a.addr;
-                emit_parts(parts.feed, || sse::leave_event(addr));
+                emit(parts.feed, || SwarmEvent::Left(p.addr()));
             }
             return None;
         }
@@ -272,14 +271,10 @@ impl Ctx<'_> {
                 p.slot = u32::MAX;
             }
         }
-        if parts.feed.is_some() {
-            let p = &set.peers[i];
-            let json =
-                crate::tracker::swarm_api::peer_json(p, parts.arena, *parts.pieces, self.now);
-            emit_parts(parts.feed, || {
-                format!("{{\"type\":\"peer\",\"peer\":{json}}}")
-            });
-        }
+        let (arena, pieces) = (&*parts.arena, *parts.pieces);
+        emit(parts.feed, || {
+            peer_changed(&set.peers[i], arena, pieces, self.now)
+        });
         Some(i)
     }
 }

@@ -4,6 +4,7 @@
 //! servers, the poller and the snapshot call into it.
 
 mod announce;
+mod event;
 mod expiry;
 mod poll;
 mod swarm;
@@ -18,6 +19,7 @@ use hashbrown::{DefaultHashBuilder, HashMap};
 use super::config::Limits;
 use super::peers::Event;
 
+pub use event::{PeerView, SwarmEvent};
 pub use swarm::Swarm;
 
 /// An announce, decoded and with the address the tracker will give out for it.

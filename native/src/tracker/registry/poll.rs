@@ -1,10 +1,10 @@
 //! The poller's bookkeeping: which peers are due, and what a poll taught.
 
+use super::event::{emit, peer_changed};
 use super::swarm::{learn_count_from_seed, with_family};
 use super::{PollTarget, Registry};
 use crate::tracker::bits::{Have, NewBits, Source};
 use crate::tracker::peers::{IpBytes, Peer};
-use crate::tracker::sse;
 
 impl Registry {
     /// Collect up to `max` peers due for a poll, and push their next poll out by one interval.
@@ -96,9 +96,11 @@ impl Registry {
                     }
                 }
             }
+            let (arena, pieces) = (&*parts.arena, *parts.pieces);
+            emit(parts.feed, || {
+                peer_changed(&set.peers[i], arena, pieces, now)
+            });
         });
-        let addr = t.addr;
-        swarm.emit(|s| sse::peer_event(s, addr, now));
         if bad {
             self.refused.bad_bitfield += 1;
         }

@@ -2,10 +2,10 @@
 //! works through.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use super::event::{Feed, SwarmEvent, FEED_CAPACITY};
 use crate::tracker::bits::Arena;
 use crate::tracker::peers::PeerSet;
 
@@ -25,7 +25,7 @@ pub struct Swarm {
     /// Completed downloads, counted once per peer that finished.
     pub completed: u64,
     /// The live feed, while anyone listens.
-    pub feed: Option<broadcast::Sender<Arc<str>>>,
+    pub feed: Option<Feed>,
 }
 
 impl Swarm {
@@ -64,18 +64,11 @@ impl Swarm {
         Some((least, most))
     }
 
-    /// Send `msg()` to the live feed when it has listeners; drop the feed when it has none.
-    pub fn emit(&mut self, msg: impl FnOnce(&Swarm) -> String) {
-        if let Some(tx) = &self.feed {
-            if tx.receiver_count() == 0 {
-                self.feed = None;
-                return;
-            }
-            let m: Arc<str> = msg(self).into();
-            if let Some(tx) = &self.feed {
-                let _ = tx.send(m);
-            }
-        }
+    /// Subscribe to the live feed, opening it if nobody listens yet.
+    pub fn subscribe(&mut self) -> broadcast::Receiver<SwarmEvent> {
+        self.feed
+            .get_or_insert_with(|| broadcast::channel(FEED_CAPACITY).0)
+            .subscribe()
     }
 }
 
@@ -118,7 +111,7 @@ pub(super) struct Parts<'s> {
     pub(super) seeders: &'s mut u32,
     pub(super) leechers: &'s mut u32,
     pub(super) completed: &'s mut u64,
-    pub(super) feed: &'s mut Option<broadcast::Sender<Arc<str>>>,
+    pub(super) feed: &'s mut Option<Feed>,
 }
 
 impl Parts<'_> {
@@ -179,18 +172,5 @@ pub(super) fn learn_count_from_seed(
     {
         *pieces = Some(ones);
         arena.set_stride(bits.len());
-    }
-}
-
-pub(super) fn emit_parts(
-    feed: &mut Option<broadcast::Sender<Arc<str>>>,
-    msg: impl FnOnce() -> String,
-) {
-    if let Some(tx) = feed {
-        if tx.receiver_count() == 0 {
-            *feed = None;
-        } else {
-            let _ = tx.send(msg().into());
-        }
     }
 }

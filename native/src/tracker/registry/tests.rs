@@ -201,6 +201,47 @@ fn caps_hold() {
     assert!(r.refused.peers_cap > 0 && r.refused.torrents_cap == 6);
 }
 
+#[test]
+fn a_listening_feed_hears_typed_joins_polls_and_leaves() {
+    let mut r = Registry::new(limits());
+    let mut out = Vec::new();
+    let mut feed = r.swarm_mut(InfoHash([1; 20])).unwrap().subscribe();
+    let joined = ann(1, 1, 10, Event::Started, Some(&[0x80]));
+    r.announce(10, &joined, Families::Both, &mut out).unwrap();
+    match feed.try_recv().unwrap() {
+        SwarmEvent::Peer { at, peer } => {
+            assert_eq!(
+                (at, peer.addr, peer.event),
+                (10, joined.addr, Event::Started)
+            );
+            assert_eq!(
+                (peer.have, peer.bits.as_deref()),
+                (Have::Some, Some(&[0x80][..]))
+            );
+        }
+        e => panic!("expected the peer, got {e:?}"),
+    }
+    let target = PollTarget {
+        info_hash: joined.info_hash,
+        addr: joined.addr,
+        stride: 1,
+    };
+    r.record_poll(20, &target, Err("unreachable"));
+    match feed.try_recv().unwrap() {
+        SwarmEvent::Peer { at, peer } => assert_eq!((at, peer.poll_fails), (20, 1)),
+        e => panic!("expected the polled peer, got {e:?}"),
+    }
+    let stopped = ann(1, 1, 10, Event::Stopped, None);
+    r.announce(30, &stopped, Families::Both, &mut out).unwrap();
+    assert!(matches!(feed.try_recv(), Ok(SwarmEvent::Left(a)) if a == joined.addr));
+    assert!(feed.try_recv().is_err(), "one event per change");
+
+    // Nobody listening: the next change closes the feed instead of building an event.
+    drop(feed);
+    r.announce(40, &joined, Families::Both, &mut out).unwrap();
+    assert!(r.swarms[&joined.info_hash].feed.is_none());
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Announce {
