@@ -24,8 +24,9 @@ use super::metrics::{inc, render};
 use super::proto;
 use super::registry::{unix_now, Families};
 use super::select::Picked;
+use super::sse;
+use super::state::State;
 use super::swarm_api::{stats_json, swarm_json, swarms_json};
-use super::{sse, State};
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::registry::SwarmEvent;
+use super::registry::{unix_now, SwarmEvent};
+use super::state::State;
 use super::swarm_api::{peer_json, swarm_json, to_json, PeerJson};
 
 /// A feed message as JSON: `{"type":"peer","peer":{…}}` or `{"type":"leave","addr":"…"}`.
@@ -44,7 +45,7 @@ pub fn frame(event: Option<&str>, data: &str) -> String {
 /// Serve the live feed of one swarm on `sock` until the client leaves or `stop` flips.
 pub async fn stream(
     mut sock: tokio::net::TcpStream,
-    st: std::sync::Arc<super::State>,
+    st: std::sync::Arc<State>,
     ih: enjambre_core::InfoHash,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -57,7 +58,7 @@ pub async fn stream(
         sock.write_all(b"HTTP/1.1 503 Service Unavailable\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
         return Ok(());
     }
-    let now = super::registry::unix_now();
+    let now = unix_now();
     let subscribed = st
         .reg()
         .swarm_mut(ih)
@@ -76,7 +77,7 @@ pub async fn stream(
         }
     };
     st.metrics.sse_subscribers.fetch_add(1, Relaxed);
-    struct Guard<'a>(&'a super::State);
+    struct Guard<'a>(&'a State);
     impl Drop for Guard<'_> {
         fn drop(&mut self) {
             self.0.metrics.sse_subscribers.fetch_sub(1, Relaxed);
@@ -100,7 +101,7 @@ pub async fn stream(
                 Err(RecvError::Lagged(_)) => {
                     let snap = {
                         let reg = st.reg();
-                        reg.swarms.get(&ih).map(|s| swarm_json(&ih, s, super::registry::unix_now()))
+                        reg.swarms.get(&ih).map(|s| swarm_json(&ih, s, unix_now()))
                     };
                     if let Some(s) = snap {
                         wr.write_all(frame(Some("snapshot"), &s).as_bytes()).await?;

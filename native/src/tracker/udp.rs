@@ -18,7 +18,7 @@ use super::mmsg::{Batch, SendBatch};
 use super::proto;
 use super::registry::{unix_now, AnnounceIn, Families};
 use super::select::Picked;
-use super::State;
+use super::state::State;
 
 /// Info-hashes answered in one UDP scrape (BEP 15: about 74 fit a packet).
 const MAX_UDP_SCRAPE: usize = 74;
