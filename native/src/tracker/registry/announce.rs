@@ -50,7 +50,6 @@ impl Registry {
             now,
         };
         let (complete, incomplete) = with_family!(swarm, a.addr.ip(), |set, other, parts, key| {
-            let mut parts = parts;
             let asker = ctx.upsert(
                 &mut parts,
                 set,
@@ -142,12 +141,7 @@ impl Ctx<'_> {
         if a.event == Event::Stopped {
             if let Some(i) = found {
                 let p = set.remove(self.hasher, i);
-                parts.arena.release(p.have, p.slot);
-                if p.is_seed() {
-                    *parts.seeders = parts.seeders.saturating_sub(1);
-                } else {
-                    *parts.leechers = parts.leechers.saturating_sub(1);
-                }
+                parts.forget(&p);
                 *peer_total = peer_total.saturating_sub(1);
                 emit(parts.feed, || SwarmEvent::Left(p.addr()));
             }
@@ -230,12 +224,7 @@ impl Ctx<'_> {
             }
             let p = &mut set.peers[i];
             if p.have != Have::All {
-                parts.arena.release(p.have, p.slot);
-                let (have, slot) = parts.arena.store(&NewBits::All, *parts.pieces);
-                p.have = have;
-                p.slot = slot;
-                p.source = Source::Report;
-                p.have_at = self.now;
+                parts.learn(p, &NewBits::All, Source::Report, self.now);
             }
         } else if let Some(bytes) = a.bitfield {
             match parts
@@ -243,15 +232,8 @@ impl Ctx<'_> {
                 .check(bytes, *parts.pieces, self.limits.max_pieces)
             {
                 Ok(()) => {
-                    let p = &mut set.peers[i];
-                    parts.arena.release(p.have, p.slot);
-                    let (have, slot) = parts
-                        .arena
-                        .store(&NewBits::Bytes(bytes.to_vec()), *parts.pieces);
-                    p.have = have;
-                    p.slot = slot;
-                    p.source = Source::Report;
-                    p.have_at = self.now;
+                    let bits = NewBits::Bytes(bytes.to_vec());
+                    parts.learn(&mut set.peers[i], &bits, Source::Report, self.now);
                 }
                 Err(e) => {
                     refused.bad_bitfield += 1;

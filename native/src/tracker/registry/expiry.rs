@@ -35,13 +35,7 @@ fn expire<I: IpBytes>(
     let mut i = 0;
     while i < set.peers.len() {
         if set.peers[i].last_seen < deadline {
-            let p = set.remove(hasher, i);
-            parts.arena.release(p.have, p.slot);
-            if p.is_seed() {
-                *parts.seeders = parts.seeders.saturating_sub(1);
-            } else {
-                *parts.leechers = parts.leechers.saturating_sub(1);
-            }
+            parts.forget(&set.remove(hasher, i));
             removed += 1;
         } else {
             i += 1;

@@ -87,12 +87,7 @@ impl Registry {
                     };
                     p.next_poll = now.saturating_add(step);
                     if !bad {
-                        parts.arena.release(p.have, p.slot);
-                        let (have, slot) = parts.arena.store(&bits, *parts.pieces);
-                        p.have = have;
-                        p.slot = slot;
-                        p.source = Source::Poll;
-                        p.have_at = now;
+                        parts.learn(p, &bits, Source::Poll, now);
                     }
                 }
             }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use tokio::sync::broadcast;
 
 use super::event::{Feed, SwarmEvent, FEED_CAPACITY};
-use crate::tracker::bits::Arena;
-use crate::tracker::peers::PeerSet;
+use crate::tracker::bits::{Arena, NewBits, Source};
+use crate::tracker::peers::{IpBytes, Peer, PeerSet};
 
 /// One torrent's swarm.
 pub struct Swarm {
@@ -89,7 +89,7 @@ pub(super) fn fam(ip: IpAddr) -> FamKey {
 macro_rules! with_family {
     ($swarm:expr, $ip:expr, |$set:ident, $other:ident, $parts:ident, $key:ident| $body:expr) => {{
         use $crate::tracker::registry::swarm::{fam, split, FamKey};
-        let (v4, v6, $parts) = split($swarm);
+        let (v4, v6, mut $parts) = split($swarm);
         match fam($ip) {
             FamKey::V4($key) => {
                 let ($set, $other) = (v4, v6);
@@ -120,6 +120,25 @@ impl Parts<'_> {
             .map(|n| n as usize)
             .unwrap_or(self.arena.stride() * 8)
     }
+
+    /// Replace what `p` is known to have with `bits`, learned from `source` at `now`.
+    pub(super) fn learn<I>(&mut self, p: &mut Peer<I>, bits: &NewBits, source: Source, now: u32) {
+        self.arena.release(p.have, p.slot);
+        (p.have, p.slot) = self.arena.store(bits, *self.pieces);
+        p.source = source;
+        p.have_at = now;
+    }
+
+    /// Take a removed peer out of the counters and the arena.
+    pub(super) fn forget<I: IpBytes>(&mut self, p: &Peer<I>) {
+        self.arena.release(p.have, p.slot);
+        let count = if p.is_seed() {
+            &mut *self.seeders
+        } else {
+            &mut *self.leechers
+        };
+        *count = count.saturating_sub(1);
+    }
 }
 
 pub(super) type Split<'s> = (
@@ -129,29 +148,15 @@ pub(super) type Split<'s> = (
 );
 
 pub(super) fn split(s: &mut Swarm) -> Split<'_> {
-    let Swarm {
-        v4,
-        v6,
-        arena,
-        pieces,
-        seeders,
-        leechers,
-        completed,
-        feed,
-        ..
-    } = s;
-    (
-        v4,
-        v6,
-        Parts {
-            arena,
-            pieces,
-            seeders,
-            leechers,
-            completed,
-            feed,
-        },
-    )
+    let parts = Parts {
+        arena: &mut s.arena,
+        pieces: &mut s.pieces,
+        seeders: &mut s.seeders,
+        leechers: &mut s.leechers,
+        completed: &mut s.completed,
+        feed: &mut s.feed,
+    };
+    (&mut s.v4, &mut s.v6, parts)
 }
 
 /// A seed's own bitfield has every bit set: when the piece count is not known yet, its set

@@ -39,6 +39,11 @@ fn ann(t: u8, p: u8, left: u64, event: Event, bits: Option<&[u8]>) -> AnnounceIn
     }
 }
 
+/// Announce `a` at `now` as over HTTP (both families), which must be accepted.
+fn accepted(r: &mut Registry, now: u32, a: &AnnounceIn<'_>) -> AnnounceOut {
+    r.announce(now, a, Families::Both, &mut Vec::new()).unwrap()
+}
+
 /// Everything the registry keeps incrementally, recomputed from scratch.
 fn check_invariants(r: &Registry) {
     let mut total = 0;
@@ -83,86 +88,24 @@ fn an_empty_swarm_stays_small() {
 #[test]
 fn completions_count_once_per_finished_peer() {
     let mut r = Registry::new(limits());
-    let mut out = Vec::new();
-    r.announce(
-        1,
-        &ann(1, 1, 10, Event::Started, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
-    r.announce(
-        2,
-        &ann(1, 1, 0, Event::Completed, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
-    r.announce(
-        3,
-        &ann(1, 1, 0, Event::Completed, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
-    r.announce(
-        4,
-        &ann(1, 1, 0, Event::None, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
+    accepted(&mut r, 1, &ann(1, 1, 10, Event::Started, None));
+    accepted(&mut r, 2, &ann(1, 1, 0, Event::Completed, None));
+    accepted(&mut r, 3, &ann(1, 1, 0, Event::Completed, None));
+    accepted(&mut r, 4, &ann(1, 1, 0, Event::None, None));
     // A seed that starts as a seed never completed anything here.
-    r.announce(
-        5,
-        &ann(1, 2, 0, Event::Started, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
+    accepted(&mut r, 5, &ann(1, 2, 0, Event::Started, None));
     // A leech that reaches left=0 without saying `completed` did complete.
-    r.announce(
-        6,
-        &ann(1, 3, 5, Event::Started, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
-    r.announce(
-        7,
-        &ann(1, 3, 0, Event::None, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
+    accepted(&mut r, 6, &ann(1, 3, 5, Event::Started, None));
+    accepted(&mut r, 7, &ann(1, 3, 0, Event::None, None));
     assert_eq!(r.scrape(&InfoHash([1; 20])), (3, 2, 0));
 }
 
 #[test]
 fn expiry_removes_silent_peers_and_empty_swarms() {
     let mut r = Registry::new(limits());
-    let mut out = Vec::new();
-    r.announce(
-        1000,
-        &ann(1, 1, 10, Event::Started, Some(&[0x80])),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
-    r.announce(
-        1050,
-        &ann(1, 2, 10, Event::Started, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
-    r.announce(
-        1000,
-        &ann(2, 3, 10, Event::Started, None),
-        Families::Both,
-        &mut out,
-    )
-    .unwrap();
+    accepted(&mut r, 1000, &ann(1, 1, 10, Event::Started, Some(&[0x80])));
+    accepted(&mut r, 1050, &ann(1, 2, 10, Event::Started, None));
+    accepted(&mut r, 1000, &ann(2, 3, 10, Event::Started, None));
     assert_eq!(r.sweep(1101), 2);
     assert_eq!(r.peer_total, 1);
     assert_eq!(
@@ -188,13 +131,7 @@ fn caps_hold() {
         assert_eq!(res.is_err(), t >= 4);
     }
     for p in 0..50 {
-        r.announce(
-            1,
-            &ann(0, p, 1, Event::Started, None),
-            Families::Both,
-            &mut out,
-        )
-        .unwrap();
+        accepted(&mut r, 1, &ann(0, p, 1, Event::Started, None));
     }
     check_invariants(&r);
     assert_eq!(r.swarms[&InfoHash([0; 20])].len(), 8);
@@ -204,10 +141,9 @@ fn caps_hold() {
 #[test]
 fn a_listening_feed_hears_typed_joins_polls_and_leaves() {
     let mut r = Registry::new(limits());
-    let mut out = Vec::new();
     let mut feed = r.swarm_mut(InfoHash([1; 20])).unwrap().subscribe();
     let joined = ann(1, 1, 10, Event::Started, Some(&[0x80]));
-    r.announce(10, &joined, Families::Both, &mut out).unwrap();
+    accepted(&mut r, 10, &joined);
     match feed.try_recv().unwrap() {
         SwarmEvent::Peer { at, peer } => {
             assert_eq!(
@@ -232,13 +168,13 @@ fn a_listening_feed_hears_typed_joins_polls_and_leaves() {
         e => panic!("expected the polled peer, got {e:?}"),
     }
     let stopped = ann(1, 1, 10, Event::Stopped, None);
-    r.announce(30, &stopped, Families::Both, &mut out).unwrap();
+    accepted(&mut r, 30, &stopped);
     assert!(matches!(feed.try_recv(), Ok(SwarmEvent::Left(a)) if a == joined.addr));
     assert!(feed.try_recv().is_err(), "one event per change");
 
     // Nobody listening: the next change closes the feed instead of building an event.
     drop(feed);
-    r.announce(40, &joined, Families::Both, &mut out).unwrap();
+    accepted(&mut r, 40, &joined);
     assert!(r.swarms[&joined.info_hash].feed.is_none());
 }
 
