@@ -1,6 +1,10 @@
 //! The live feed (`GET /swarm/<hex>/events`, Server-Sent Events): a `snapshot` event with the
 //! whole swarm, then a `peer` event per change (announce, poll result) and a `leave` event per
-//! peer gone. A subscriber too slow to keep up gets a fresh `snapshot` instead of the lost events.
+//! peer that announced `stopped` (peers that expire are not announced). A subscriber too slow to
+//! keep up gets a fresh `snapshot` instead of the lost events.
+//!
+//! The registry hands over typed [`SwarmEvent`]s; their JSON is written here, in the
+//! subscriber's task, never under the registry's lock.
 
 use std::net::SocketAddr;
 

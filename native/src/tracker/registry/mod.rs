@@ -1,7 +1,8 @@
 //! The registry (R1): per info-hash swarms, per peer address, counters, bitfields, expiry, caps.
 //!
-//! Plain data behind one mutex: every method is synchronous and bounded. It never does I/O; the
-//! servers, the poller and the snapshot call into it.
+//! Plain data behind one mutex: every method is synchronous and bounded. It never does I/O and
+//! knows nothing of JSON or HTTP; the servers, the poller and the snapshot call into it, and a
+//! swarm's live feed receives its changes as typed [`SwarmEvent`]s.
 
 mod announce;
 mod event;
