@@ -7,7 +7,7 @@
 use core::fmt::Write as _;
 use core::net::{IpAddr, SocketAddr};
 
-use super::compact::{self, canonical, compact_peers, COMPACT_V4_LEN, COMPACT_V6_LEN};
+use super::compact::{self, compact_peers, COMPACT_V4_LEN, COMPACT_V6_LEN};
 use super::TrackerError;
 use crate::bencode::{self, DecodeOptions, Dict, Encoder, List, Value};
 use crate::{BufferTooSmall, PeerId};
@@ -80,7 +80,7 @@ pub fn write_announce_response(
         for p in r.peers {
             e.dict()?;
             e.bytes(b"ip")?
-                .bytes(IpText::new(canonical(&p.addr).ip()).as_bytes())?;
+                .bytes(IpText::new(p.addr.ip().to_canonical()).as_bytes())?;
             if let Some(id) = p.peer_id {
                 e.bytes(b"peer id")?.bytes(&id.0)?;
             }
@@ -107,7 +107,7 @@ pub fn write_failure(out: &mut [u8], reason: &str) -> Result<usize, BufferTooSma
 }
 
 fn is_v6(p: &ReplyPeer) -> bool {
-    canonical(&p.addr).is_ipv6()
+    p.addr.ip().to_canonical().is_ipv6()
 }
 
 /// Write one bencoded string of `len` bytes made of the compact forms of `peers`.
@@ -542,7 +542,7 @@ mod tests {
             prop_assert_eq!((back.complete, back.incomplete), (Some(complete), Some(incomplete)));
             prop_assert_eq!(back.warning, warning.as_deref());
             prop_assert_eq!(back.failure, None);
-            let canon: Vec<SocketAddr> = peers.iter().map(|p| canonical(&p.addr)).collect();
+            let canon: Vec<SocketAddr> = peers.iter().map(|p| SocketAddr::new(p.addr.ip().to_canonical(), p.addr.port())).collect();
             let expect: Vec<SocketAddr> = if compact {
                 // Compact output groups IPv4 first, then IPv6, each in order.
                 canon.iter().filter(|a| a.is_ipv4()).chain(canon.iter().filter(|a| a.is_ipv6())).copied().collect()

@@ -1,7 +1,7 @@
 //! Compact peer entries: 6 bytes per IPv4 peer (BEP 23), 18 per IPv6 peer (BEP 7), address and
 //! port in network byte order. Shared by the HTTP `peers`/`peers6` strings and UDP (BEP 15).
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use core::slice::ChunksExact;
 
 use super::out::Out;
@@ -52,31 +52,21 @@ impl Iterator for CompactPeers<'_> {
 
 impl ExactSizeIterator for CompactPeers<'_> {}
 
-/// An address as its compact family: IPv4-mapped IPv6 addresses count as IPv4.
-pub(crate) fn canonical(addr: &SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddrV4::new(v4, v6.port()).into(),
-            None => *addr,
-        },
-        SocketAddr::V4(_) => *addr,
-    }
-}
-
-/// The compact form of `addr` (after [`canonical`]) and its length, 6 or 18.
+/// The compact form of `addr` and its length: 6 bytes for IPv4 (IPv4-mapped IPv6 included,
+/// see [`IpAddr::to_canonical`]), 18 for IPv6.
 pub(crate) fn entry(addr: &SocketAddr) -> ([u8; COMPACT_V6_LEN], usize) {
     let mut bytes = [0u8; COMPACT_V6_LEN];
     let mut w = Out::new(&mut bytes);
-    match canonical(addr) {
-        SocketAddr::V4(a) => w.put(&a.ip().octets()),
-        SocketAddr::V6(a) => w.put(&a.ip().octets()),
+    match addr.ip().to_canonical() {
+        IpAddr::V4(ip) => w.put(&ip.octets()),
+        IpAddr::V6(ip) => w.put(&ip.octets()),
     }
     w.put_u16(addr.port());
     let len = w.finish().unwrap_or_default();
     (bytes, len)
 }
 
-/// Append the compact form of `addr` (6 or 18 bytes, after [`canonical`]).
+/// Append the compact form of `addr` (6 or 18 bytes, as [`entry`]).
 pub(crate) fn put(w: &mut Out<'_>, addr: &SocketAddr) {
     let (bytes, len) = entry(addr);
     w.put(bytes.get(..len).unwrap_or_default());

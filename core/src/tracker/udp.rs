@@ -10,7 +10,7 @@
 
 use core::net::SocketAddr;
 
-use super::compact::{self, canonical};
+use super::compact;
 use super::out::Out;
 use super::{AnnounceEvent, TrackerError};
 use crate::{BufferTooSmall, InfoHash, PeerId};
@@ -180,7 +180,7 @@ pub fn write_announce_response(
     w.put_u32(leechers);
     w.put_u32(seeders);
     for addr in peers {
-        if canonical(&addr).is_ipv6() == ipv6 {
+        if addr.ip().to_canonical().is_ipv6() == ipv6 {
             compact::put(&mut w, &addr);
         }
     }

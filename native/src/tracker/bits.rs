@@ -17,6 +17,18 @@ pub enum Have {
     Some = 3,
 }
 
+impl Have {
+    /// The name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Have::Unknown => "unknown",
+            Have::None => "none",
+            Have::All => "all",
+            Have::Some => "some",
+        }
+    }
+}
+
 /// How a bitfield was learned.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]

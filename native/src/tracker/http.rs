@@ -24,8 +24,9 @@ use super::metrics::{inc, render};
 use super::proto;
 use super::registry::{unix_now, Families};
 use super::select::Picked;
+use super::sse;
+use super::state::State;
 use super::swarm_api::{stats_json, swarm_json, swarms_json};
-use super::{sse, State};
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 
@@ -46,7 +47,7 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, mut stop: watch::Recei
                         drop(sock);
                         continue;
                     }
-                    let Some(slot) = st.per_ip.take(canonical_ip(from.ip())) else {
+                    let Some(slot) = st.per_ip.take(from.ip()) else {
                         inc(&st.metrics.http_refused_connections);
                         if last_ip_cap_log.elapsed() > Duration::from_secs(10) {
                             warn!(%from, "refusing HTTP connection: this address is at its connection cap");
@@ -93,21 +94,14 @@ enum After {
     Feed(InfoHash),
 }
 
-/// The address the registry stores: IPv4-mapped IPv6 as IPv4.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        ip => ip,
-    }
-}
-
 async fn connection(
     mut sock: TcpStream,
     from: SocketAddr,
     st: &Arc<State>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let from_ip = canonical_ip(from.ip());
+    // The address the registry stores: IPv4-mapped IPv6 as IPv4.
+    let from_ip = from.ip().to_canonical();
     let mut buf = vec![0u8; st.max_request_bytes.clamp(256, 1 << 20)];
     let mut filled = 0;
     let mut out: Vec<u8> = Vec::with_capacity(2048);

@@ -33,6 +33,7 @@ mod registry;
 mod select;
 mod snapshot;
 mod sse;
+mod state;
 mod swarm_api;
 mod torrents;
 mod udp;
@@ -40,60 +41,19 @@ mod udp;
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use config::secs;
 pub use config::TrackerArgs;
-use config::{secs, Limits};
 use connid::ConnIds;
 use metrics::Metrics;
 use registry::{unix_now, Registry};
-
-/// Everything the servers share.
-pub struct State {
-    registry: Mutex<Registry>,
-    metrics: Metrics,
-    connids: ConnIds,
-    limits: Limits,
-    max_request_bytes: usize,
-    max_connections: usize,
-    /// Open HTTP connections per client address.
-    per_ip: Arc<conn_limit::PerIp>,
-    max_subscribers: usize,
-    /// Who may read the swarm API.
-    api: api_access::ApiAccess,
-    http_idle_timeout: u64,
-    http_head_timeout: Duration,
-    started: Instant,
-    /// Registry totals for /stats and /metrics, recomputed at most once a second (they walk
-    /// every peer under the lock).
-    totals: Mutex<Option<(Instant, metrics::Totals)>>,
-}
-
-impl State {
-    /// Lock the registry (a poisoned lock is still usable: the registry has no invariants that a
-    /// panic half-way could break beyond counters).
-    fn reg(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registry totals, at most one second old.
-    fn totals(&self) -> metrics::Totals {
-        let mut cache = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        match *cache {
-            Some((at, t)) if at.elapsed() < Duration::from_secs(1) => t,
-            _ => {
-                let t = metrics::totals(&self.reg());
-                *cache = Some((Instant::now(), t));
-                t
-            }
-        }
-    }
-}
+use state::State;
 
 fn bind_tcp(addr: SocketAddr, v6only: bool) -> std::io::Result<StdTcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

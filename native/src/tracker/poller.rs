@@ -29,7 +29,7 @@ use tracing::debug;
 use super::bits::{set_bit, NewBits};
 use super::metrics::inc;
 use super::registry::{unix_now, PollTarget};
-use super::State;
+use super::state::State;
 
 /// How long to keep listening after a `Have` when no bitfield-type message came: a peer that
 /// announces its pieces one `Have` at a time sends them back to back.

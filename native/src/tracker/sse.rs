@@ -1,47 +1,41 @@
 //! The live feed (`GET /swarm/<hex>/events`, Server-Sent Events): a `snapshot` event with the
 //! whole swarm, then a `peer` event per change (announce, poll result) and a `leave` event per
-//! peer gone. A subscriber too slow to keep up gets a fresh `snapshot` instead of the lost events.
+//! peer that announced `stopped` (peers that expire are not announced). A subscriber too slow to
+//! keep up gets a fresh `snapshot` instead of the lost events.
+//!
+//! The registry hands over typed [`SwarmEvent`]s; their JSON is written here, in the
+//! subscriber's task, never under the registry's lock.
 
 use std::net::SocketAddr;
 
-use super::registry::Swarm;
-use super::swarm_api::peer_json;
+use serde::Serialize;
 
-/// Events buffered per swarm before a slow subscriber skips ahead.
-pub const FEED_CAPACITY: usize = 1024;
+use super::registry::{unix_now, SwarmEvent};
+use super::state::State;
+use super::swarm_api::{peer_json, swarm_json, to_json, PeerJson};
 
-/// The `peer` event for the peer at `addr`, or a `leave` event when it is gone.
-pub fn peer_event(s: &Swarm, addr: SocketAddr, now: u32) -> String {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(std::net::IpAddr::V4)
-            .unwrap_or(addr.ip()),
-        ip => ip,
-    };
-    let json = match ip {
-        std::net::IpAddr::V4(v4) => {
-            s.v4.peers
-                .iter()
-                .find(|p| p.ip == v4.octets() && p.port == addr.port())
-                .map(|p| peer_json(p, &s.arena, s.pieces, now))
-        }
-        std::net::IpAddr::V6(v6) => {
-            s.v6.peers
-                .iter()
-                .find(|p| p.ip == v6.octets() && p.port == addr.port())
-                .map(|p| peer_json(p, &s.arena, s.pieces, now))
-        }
-    };
-    match json {
-        Some(j) => format!("{{\"type\":\"peer\",\"peer\":{j}}}"),
-        None => leave_event(addr),
-    }
+/// A feed message as JSON: `{"type":"peer","peer":{…}}` or `{"type":"leave","addr":"…"}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Message<'a> {
+    Peer { peer: PeerJson<'a> },
+    Leave { addr: SocketAddr },
 }
 
-/// The `leave` event.
-pub fn leave_event(addr: SocketAddr) -> String {
-    format!("{{\"type\":\"leave\",\"addr\":\"{addr}\"}}")
+/// The message for one registry event.
+pub fn event_json(e: &SwarmEvent) -> String {
+    match e {
+        SwarmEvent::Peer { at, peer } => {
+            let view = peer.borrowed();
+            to_json(
+                512,
+                &Message::Peer {
+                    peer: peer_json(&view, *at),
+                },
+            )
+        }
+        SwarmEvent::Left(addr) => to_json(64, &Message::Leave { addr: *addr }),
+    }
 }
 
 /// Frame one message for the wire: `event: <name>` when named, then `data:`.
@@ -55,7 +49,7 @@ pub fn frame(event: Option<&str>, data: &str) -> String {
 /// Serve the live feed of one swarm on `sock` until the client leaves or `stop` flips.
 pub async fn stream(
     mut sock: tokio::net::TcpStream,
-    st: std::sync::Arc<super::State>,
+    st: std::sync::Arc<State>,
     ih: enjambre_core::InfoHash,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -68,24 +62,15 @@ pub async fn stream(
         sock.write_all(b"HTTP/1.1 503 Service Unavailable\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
         return Ok(());
     }
-    let now = super::registry::unix_now();
-    let subscribed = {
-        let mut reg = st.reg();
-        match reg.swarm_mut(ih) {
-            Ok(s) => {
-                let tx = s
-                    .feed
-                    .get_or_insert_with(|| tokio::sync::broadcast::channel(FEED_CAPACITY).0);
-                let rx = tx.subscribe();
-                Ok((rx, super::swarm_api::swarm_json(&ih, s, now)))
-            }
-            Err(r) => Err(r),
-        }
-    };
+    let now = unix_now();
+    let subscribed = st
+        .reg()
+        .swarm_mut(ih)
+        .map(|s| (s.subscribe(), swarm_json(&ih, s, now)));
     let (mut rx, snapshot) = match subscribed {
         Ok(x) => x,
         Err(r) => {
-            let body = format!("{{\"error\":\"{}\"}}", r.reason());
+            let body = serde_json::json!({ "error": r.reason() }).to_string();
             let head = format!(
                 "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
@@ -96,7 +81,7 @@ pub async fn stream(
         }
     };
     st.metrics.sse_subscribers.fetch_add(1, Relaxed);
-    struct Guard<'a>(&'a super::State);
+    struct Guard<'a>(&'a State);
     impl Drop for Guard<'_> {
         fn drop(&mut self) {
             self.0.metrics.sse_subscribers.fetch_sub(1, Relaxed);
@@ -116,11 +101,11 @@ pub async fn stream(
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Ok(m) => wr.write_all(frame(None, &m).as_bytes()).await?,
+                Ok(e) => wr.write_all(frame(None, &event_json(&e)).as_bytes()).await?,
                 Err(RecvError::Lagged(_)) => {
                     let snap = {
                         let reg = st.reg();
-                        reg.swarms.get(&ih).map(|s| super::swarm_api::swarm_json(&ih, s, super::registry::unix_now()))
+                        reg.swarms.get(&ih).map(|s| swarm_json(&ih, s, unix_now()))
                     };
                     if let Some(s) = snap {
                         wr.write_all(frame(Some("snapshot"), &s).as_bytes()).await?;
@@ -135,5 +120,92 @@ pub async fn stream(
             },
             _ = stop.changed() => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::tracker::bits::{Have, Source};
+    use crate::tracker::peers::Event;
+    use crate::tracker::registry::PeerView;
+
+    fn polled_leech() -> PeerView<Box<[u8]>> {
+        PeerView {
+            addr: "10.0.0.1:6001".parse().unwrap(),
+            peer_id: *b"-EJ0001-abcdefghijkl",
+            uploaded: 1,
+            downloaded: 2,
+            left: 3,
+            event: Event::Started,
+            last_seen: 100,
+            have: Have::Some,
+            source: Source::Poll,
+            have_at: 90,
+            poll_fails: 2,
+            bits: Some(Box::new([0xa0])),
+            pieces: Some(3),
+            stride: 1,
+        }
+    }
+
+    #[test]
+    fn a_changed_peer_reads_as_the_page_expects() {
+        let e = SwarmEvent::Peer {
+            at: 105,
+            peer: Arc::new(polled_leech()),
+        };
+        assert_eq!(
+            event_json(&e),
+            concat!(
+                r#"{"type":"peer","peer":{"addr":"10.0.0.1:6001","#,
+                r#""peer_id":"2d454a303030312d6162636465666768696a6b6c","client":"-EJ0001-","#,
+                r#""uploaded":1,"downloaded":2,"left":3,"seed":false,"event":"started","#,
+                r#""last_seen_age":5,"have":"some","pieces_have":2,"progress":0.6667,"#,
+                r#""bitfield":"oA","source":"poll","bitfield_age":15,"reachable":false,"#,
+                r#""poll_failures":2}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_peer_nothing_is_known_of_shows_nulls() {
+        let mut p = polled_leech();
+        (p.have, p.bits, p.poll_fails, p.peer_id[0]) = (Have::Unknown, None, 0, b'"');
+        let json = event_json(&SwarmEvent::Peer {
+            at: 100,
+            peer: Arc::new(p),
+        });
+        assert!(
+            json.contains(r#""client":"\"EJ0001-","#),
+            "client text is escaped: {json}"
+        );
+        assert!(
+            json.contains(
+                r#""have":"unknown","pieces_have":null,"progress":null,"bitfield":null,"source":null,"bitfield_age":null,"reachable":true,"#
+            ),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_seed_is_complete_and_a_leaver_is_named_by_address() {
+        let mut p = polled_leech();
+        (p.left, p.have, p.bits) = (0, Have::All, None);
+        let json = event_json(&SwarmEvent::Peer {
+            at: 100,
+            peer: Arc::new(p),
+        });
+        assert!(
+            json.contains(r#""have":"all","pieces_have":3,"progress":1.0,"bitfield":"4A""#),
+            "{json}"
+        );
+        let left = SwarmEvent::Left("[2001:db8::1]:6881".parse().unwrap());
+        assert_eq!(
+            event_json(&left),
+            r#"{"type":"leave","addr":"[2001:db8::1]:6881"}"#
+        );
     }
 }

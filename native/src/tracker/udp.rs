@@ -5,21 +5,22 @@
 //! forged source is never reflected); a forged or expired id gets an error packet no larger than
 //! the request.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use enjambre_core::tracker::udp::{Request, Response};
+use enjambre_core::tracker::udp::{
+    write_announce_response, write_scrape_response, Request, Response, ScrapeStats,
+};
 use tracing::{debug, warn};
 
-use super::http::canonical_ip;
 use super::metrics::inc;
 use super::mmsg::{Batch, SendBatch};
 use super::proto;
 use super::registry::{unix_now, AnnounceIn, Families};
 use super::select::Picked;
-use super::State;
+use super::state::State;
 
 /// Info-hashes answered in one UDP scrape (BEP 15: about 74 fit a packet).
 const MAX_UDP_SCRAPE: usize = 74;
@@ -27,8 +28,7 @@ const MAX_UDP_SCRAPE: usize = 74;
 /// Reusable buffers of one UDP thread.
 pub struct UdpScratch {
     picked: Vec<Picked>,
-    peers: Vec<u8>,
-    stats: Vec<u8>,
+    stats: Vec<ScrapeStats>,
 }
 
 impl UdpScratch {
@@ -36,8 +36,7 @@ impl UdpScratch {
     pub fn new() -> Self {
         UdpScratch {
             picked: Vec::with_capacity(256),
-            peers: Vec::with_capacity(4096),
-            stats: Vec::with_capacity(1024),
+            stats: Vec::with_capacity(MAX_UDP_SCRAPE),
         }
     }
 }
@@ -115,7 +114,7 @@ pub fn handle(
     sc: &mut UdpScratch,
     out: &mut [u8],
 ) -> Option<usize> {
-    let ip = canonical_ip(from.ip());
+    let ip = from.ip().to_canonical();
     let now = unix_now();
     let req = match Request::decode(packet) {
         Ok(r) => r,
@@ -188,27 +187,16 @@ pub fn handle(
             match r {
                 Ok(reply) => {
                     inc(&st.metrics.udp_announces);
-                    sc.peers.clear();
-                    for p in &sc.picked {
-                        match (p.addr.ip(), ip) {
-                            (IpAddr::V4(v4), IpAddr::V4(_)) => {
-                                sc.peers.extend_from_slice(&v4.octets())
-                            }
-                            (IpAddr::V6(v6), IpAddr::V6(_)) => {
-                                sc.peers.extend_from_slice(&v6.octets())
-                            }
-                            _ => continue,
-                        }
-                        sc.peers.extend_from_slice(&p.addr.port().to_be_bytes());
-                    }
-                    Response::Announce {
+                    // The asker's family only: the packet format fixes it (BEP 15).
+                    write_announce_response(
+                        out,
                         transaction_id,
-                        interval: st.limits.interval,
-                        leechers: reply.incomplete,
-                        seeders: reply.complete,
-                        peers: &sc.peers,
-                    }
-                    .encode(out)
+                        st.limits.interval,
+                        reply.incomplete,
+                        reply.complete,
+                        ip.is_ipv6(),
+                        sc.picked.iter().map(|p| p.addr),
+                    )
                     .ok()
                 }
                 Err(refusal) => {
@@ -235,19 +223,14 @@ pub fn handle(
                     let mut ih = [0u8; 20];
                     ih.copy_from_slice(chunk);
                     let (seeders, completed, leechers) = reg.scrape(&enjambre_core::InfoHash(ih));
-                    sc.stats.extend_from_slice(&seeders.to_be_bytes());
-                    sc.stats.extend_from_slice(
-                        &(completed.min(u64::from(u32::MAX)) as u32).to_be_bytes(),
-                    );
-                    sc.stats.extend_from_slice(&leechers.to_be_bytes());
+                    sc.stats.push(ScrapeStats {
+                        seeders,
+                        completed: completed.min(u64::from(u32::MAX)) as u32,
+                        leechers,
+                    });
                 }
             }
-            Response::Scrape {
-                transaction_id,
-                stats: &sc.stats,
-            }
-            .encode(out)
-            .ok()
+            write_scrape_response(out, transaction_id, sc.stats.iter().copied()).ok()
         }
     }
 }

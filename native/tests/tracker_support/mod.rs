@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use enjambre_core::bencode::{decode_with, DecodeOptions, Value};
 use enjambre_core::tracker::udp::{Request, Response};
-use enjambre_core::tracker::AnnounceEvent;
+use enjambre_core::tracker::{compact_peers, AnnounceEvent, COMPACT_V4_LEN};
 use enjambre_core::{InfoHash, PeerId};
 
 /// A running tracker process, killed on drop.
@@ -261,12 +261,11 @@ pub fn bbytes<'a>(v: &Value<'a>, key: &str) -> Option<&'a [u8]> {
 
 /// Compact IPv4 peers as ports (all tests run on 127.0.0.1).
 pub fn compact_ports(peers: &[u8]) -> Vec<u16> {
-    assert_eq!(peers.len() % 6, 0);
-    peers
-        .chunks(6)
-        .map(|c| {
-            assert_eq!(&c[..4], &[127, 0, 0, 1]);
-            u16::from_be_bytes([c[4], c[5]])
+    assert_eq!(peers.len() % COMPACT_V4_LEN, 0);
+    compact_peers(peers, false)
+        .map(|a| {
+            assert_eq!(a.ip(), std::net::Ipv4Addr::LOCALHOST);
+            a.port()
         })
         .collect()
 }
