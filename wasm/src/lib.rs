@@ -26,3 +26,17 @@ pub mod torrent;
 mod engine_tests;
 #[cfg(test)]
 mod store_tests;
+
+#[cfg(target_arch = "wasm32")]
+mod message;
+#[cfg(target_arch = "wasm32")]
+pub mod opfs;
+#[cfg(target_arch = "wasm32")]
+pub mod peer;
+#[cfg(target_arch = "wasm32")]
+mod socket;
+#[cfg(target_arch = "wasm32")]
+mod wake;
+
+#[cfg(target_arch = "wasm32")]
+pub use peer::BrowserPeer;
