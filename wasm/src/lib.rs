@@ -1,0 +1,42 @@
+//! The browser peer: Enjambre's core session running in a dedicated module worker.
+//!
+//! The page talks to `web/worker.js`, which forwards its messages to [`BrowserPeer`] (wasm
+//! only); everything protocol-shaped is the core's (`enjambre_core::session::Session`, the
+//! tracker client, the journal). This crate only moves bytes and keeps files:
+//! - peers are WebSockets to the tracker's bridge (`/bridge/<info-hash>/<ip>:<port>`), read as a
+//!   byte stream ([`feed`]) and written within the session's send window;
+//! - announces are `fetch`es of `/bridge/announce?<query>` on the page's origin;
+//! - storage is the Origin Private File System through sync access handles ([`store`]).
+//!
+//! It never re-implements protocol logic, never keeps a download only in memory (no OPFS, no
+//! download), and never prints: logs go to the console.
+//!
+//! The pure parts ([`torrent`], [`store`], [`state_file`], [`feed`], [`rate`]) are tested on
+//! the host; the browser parts with `wasm-bindgen-test` in headless Chromium.
+
+pub mod engine;
+pub mod feed;
+pub mod file;
+pub mod rate;
+pub mod state_file;
+pub mod store;
+pub mod torrent;
+
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+mod store_tests;
+
+#[cfg(target_arch = "wasm32")]
+mod message;
+#[cfg(target_arch = "wasm32")]
+pub mod opfs;
+#[cfg(target_arch = "wasm32")]
+pub mod peer;
+#[cfg(target_arch = "wasm32")]
+mod socket;
+#[cfg(target_arch = "wasm32")]
+mod wake;
+
+#[cfg(target_arch = "wasm32")]
+pub use peer::BrowserPeer;

@@ -1,0 +1,490 @@
+//! [`BrowserPeer`], the type `web/worker.js` drives: `open`, `start`, `stop`, `save`, with every
+//! message to the page posted through the function it was built with. It owns the run loop:
+//! after any input, pump the engine; then sleep until the session's deadline or new input.
+
+use core::net::SocketAddr;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use enjambre_core::rng::Rng;
+use enjambre_core::session::PeerHandle;
+use enjambre_core::tracker::client::{
+    Action, Announcer, Failure, Identity, Retransmit, Step, Tiers, MAX_QUERY, NUMWANT,
+};
+use enjambre_core::{Instant, PeerId};
+use js_sys::{Function, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{Blob, Response, WorkerGlobalScope};
+
+use crate::engine::{Engine, Note};
+use crate::message::{self, Status};
+use crate::opfs::{self, OpfsFile};
+use crate::rate::Rate;
+use crate::socket::Sockets;
+use crate::store::{Files, Store};
+use crate::torrent::Torrent;
+use crate::wake::{now, Wake};
+
+/// How often the page hears the status, at most.
+const STATUS_EVERY_MS: u64 = 200;
+
+/// Everything the loop, the sockets' handlers and the announces share.
+pub struct Shared {
+    post: Function,
+    wake: Rc<Wake>,
+    torrent: Option<Torrent>,
+    engine: Option<Engine<OpfsFile>>,
+    sockets: Option<Sockets>,
+    announcer: Option<Announcer<1>>,
+    urls: Vec<String>,
+    announcing: bool,
+    running: bool,
+    paused: bool,
+    state: &'static str,
+    deadline: Instant,
+    last_status: Instant,
+    down: Rate,
+    up: Rate,
+    dirty: BTreeMap<u32, ()>,
+    blocks: BTreeMap<String, (u32, u32, u32)>,
+    rng: Rng,
+}
+
+impl Shared {
+    fn post(&self, msg: JsValue) {
+        let _ = self.post.call1(&JsValue::NULL, &msg);
+    }
+
+    fn fail(&mut self, text: &str) {
+        web_sys::console::error_1(&text.into());
+        self.state = "error";
+        self.post(message::error(text));
+    }
+
+    pub(crate) fn socket_open(&mut self, peer: PeerHandle) {
+        if let Some(s) = self.sockets.as_mut() {
+            s.opened(peer);
+        }
+        if let Some(e) = self.engine.as_mut() {
+            e.connected(now(), peer);
+        }
+        self.wake.wake();
+    }
+
+    pub(crate) fn socket_bytes(&mut self, peer: PeerHandle, bytes: &[u8]) {
+        if let Some(e) = self.engine.as_mut() {
+            e.received(peer, bytes);
+        }
+        self.wake.wake();
+    }
+
+    pub(crate) fn socket_failed(&mut self, peer: PeerHandle, addr: SocketAddr, reason: String) {
+        if let Some(e) = self.engine.as_mut() {
+            e.connect_failed(now(), peer);
+        }
+        self.post(message::peer(&addr.to_string(), "closed", &reason));
+        self.wake.wake();
+    }
+
+    pub(crate) fn socket_closed(&mut self, peer: PeerHandle, addr: SocketAddr, reason: String) {
+        let was_open = self.sockets.as_mut().is_some_and(|s| s.ended(peer));
+        if let Some(e) = self.engine.as_mut() {
+            if was_open {
+                e.ended(peer);
+            } else {
+                e.connect_failed(now(), peer);
+            }
+        }
+        self.post(message::peer(&addr.to_string(), "closed", &reason));
+        self.wake.wake();
+    }
+
+    /// One turn of the loop; returns how long to sleep, or `None` to stop.
+    fn tick(&mut self) -> Option<i32> {
+        if !self.running {
+            return None;
+        }
+        if self.paused {
+            return Some(50);
+        }
+        let now = now();
+        let (Some(engine), Some(sockets)) = (self.engine.as_mut(), self.sockets.as_mut()) else {
+            return Some(50);
+        };
+        let waiting = sockets.confirm(now, |at, peer, n| engine.session().handle_sent(at, peer, n));
+        if now >= self.deadline {
+            engine.session().handle_timeout(now);
+        }
+        self.deadline = engine.pump(now, sockets);
+        let announce = engine.take_announce();
+        let notes = engine.take_notes();
+        if let Some(a) = announce {
+            if let Some(announcer) = self.announcer.as_mut() {
+                announcer.start(a);
+                self.announcing = false;
+            }
+        }
+        self.notes(notes);
+        self.drive_announce();
+        if now.saturating_since(self.last_status).as_millis() >= STATUS_EVERY_MS {
+            self.report(now);
+        }
+        let mut sleep = self.deadline.saturating_since(now).as_millis();
+        sleep = sleep.min(STATUS_EVERY_MS);
+        if waiting {
+            sleep = sleep.min(20);
+        }
+        Some(sleep as i32)
+    }
+
+    fn notes(&mut self, notes: Vec<Note>) {
+        for note in notes {
+            match note {
+                Note::Connected(a) => self.post(message::peer(&a.to_string(), "connected", "")),
+                Note::Closed(a, reason) => {
+                    if reason != "Disconnected" && reason != "ConnectFailed" {
+                        self.post(message::peer(&a.to_string(), "closed", &reason));
+                    }
+                }
+                Note::Block {
+                    addr,
+                    piece,
+                    offset,
+                    len,
+                } => {
+                    self.blocks.insert(addr.to_string(), (piece, offset, len));
+                }
+                Note::Piece(p) => {
+                    self.dirty.insert(p, ());
+                }
+                Note::Log(text) => {
+                    web_sys::console::log_1(&text.as_str().into());
+                    self.post(message::log(&text));
+                }
+                Note::Error(text) => self.fail(&text),
+                Note::Completed => {
+                    self.state = "complete";
+                    self.post(message::log("download complete: every piece verified"));
+                }
+            }
+        }
+    }
+
+    fn report(&mut self, now: Instant) {
+        self.last_status = now;
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        let stats = engine.session().stats();
+        let session = engine.session();
+        let mut msgs = Vec::new();
+        for (&p, _) in self.dirty.iter() {
+            if let Some(piece) = session.geometry().piece(p) {
+                let verified = session.have().get(p);
+                msgs.push(message::piece(p, verified, session.piece_ranges(piece)));
+            }
+        }
+        self.dirty.clear();
+        for (addr, (piece, offset, len)) in core::mem::take(&mut self.blocks) {
+            msgs.push(message::block(&addr, piece, offset, len));
+        }
+        let status = Status {
+            state: self.state,
+            verified: stats.pieces_have,
+            pieces: stats.piece_count,
+            downloaded: stats.downloaded,
+            uploaded: stats.uploaded,
+            peers: stats.peers,
+            down_rate: self.down.sample(now, stats.downloaded),
+            up_rate: self.up.sample(now, stats.uploaded),
+        };
+        msgs.push(message::status(&status));
+        for m in msgs {
+            self.post(m);
+        }
+    }
+
+    /// Ask the announcer what to do, and do it (one `fetch` at a time).
+    fn drive_announce(&mut self) {
+        if self.announcing {
+            return;
+        }
+        let (Some(announcer), Some(engine)) = (self.announcer.as_mut(), self.engine.as_mut())
+        else {
+            return;
+        };
+        let mut query = vec![0u8; MAX_QUERY + 512];
+        let at = now();
+        match announcer.poll(at, &self.urls, None, &mut query) {
+            None => {}
+            Some(Action::GaveUp) => engine.session().handle_announce_failed(at),
+            Some(Action::Udp { .. }) => {
+                announcer.handle_failure(Failure::Unsupported);
+                self.wake.wake();
+            }
+            Some(Action::Http { query, .. }) => {
+                let url = format!("{}?{}", self.urls[0], String::from_utf8_lossy(query));
+                self.announcing = true;
+                let wake = self.wake.clone();
+                let me = SELF.with(|s| s.borrow().clone());
+                spawn_local(async move {
+                    let reply = fetch_bytes(&url).await;
+                    if let Some(me) = me {
+                        me.borrow_mut().announced(reply);
+                    }
+                    wake.wake();
+                });
+            }
+        }
+    }
+
+    fn announced(&mut self, reply: Result<(u16, Vec<u8>), String>) {
+        self.announcing = false;
+        let (Some(announcer), Some(engine)) = (self.announcer.as_mut(), self.engine.as_mut())
+        else {
+            return;
+        };
+        let at = now();
+        let step = match &reply {
+            Ok((status, body)) => announcer.handle_http(*status, body),
+            Err(_) => announcer.handle_failure(Failure::Unreachable),
+        };
+        match step {
+            Some(Step::Answered(answer)) => {
+                let session = engine.session();
+                session.handle_announce_ok(at, answer.interval, answer.min_interval);
+                session.handle_peers(at, answer.peers());
+            }
+            Some(Step::Failed {
+                failure, reason, ..
+            }) => {
+                let text = format!("announce failed: {failure} {}", reason.unwrap_or(""));
+                self.post(message::log(&text));
+            }
+            _ => {}
+        }
+    }
+}
+
+thread_local! {
+    /// The one peer of this worker, for tasks spawned by the loop.
+    static SELF: RefCell<Option<Rc<RefCell<Shared>>>> = const { RefCell::new(None) };
+}
+
+async fn fetch_bytes(url: &str) -> Result<(u16, Vec<u8>), String> {
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let resp: Response = JsFuture::from(scope.fetch_with_str(url))
+        .await
+        .map_err(|e| opfs::describe(&e))?
+        .unchecked_into();
+    let buf = JsFuture::from(resp.array_buffer().map_err(|e| opfs::describe(&e))?)
+        .await
+        .map_err(|e| opfs::describe(&e))?;
+    Ok((resp.status(), Uint8Array::new(&buf).to_vec()))
+}
+
+/// The browser peer of one worker.
+#[wasm_bindgen]
+pub struct BrowserPeer {
+    shared: Rc<RefCell<Shared>>,
+}
+
+#[wasm_bindgen]
+impl BrowserPeer {
+    /// A peer that posts every message for the page through `post`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(post: Function) -> BrowserPeer {
+        let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+        let shared = Rc::new(RefCell::new(Shared {
+            post,
+            wake: Rc::new(Wake::default()),
+            torrent: None,
+            engine: None,
+            sockets: None,
+            announcer: None,
+            urls: Vec::new(),
+            announcing: false,
+            running: false,
+            paused: false,
+            state: "idle",
+            deadline: Instant::ZERO,
+            last_status: Instant::ZERO,
+            down: Rate::default(),
+            up: Rate::default(),
+            dirty: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            rng: Rng::new(seed),
+        }));
+        SELF.with(|s| *s.borrow_mut() = Some(shared.clone()));
+        BrowserPeer { shared }
+    }
+
+    /// Open a `.torrent` and its storage; posts `opened` (or `error`).
+    pub fn open(&self, torrent: Uint8Array) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if let Err(text) = open(&shared, &torrent.to_vec()).await {
+                shared.borrow_mut().fail(&text);
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Start downloading (announce, connect, fetch).
+    pub fn start(&self) {
+        let mut s = self.shared.borrow_mut();
+        if s.running || s.engine.is_none() {
+            return;
+        }
+        s.running = true;
+        if s.state != "complete" {
+            s.state = "downloading";
+        }
+        let wake = s.wake.clone();
+        drop(s);
+        let shared = self.shared.clone();
+        spawn_local(async move {
+            loop {
+                let sleep = shared.borrow_mut().tick();
+                match sleep {
+                    Some(ms) => wake.wait(ms).await,
+                    None => break,
+                }
+            }
+        });
+    }
+
+    /// Stop: close the peers, save the resume state.
+    pub fn stop(&self) {
+        let mut s = self.shared.borrow_mut();
+        s.running = false;
+        if let Some(sockets) = s.sockets.as_mut() {
+            sockets.close_all();
+        }
+        if let Some(engine) = s.engine.as_mut() {
+            engine.session().handle_shutdown(now());
+            engine.persist();
+        }
+        if s.state == "downloading" {
+            s.state = "idle";
+        }
+        let now = now();
+        s.report(now);
+    }
+
+    /// Post the data as `file` messages: one File for a single-file torrent; for a multi-file
+    /// torrent one Blob per file, sliced from the data file, named by its path.
+    pub fn save(&self) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if let Err(text) = save(&shared).await {
+                shared.borrow_mut().fail(&text);
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> {
+    let torrent = Torrent::parse(bytes)?;
+    let hex = torrent.hex();
+    let dir = opfs::root().await?;
+    let data = OpfsFile::open(&dir, &format!("{hex}.data")).await?;
+    let state = OpfsFile::open(&dir, &format!("{hex}.state")).await?;
+    let journal = OpfsFile::open(&dir, &format!("{hex}.journal")).await?;
+    let mut s = shared.borrow_mut();
+    let journal_id = s.rng.next_u64() | 1;
+    let files = Files {
+        data,
+        state,
+        journal,
+    };
+    let (store, opened) =
+        Store::open(files, torrent.info_hash, torrent.geometry, journal_id).map_err(|e| e.0)?;
+    let mut id = *b"-EJ0001-000000000000";
+    for b in id[8..].iter_mut() {
+        *b = b'a' + s.rng.below(26) as u8;
+    }
+    let seed = s.rng.next_u64();
+    let resume = opened.resume.as_deref();
+    let mut engine = Engine::new(now(), &torrent, store, resume, PeerId(id), seed)?;
+    let verified = engine.session().stats().pieces_have;
+    if opened.replayed.records > 0 {
+        let text = format!(
+            "resumed: {} journal records replayed, {} bytes",
+            opened.replayed.records, opened.replayed.bytes
+        );
+        s.post(message::log(&text));
+    }
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let origin = scope.location().origin();
+    let ws_origin = origin.replacen("http", "ws", 1);
+    s.urls = vec![format!("{origin}/bridge/announce")];
+    let mut rng = Rng::new(s.rng.next_u64());
+    let tiers = Tiers::new([(0u16, s.urls[0].as_str())], &mut rng).map_err(|_| "tracker list")?;
+    let identity = Identity {
+        info_hash: torrent.info_hash,
+        peer_id: PeerId(id),
+        port: 6881,
+        key: s.rng.next_u32(),
+        numwant: NUMWANT,
+    };
+    s.announcer = Some(Announcer::new(
+        identity,
+        tiers,
+        Retransmit::BEP15,
+        rng.next_u64(),
+    ));
+    s.sockets = Some(Sockets::new(Rc::downgrade(shared), ws_origin, hex));
+    if engine.session().is_complete() {
+        s.state = "complete";
+    }
+    s.post(message::opened(&torrent, verified));
+    s.engine = Some(engine);
+    s.torrent = Some(torrent);
+    Ok(())
+}
+
+async fn save(shared: &Rc<RefCell<Shared>>) -> Result<(), String> {
+    let handle = {
+        let mut s = shared.borrow_mut();
+        s.paused = true;
+        let engine = s.engine.as_mut().ok_or("no torrent open")?;
+        engine.persist();
+        let data = engine.store().data();
+        data.detach();
+        data.handle.clone()
+    };
+    let file = JsFuture::from(handle.get_file()).await;
+    let attached = reattach(shared).await;
+    shared.borrow_mut().paused = false;
+    attached?;
+    let file = file.map_err(|e| opfs::describe(&e))?;
+    let s = shared.borrow();
+    let torrent = s.torrent.as_ref().ok_or("no torrent open")?;
+    if !torrent.is_multi_file() {
+        s.post(message::file(&torrent.name, &file));
+        return Ok(());
+    }
+    let blob: Blob = file.unchecked_into();
+    let mut offset = 0f64;
+    for f in &torrent.files {
+        let end = offset + f.length as f64;
+        let part = blob
+            .slice_with_f64_and_f64(offset, end)
+            .map_err(|e| opfs::describe(&e))?;
+        s.post(message::file(&f.path, &part));
+        offset = end;
+    }
+    Ok(())
+}
+
+async fn reattach(shared: &Rc<RefCell<Shared>>) -> Result<(), String> {
+    // Detached by `save`; while paused the loop does not touch storage.
+    let mut engine = shared.borrow_mut().engine.take().ok_or("no torrent open")?;
+    let result = engine.store().data().attach().await;
+    shared.borrow_mut().engine = Some(engine);
+    result.map_err(|e| e.0)
+}

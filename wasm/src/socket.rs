@@ -1,0 +1,197 @@
+//! Peer connections: one WebSocket per peer to the bridge, `/bridge/<info-hash>/<ip>:<port>`
+//! on the page's origin. Bytes are a stream both ways; what was sent is confirmed to the
+//! session as `bufferedAmount` drains, so no more than the send window waits in a socket.
+
+use core::net::SocketAddr;
+use std::cell::RefCell;
+use std::rc::Weak;
+
+use enjambre_core::session::{CloseReason, PeerHandle};
+use enjambre_core::Instant;
+use js_sys::{ArrayBuffer, Uint8Array};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use crate::engine::Net;
+use crate::peer::Shared;
+
+struct Conn {
+    peer: PeerHandle,
+    ws: WebSocket,
+    /// Whether the bridge accepted it (the WebSocket opened).
+    open: bool,
+    /// Bytes handed to `send`, and of those confirmed to the session.
+    queued: u64,
+    confirmed: u64,
+    _handlers: [Closure<dyn FnMut(JsValueOr)>; 3],
+}
+
+type JsValueOr = wasm_bindgen::JsValue;
+
+/// The open connections, by peer.
+pub struct Sockets {
+    /// Where callbacks deliver input.
+    pub shared: Weak<RefCell<Shared>>,
+    /// `ws://host:port` or `wss://host:port` of the page's origin.
+    pub origin: String,
+    /// The torrent's info-hash, hex.
+    pub hex: String,
+    conns: Vec<Conn>,
+    /// Connections that ended inside their own handler: dropped at the next tick, not while
+    /// their closure runs.
+    ended: Vec<Conn>,
+}
+
+/// The bridge path of `addr`: `ip:port`, IPv6 in brackets.
+pub fn bridge_target(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+impl Sockets {
+    /// No connections yet.
+    pub fn new(shared: Weak<RefCell<Shared>>, origin: String, hex: String) -> Self {
+        Sockets {
+            shared,
+            origin,
+            hex,
+            conns: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// Confirm to the session what the sockets took since the last call; whether anything
+    /// is still waiting in a socket.
+    pub fn confirm(
+        &mut self,
+        now: Instant,
+        mut sent: impl FnMut(Instant, PeerHandle, usize),
+    ) -> bool {
+        self.ended.clear();
+        let mut waiting = false;
+        for c in self.conns.iter_mut() {
+            let taken = c.queued.saturating_sub(u64::from(c.ws.buffered_amount()));
+            if taken > c.confirmed {
+                sent(now, c.peer, (taken - c.confirmed) as usize);
+                c.confirmed = taken;
+            }
+            waiting |= c.queued > c.confirmed;
+        }
+        waiting
+    }
+
+    /// Close every connection.
+    pub fn close_all(&mut self) {
+        for c in self.conns.drain(..) {
+            silence(&c.ws);
+            let _ = c.ws.close();
+        }
+    }
+
+    fn forget(&mut self, peer: PeerHandle) -> Option<Conn> {
+        let k = self.conns.iter().position(|c| c.peer == peer)?;
+        Some(self.conns.swap_remove(k))
+    }
+}
+
+fn silence(ws: &WebSocket) {
+    ws.set_onopen(None);
+    ws.set_onmessage(None);
+    ws.set_onclose(None);
+}
+
+impl Net for Sockets {
+    fn connect(&mut self, peer: PeerHandle, addr: SocketAddr) {
+        let url = format!(
+            "{}/bridge/{}/{}",
+            self.origin,
+            self.hex,
+            bridge_target(addr)
+        );
+        let shared = self.shared.clone();
+        let Ok(ws) = WebSocket::new(&url) else {
+            if let Some(s) = shared.upgrade() {
+                s.borrow_mut()
+                    .socket_failed(peer, addr, "bad bridge URL".into());
+            }
+            return;
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let s1 = shared.clone();
+        let onopen = Closure::<dyn FnMut(JsValueOr)>::new(move |_| {
+            if let Some(s) = s1.upgrade() {
+                s.borrow_mut().socket_open(peer);
+            }
+        });
+        let s2 = shared.clone();
+        let onmessage = Closure::<dyn FnMut(JsValueOr)>::new(move |e: JsValueOr| {
+            let e: MessageEvent = e.unchecked_into();
+            if let (Some(s), Ok(buf)) = (s2.upgrade(), e.data().dyn_into::<ArrayBuffer>()) {
+                s.borrow_mut()
+                    .socket_bytes(peer, &Uint8Array::new(&buf).to_vec());
+            }
+        });
+        let s3 = shared;
+        let onclose = Closure::<dyn FnMut(JsValueOr)>::new(move |e: JsValueOr| {
+            let e: CloseEvent = e.unchecked_into();
+            let reason = match (e.code(), e.reason()) {
+                (code, r) if r.is_empty() => format!("closed ({code})"),
+                (code, r) => format!("{r} ({code})"),
+            };
+            if let Some(s) = s3.upgrade() {
+                s.borrow_mut().socket_closed(peer, addr, reason);
+            }
+        });
+        ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
+        self.conns.push(Conn {
+            peer,
+            ws,
+            open: false,
+            queued: 0,
+            confirmed: 0,
+            _handlers: [onopen, onmessage, onclose],
+        });
+    }
+
+    fn send(&mut self, peer: PeerHandle, bytes: &[u8]) {
+        let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) else {
+            return;
+        };
+        if c.ws.send_with_u8_array(bytes).is_ok() {
+            c.queued += bytes.len() as u64;
+        }
+    }
+
+    fn close(&mut self, peer: PeerHandle, _reason: CloseReason) {
+        if let Some(c) = self.forget(peer) {
+            silence(&c.ws);
+            let _ = c.ws.close();
+        }
+    }
+}
+
+impl Sockets {
+    /// The socket of `peer` opened.
+    pub fn opened(&mut self, peer: PeerHandle) {
+        if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+            c.open = true;
+        }
+    }
+
+    /// The socket of `peer` ended by itself: drop it (its handlers with it, at the next tick);
+    /// whether it had opened.
+    pub fn ended(&mut self, peer: PeerHandle) -> bool {
+        let Some(c) = self.forget(peer) else {
+            return false;
+        };
+        silence(&c.ws);
+        let open = c.open;
+        self.ended.push(c);
+        open
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build the browser peer into web/pkg/: the wasm32 build of enjambre-wasm (size profile),
+# wasm-bindgen --target web, npm binaryen's wasm-opt -Oz; print the gzip sizes.
+# Installs what it needs when missing: the wasm32 target, wasm-bindgen-cli equal to
+# Cargo.lock's wasm-bindgen, npm binaryen.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+web="$root/web"
+cd "$root"
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  # No --locked: its lockfile wants a crate version missing from the index.
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+[ -x "$web/node_modules/.bin/wasm-opt" ] || (cd "$web" && npm ci --no-audit --no-fund)
+
+cargo build --profile wasm-release --target wasm32-unknown-unknown -p enjambre-wasm
+wasm-bindgen --target web --remove-name-section --remove-producers-section \
+  --out-dir "$web/pkg" target/wasm32-unknown-unknown/wasm-release/enjambre_wasm.wasm
+"$web/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-reference-types --enable-multivalue \
+  "$web/pkg/enjambre_wasm_bg.wasm" -o "$web/pkg/enjambre_wasm_bg.wasm"
+
+wasm=$(gzip -9c "$web/pkg/enjambre_wasm_bg.wasm" | wc -c)
+js=$(gzip -9c "$web/pkg/enjambre_wasm.js" | wc -c)
+echo "gzip -9: wasm $wasm B + JS glue $js B = $((wasm + js)) B (goal 40960)"
