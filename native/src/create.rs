@@ -36,6 +36,9 @@ pub struct CreateArgs {
     /// Replace the output file if it exists.
     #[arg(short, long)]
     pub force: bool,
+    /// Also write a flash image (header, info dictionary, file) for a board to seed.
+    #[arg(long, value_name = "OUT.bin")]
+    pub flash_image: Option<PathBuf>,
 }
 
 /// One file to hash: where it is and its path inside the torrent.
@@ -93,6 +96,9 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
         built.piece_length,
         built.info_hash
     );
+    if let Some(image) = &args.flash_image {
+        crate::create_flash::write(&built.bytes, &args.path, image, args.force)?;
+    }
     if args.trackers.is_empty() {
         eprintln!("warning: no --tracker given; peers will need --peer to find each other");
     }

@@ -108,6 +108,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         private: false,
         comment: Some("enjambre demo".into()),
         force: false,
+        flash_image: None,
     })?;
     std::fs::write(&torrent, &built.bytes)?;
     let hex = built.info_hash.to_string();

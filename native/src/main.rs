@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod create;
+mod create_flash;
 mod demo;
 mod info;
 mod logging;

@@ -528,7 +528,8 @@ impl<
     // ---- output ----------------------------------------------------------------------------
 
     /// Return the next thing for the shell to do. Call after every input until it returns
-    /// [`Output::Timeout`]. `buf` must hold at least [`MIN_OUTPUT_BUF`] bytes.
+    /// [`Output::Timeout`]. `buf` must hold at least [`MIN_OUTPUT_BUF`] bytes (a session that
+    /// never downloads: [`preset::MCU_OUTPUT_BUF`]).
     pub fn poll_output<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Output<'b> {
         self.now = now;
         if !self.facts.is_empty() {

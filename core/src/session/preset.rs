@@ -9,7 +9,17 @@ use super::Session;
 /// A seeder on a microcontroller: 4 peers, up to 1024 pieces, no picker, no partial pieces,
 /// no storage operations (blocks are sent straight from flash), a 1 KiB receive ring per peer.
 /// It only seeds: start it with every piece (a resume state whose `have` is full).
-pub type McuSeeder<H, P> = Session<H, P, 4, 128, 0, 1024, 8, 0, 8, 0, 8, 1, 4>;
+pub type McuSeeder<H, P> = Session<H, P, 4, MCU_BITFIELD_BYTES, 0, 1024, 8, 0, 8, 0, 8, 1, 4>;
+
+/// Bitfield bytes of [`McuSeeder`] (1024 pieces): its resume state is
+/// `Resume<MCU_BITFIELD_BYTES, 0>`.
+pub const MCU_BITFIELD_BYTES: usize = 128;
+
+/// The `poll_output` buffer enough for [`McuSeeder`], instead of
+/// [`MIN_OUTPUT_BUF`](super::MIN_OUTPUT_BUF): a session that never downloads transmits only
+/// small messages (a handshake, the extended handshake, `HaveAll`, rejects), and its bitfield
+/// streams over several transmits; block data is never in the buffer (`SendBlock`).
+pub const MCU_OUTPUT_BUF: usize = 512;
 
 /// A peer in a browser tab: 16 peers, up to 32 768 pieces, 16 pieces downloading at once.
 pub type Browser<H, P> = Session<H, P, 16, 4096, 16, { 32 * 1024 }, 32, 4096, 64, 64, 64, 256, 16>;
@@ -26,7 +36,7 @@ mod tests {
 
     use super::*;
     use crate::resume::ResumeState;
-    use crate::session::{Command, Config, Output, MAX_RANGES, MIN_OUTPUT_BUF};
+    use crate::session::{Command, Config, Output, MAX_RANGES};
     use crate::sha1::{Sha1 as _, Sha1Smol};
     use crate::wire::{Extensions, Handshake, Message, HANDSHAKE_LEN};
     use crate::{Geometry, InfoHash, Instant, PeerId};
@@ -61,7 +71,7 @@ mod tests {
         }
         let hashes: &'static [u8] = std::boxed::Box::leak(hashes.into_boxed_slice());
         let info_hash = InfoHash(*b"a-board-seeds-this-!");
-        let mut all = ResumeState::<128, 0, MAX_RANGES>::new(info_hash, 3).unwrap();
+        let mut all = ResumeState::<MCU_BITFIELD_BYTES, 0, MAX_RANGES>::new(info_hash, 3).unwrap();
         all.have.fill();
         let config = Config::new(PeerId(*b"-EJ0001-board0000000"), 6881);
         let now = Instant::from_millis(5);
@@ -82,7 +92,8 @@ mod tests {
         hello.extend_from_slice(&msg(Message::HaveNone));
         hello.extend_from_slice(&msg(Message::Interested));
         assert_eq!(s.handle_input(now, peer, &hello), hello.len());
-        let mut buf = std::vec![0u8; MIN_OUTPUT_BUF];
+        // The small buffer a board polls with is enough for a seeder.
+        let mut buf = std::vec![0u8; MCU_OUTPUT_BUF];
         assert_eq!(serve(&mut s, now, &mut buf), None);
         // Unchoked at once (a free upload slot): the leech asks for the second piece.
         let ask = msg(Message::Request {
