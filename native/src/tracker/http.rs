@@ -22,10 +22,10 @@ use tracing::{debug, warn};
 use super::api_access::{is_api_path, Verdict};
 use super::metrics::{inc, render};
 use super::proto;
-use super::registry::{unix_now, Families};
+use super::registry::{unix_now, Asker, Families};
 use super::select::Picked;
 use super::swarm_api::{stats_json, swarm_json, swarms_json};
-use super::{sse, State};
+use super::{bridge, sse, State};
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 
@@ -91,6 +91,7 @@ enum After {
     KeepAlive,
     Close,
     Feed(InfoHash),
+    Bridge(bridge::Upgrade),
 }
 
 /// The address the registry stores: IPv4-mapped IPv6 as IPv4.
@@ -161,6 +162,10 @@ async fn connection(
         match after {
             After::Close => return Ok(()),
             After::Feed(ih) => return sse::stream(sock, st.clone(), ih, stop).await,
+            After::Bridge(up) => {
+                let early = buf[..filled].to_vec();
+                return bridge::relay(sock, early, up, st.clone(), stop).await;
+            }
             After::KeepAlive => {}
         }
         if filled == buf.len() {
@@ -304,9 +309,27 @@ fn handle(
             }
         }
     }
+    if let Some(rest) = path.strip_prefix("/bridge/").filter(|_| st.bridge.on) {
+        if rest == "announce" {
+            announce(query.as_bytes(), from, st, sc, Asker::Unlisted);
+            respond(out, "200 OK", "text/plain", &sc.body, keep);
+            return ka;
+        }
+        return match bridge::upgrade(req, rest, from, st) {
+            Ok((head, up)) => {
+                out.extend_from_slice(head.as_bytes());
+                After::Bridge(up)
+            }
+            Err((status, why)) => {
+                inc(&st.metrics.http_bad_requests);
+                respond(out, status, "text/plain", why.as_bytes(), false);
+                After::Close
+            }
+        };
+    }
     match path {
         "/announce" => {
-            announce(query.as_bytes(), from, st, sc);
+            announce(query.as_bytes(), from, st, sc, Asker::Register);
             respond(out, "200 OK", "text/plain", &sc.body, keep);
         }
         "/scrape" => {
@@ -332,7 +355,8 @@ fn handle(
         }
         "/metrics" => {
             let t = st.totals();
-            let body = render(&st.metrics, &t, &st.reg());
+            let mut body = render(&st.metrics, &t, &st.reg());
+            st.bridge.render(&mut body);
             respond(out, "200 OK", "text/plain; version=0.0.4", body.as_bytes(), keep);
         }
         "/" => respond(
@@ -372,7 +396,7 @@ fn handle(
     ka
 }
 
-fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
+fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch, who: Asker) {
     let parsed = proto::parse_announce(query, from, &mut sc.bits, st.limits.max_pieces);
     let (a, compact, warn_bits) = match parsed {
         Ok(x) => x,
@@ -385,7 +409,7 @@ fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
     };
     let r = st
         .reg()
-        .announce(unix_now(), &a, Families::Both, &mut sc.picked);
+        .announce_as(unix_now(), &a, Families::Both, who, &mut sc.picked);
     match r {
         Ok(mut reply) => {
             inc(&st.metrics.http_announces);

@@ -110,6 +110,16 @@ pub enum Families {
     Both,
 }
 
+/// Whether an announce stores its asker.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Asker {
+    /// An ordinary peer: inserted, updated, or removed on `stopped`.
+    Register,
+    /// A peer nobody can dial yet (a page behind the bridge): it gets the swarm's peers and is
+    /// never stored; an unknown swarm is not created for it.
+    Unlisted,
+}
+
 /// What an announce answers besides the peers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnnounceOut {
@@ -269,8 +279,21 @@ impl Registry {
         families: Families,
         out: &mut Vec<Picked>,
     ) -> Result<AnnounceOut, Refusal> {
+        self.announce_as(now, a, families, Asker::Register, out)
+    }
+
+    /// [`Registry::announce`], storing the asker or not.
+    pub fn announce_as(
+        &mut self,
+        now: u32,
+        a: &AnnounceIn<'_>,
+        families: Families,
+        who: Asker,
+        out: &mut Vec<Picked>,
+    ) -> Result<AnnounceOut, Refusal> {
         out.clear();
-        if a.event == Event::Stopped && !self.swarms.contains_key(&a.info_hash) {
+        let unknown = !self.swarms.contains_key(&a.info_hash);
+        if unknown && (a.event == Event::Stopped || who == Asker::Unlisted) {
             if self.limits.allow_only_registered {
                 self.refused.unregistered += 1;
                 return Err(Refusal::Unregistered);
@@ -300,15 +323,18 @@ impl Registry {
         };
         let (complete, incomplete) = with_family!(swarm, a.addr.ip(), |set, other, parts, key| {
             let mut parts = parts;
-            let asker = ctx.upsert(
-                &mut parts,
-                set,
-                key,
-                a,
-                &mut peer_total,
-                &mut refused,
-                &mut warning,
-            );
+            let asker = match who {
+                Asker::Register => ctx.upsert(
+                    &mut parts,
+                    set,
+                    key,
+                    a,
+                    &mut peer_total,
+                    &mut refused,
+                    &mut warning,
+                ),
+                Asker::Unlisted => None,
+            };
             if a.event != Event::Stopped {
                 let set_ref = &*set;
                 scratch.clear();
@@ -382,6 +408,17 @@ impl Registry {
                 max_peers_per_torrent = self.limits.max_peers_per_torrent,
                 "registry at its caps: new torrents are refused (\"tracker full\"), new peers are served but not stored"
             );
+        }
+    }
+
+    /// Whether the swarm of `info_hash` currently lists a peer at `addr`.
+    pub fn lists(&self, info_hash: &InfoHash, addr: SocketAddr) -> bool {
+        let Some(s) = self.swarms.get(info_hash) else {
+            return false;
+        };
+        match fam(addr.ip()) {
+            FamKey::V4(k) => s.v4.find(&self.hasher, k, addr.port()).is_some(),
+            FamKey::V6(k) => s.v6.find(&self.hasher, k, addr.port()).is_some(),
         }
     }
 
