@@ -25,7 +25,7 @@ use super::proto;
 use super::registry::{unix_now, Asker, Families};
 use super::select::Picked;
 use super::swarm_api::{stats_json, swarm_json, swarms_json};
-use super::{bridge, sse, State};
+use super::{bridge, sse, web, State};
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 
@@ -327,6 +327,19 @@ fn handle(
             }
         };
     }
+    if let Some(served) = web::file(path) {
+        match served {
+            web::Served::File(ctype, bytes) => respond(out, "200 OK", ctype, bytes, keep),
+            web::Served::Missing => respond(
+                out,
+                "404 Not Found",
+                "text/plain",
+                web::MISSING.as_bytes(),
+                keep,
+            ),
+        }
+        return ka;
+    }
     match path {
         "/announce" => {
             announce(query.as_bytes(), from, st, sc, Asker::Register);
@@ -357,15 +370,14 @@ fn handle(
             let t = st.totals();
             let mut body = render(&st.metrics, &t, &st.reg());
             st.bridge.render(&mut body);
-            respond(out, "200 OK", "text/plain; version=0.0.4", body.as_bytes(), keep);
+            respond(
+                out,
+                "200 OK",
+                "text/plain; version=0.0.4",
+                body.as_bytes(),
+                keep,
+            );
         }
-        "/" => respond(
-            out,
-            "200 OK",
-            "text/plain",
-            b"enjambre tracker\n/announce /scrape /swarms /swarm/<info-hash hex> /swarm/<info-hash hex>/events /stats /metrics\n",
-            keep,
-        ),
         _ => {
             if let Some(rest) = path.strip_prefix("/swarm/") {
                 let (hex, events) = match rest.strip_suffix("/events") {
@@ -374,7 +386,13 @@ fn handle(
                 };
                 let Some(ih) = InfoHash::from_hex(hex) else {
                     inc(&st.metrics.http_bad_requests);
-                    respond(out, "400 Bad Request", "text/plain", b"info-hash must be 40 hex digits\n", keep);
+                    respond(
+                        out,
+                        "400 Bad Request",
+                        "text/plain",
+                        b"info-hash must be 40 hex digits\n",
+                        keep,
+                    );
                     return ka;
                 };
                 if events {
@@ -386,7 +404,13 @@ fn handle(
                 };
                 match body {
                     Some(b) => respond(out, "200 OK", "application/json", b.as_bytes(), keep),
-                    None => respond(out, "404 Not Found", "application/json", b"{\"error\":\"unknown info-hash\"}", keep),
+                    None => respond(
+                        out,
+                        "404 Not Found",
+                        "application/json",
+                        b"{\"error\":\"unknown info-hash\"}",
+                        keep,
+                    ),
                 }
             } else {
                 respond(out, "404 Not Found", "text/plain", b"not found\n", keep);

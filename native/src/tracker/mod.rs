@@ -7,6 +7,7 @@
 //! `GET /swarm/<hex>/events` (Server-Sent Events: `snapshot`, then `peer` / `leave`),
 //! `GET /swarms`, `GET /stats`, `GET /metrics` (Prometheus); UDP announce/scrape (BEP 15).
 //! The API paths can be limited to given networks (`--api-allow`) or turned off (`--no-api`).
+//! `GET /` serves the page (`web/`, built in; see [`web`]).
 //! `GET /bridge/<hex>/<ip>:<port>` is a WebSocket relay to a listed peer, for browser peers
 //! (see [`bridge`]); `GET /bridge/announce` an announce that does not store the asker.
 //!
@@ -39,6 +40,7 @@ mod sse;
 mod swarm_api;
 mod torrents;
 mod udp;
+mod web;
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::path::PathBuf;
