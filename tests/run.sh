@@ -49,6 +49,15 @@ results=$(mktemp)
 cargo test --workspace --release 2>&1 | tee "$results"
 summary=$(grep -E '^test result:' "$results" | awk '{p += $4; f += $6; i += $8} END {printf "%d passed, %d failed, %d skipped", p, f, i}')
 
+step "embedded seeder: library, host TAP end to end, firmware for the board"
+cargo fmt --manifest-path embedded/Cargo.toml --all -- --check
+(cd embedded && cargo test -p enjambre-embedded --features build 2>&1 | tee -a "$results")
+(cd embedded && ENJAMBRE_BIN="$PWD/../target/release/enjambre" cargo test -p enjambre-seed-tap -- --nocapture 2>&1 | tee -a "$results")
+(cd embedded/nucleo && cargo build --release)
+# Over budget today (issue 12 is open): the figures are printed, not yet enforced.
+(cd embedded/nucleo && ./size-check.sh) || echo "embedded: firmware over its size budget (see embedded/README.md)"
+summary=$(grep -E '^test result:' "$results" | awk '{p += $4; f += $6; i += $8} END {printf "%d passed, %d failed, %d skipped", p, f, i}')
+
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz: each target for ${FUZZ_SECONDS}s"
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked >/dev/null 2>&1 || cargo install cargo-fuzz >/dev/null

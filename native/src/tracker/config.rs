@@ -100,6 +100,8 @@ pub struct TrackerArgs {
     /// Tokio worker threads for HTTP, the API and the poller (1 = a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     pub http_workers: usize,
+    #[command(flatten)]
+    pub bridge: super::bridge::BridgeArgs,
 }
 
 /// Limits and timings the registry and servers run with, resolved from [`TrackerArgs`].

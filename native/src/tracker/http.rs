@@ -22,11 +22,12 @@ use tracing::{debug, warn};
 use super::api_access::{is_api_path, Verdict};
 use super::metrics::{inc, render};
 use super::proto;
-use super::registry::{unix_now, Families};
+use super::registry::{unix_now, Asker, Families};
 use super::select::Picked;
 use super::sse;
 use super::state::State;
 use super::swarm_api::{stats_json, swarm_json, swarms_json};
+use super::{bridge, web};
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 
@@ -92,6 +93,7 @@ enum After {
     KeepAlive,
     Close,
     Feed(InfoHash),
+    Bridge(bridge::Upgrade),
 }
 
 async fn connection(
@@ -155,6 +157,10 @@ async fn connection(
         match after {
             After::Close => return Ok(()),
             After::Feed(ih) => return sse::stream(sock, st.clone(), ih, stop).await,
+            After::Bridge(up) => {
+                let early = buf[..filled].to_vec();
+                return bridge::relay(sock, early, up, st.clone(), stop).await;
+            }
             After::KeepAlive => {}
         }
         if filled == buf.len() {
@@ -298,9 +304,40 @@ fn handle(
             }
         }
     }
+    if let Some(rest) = path.strip_prefix("/bridge/").filter(|_| st.bridge.on) {
+        if rest == "announce" {
+            announce(query.as_bytes(), from, st, sc, Asker::Unlisted);
+            respond(out, "200 OK", "text/plain", &sc.body, keep);
+            return ka;
+        }
+        return match bridge::upgrade(req, rest, from, st) {
+            Ok((head, up)) => {
+                out.extend_from_slice(head.as_bytes());
+                After::Bridge(up)
+            }
+            Err((status, why)) => {
+                inc(&st.metrics.http_bad_requests);
+                respond(out, status, "text/plain", why.as_bytes(), false);
+                After::Close
+            }
+        };
+    }
+    if let Some(served) = web::file(path) {
+        match served {
+            web::Served::File(ctype, bytes) => respond(out, "200 OK", ctype, bytes, keep),
+            web::Served::Missing => respond(
+                out,
+                "404 Not Found",
+                "text/plain",
+                web::MISSING.as_bytes(),
+                keep,
+            ),
+        }
+        return ka;
+    }
     match path {
         "/announce" => {
-            announce(query.as_bytes(), from, st, sc);
+            announce(query.as_bytes(), from, st, sc, Asker::Register);
             respond(out, "200 OK", "text/plain", &sc.body, keep);
         }
         "/scrape" => {
@@ -326,16 +363,16 @@ fn handle(
         }
         "/metrics" => {
             let t = st.totals();
-            let body = render(&st.metrics, &t, &st.reg());
-            respond(out, "200 OK", "text/plain; version=0.0.4", body.as_bytes(), keep);
+            let mut body = render(&st.metrics, &t, &st.reg());
+            st.bridge.render(&mut body);
+            respond(
+                out,
+                "200 OK",
+                "text/plain; version=0.0.4",
+                body.as_bytes(),
+                keep,
+            );
         }
-        "/" => respond(
-            out,
-            "200 OK",
-            "text/plain",
-            b"enjambre tracker\n/announce /scrape /swarms /swarm/<info-hash hex> /swarm/<info-hash hex>/events /stats /metrics\n",
-            keep,
-        ),
         _ => {
             if let Some(rest) = path.strip_prefix("/swarm/") {
                 let (hex, events) = match rest.strip_suffix("/events") {
@@ -344,7 +381,13 @@ fn handle(
                 };
                 let Some(ih) = InfoHash::from_hex(hex) else {
                     inc(&st.metrics.http_bad_requests);
-                    respond(out, "400 Bad Request", "text/plain", b"info-hash must be 40 hex digits\n", keep);
+                    respond(
+                        out,
+                        "400 Bad Request",
+                        "text/plain",
+                        b"info-hash must be 40 hex digits\n",
+                        keep,
+                    );
                     return ka;
                 };
                 if events {
@@ -356,7 +399,13 @@ fn handle(
                 };
                 match body {
                     Some(b) => respond(out, "200 OK", "application/json", b.as_bytes(), keep),
-                    None => respond(out, "404 Not Found", "application/json", b"{\"error\":\"unknown info-hash\"}", keep),
+                    None => respond(
+                        out,
+                        "404 Not Found",
+                        "application/json",
+                        b"{\"error\":\"unknown info-hash\"}",
+                        keep,
+                    ),
                 }
             } else {
                 respond(out, "404 Not Found", "text/plain", b"not found\n", keep);
@@ -366,7 +415,7 @@ fn handle(
     ka
 }
 
-fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
+fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch, who: Asker) {
     let parsed = proto::parse_announce(query, from, &mut sc.bits, st.limits.max_pieces);
     let (a, compact, warn_bits) = match parsed {
         Ok(x) => x,
@@ -379,7 +428,7 @@ fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch) {
     };
     let r = st
         .reg()
-        .announce(unix_now(), &a, Families::Both, &mut sc.picked);
+        .announce_as(unix_now(), &a, Families::Both, who, &mut sc.picked);
     match r {
         Ok(mut reply) => {
             inc(&st.metrics.http_announces);

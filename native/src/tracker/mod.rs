@@ -7,6 +7,9 @@
 //! `GET /swarm/<hex>/events` (Server-Sent Events: `snapshot`, then `peer` / `leave`),
 //! `GET /swarms`, `GET /stats`, `GET /metrics` (Prometheus); UDP announce/scrape (BEP 15).
 //! The API paths can be limited to given networks (`--api-allow`) or turned off (`--no-api`).
+//! `GET /` serves the page (`web/`, built in; see [`web`]).
+//! `GET /bridge/<hex>/<ip>:<port>` is a WebSocket relay to a listed peer, for browser peers
+//! (see [`bridge`]); `GET /bridge/announce` an announce that does not store the asker.
 //!
 //! Self-report: an announce may carry `bitfield=<base64url of the raw BEP 3 bitfield bytes, no
 //! padding>` (MSB of the first byte is piece 0). Standard clients never send it and other
@@ -20,6 +23,7 @@
 
 mod api_access;
 mod bits;
+mod bridge;
 mod config;
 mod conn_limit;
 mod connid;
@@ -37,6 +41,7 @@ mod state;
 mod swarm_api;
 mod torrents;
 mod udp;
+mod web;
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::path::PathBuf;
@@ -129,6 +134,7 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         per_ip: conn_limit::PerIp::new(args.max_connections_per_ip),
         max_subscribers: args.max_subscribers,
         api: api_access::ApiAccess::new(args.no_api, &args.api_allow),
+        bridge: bridge::Bridge::new(&args.bridge)?,
         http_idle_timeout: args.http_idle_timeout,
         http_head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
         started: Instant::now(),

@@ -8,7 +8,7 @@ use super::config::Limits;
 use super::connid::ConnIds;
 use super::metrics::{self, Metrics};
 use super::registry::Registry;
-use super::{api_access, conn_limit};
+use super::{api_access, bridge, conn_limit};
 
 /// Everything the servers share.
 pub struct State {
@@ -23,6 +23,8 @@ pub struct State {
     pub(super) max_subscribers: usize,
     /// Who may read the swarm API.
     pub(super) api: api_access::ApiAccess,
+    /// The WebSocket-to-TCP bridge for browser peers.
+    pub(super) bridge: bridge::Bridge,
     pub(super) http_idle_timeout: u64,
     pub(super) http_head_timeout: Duration,
     pub(super) started: Instant,

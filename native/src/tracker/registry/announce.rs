@@ -11,6 +11,16 @@ use crate::tracker::config::Limits;
 use crate::tracker::peers::{Event, IpBytes, Peer, PeerSet, COUNTED};
 use crate::tracker::select::{select, AskerBits, Picked};
 
+/// Whether an announce stores its asker.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Asker {
+    /// An ordinary peer: inserted, updated, or removed on `stopped`.
+    Register,
+    /// A peer nobody can dial yet (a page behind the bridge): it gets the swarm's peers and is
+    /// never stored; an unknown swarm is not created for it.
+    Unlisted,
+}
+
 impl Registry {
     /// Handle one announce: update the registry, then choose peers for the asker into `out`.
     pub fn announce(
@@ -20,8 +30,21 @@ impl Registry {
         families: Families,
         out: &mut Vec<Picked>,
     ) -> Result<AnnounceOut, Refusal> {
+        self.announce_as(now, a, families, Asker::Register, out)
+    }
+
+    /// [`Registry::announce`], storing the asker or not.
+    pub fn announce_as(
+        &mut self,
+        now: u32,
+        a: &AnnounceIn<'_>,
+        families: Families,
+        who: Asker,
+        out: &mut Vec<Picked>,
+    ) -> Result<AnnounceOut, Refusal> {
         out.clear();
-        if a.event == Event::Stopped && !self.swarms.contains_key(&a.info_hash) {
+        let unknown = !self.swarms.contains_key(&a.info_hash);
+        if unknown && (a.event == Event::Stopped || who == Asker::Unlisted) {
             if self.limits.allow_only_registered {
                 self.refused.unregistered += 1;
                 return Err(Refusal::Unregistered);
@@ -50,15 +73,18 @@ impl Registry {
             now,
         };
         let (complete, incomplete) = with_family!(swarm, a.addr.ip(), |set, other, parts, key| {
-            let asker = ctx.upsert(
-                &mut parts,
-                set,
-                key,
-                a,
-                &mut peer_total,
-                &mut refused,
-                &mut warning,
-            );
+            let asker = match who {
+                Asker::Register => ctx.upsert(
+                    &mut parts,
+                    set,
+                    key,
+                    a,
+                    &mut peer_total,
+                    &mut refused,
+                    &mut warning,
+                ),
+                Asker::Unlisted => None,
+            };
             if a.event != Event::Stopped {
                 let set_ref = &*set;
                 scratch.clear();

@@ -20,6 +20,7 @@ use hashbrown::{DefaultHashBuilder, HashMap};
 use super::config::Limits;
 use super::peers::Event;
 
+pub use announce::Asker;
 pub use event::{PeerView, SwarmEvent};
 pub use swarm::Swarm;
 
@@ -190,5 +191,16 @@ impl Registry {
             .get(info_hash)
             .map(|s| (s.seeders, s.completed, s.leechers))
             .unwrap_or((0, 0, 0))
+    }
+
+    /// Whether the swarm of `info_hash` currently lists a peer at `addr`.
+    pub fn lists(&self, info_hash: &InfoHash, addr: SocketAddr) -> bool {
+        let Some(s) = self.swarms.get(info_hash) else {
+            return false;
+        };
+        match swarm::fam(addr.ip()) {
+            swarm::FamKey::V4(k) => s.v4.find(&self.hasher, k, addr.port()).is_some(),
+            swarm::FamKey::V6(k) => s.v6.find(&self.hasher, k, addr.port()).is_some(),
+        }
     }
 }

@@ -1,0 +1,145 @@
+//! The WebSocket-to-TCP bridge: a browser peer reaches ordinary BitTorrent peers through it.
+//!
+//! `GET /bridge/<info-hash hex>/<ip>:<port>` (IPv6 as `[addr]:port`) on the tracker's HTTP
+//! listener upgrades to a WebSocket, and binary messages then carry the TCP byte stream both
+//! ways (message boundaries mean nothing). The tracker dials that address **only if its registry
+//! lists it in that torrent's swarm now**; loopback and private addresses are reachable only that
+//! way, so the bridge never becomes an open proxy.
+//!
+//! A request that is not a WebSocket handshake, or names no peer address, gets an HTTP 400 (426
+//! for another WebSocket version) with a text reason. Every other refusal comes after the
+//! upgrade, as a close frame a page can read: 4403 not listed, 4429 too many connections (in
+//! total, from this client, into this torrent), 4502 connect failed, 4408 idle; a client message
+//! over `--bridge-max-message` gets 1009, a malformed frame 1002, a text message 1003.
+//!
+//! `GET /bridge/announce?<BEP 3 query>` answers like `/announce` but never stores the asker (a
+//! page cannot be dialled yet); it only learns the swarm's peers.
+//!
+//! Not here yet: relaying announces to the other trackers a torrent names, and a TCP port per
+//! browser peer so others can dial it.
+
+mod args;
+mod caps;
+mod handshake;
+mod relay;
+mod target;
+
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use args::BridgeArgs;
+pub use relay::relay;
+
+use super::State;
+use caps::{Caps, Slot};
+use target::Target;
+
+/// The bridge's settings, open connections and counters, shared by every connection.
+pub struct Bridge {
+    pub on: bool,
+    idle: Duration,
+    max_message: usize,
+    caps: Arc<Caps>,
+    counters: Counters,
+}
+
+/// Monotonic counters for `/metrics`.
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused_unlisted: AtomicU64,
+    refused_cap: AtomicU64,
+    connect_failed: AtomicU64,
+    closed_idle: AtomicU64,
+    bad_frames: AtomicU64,
+    bytes_to_peers: AtomicU64,
+    bytes_to_clients: AtomicU64,
+}
+
+/// An accepted handshake: where to relay, or the close frame that refuses it.
+pub struct Upgrade {
+    target: Target,
+    verdict: Result<Slot, (u16, &'static str)>,
+}
+
+impl Bridge {
+    /// A bridge with the caps and timings of `args`.
+    pub fn new(args: &BridgeArgs) -> anyhow::Result<Bridge> {
+        Ok(Bridge {
+            on: !args.no_bridge,
+            idle: super::config::secs(args.bridge_idle_timeout, "--bridge-idle-timeout")?,
+            max_message: args.bridge_max_message.max(1024),
+            caps: Caps::new(
+                args.bridge_max_connections,
+                args.bridge_max_per_ip,
+                args.bridge_max_per_torrent,
+            ),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The Prometheus lines of the bridge.
+    pub fn render(&self, out: &mut String) {
+        let c = &self.counters;
+        let mut line = |name: &str, kind: &str, v: u64| {
+            let _ = write!(
+                out,
+                "# TYPE enjambre_bridge_{name} {kind}\nenjambre_bridge_{name} {v}\n"
+            );
+        };
+        line("connections", "gauge", self.caps.open() as u64);
+        line("accepted_total", "counter", c.accepted.load(Relaxed));
+        line(
+            "refused_unlisted_total",
+            "counter",
+            c.refused_unlisted.load(Relaxed),
+        );
+        line("refused_cap_total", "counter", c.refused_cap.load(Relaxed));
+        line(
+            "connect_failed_total",
+            "counter",
+            c.connect_failed.load(Relaxed),
+        );
+        line("closed_idle_total", "counter", c.closed_idle.load(Relaxed));
+        line("bad_frames_total", "counter", c.bad_frames.load(Relaxed));
+        line(
+            "bytes_to_peers_total",
+            "counter",
+            c.bytes_to_peers.load(Relaxed),
+        );
+        line(
+            "bytes_to_clients_total",
+            "counter",
+            c.bytes_to_clients.load(Relaxed),
+        );
+    }
+}
+
+/// Answer a request for `/bridge/<rest>` (not `announce`): the `101` head and what to relay, or
+/// the HTTP status and text of a refusal.
+pub fn upgrade(
+    req: &httparse::Request<'_, '_>,
+    rest: &str,
+    from: IpAddr,
+    st: &State,
+) -> Result<(String, Upgrade), (&'static str, String)> {
+    let target = target::parse(rest).map_err(|why| ("400 Bad Request", format!("{why}\n")))?;
+    let head = handshake::accept(req)?;
+    let b = &st.bridge;
+    let verdict = if !st.reg().lists(&target.info_hash, target.addr) {
+        b.counters.refused_unlisted.fetch_add(1, Relaxed);
+        Err((
+            4403,
+            "not listed: the tracker lists no such peer for this torrent",
+        ))
+    } else {
+        b.caps.take(from, target.info_hash).map_err(|hit| {
+            b.counters.refused_cap.fetch_add(1, Relaxed);
+            (4429, hit.reason())
+        })
+    };
+    Ok((head, Upgrade { target, verdict }))
+}
