@@ -4,6 +4,7 @@
 #        FUZZ_SECONDS=0 ./tests/run.sh   (skip the bounded fuzz runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+wasm_results=$(mktemp)
 export CARGO_TERM_COLOR=never
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 step() { printf '\n=== %s\n' "$*"; }
@@ -32,6 +33,23 @@ fi
 step "install: Rust targets for the no_std core"
 rustup target add thumbv7em-none-eabihf wasm32-unknown-unknown >/dev/null
 
+step "install: Chromium for the page and the browser peer, and the page's test tools"
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  else
+    echo "missing chromium and cannot apt-get install it (not root?)" >&2
+    exit 1
+  fi
+fi
+(cd tests/web && npm ci --no-audit --no-fund --silent)
+
+step "browser peer: wasm build (web/build.sh, before the tracker embeds it) and its tests in Chromium"
+web/build.sh
+CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown -p enjambre-wasm --tests 2>&1 | tee "$wasm_results"
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
@@ -46,8 +64,8 @@ if grep -rnE 'extern crate alloc|\balloc::' core/src; then echo "core uses alloc
 step "unit, property, simulator and end-to-end tests"
 cargo build --release -p enjambre
 results=$(mktemp)
-cargo test --workspace --release 2>&1 | tee "$results"
-summary=$(grep -E '^test result:' "$results" | awk '{p += $4; f += $6; i += $8} END {printf "%d passed, %d failed, %d skipped", p, f, i}')
+cat "$wasm_results" > "$results"
+cargo test --workspace --release 2>&1 | tee -a "$results"
 
 step "embedded seeder: library, host TAP end to end, firmware for the board"
 cargo fmt --manifest-path embedded/Cargo.toml --all -- --check
