@@ -247,16 +247,91 @@ impl Iterator for Segments<'_> {
             if file_end <= self.start {
                 continue; // before the block, or empty
             }
-            let seg_end = file_end.min(self.end);
-            let seg = Segment {
-                file: f.index,
-                file_offset: self.start.checked_sub(f.offset)?,
-                len: u32::try_from(seg_end - self.start).ok()?,
-                block_offset: u32::try_from(self.start - self.block_start).ok()?,
-            };
-            self.start = seg_end;
+            let seg = cut(
+                f.index,
+                f.offset,
+                file_end,
+                self.block_start,
+                self.start,
+                self.end,
+            )?;
+            self.start += u64::from(seg.len);
             return Some(seg);
         }
         None
     }
+}
+
+/// Split the torrent-wide bytes `start..end` into per-file ranges, in order, skipping empty
+/// files, for a shell that keeps its files' layout rather than a [`Metainfo`](super::Metainfo):
+/// `ends[i]` is the torrent-wide offset just past file `i` (the running sum of the lengths, so
+/// never decreasing). The first file is found by binary search. Each segment's `block_offset`
+/// counts from `start`. Bytes past the last file, or more than `u32::MAX` bytes into the range,
+/// give no segment; nothing here panics, whatever `ends` holds.
+pub fn segments_in(ends: &[u64], start: u64, end: u64) -> EndSegments<'_> {
+    EndSegments {
+        ends,
+        next: ends.partition_point(|&e| e <= start),
+        block_start: start,
+        start,
+        end,
+    }
+}
+
+/// The per-file ranges of a torrent-wide byte range (see [`segments_in`]).
+#[derive(Clone)]
+pub struct EndSegments<'e> {
+    ends: &'e [u64],
+    next: usize,
+    block_start: u64,
+    start: u64,
+    end: u64,
+}
+
+impl Iterator for EndSegments<'_> {
+    type Item = Segment;
+    fn next(&mut self) -> Option<Segment> {
+        while self.start < self.end {
+            let file = self.next;
+            let file_end = *self.ends.get(file)?;
+            self.next += 1;
+            if file_end <= self.start {
+                continue; // empty
+            }
+            let file_start = match file.checked_sub(1) {
+                Some(before) => *self.ends.get(before)?,
+                None => 0,
+            };
+            let seg = cut(
+                file,
+                file_start,
+                file_end,
+                self.block_start,
+                self.start,
+                self.end,
+            )?;
+            self.start += u64::from(seg.len);
+            return Some(seg);
+        }
+        None
+    }
+}
+
+/// Return the part of `start..end` that lies in `file` (torrent-wide `file_start..file_end`,
+/// which holds `start`), as a segment of the block that begins at `block_start`.
+fn cut(
+    file: usize,
+    file_start: u64,
+    file_end: u64,
+    block_start: u64,
+    start: u64,
+    end: u64,
+) -> Option<Segment> {
+    let seg_end = file_end.min(end);
+    Some(Segment {
+        file,
+        file_offset: start.checked_sub(file_start)?,
+        len: u32::try_from(seg_end.checked_sub(start)?).ok()?,
+        block_offset: u32::try_from(start.checked_sub(block_start)?).ok()?,
+    })
 }

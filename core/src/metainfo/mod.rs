@@ -10,7 +10,9 @@ mod files;
 mod trackers;
 mod write;
 
-pub use files::{Components, FileEntry, FilePath, Files, Segment, Segments};
+pub use files::{
+    segments_in, Components, EndSegments, FileEntry, FilePath, Files, Segment, Segments,
+};
 pub use trackers::Trackers;
 pub use write::{write_torrent, FileSpec, TorrentSpec, WriteError};
 

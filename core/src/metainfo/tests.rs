@@ -535,6 +535,50 @@ fn segments_split_blocks_across_files() {
 }
 
 #[test]
+fn segments_in_splits_a_range_over_file_ends() {
+    // Files of 3, 0, 5, 0 and 10 bytes: they end at 3, 3, 8, 8, 18.
+    let ends = [3, 3, 8, 8, 18];
+    let seg = |file, file_offset, len, block_offset| Segment {
+        file,
+        file_offset,
+        len,
+        block_offset,
+    };
+    let split = |start, end| segments_in(&ends, start, end).collect::<Vec<_>>();
+    assert_eq!(split(0, 4), [seg(0, 0, 3, 0), seg(2, 0, 1, 3)]);
+    assert_eq!(split(5, 7), [seg(2, 2, 2, 0)]);
+    assert_eq!(
+        split(2, 18),
+        [seg(0, 2, 1, 0), seg(2, 0, 5, 1), seg(4, 0, 10, 6)],
+        "empty files skipped, the last one reached"
+    );
+    assert_eq!(
+        split(8, 9),
+        [seg(4, 0, 1, 0)],
+        "a range starting on a boundary"
+    );
+    assert_eq!(
+        split(16, 30),
+        [seg(4, 8, 2, 0)],
+        "nothing past the last file"
+    );
+    assert_eq!(split(18, 20), [], "a range past every file");
+    assert_eq!(split(4, 4), [], "an empty range");
+    assert_eq!(segments_in(&[], 0, 5).count(), 0, "no files");
+    let huge = [u64::MAX];
+    assert_eq!(
+        segments_in(&huge, 0, u64::MAX).count(),
+        0,
+        "a segment longer than u32::MAX is not given"
+    );
+    let garbage = [10, 4, 2];
+    assert!(
+        segments_in(&garbage, 0, 10).count() <= 3,
+        "decreasing ends never panic"
+    );
+}
+
+#[test]
 fn write_reports_exact_size_when_too_small() {
     let t = single("a.txt", 16, 40, &hashes(3));
     let spec = TorrentSpec {
@@ -637,8 +681,12 @@ proptest! {
         prop_assert_eq!(got, want);
         // Every piece maps onto the files byte for byte, in order, with nothing left over.
         let starts: Vec<u64> = m.files().map(|f| f.offset).collect();
+        let ends: Vec<u64> = m.files().map(|f| f.offset + f.length).collect();
         for p in m.geometry().pieces() {
             let len = m.geometry().piece_len(p);
+            let at = m.geometry().piece_offset(p);
+            let by_ends: Vec<Segment> = segments_in(&ends, at, at + u64::from(len)).collect();
+            prop_assert_eq!(by_ends, m.segments(p, 0, len).collect::<Vec<_>>());
             let mut next = 0u32;
             for s in m.segments(p, 0, len) {
                 prop_assert_eq!(s.block_offset, next);

@@ -375,6 +375,27 @@ mod tests {
         )
     }
 
+    /// Return `reply` bencoded, as an HTTP tracker sends it.
+    fn encoded(reply: &AnnounceReply<'_>) -> Vec<u8> {
+        let mut body = vec![0u8; 512];
+        let n = write_announce_response(&mut body, reply).unwrap();
+        body.truncate(n);
+        body
+    }
+
+    /// Return a compact answer: `interval` seconds, `seeders` seeders, no leecher, `peers`.
+    fn answer(interval: u32, seeders: u32, peers: &[ReplyPeer]) -> Vec<u8> {
+        encoded(&AnnounceReply {
+            interval,
+            min_interval: None,
+            complete: seeders,
+            incomplete: 0,
+            warning: None,
+            compact: true,
+            peers,
+        })
+    }
+
     /// A one-shot HTTP tracker: returns the request line it saw through the channel.
     async fn http_tracker(body: Vec<u8>) -> (String, tokio::sync::oneshot::Receiver<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -389,6 +410,14 @@ mod tests {
 
     /// Read one request's head from `s`, answer 200 with `body`, and return the request.
     async fn serve_one(mut s: impl AsyncRead + AsyncWrite + Unpin, body: &[u8]) -> String {
+        let req = read_head(&mut s).await;
+        respond(&mut s, "200 OK", body).await;
+        s.shutdown().await.unwrap();
+        req
+    }
+
+    /// Read one request's head (through its blank line) from `s`.
+    async fn read_head(s: &mut (impl AsyncRead + Unpin)) -> String {
         let mut req = Vec::new();
         let mut buf = [0u8; 4096];
         while !req.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -396,11 +425,17 @@ mod tests {
             assert!(n > 0, "client closed before the end of its request");
             req.extend_from_slice(&buf[..n]);
         }
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        String::from_utf8_lossy(&req).into_owned()
+    }
+
+    /// Answer `status` with `body`.
+    async fn respond(s: &mut (impl AsyncWrite + Unpin), status: &str, body: &[u8]) {
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
         s.write_all(head.as_bytes()).await.unwrap();
         s.write_all(body).await.unwrap();
-        s.shutdown().await.unwrap();
-        String::from_utf8_lossy(&req).into_owned()
     }
 
     #[tokio::test]
@@ -424,10 +459,7 @@ mod tests {
             compact: true,
             peers: &peers,
         };
-        let mut body = vec![0u8; 512];
-        let n = write_announce_response(&mut body, &reply).unwrap();
-        body.truncate(n);
-        let (url, seen) = http_tracker(body).await;
+        let (url, seen) = http_tracker(encoded(&reply)).await;
         let mut a = announcer(&[&url]);
         let got = a.announce(&params(AnnounceEvent::Started)).await.unwrap();
         assert_eq!(got.tracker, url);
@@ -468,29 +500,14 @@ mod tests {
         tokio::spawn(async move {
             loop {
                 let (mut s, _) = listener.accept().await.unwrap();
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap();
-                    assert!(n > 0, "client closed before the end of its request");
-                    req.extend_from_slice(&buf[..n]);
-                }
-                let line = String::from_utf8_lossy(&req)
-                    .lines()
-                    .next()
-                    .unwrap()
-                    .to_string();
+                let req = read_head(&mut s).await;
+                let line = req.lines().next().unwrap().to_string();
                 let (status, body) = if line.contains("bitfield=") {
                     ("431 Request Header Fields Too Large", &[][..])
                 } else {
                     ("200 OK", &body[..])
                 };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                s.write_all(head.as_bytes()).await.unwrap();
-                s.write_all(body).await.unwrap();
+                respond(&mut s, status, body).await;
                 let _ = tx.send(line);
             }
         });
@@ -499,19 +516,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tracker_refusing_the_self_report_is_announced_to_without_it() {
-        let reply = AnnounceReply {
-            interval: 900,
-            min_interval: None,
-            complete: 1,
-            incomplete: 0,
-            warning: None,
-            compact: true,
-            peers: &[],
-        };
-        let mut body = vec![0u8; 512];
-        let n = write_announce_response(&mut body, &reply).unwrap();
-        body.truncate(n);
-        let (url, mut seen) = tracker_refusing_self_reports(body).await;
+        let (url, mut seen) = tracker_refusing_self_reports(answer(900, 1, &[])).await;
         let mut a = announcer(&[&url]);
         let got = a.announce(&params(AnnounceEvent::Started)).await.unwrap();
         assert_eq!(got.interval, Duration::from_secs(900));
@@ -530,19 +535,7 @@ mod tests {
         let n = write_failure(&mut body, "unregistered torrent").unwrap();
         body.truncate(n);
         let (refusing, _) = http_tracker(body).await;
-        let good_reply = AnnounceReply {
-            interval: 60,
-            min_interval: None,
-            complete: 0,
-            incomplete: 0,
-            warning: None,
-            compact: true,
-            peers: &[],
-        };
-        let mut body = vec![0u8; 128];
-        let n = write_announce_response(&mut body, &good_reply).unwrap();
-        body.truncate(n);
-        let (good, _) = http_tracker(body).await;
+        let (good, _) = http_tracker(answer(60, 0, &[])).await;
         let mut a = announcer(&[&refusing, "http://127.0.0.1:1/announce", &good]);
         let got = a.announce(&params(AnnounceEvent::None)).await.unwrap();
         assert_eq!(got.tracker, good);
@@ -618,22 +611,11 @@ mod tests {
     #[tokio::test]
     async fn an_https_tracker_answers_through_tls_with_roots_from_ssl_cert_file() {
         let pki = pki(&["localhost", "127.0.0.1"]);
-        let reply = AnnounceReply {
-            interval: 600,
-            min_interval: None,
-            complete: 1,
-            incomplete: 0,
-            warning: None,
-            compact: true,
-            peers: &[ReplyPeer {
-                addr: "10.1.2.3:6881".parse().unwrap(),
-                peer_id: None,
-            }],
+        let peer = ReplyPeer {
+            addr: "10.1.2.3:6881".parse().unwrap(),
+            peer_id: None,
         };
-        let mut body = vec![0u8; 512];
-        let n = write_announce_response(&mut body, &reply).unwrap();
-        body.truncate(n);
-        let (port, seen) = https_tracker(&pki, body).await;
+        let (port, seen) = https_tracker(&pki, answer(600, 1, &[peer])).await;
         let url = format!("https://127.0.0.1:{port}/announce");
         let mut a = announcer(&[&url]);
         // What `SSL_CERT_FILE` naming the CA's PEM file gives.

@@ -277,7 +277,7 @@ enum SendFile {
 async fn send_file(stream: &OwnedWriteHalf, storage: &Storage, b: Block) -> Result<(), SendFile> {
     let sock: &TcpStream = stream.as_ref();
     let segments = storage
-        .piece_segments(b.piece, b.offset, b.len as usize)
+        .piece_segments(b.piece, b.offset, b.len)
         .map_err(|e| SendFile::Failed(std::io::Error::other(e.to_string())))?;
     let mut any = false;
     for (file, mut offset, len) in segments {

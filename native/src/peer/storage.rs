@@ -1,5 +1,6 @@
 //! A torrent's data on disk: the files under the output directory, and reads and writes at
-//! torrent-wide offsets that cross file boundaries.
+//! torrent-wide offsets that cross file boundaries (which files a range spans is the core's
+//! `metainfo::segments_in`, never worked out here).
 //!
 //! Every method takes `&self` (positional `pread`/`pwrite`), so one `Arc<Storage>` is shared by
 //! the writer thread and the peers' upload tasks. Paths are validated component by component and
@@ -15,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use enjambre_core::metainfo::segments_in;
 use lru::LruCache;
 
 /// Why a storage operation failed, with the path involved.
@@ -158,7 +160,6 @@ impl Access {
 struct Slot {
     /// Torrent-wide offset of the file's first byte.
     offset: u64,
-    length: u64,
     path: PathBuf,
     dirty: AtomicBool,
 }
@@ -166,6 +167,8 @@ struct Slot {
 /// The files of one torrent.
 pub struct Storage {
     slots: Vec<Slot>,
+    /// Torrent-wide offset just past each file, for [`segments_in`].
+    ends: Vec<u64>,
     piece_length: u64,
     total: u64,
     /// Some file already held data when opened (a download without its resume state).
@@ -214,7 +217,6 @@ impl Storage {
             }
             slots.push(Slot {
                 offset,
-                length: f.length,
                 path,
                 dirty: AtomicBool::new(false),
             });
@@ -226,8 +228,14 @@ impl Storage {
                     total: u64::MAX,
                 })?;
         }
+        let ends = slots
+            .iter()
+            .zip(files)
+            .map(|(s, f)| s.offset + f.length)
+            .collect();
         Ok(Storage {
             slots,
+            ends,
             piece_length: u64::from(piece_length),
             total: offset,
             had_data,
@@ -296,24 +304,12 @@ impl Storage {
         &self,
         piece: u32,
         offset: u32,
-        len: usize,
-    ) -> Result<Segments<'_>, StorageError> {
+        len: u32,
+    ) -> Result<impl Iterator<Item = FileSegment> + '_, StorageError> {
         let start = self.piece_offset(piece, offset);
-        let len64 = len as u64;
-        if start.checked_add(len64).is_none_or(|end| end > self.total) {
-            return Err(StorageError::OutOfRange {
-                offset: start,
-                len: len64,
-                total: self.total,
-            });
-        }
-        let next = self.first_file_past(start);
-        Ok(Segments {
-            storage: self,
-            next,
-            at: start,
-            left: len64,
-        })
+        let end = self.check_range(start, u64::from(len))?;
+        Ok(segments_in(&self.ends, start, end)
+            .map(|seg| (self.file(seg.file), seg.file_offset, seg.len as usize)))
     }
 
     /// Write `bytes` at torrent-wide `offset`, splitting across files.
@@ -353,29 +349,37 @@ impl Storage {
         len: usize,
         mut f: impl FnMut(&Slot, &File, u64, std::ops::Range<usize>) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        let len64 = len as u64;
-        if offset.checked_add(len64).is_none_or(|end| end > self.total) {
-            return Err(StorageError::OutOfRange {
-                offset,
-                len: len64,
-                total: self.total,
-            });
-        }
-        // First file whose end is past `offset`; zero-length files are skipped naturally.
-        let mut i = self.first_file_past(offset);
+        self.check_range(offset, len as u64)?;
+        // Segments are at most `u32::MAX` bytes: a longer range goes in parts of that size.
         let mut done = 0usize;
         while done < len {
-            let slot = &self.slots[i];
+            let part = (len - done).min(u32::MAX as usize);
             let at = offset + done as u64;
-            let in_file = at - slot.offset;
-            let n = (slot.length - in_file).min((len - done) as u64) as usize;
-            if n > 0 {
-                f(slot, &*self.file(i)?, in_file, done..done + n)?;
+            for seg in segments_in(&self.ends, at, at + part as u64) {
+                let from = done + seg.block_offset as usize;
+                let range = from..from + seg.len as usize;
+                f(
+                    &self.slots[seg.file],
+                    &*self.file(seg.file)?,
+                    seg.file_offset,
+                    range,
+                )?;
             }
-            done += n;
-            i += 1;
+            done += part;
         }
         Ok(())
+    }
+
+    /// Return the end of `[offset, offset + len)`, or why the range is not inside the torrent.
+    fn check_range(&self, offset: u64, len: u64) -> Result<u64, StorageError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.total => Ok(end),
+            _ => Err(StorageError::OutOfRange {
+                offset,
+                len,
+                total: self.total,
+            }),
+        }
     }
 
     /// Flush every file written since the last flush to stable storage (`fdatasync`).
@@ -415,8 +419,7 @@ impl Storage {
     /// Return the index of the first file that ends after torrent-wide `offset` (zero-length
     /// files before it are skipped).
     fn first_file_past(&self, offset: u64) -> usize {
-        self.slots
-            .partition_point(|s| s.offset + s.length <= offset)
+        self.ends.partition_point(|&end| end <= offset)
     }
 
     /// Return the indices of the files that bytes `[offset, offset + len)` fall in.
@@ -455,34 +458,9 @@ impl Storage {
     }
 }
 
-/// The file ranges covering a byte range of the torrent; see [`Storage::piece_segments`].
-pub struct Segments<'s> {
-    storage: &'s Storage,
-    next: usize,
-    at: u64,
-    left: u64,
-}
-
-impl Iterator for Segments<'_> {
-    /// The open file (or why it could not be opened), the offset in it, the length.
-    type Item = (Result<Arc<File>, StorageError>, u64, usize);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while self.left > 0 {
-            let index = self.next;
-            let slot = self.storage.slots.get(index)?;
-            self.next += 1;
-            let in_file = self.at - slot.offset;
-            let n = (slot.length - in_file).min(self.left);
-            if n > 0 {
-                self.at += n;
-                self.left -= n;
-                return Some((self.storage.file(index), in_file, n as usize));
-            }
-        }
-        None
-    }
-}
+/// One file range of a block: the open file (or why it could not be opened), the offset in it,
+/// the length; see [`Storage::piece_segments`].
+pub type FileSegment = (Result<Arc<File>, StorageError>, u64, usize);
 
 /// A file's length and modification time in nanoseconds, as the resume state and the write
 /// journal record it.

@@ -1,0 +1,145 @@
+//! What the loop starts from ([`DriveSetup`]) and how [`Driver::new`] builds it: the pools,
+//! the storage and persist threads, the accept task and the announcer task.
+//!
+//! Nothing here runs the loop; [`Driver::run`] does.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use enjambre_core::session::MIN_OUTPUT_BUF;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{announce, conns, Driver, NativeResume, NativeSession};
+use crate::peer::announce::Announcer;
+use crate::peer::io_thread;
+use crate::peer::journal::{Journal, Mark};
+use crate::peer::pool::BufPool;
+use crate::peer::progress::Progress;
+use crate::peer::rate::RateLimit;
+use crate::peer::resume_file::ResumeFile;
+use crate::peer::seed_until::SeedUntil;
+use crate::peer::storage::Storage;
+
+/// What the loop needs besides the session.
+pub struct DriveSetup {
+    /// The open data files.
+    pub storage: Arc<Storage>,
+    /// Where the resume state goes (`None`: never persisted).
+    pub resume_file: Option<ResumeFile>,
+    /// The write journal that continues the resume state (`None`: no journal).
+    pub journal: Option<Journal>,
+    /// Flush the data files before every resume save (else states are valid for this boot).
+    pub flush_data: bool,
+    /// The trackers.
+    pub announcer: Announcer,
+    /// Accepting peers.
+    pub listener: TcpListener,
+    /// Source address for outbound connections (the `--listen` address when given).
+    pub bind_ip: Option<IpAddr>,
+    /// Peers given on the command line.
+    pub extra_peers: Vec<SocketAddr>,
+    /// Stop once complete (`get` without `--seed`).
+    pub exit_when_complete: bool,
+    /// Never give up on the trackers (`get --wait`).
+    pub keep_trying: bool,
+    /// When seeding stops by itself.
+    pub seed_until: SeedUntil,
+    /// Download and upload limits.
+    pub down_limit: Option<u64>,
+    /// Upload limit.
+    pub up_limit: Option<u64>,
+    /// The display.
+    pub progress: Progress,
+}
+
+impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
+    /// Prepare the loop around `session`; call [`Driver::run`] inside a tokio runtime.
+    pub fn new(session: Box<NativeSession<BYTES, RX>>, epoch: Instant, setup: DriveSetup) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let out_pool = Arc::new(BufPool::new(MIN_OUTPUT_BUF, 128));
+        let read_pool = Arc::new(BufPool::new(conns::READ_BUF, 16));
+        let (io_tx, io_rx) = mpsc::unbounded_channel();
+        let journal = Mark {
+            id: setup.journal.as_ref().map_or(0, Journal::id),
+            seq: 0,
+        };
+        let mut io_threads = vec![io_thread::spawn_block_thread(
+            setup.storage.clone(),
+            out_pool.clone(),
+            setup.journal,
+            io_rx,
+            tx.clone(),
+        )];
+        let persist_tx = setup.resume_file.map(|file| {
+            let (ptx, prx) = mpsc::unbounded_channel();
+            io_threads.push(io_thread::spawn_persist_thread(
+                setup.storage.clone(),
+                file,
+                setup.flush_data,
+                prx,
+                tx.clone(),
+            ));
+            ptx
+        });
+        let accept_task = tokio::spawn(conns::accept_loop(setup.listener, tx.clone()));
+        let has_trackers = !setup.announcer.is_empty();
+        let (announce_tx, announce_rx) = mpsc::unbounded_channel();
+        let announce_task = tokio::spawn(announce::announce_loop(
+            setup.announcer,
+            announce_rx,
+            tx.clone(),
+        ));
+        let resume_len = NativeResume::<BYTES>::max_encoded_len();
+        Driver {
+            session,
+            epoch,
+            tx,
+            rx,
+            conns: HashMap::new(),
+            connecting: HashSet::new(),
+            dead: HashSet::new(),
+            closing: HashSet::new(),
+            pending: HashMap::new(),
+            out_buf: out_pool.get(),
+            out_pool,
+            read_pool,
+            io_tx: Some(io_tx),
+            io_batch: Vec::new(),
+            io_batch_bytes: 0,
+            io_threads,
+            ops_in_flight: 0,
+            persist_tx,
+            persist_in_flight: false,
+            journal,
+            persisting: Mark::default(),
+            persist_wanted: false,
+            final_persist: false,
+            got_payload: false,
+            wrote_any: false,
+            resume_buf: vec![0; resume_len],
+            announce_tx,
+            announces_in_flight: 0,
+            announce_failures: 0,
+            has_trackers,
+            met_a_peer: false,
+            storage: setup.storage,
+            down_limit: Arc::new(RateLimit::new(setup.down_limit)),
+            up_limit: Arc::new(RateLimit::new(setup.up_limit)),
+            bind_ip: setup.bind_ip,
+            progress: setup.progress,
+            exit_when_complete: setup.exit_when_complete,
+            keep_trying: setup.keep_trying,
+            seed_until: setup.seed_until,
+            seeding_since: None,
+            extra_peers: setup.extra_peers,
+            shutdown_at: None,
+            fatal: None,
+            complete: false,
+            accept_task,
+            announce_task,
+        }
+    }
+}
