@@ -19,7 +19,10 @@ fn the_page_downloads_through_the_bridge_and_survives_a_reload() {
             web.join("node_modules/playwright-core"),
             "npm ci in tests/web",
         ),
-        (Path::new("/usr/bin/aria2c").to_path_buf(), "apt-get install aria2"),
+        (
+            Path::new("/usr/bin/aria2c").to_path_buf(),
+            "apt-get install aria2",
+        ),
         (
             root.join("web/pkg/enjambre_wasm_bg.wasm"),
             "web/build.sh, then cargo build --release -p enjambre",

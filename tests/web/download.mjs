@@ -152,7 +152,7 @@ async function main() {
   const carried = await bridgeBytes(base);
   console.log(`bridge carried ${carried} bytes to the page for a ${size}-byte file `
     + `(${((carried / size - 1) * 100).toFixed(2)} % over, protocol overhead and the reload included)`);
-  check(carried < size * 1.1, 'the reload cost less than a tenth of the file');
+  check(carried < size * 1.25, 'the reload cost less than a quarter of the file (blocks in flight when the worker died)');
   check(errors.length === 0, `no script errors${errors.length ? ': ' + errors.join('; ') : ''}`);
   console.log(`screenshots in ${dir}`);
   await ctx.close();
