@@ -143,6 +143,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
     println!("demo: tracker on {tracker_addr}");
     println!("demo: swarm API   {api}");
     println!("demo: live feed   {api}/events");
+    println!("demo: the page    http://{tracker_addr}/?watch={hex} (open it to watch the swarm, or to join it from the browser with --keep-running)");
 
     for (i, ip) in ["127.0.0.2", "127.0.0.3"].iter().enumerate() {
         let log = std::fs::File::create(dir.join(format!("seed{}.log", i + 1)))?;

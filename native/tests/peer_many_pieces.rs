@@ -1,6 +1,6 @@
-//! A torrent with more pieces than one output buffer's bitfield holds: 140 000 pieces of 16
+//! A torrent with more pieces than one output buffer's bitfield holds: 150 000 pieces of 16
 //! bytes (a hand-made torrent; `enjambre create` cuts 16 KiB at least, which would take
-//! 2.2 GB to show the same). Our `Bitfield` message is 17 505 bytes, and resuming with most
+//! 2.4 GB to show the same). Our `Bitfield` message is 18 755 bytes, and resuming with most
 //! pieces present we must send it whole before any request, to a `--peer` and through our
 //! own tracker, whose head limit (8 KiB) the self-reported `bitfield=` would not fit.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use enjambre_core::sha1::{digest, Sha1Smol};
 use peer_support::{enjambre, free_port, free_tcp_udp_port, run, wait_listening, Background};
 
-const PIECES: usize = 140_000;
+const PIECES: usize = 150_000;
 const PIECE_LEN: usize = 16;
 
 /// Random bytes, one torrent `many.bin` over them announcing to `tracker` (if any).
