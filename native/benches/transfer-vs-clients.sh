@@ -59,7 +59,7 @@ if [ ! -f src/data.bin ] || [ "$(stat -c %s src/data.bin)" != "$bytes" ]; then
 fi
 # One torrent for every pair; its tracker runs only for the pairs with aria2.
 rm -rf src/.enjambre
-./enjambre create src/data.bin -o data.torrent --piece-length 1048576 \
+./enjambre create src/data.bin -o data.torrent --force --piece-length 1048576 \
   --tracker "http://127.0.0.1:$tport/announce" > /dev/null
 info_hash=$("$py" -c 'import sys, libtorrent as lt; print(lt.torrent_info(sys.argv[1]).info_hash())' data.torrent)
 

@@ -166,12 +166,16 @@ pub async fn writer<T: From<ConnEvent>>(
     let mut mine = OutState::default();
     let mut batch: Vec<u8> = Vec::with_capacity(SEND_BATCH + 16 * 1024 + 13);
     let mut zero_copy = true;
+    // Bytes the socket took, not yet reported: one report per SEND_BATCH, and one before
+    // waiting, rather than one per write (two per uploaded block).
+    let mut took = Took::new(&events, peer);
     'run: loop {
         {
             let mut s = outbox.state.lock().expect("outbox poisoned");
             std::mem::swap(&mut *s, &mut mine);
         }
         if mine.items.is_empty() {
+            took.flush();
             outbox.notify.notified().await;
             continue;
         }
@@ -188,10 +192,10 @@ pub async fn writer<T: From<ConnEvent>>(
                     if send_more(&stream, &batch).await.is_err() {
                         break 'run;
                     }
-                    sent(&events, peer, batch.len());
+                    took.add(batch.len());
                     batch.clear();
                     match send_file(&stream, &storage, b).await {
-                        Ok(()) => sent(&events, peer, b.len as usize),
+                        Ok(()) => took.add(b.len as usize),
                         Err(SendFile::Unsupported) => {
                             // Nothing of the block was sent: read it instead, from now on.
                             zero_copy = false;
@@ -224,7 +228,7 @@ pub async fn writer<T: From<ConnEvent>>(
                 if stream.write_all(&batch).await.is_err() {
                     break 'run;
                 }
-                sent(&events, peer, batch.len());
+                took.add(batch.len());
                 batch.clear();
             }
         }
@@ -234,17 +238,42 @@ pub async fn writer<T: From<ConnEvent>>(
             if stream.write_all(&batch).await.is_err() {
                 break 'run;
             }
-            sent(&events, peer, batch.len());
+            took.add(batch.len());
             batch.clear();
         }
     }
     let _ = events.send(ConnEvent::Closed { peer }.into());
 }
 
-/// Tell the loop the socket took `bytes`: the session counts uploads and opens its window.
-fn sent<T: From<ConnEvent>>(events: &UnboundedSender<T>, peer: PeerHandle, bytes: usize) {
-    if bytes > 0 {
-        let _ = events.send(ConnEvent::Sent { peer, bytes }.into());
+/// What the socket took, told to the loop in batches: the session counts uploads and opens
+/// the peer's send window with each report.
+struct Took<'a, T: From<ConnEvent>> {
+    events: &'a UnboundedSender<T>,
+    peer: PeerHandle,
+    bytes: usize,
+}
+
+impl<'a, T: From<ConnEvent>> Took<'a, T> {
+    fn new(events: &'a UnboundedSender<T>, peer: PeerHandle) -> Self {
+        Took {
+            events,
+            peer,
+            bytes: 0,
+        }
+    }
+
+    fn add(&mut self, bytes: usize) {
+        self.bytes += bytes;
+        if self.bytes >= SEND_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.bytes > 0 {
+            let (peer, bytes) = (self.peer, std::mem::take(&mut self.bytes));
+            let _ = self.events.send(ConnEvent::Sent { peer, bytes }.into());
+        }
     }
 }
 
