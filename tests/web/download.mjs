@@ -7,64 +7,14 @@
 // Run from the repository root after `web/build.sh` and `cargo build --release -p enjambre`:
 //   node tests/web/download.mjs      (ENJAMBRE_BIN overrides target/release/enjambre)
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { BIN, check, freePort, run, until, launch, finish } from './harness.mjs';
 
-const BIN = resolve(process.env.ENJAMBRE_BIN ?? 'target/release/enjambre');
 const dir = mkdtempSync(join(tmpdir(), 'enjambre-web-dl-'));
-const children = [];
-let failures = 0;
-
-function check(ok, what) {
-  console.log(`${ok ? 'ok' : 'FAIL'} - ${what}`);
-  if (!ok) failures++;
-}
-
-async function freePort() {
-  for (;;) {
-    const port = await new Promise((res) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = s.address().port;
-        s.close(() => res(p));
-      });
-    });
-    const udpFree = await new Promise((res) => {
-      const u = createSocket('udp4');
-      u.once('error', () => res(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => res(true)));
-    });
-    if (udpFree) return port;
-  }
-}
-
-function run(cmd, args, name) {
-  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  c.stdout.on('data', (d) => { log += d; });
-  c.stderr.on('data', (d) => { log += d; });
-  c.log = () => log;
-  c.name = name;
-  children.push(c);
-  return c;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, f, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 async function bridgeBytes(base) {
   const m = await (await fetch(`${base}/metrics`)).text();
@@ -83,14 +33,14 @@ async function main() {
   const sha = createHash('sha256').update(readFileSync(data)).digest('hex');
   const torrent = join(dir, 'web-download.torrent');
   execFileSync(BIN, ['create', data, '-o', torrent, '--piece-length', '65536', '--tracker', `${base}/announce`]);
-  run(BIN, ['tracker', '--listen', `127.0.0.1:${port}`, '--torrent', torrent, '--interval', '2', '--min-interval', '1'], 'tracker');
+  run(null, ['tracker', '--listen', `127.0.0.1:${port}`, '--torrent', torrent, '--interval', '2', '--min-interval', '1'], 'tracker');
   await until('the tracker', () => fetch(`${base}/swarms`).then((r) => r.ok, () => false), 10000);
   // The tracker serves the wasm web/build.sh just built, not an older one.
   const served = Buffer.from(await (await fetch(`${base}/pkg/enjambre_wasm_bg.wasm`)).arrayBuffer());
   const built = readFileSync('web/pkg/enjambre_wasm_bg.wasm');
   check(served.equals(built), `the served wasm is the one in web/pkg (${built.length} bytes)`);
   // Two seeds of two clients, each slow enough that a reload lands in the middle.
-  run(BIN, ['seed', torrent, '--data', data, '--port', '0', '--max-upload-rate', '1M', '-q'], 'enjambre seed');
+  run(null, ['seed', torrent, '--data', data, '--port', '0', '--max-upload-rate', '1M', '-q'], 'enjambre seed');
   const ariaPort = await freePort();
   run('aria2c', ['-V', '--seed-ratio=0.0', '--bt-seed-unverified=true', `--dir=${seedDir}`,
     `--listen-port=${ariaPort}`, '--enable-dht=false', '--enable-peer-exchange=false',
@@ -102,12 +52,7 @@ async function main() {
     return list.some((x) => (x.seeders ?? x.seeds ?? 0) >= 2);
   }, 30000);
 
-  const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1100, height: 1300 },
-    acceptDownloads: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const ctx = await launch(join(dir, 'profile'), { width: 1100, height: 1300 }, { acceptDownloads: true });
   const page = ctx.pages()[0] ?? await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -158,13 +103,4 @@ async function main() {
   await ctx.close();
 }
 
-try {
-  await main();
-} catch (e) {
-  console.log(`FAIL - ${e.message}`);
-  for (const c of children) console.log(`--- ${c.name}\n${c.log().slice(-2000)}`);
-  failures++;
-} finally {
-  for (const c of children) c.kill('SIGKILL');
-}
-process.exit(failures ? 1 : 0);
+await finish(main);

@@ -6,65 +6,16 @@
 // Run from the repository root after `cargo build --release -p enjambre`:
 //   node tests/web/page.mjs        (ENJAMBRE_BIN overrides target/release/enjambre)
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { BIN, check, freePort, run, until, launch, finish } from './harness.mjs';
 
-const BIN = resolve(process.env.ENJAMBRE_BIN ?? 'target/release/enjambre');
 const dir = mkdtempSync(join(tmpdir(), 'enjambre-web-'));
 const shots = join(dir, 'shots');
 mkdirSync(shots);
-const children = [];
-let failures = 0;
-
-function check(ok, what) {
-  console.log(`${ok ? 'ok' : 'FAIL'} - ${what}`);
-  if (!ok) failures++;
-}
-
-/// A port free for both TCP and UDP on loopback (the tracker serves both on one port).
-async function freePort() {
-  for (;;) {
-    const port = await new Promise((res) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = s.address().port;
-        s.close(() => res(p));
-      });
-    });
-    const udpFree = await new Promise((res) => {
-      const u = createSocket('udp4');
-      u.once('error', () => res(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => res(true)));
-    });
-    if (udpFree) return port;
-  }
-}
-
-function run(args, name) {
-  const c = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  c.stdout.on('data', (d) => { log += d; });
-  c.stderr.on('data', (d) => { log += d; });
-  c.log = () => log;
-  c.name = name;
-  children.push(c);
-  return c;
-}
-
-async function until(what, f, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const pct = (buf) => [...buf].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
@@ -77,9 +28,9 @@ async function main() {
   writeFileSync(data, randomBytes(2 << 20));
   const torrent = join(dir, 'swarm-demo.torrent');
   execFileSync(BIN, ['create', data, '-o', torrent, '--piece-length', '65536', '--tracker', `${base}/announce`]);
-  const tracker = run(['tracker', '--listen', `127.0.0.1:${port}`, '--torrent', torrent, '--poll-interval', '0'], 'tracker');
+  const tracker = run(null, ['tracker', '--listen', `127.0.0.1:${port}`, '--torrent', torrent, '--poll-interval', '0'], 'tracker');
   await until('the tracker', async () => (await fetch(`${base}/swarms`).catch(() => null))?.ok);
-  run(['seed', torrent, '--data', data, '--port', '0', '-q'], 'seed');
+  run(null, ['seed', torrent, '--data', data, '--port', '0', '-q'], 'seed');
   const swarms = await until('the seed in the swarm list', async () => {
     const j = await (await fetch(`${base}/swarms`)).json();
     return j.swarms.find((s) => s.seeders === 1) && j;
@@ -94,13 +45,7 @@ async function main() {
     `&uploaded=0&downloaded=0&left=${left}&compact=1${extra}`);
   await announce(40001, 1 << 20, `&event=started&bitfield=${b64url(half)}`);
 
-  const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1100, height: 1100 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const ctx = await launch(join(dir, 'profile'), { width: 1100, height: 1100 });
   try {
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     const consoleErrors = [];
@@ -214,13 +159,4 @@ async function main() {
   if (tracker.exitCode !== null) console.log(tracker.log());
 }
 
-try {
-  await main();
-} catch (e) {
-  failures++;
-  console.log(`FAIL - ${e.stack ?? e}`);
-  for (const c of children) console.log(`--- ${c.name}\n${c.log().slice(-3000)}`);
-} finally {
-  for (const c of children) c.kill('SIGKILL');
-}
-process.exit(failures ? 1 : 0);
+await finish(main);

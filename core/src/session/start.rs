@@ -1,0 +1,205 @@
+//! Placing and starting a session: the empty value for a `static` or the heap, `start` in
+//! place, and continuing from a resume state.
+
+use heapless::{Deque, Vec};
+
+use super::announce::Announce;
+use super::peer::Peer;
+use super::pieces::Partial;
+use super::{Config, Resume, Session, SessionError, MIN_SEND_WINDOW};
+use crate::bitfield::Bitfield;
+use crate::picker::Picker;
+use crate::sha1::Sha1;
+use crate::{Geometry, InfoHash, Instant};
+
+impl<
+        H: Sha1,
+        P: AsRef<[u8]>,
+        const PEERS: usize,
+        const BYTES: usize,
+        const PARTIAL: usize,
+        const RX: usize,
+        const Q: usize,
+        const PICK: usize,
+        const KNOWN: usize,
+        const OPS: usize,
+        const EVENTS: usize,
+        const HAVES: usize,
+        const BANS: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+{
+    /// Connection slots: `PEERS`.
+    pub const SLOTS: usize = PEERS;
+
+    /// A session for no torrent, doing nothing: the value to put in a `static` before
+    /// [`Session::start`] fills it in place.
+    pub const EMPTY: Self = Self::with_peers([const { Peer::new() }; PEERS]);
+
+    /// [`Session::EMPTY`], built by code where it is called: a large session built on the heap
+    /// (`Box::new(Session::empty())`) puts no multi-megabyte constant in the program image.
+    pub fn empty() -> Self {
+        Self::with_peers(core::array::from_fn(|_| Peer::new()))
+    }
+
+    const fn with_peers(peers: [Peer<BYTES, RX, Q>; PEERS]) -> Self {
+        Session {
+            config: Config::new(crate::PeerId([0; 20]), 0),
+            info_hash: InfoHash([0; 20]),
+            geometry: Geometry::NONE,
+            hashes: None,
+            have: Bitfield::empty(),
+            have_count: 0,
+            verified_bytes: 0,
+            in_progress: Bitfield::empty(),
+            picker: Picker::empty(),
+            partials: Vec::new(),
+            facts: Vec::new(),
+            peers,
+            known: Vec::new(),
+            want_connect: false,
+            slots_pending: false,
+            bans: Vec::new(),
+            cooling: Vec::new(),
+            evicted: Deque::new(),
+            strikes: Vec::new(),
+            ops: Vec::new(),
+            next_op: 0,
+            have_log: Deque::new(),
+            have_log_end: 0,
+            events: Deque::new(),
+            cursor: 0,
+            announce: Announce::new(),
+            next_rechoke: Instant::ZERO,
+            rechoke_round: 0,
+            persist_dirty: false,
+            next_persist: Instant::ZERO,
+            uploaded: 0,
+            downloaded: 0,
+            wasted: 0,
+            rng: 1,
+            complete_at_start: false,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// Build a started session by value (see [`Session::start`]). Fine for small shapes; a
+    /// large one is better started in place, where it already lives.
+    pub fn new(
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        piece_hashes: P,
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<Self, SessionError> {
+        let mut session = Self::empty();
+        session.start(now, config, info_hash, geometry, piece_hashes, resume)?;
+        Ok(session)
+    }
+
+    /// Start, in place, the session for the torrent `info_hash` of shape `geometry` whose
+    /// SHA-1 piece hashes are `piece_hashes`, continuing from `resume` when given. Whatever
+    /// the session held before is forgotten (the shell closes any sockets it still has).
+    ///
+    /// A session with no picker (`PICK = 0`) or no room for partial pieces (`PARTIAL = 0`)
+    /// only seeds: it starts only with every piece, or with [`Config::upload_only`].
+    pub fn start(
+        &mut self,
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        piece_hashes: P,
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<(), SessionError> {
+        let count = geometry.piece_count();
+        if piece_hashes.as_ref().len() as u64 != count as u64 * 20 {
+            return Err(SessionError::BadPieceHashes);
+        }
+        if config.send_window < MIN_SEND_WINDOW {
+            return Err(SessionError::SendWindowTooSmall);
+        }
+        let too_many = |_| SessionError::TooManyPieces;
+        self.have.reset(count).map_err(too_many)?;
+        self.in_progress.reset(count).map_err(too_many)?;
+        let can_download = self.picker.reset(count, config.seed).is_ok() && PARTIAL > 0;
+        if !can_download {
+            self.picker.reset(0, config.seed).map_err(too_many)?;
+        }
+        self.info_hash = info_hash;
+        self.geometry = geometry;
+        self.hashes = Some(piece_hashes);
+        self.have_count = 0;
+        self.verified_bytes = 0;
+        self.partials.clear();
+        self.facts.clear();
+        for p in self.peers.iter_mut() {
+            p.clear();
+        }
+        self.known.clear();
+        self.want_connect = false;
+        self.slots_pending = false;
+        self.bans.clear();
+        self.cooling.clear();
+        self.evicted.clear();
+        self.strikes.clear();
+        self.ops.clear();
+        self.have_log.clear();
+        self.have_log_end = 0;
+        self.events.clear();
+        self.cursor = 0;
+        self.announce = Announce::new();
+        self.next_rechoke = now + config.rechoke_interval;
+        self.rechoke_round = 0;
+        self.persist_dirty = false;
+        self.next_persist = now;
+        self.uploaded = 0;
+        self.downloaded = 0;
+        self.wasted = 0;
+        self.rng = config.seed | 1;
+        self.now = now;
+        self.config = config;
+        if let Some(state) = resume {
+            self.restore(state)?;
+        }
+        if !can_download && !self.is_complete() && !self.config.upload_only {
+            return Err(SessionError::SeedOnly);
+        }
+        self.complete_at_start = self.is_complete();
+        Ok(())
+    }
+
+    fn restore(&mut self, state: &Resume<BYTES, PARTIAL>) -> Result<(), SessionError> {
+        if state.info_hash != self.info_hash || state.piece_count != self.geometry.piece_count() {
+            return Err(SessionError::BadResume);
+        }
+        self.have.clone_from(&state.have);
+        self.have_count = self.have.count_ones();
+        self.verified_bytes = (self.have.iter_ones())
+            .filter_map(|i| self.geometry.piece(i))
+            .map(|p| self.geometry.piece_len(p) as u64)
+            .sum();
+        self.uploaded = state.uploaded;
+        self.downloaded = state.downloaded;
+        for progress in state.partial.iter() {
+            let Some(piece) = self.geometry.piece(progress.piece()) else {
+                return Err(SessionError::BadResume);
+            };
+            if self.have.get(piece.get()) || progress.piece_len() != self.geometry.piece_len(piece)
+            {
+                return Err(SessionError::BadResume);
+            }
+            let partial = Partial::resumed(progress.clone());
+            if self.partials.push(partial).is_err() {
+                return Err(SessionError::BadResume);
+            }
+            self.in_progress.set(piece.get(), true);
+        }
+        for i in 0..self.partials.len() {
+            if self.partials[i].written.is_complete() {
+                self.start_verify(i);
+            }
+        }
+        Ok(())
+    }
+}
