@@ -87,6 +87,9 @@ async function main() {
     return s.state === 'complete' && s;
   }, 90000);
   check(done.verified === done.pieces, `complete: ${done.verified} of ${done.pieces} pieces verified`);
+  // Pieces stored before the reload are drawn as held too, not only those fetched after it.
+  const drawn = await page.evaluate(() => window.enjambre.dl.state.reduce((a, b) => a + b, 0));
+  check(drawn === done.pieces, `the page draws ${drawn} of ${done.pieces} pieces as verified`);
   await page.screenshot({ path: join(dir, 'complete.png'), fullPage: true });
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);

@@ -442,6 +442,13 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
         s.state = "complete";
     }
     s.post(message::opened(&torrent, verified));
+    // What storage already holds is shown at once, as if it had just arrived.
+    let session = engine.session();
+    for piece in session.geometry().pieces() {
+        if session.piece_ranges(piece).next().is_some() {
+            s.dirty.insert(piece.get(), ());
+        }
+    }
     s.engine = Some(engine);
     s.torrent = Some(torrent);
     Ok(())
