@@ -1,7 +1,8 @@
 //! Announcing to a torrent's trackers: the sockets, DNS, TLS and timeouts around the core's
 //! `tracker::client::Announcer`, which decides which tracker to ask, with what, and what the
-//! answer means. Turns the answer into owned values for the session driver. Never announces to
-//! anything but the URLs it was given.
+//! answer means. Turns the answer into owned values for the session driver (and for the
+//! tracker's bridge, which relays a browser page's announces with it). Never announces to
+//! anything but the URLs it was given, nor to an address its filter refuses.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -95,6 +96,10 @@ impl Default for AnnounceTimeouts {
     }
 }
 
+/// Which tracker addresses may be reached (resolved names included); the rest are refused
+/// before any byte is sent.
+pub type AddrFilter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
+
 /// Announces one torrent to its trackers.
 pub struct Announcer {
     /// The announce list; the core holds indices into it.
@@ -108,6 +113,8 @@ pub struct Announcer {
     /// The TLS client for https trackers (built at the first one, from `SSL_CERT_FILE` or the
     /// built-in roots).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Which tracker addresses may be reached; `None`: any.
+    allow: Option<AddrFilter>,
     /// The origin of the core's clock.
     epoch: Instant,
 }
@@ -162,8 +169,15 @@ impl Announcer {
             timeouts,
             source,
             tls: None,
+            allow: None,
             epoch: Instant::now(),
         }
+    }
+
+    /// Reach only tracker addresses `allow` accepts.
+    pub fn only_to(mut self, allow: AddrFilter) -> Self {
+        self.allow = Some(allow);
+        self
     }
 
     /// Return true when there is no tracker to announce to.
@@ -234,8 +248,9 @@ impl Announcer {
                 Err(e) => return self.failed(Failure::Tls, e),
             },
         };
-        let got =
-            http_tracker::request(&http_url, query, self.timeouts.http, self.source, tls).await;
+        let allow = self.allow.as_deref().map(|f| f as _);
+        let timeout = self.timeouts.http;
+        let got = http_tracker::request(&http_url, query, timeout, self.source, tls, allow).await;
         match got {
             Ok(response) => {
                 let url = &self.urls[usize::from(tracker)];
@@ -250,7 +265,8 @@ impl Announcer {
 
     async fn ask_udp(&mut self, tracker: u16, host: &str, port: u16) -> Settled {
         if !self.udp.contains_key(&tracker) {
-            match TrackerSocket::open(host, port, self.source).await {
+            let allow = self.allow.as_deref().map(|f| f as _);
+            match TrackerSocket::open(host, port, self.source, allow).await {
                 Ok(socket) => {
                     self.udp.insert(tracker, socket);
                 }

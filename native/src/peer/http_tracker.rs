@@ -54,6 +54,9 @@ pub enum HttpError {
     /// The response is not valid HTTP, is too large, or is cut short.
     #[error("malformed HTTP response from {0}")]
     Malformed(String),
+    /// Every address the host resolves to is one the caller may not reach.
+    #[error("refusing to announce to {0}: not an allowed address")]
+    Forbidden(String),
     /// A status other than 200 (from [`get`]).
     #[error("{host} answered HTTP {status}")]
     Status {
@@ -70,7 +73,9 @@ impl HttpError {
         match self {
             HttpError::BadUrl(_) => Failure::BadUrl,
             HttpError::TlsConfig(_) | HttpError::Tls { .. } => Failure::Tls,
-            HttpError::Connect { .. } | HttpError::Io { .. } => Failure::Unreachable,
+            HttpError::Connect { .. } | HttpError::Io { .. } | HttpError::Forbidden(_) => {
+                Failure::Unreachable
+            }
             HttpError::Timeout(_) => Failure::TimedOut,
             HttpError::Malformed(_) => Failure::Malformed,
             HttpError::Status { status, .. } => Failure::Status(*status),
@@ -150,7 +155,7 @@ pub async fn get(
     } else {
         None
     };
-    let response = request(url, query.as_bytes(), timeout, source, tls).await?;
+    let response = request(url, query.as_bytes(), timeout, source, tls, None).await?;
     if response.status != 200 {
         return Err(HttpError::Status {
             host: url.authority(),
@@ -160,17 +165,23 @@ pub async fn get(
     Ok(response.body)
 }
 
+/// Which addresses a request may connect to; `None` allows any.
+pub type Allow<'a> = Option<&'a (dyn Fn(SocketAddr) -> bool + Send + Sync)>;
+
 /// Send `GET url?query` and return the response, whatever its status; `tls` is the client
-/// configuration for an `https://` URL (required for one).
+/// configuration for an `https://` URL (required for one). Only addresses `allow` accepts are
+/// connected to, among those the host resolves to.
 pub async fn request(
     url: &HttpUrl,
     query: &[u8],
     timeout: Duration,
     source: Option<IpAddr>,
     tls: Option<Arc<rustls::ClientConfig>>,
+    allow: Allow<'_>,
 ) -> Result<Response, HttpError> {
     let host = url.authority();
-    match tokio::time::timeout(timeout, request_inner(url, query, &host, source, tls)).await {
+    let inner = request_inner(url, query, &host, source, tls, allow);
+    match tokio::time::timeout(timeout, inner).await {
         Ok(r) => r,
         Err(_) => Err(HttpError::Timeout(host)),
     }
@@ -182,14 +193,22 @@ async fn request_inner(
     host: &str,
     source: Option<IpAddr>,
     tls: Option<Arc<rustls::ClientConfig>>,
+    allow: Allow<'_>,
 ) -> Result<Response, HttpError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((url.host.as_str(), url.port))
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((url.host.as_str(), url.port))
         .await
         .map_err(|source| HttpError::Connect {
             host: host.to_string(),
             source,
         })?
         .collect();
+    if let Some(allow) = allow {
+        let resolved = addrs.len();
+        addrs.retain(|a| allow(*a));
+        if addrs.is_empty() && resolved > 0 {
+            return Err(HttpError::Forbidden(host.to_string()));
+        }
+    }
     let mut last = None;
     let mut stream = None;
     for addr in addrs {

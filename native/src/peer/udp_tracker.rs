@@ -10,6 +10,8 @@ use enjambre_core::tracker::client::{Announcer, Step, MAX_REQUEST};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
+use super::http_tracker::Allow;
+
 /// One UDP tracker's socket, connected to its address.
 #[derive(Debug)]
 pub struct TrackerSocket {
@@ -19,13 +21,27 @@ pub struct TrackerSocket {
 }
 
 impl TrackerSocket {
-    /// Resolve `host:port` and open a socket to it, bound to `source` when it is a specific
-    /// address of the tracker's family.
-    pub async fn open(host: &str, port: u16, source: Option<IpAddr>) -> std::io::Result<Self> {
-        let addr = tokio::net::lookup_host((host, port))
-            .await?
-            .next()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+    /// Resolve `host:port` and open a socket to its first address `allow` accepts, bound to
+    /// `source` when it is a specific address of the tracker's family.
+    pub async fn open(
+        host: &str,
+        port: u16,
+        source: Option<IpAddr>,
+        allow: Allow<'_>,
+    ) -> std::io::Result<Self> {
+        let mut addrs = tokio::net::lookup_host((host, port)).await?.peekable();
+        if addrs.peek().is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no address",
+            ));
+        }
+        let addr = addrs.find(|a| allow.is_none_or(|f| f(*a))).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "not an allowed address",
+            )
+        })?;
         let bind: SocketAddr = match source {
             Some(ip) if ip.is_ipv4() == addr.is_ipv4() && !ip.is_unspecified() => (ip, 0).into(),
             _ if addr.is_ipv4() => ([0, 0, 0, 0], 0).into(),
