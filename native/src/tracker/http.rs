@@ -1,7 +1,8 @@
 //! The HTTP listener: a keep-alive loop over `httparse` serving announce and scrape (BEP 3, 23,
 //! 7, 48), the swarm API, `/metrics` and the live feed, with CORS headers on every response.
 //!
-//! Bounded: request heads above `--max-request-bytes` get 431 and a close, bodies are refused,
+//! Bounded: request heads above `--max-request-bytes` get 431 and a close, bodies are refused
+//! (but a `.torrent` posted to the bridge's announce relay, within its size cap),
 //! connections above `--max-connections` (or `--max-connections-per-ip` from one client) are
 //! closed at accept, a request head not complete within `--http-head-timeout` gets 408 and a
 //! close however it trickles in, and idle keep-alive connections are closed after a timeout.
@@ -94,6 +95,10 @@ enum After {
     Close,
     Feed(InfoHash),
     Bridge(bridge::Upgrade),
+    /// Relay a page's announce to other trackers, then answer it (keep-alive or not).
+    Forward(Box<bridge::forward::Job>, bool),
+    /// Read a posted `.torrent`'s body, then answer.
+    Torrent(bridge::forward::Post, bool),
 }
 
 async fn connection(
@@ -161,6 +166,32 @@ async fn connection(
                 let early = buf[..filled].to_vec();
                 return bridge::relay(sock, early, up, st.clone(), stop).await;
             }
+            After::Forward(job, keep) => {
+                let extra = bridge::forward::relay(st, &job).await;
+                let q = job.query.as_bytes();
+                announce(q, from_ip, st, &mut scratch, Asker::Unlisted, &extra);
+                respond(&mut out, "200 OK", "text/plain", &scratch.body, keep);
+                sock.write_all(&out).await?;
+                out.clear();
+                if !keep {
+                    return Ok(());
+                }
+                continue;
+            }
+            After::Torrent(post, keep) => {
+                let Some(body) = read_body(&mut sock, &mut buf, &mut filled, post.len).await?
+                else {
+                    return Ok(());
+                };
+                let (status, text) = st.bridge.forward.register(post.info_hash, &body);
+                respond(&mut out, status, "text/plain", text.as_bytes(), keep);
+                sock.write_all(&out).await?;
+                out.clear();
+                if !keep {
+                    return Ok(());
+                }
+                continue;
+            }
             After::KeepAlive => {}
         }
         if filled == buf.len() {
@@ -201,6 +232,28 @@ async fn connection(
             head_deadline = Some(Instant::now() + st.http_head_timeout);
         }
         filled += n;
+    }
+}
+
+/// Read a `len`-byte request body: first what `buf` holds past the head, then the socket, within
+/// a time bound; `None` when the client went away or was too slow.
+async fn read_body(
+    sock: &mut TcpStream,
+    buf: &mut [u8],
+    filled: &mut usize,
+    len: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let took = (*filled).min(len);
+    let mut body = Vec::with_capacity(len);
+    body.extend_from_slice(&buf[..took]);
+    buf.copy_within(took..*filled, 0);
+    *filled -= took;
+    let rest = (len - body.len()) as u64;
+    let mut rest = AsyncReadExt::take(&mut *sock, rest);
+    match tokio::time::timeout(Duration::from_secs(30), rest.read_to_end(&mut body)).await {
+        Ok(Ok(_)) if body.len() == len => Ok(Some(body)),
+        Ok(Err(e)) => Err(e),
+        _ => Ok(None),
     }
 }
 
@@ -251,6 +304,18 @@ fn handle(
         Some((p, q)) => (p, q),
         None => (target, ""),
     };
+    if method == "POST" && st.bridge.on {
+        if let Some(hex) = path.strip_prefix("/bridge/torrent/") {
+            return match st.bridge.forward.post(req, hex) {
+                Ok(post) => After::Torrent(post, keep),
+                Err((status, why)) => {
+                    inc(&st.metrics.http_bad_requests);
+                    respond(out, status, "text/plain", why.as_bytes(), false);
+                    After::Close
+                }
+            };
+        }
+    }
     if has_body(req) {
         inc(&st.metrics.http_bad_requests);
         debug!(%from, path, "refusing HTTP request with a body");
@@ -306,7 +371,10 @@ fn handle(
     }
     if let Some(rest) = path.strip_prefix("/bridge/").filter(|_| st.bridge.on) {
         if rest == "announce" {
-            announce(query.as_bytes(), from, st, sc, Asker::Unlisted);
+            if let Some(job) = st.bridge.forward.job(query) {
+                return After::Forward(job, keep);
+            }
+            announce(query.as_bytes(), from, st, sc, Asker::Unlisted, &[]);
             respond(out, "200 OK", "text/plain", &sc.body, keep);
             return ka;
         }
@@ -337,7 +405,7 @@ fn handle(
     }
     match path {
         "/announce" => {
-            announce(query.as_bytes(), from, st, sc, Asker::Register);
+            announce(query.as_bytes(), from, st, sc, Asker::Register, &[]);
             respond(out, "200 OK", "text/plain", &sc.body, keep);
         }
         "/scrape" => {
@@ -415,7 +483,16 @@ fn handle(
     ka
 }
 
-fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch, who: Asker) {
+/// Answer an announce into `sc.body`; `extra`: peers other trackers listed (the relay's), added
+/// after the registry's.
+fn announce(
+    query: &[u8],
+    from: IpAddr,
+    st: &State,
+    sc: &mut Scratch,
+    who: Asker,
+    extra: &[SocketAddr],
+) {
     let parsed = proto::parse_announce(query, from, &mut sc.bits, st.limits.max_pieces);
     let (a, compact, warn_bits) = match parsed {
         Ok(x) => x,
@@ -434,6 +511,12 @@ fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch, who: Asker
             inc(&st.metrics.http_announces);
             if reply.warning.is_none() {
                 reply.warning = warn_bits;
+            }
+            for &addr in extra {
+                if !sc.picked.iter().any(|p| p.addr == addr) {
+                    let peer_id = [0; 20];
+                    sc.picked.push(Picked { addr, peer_id });
+                }
             }
             proto::write_http_announce(
                 &mut sc.body,

@@ -9,7 +9,8 @@
 //! The API paths can be limited to given networks (`--api-allow`) or turned off (`--no-api`).
 //! `GET /` serves the page (`web/`, built in; see [`web`]).
 //! `GET /bridge/<hex>/<ip>:<port>` is a WebSocket relay to a listed peer, for browser peers
-//! (see [`bridge`]); `GET /bridge/announce` an announce that does not store the asker.
+//! (see [`bridge`]); `GET /bridge/announce` an announce that does not store the asker, relayed
+//! to the other trackers of a torrent handed over by `POST /bridge/torrent/<hex>`.
 //!
 //! Self-report: an announce may carry `bitfield=<base64url of the raw BEP 3 bitfield bytes, no
 //! padding>` (MSB of the first byte is piece 0). Standard clients never send it and other
@@ -140,6 +141,8 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         started: Instant::now(),
         totals: Mutex::new(None),
     });
+    let own = bound.iter().filter_map(|(tcp, _)| tcp.local_addr().ok());
+    st.bridge.forward.set_own(own.collect());
     // Announce where we listen, on stdout, for scripts and tests.
     for (tcp, udp) in &bound {
         println!(

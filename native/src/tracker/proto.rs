@@ -113,7 +113,8 @@ pub fn write_http_announce(
     scratch.clear();
     scratch.extend(peers.iter().map(|p| ReplyPeer {
         addr: p.addr,
-        peer_id: Some(PeerId(p.peer_id)),
+        // All zeros: a peer another tracker listed, its id unknown.
+        peer_id: (p.peer_id != [0; 20]).then_some(PeerId(p.peer_id)),
     }));
     let reply = AnnounceReply {
         interval,

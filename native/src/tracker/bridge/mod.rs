@@ -15,11 +15,15 @@
 //! `GET /bridge/announce?<BEP 3 query>` answers like `/announce` but never stores the asker (a
 //! page cannot be dialled yet); it only learns the swarm's peers.
 //!
-//! Not here yet: relaying announces to the other trackers a torrent names, and a TCP port per
-//! browser peer so others can dial it.
+//! `POST /bridge/torrent/<info-hash hex>` hands the tracker a `.torrent` naming other trackers;
+//! the page's announces are then relayed to them (see [`forward`]), and a peer only they list
+//! counts as listed here when its address is public (`--bridge-forward-private` for tests).
+//!
+//! Not here yet: a TCP port per browser peer so others can dial it.
 
 mod args;
 mod caps;
+pub mod forward;
 mod handshake;
 mod relay;
 mod target;
@@ -44,6 +48,8 @@ pub struct Bridge {
     max_message: usize,
     caps: Arc<Caps>,
     counters: Counters,
+    /// The announce relay to the other trackers a page's torrent names.
+    pub forward: forward::Forward,
 }
 
 /// Monotonic counters for `/metrics`.
@@ -78,6 +84,7 @@ impl Bridge {
                 args.bridge_max_per_torrent,
             ),
             counters: Counters::default(),
+            forward: forward::Forward::new(&args.forward, !args.no_bridge)?,
         })
     }
 
@@ -115,6 +122,7 @@ impl Bridge {
             "counter",
             c.bytes_to_clients.load(Relaxed),
         );
+        self.forward.render(out);
     }
 }
 
@@ -129,7 +137,9 @@ pub fn upgrade(
     let target = target::parse(rest).map_err(|why| ("400 Bad Request", format!("{why}\n")))?;
     let head = handshake::accept(req)?;
     let b = &st.bridge;
-    let verdict = if !st.reg().lists(&target.info_hash, target.addr) {
+    let listed = st.reg().lists(&target.info_hash, target.addr)
+        || b.forward.lists(&target.info_hash, target.addr);
+    let verdict = if !listed {
         b.counters.refused_unlisted.fetch_add(1, Relaxed);
         Err((
             4403,
