@@ -187,6 +187,8 @@ async fn a_swarm_on_opentracker_is_found_and_dialled_through_the_relay() {
         // A second announce at once is answered from the cache: still one relayed round.
         let again = bridge_announce(&t, &ih, "&event=started");
         assert!(again.contains(&seed_addr), "{name}: {again:?}");
+        // opentracker lists the page too, at the port it announced: left out.
+        assert!(again.iter().all(|p| p.port() != 6881), "{name}: {again:?}");
         let rounds = n as u64 + 1;
         assert_eq!(
             metric(&t, "enjambre_bridge_forward_announces_total"),

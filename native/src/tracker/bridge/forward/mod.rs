@@ -16,7 +16,9 @@
 //! rounds are the native peer's announce client (core codecs, the core's tier order, bounded
 //! responses, timeouts): it sends nothing but announces and reads nothing but parsed announce
 //! responses. Names are resolved and only public addresses reached, unless
-//! `--bridge-forward-private` allows the rest; the tracker's own listening address never.
+//! `--bridge-forward-private` allows the rest; the tracker's own listening address never. A
+//! relayed peer at a port announced for a page (the page itself, seen at the tracker's address)
+//! or at the tracker's own listening address is left out, so the bridge never dials its own host.
 
 mod args;
 mod policy;
@@ -46,6 +48,8 @@ const MAX_TORRENTS: usize = 4096;
 const TTL: Duration = Duration::from_secs(2 * 3600);
 /// Relayed peers kept per torrent at most (the newest).
 const MAX_PEERS: usize = 200;
+/// Announced ports remembered per torrent.
+const MAX_PORTS: usize = 16;
 /// How long a page's announce waits for a round in progress.
 const WAIT: Duration = Duration::from_secs(8);
 /// A whole round, every tracker tried included.
@@ -91,6 +95,9 @@ struct Entry {
     fresh_until: Option<Instant>,
     /// Relayed peers and when each stops being listed.
     peers: Vec<(SocketAddr, Instant)>,
+    /// The ports announced for pages (the newest [`MAX_PORTS`]): a relayed peer at one of them
+    /// is most likely a page itself, seen at the tracker's own address, and is left out.
+    ports: Vec<u16>,
     /// Bumped when a round ends.
     done: watch::Sender<u64>,
 }
@@ -227,6 +234,7 @@ impl Forward {
             wait: Duration::ZERO,
             fresh_until: None,
             peers: Vec::new(),
+            ports: Vec::new(),
             done: watch::Sender::new(0),
         });
         entry.expires = now + TTL;
@@ -256,7 +264,12 @@ impl Forward {
             return None;
         }
         let r = AnnounceRequest::parse_query(query.as_bytes()).ok()?;
-        if r.port == 0 || !self.lock().contains_key(&r.info_hash) {
+        let now = Instant::now();
+        let known = self
+            .lock()
+            .get(&r.info_hash)
+            .is_some_and(|e| e.busy || e.expires > now);
+        if r.port == 0 || !known {
             return None;
         }
         Some(Box::new(Job {
@@ -281,13 +294,24 @@ impl Forward {
             return false;
         }
         let now = Instant::now();
-        self.lock()
-            .get(info_hash)
-            .is_some_and(|e| e.peers.iter().any(|&(a, until)| a == addr && until > now))
+        self.lock().get(info_hash).is_some_and(|e| {
+            e.expires > now && e.peers.iter().any(|&(a, until)| a == addr && until > now)
+        })
     }
 
     fn dialable(&self, addr: SocketAddr) -> bool {
         self.private || is_public(addr.ip())
+    }
+
+    /// Whether `addr` may be the tracker itself: one of its listening addresses, or its port
+    /// when it listens on every address.
+    fn is_own(&self, addr: SocketAddr) -> bool {
+        let ip = addr.ip().to_canonical();
+        self.own.get().is_some_and(|own| {
+            own.iter().any(|o| {
+                o.port() == addr.port() && (o.ip().is_unspecified() || o.ip().to_canonical() == ip)
+            })
+        })
     }
 
     /// Tracker addresses a round may reach: public ones (any with `--bridge-forward-private`),
@@ -298,6 +322,7 @@ impl Forward {
         let counters = self.counters.clone();
         Arc::new(move |a: SocketAddr| {
             let ip = a.ip().to_canonical();
+            // Trackers elsewhere commonly use our port too: only loopback counts as us then.
             let ours = own.iter().any(|o| {
                 o.port() == a.port()
                     && (o.ip().to_canonical() == ip || o.ip().is_unspecified() && ip.is_loopback())
@@ -387,6 +412,12 @@ pub async fn relay(st: &Arc<State>, job: &Job) -> Vec<SocketAddr> {
                     )
                     .only_to(f.filter()),
                 });
+                if !e.ports.contains(&port) {
+                    if e.ports.len() == MAX_PORTS {
+                        e.ports.remove(0);
+                    }
+                    e.ports.push(port);
+                }
                 e.busy = true;
                 e.last = Some(now);
                 let rx = e.done.subscribe();
@@ -456,8 +487,10 @@ async fn round(st: Arc<State>, info_hash: InfoHash, mut client: Client, params: 
             e.wait = f.every.max(a.min_interval.unwrap_or_default());
             e.fresh_until = Some(now + a.interval);
             let until = now + (a.interval * 2).clamp(PEER_TTL.0, PEER_TTL.1);
-            e.peers.retain(|&(p, t)| t > now && !a.peers.contains(&p));
-            e.peers.extend(a.peers.iter().map(|&p| (p, until)));
+            let kept = |p: &SocketAddr| !e.ports.contains(&p.port()) && !f.is_own(*p);
+            let fresh: Vec<SocketAddr> = a.peers.iter().copied().filter(kept).collect();
+            e.peers.retain(|&(p, t)| t > now && !fresh.contains(&p));
+            e.peers.extend(fresh.into_iter().map(|p| (p, until)));
             let over = e.peers.len().saturating_sub(MAX_PEERS);
             e.peers.drain(..over);
         }
@@ -484,14 +517,45 @@ mod tests {
     fn entry() -> Entry {
         Entry {
             trackers: Arc::new(Vec::new()),
-            expires: Instant::now(),
+            expires: Instant::now() + TTL,
             client: None,
             busy: false,
             last: None,
             wait: Duration::ZERO,
             fresh_until: None,
             peers: Vec::new(),
+            ports: Vec::new(),
             done: watch::Sender::new(0),
+        }
+    }
+
+    #[test]
+    fn a_relayed_peer_counts_as_listed_only_at_a_public_address() {
+        let args = ForwardArgs {
+            no_bridge_forward: false,
+            bridge_forward_private: false,
+            bridge_forward_every: 30.0,
+            bridge_forward_max_torrent: 1 << 20,
+        };
+        let (ih, other) = (InfoHash([5; 20]), InfoHash([6; 20]));
+        let (private, public): (SocketAddr, SocketAddr) = (
+            "127.0.0.2:6881".parse().unwrap(),
+            "93.184.216.34:6881".parse().unwrap(),
+        );
+        let later = Instant::now() + Duration::from_secs(60);
+        for allow_private in [false, true] {
+            let args = ForwardArgs {
+                bridge_forward_private: allow_private,
+                ..args.clone()
+            };
+            let f = Forward::new(&args, true).unwrap();
+            let mut e = entry();
+            e.peers = vec![(private, later), (public, later)];
+            f.lock().insert(ih, e);
+            assert_eq!(f.lists(&ih, private), allow_private);
+            assert!(f.lists(&ih, public));
+            assert!(!f.lists(&other, public));
+            assert!(!f.lists(&ih, "93.184.216.34:6882".parse().unwrap()));
         }
     }
 
