@@ -5,7 +5,8 @@
 //! tracker client, the journal). This crate only moves bytes and keeps files:
 //! - peers are WebSockets to the tracker's bridge (`/bridge/<info-hash>/<ip>:<port>`), read as a
 //!   byte stream ([`feed`]) and written within the session's send window;
-//! - announces are `fetch`es of `/bridge/announce?<query>` on the page's origin;
+//! - announces are `fetch`es of `/bridge/announce?<query>` on the page's origin; a torrent
+//!   naming other trackers is first handed to the tracker, whose bridge relays them ([`handover`]);
 //! - storage is the Origin Private File System through sync access handles ([`store`]).
 //!
 //! It never re-implements protocol logic, never keeps a download only in memory (no OPFS, no
@@ -27,6 +28,8 @@ mod engine_tests;
 #[cfg(test)]
 mod store_tests;
 
+#[cfg(target_arch = "wasm32")]
+pub mod handover;
 #[cfg(target_arch = "wasm32")]
 mod message;
 #[cfg(target_arch = "wasm32")]

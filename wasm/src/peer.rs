@@ -390,11 +390,15 @@ impl BrowserPeer {
 async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> {
     let torrent = Torrent::parse(bytes)?;
     let hex = torrent.hex();
+    let relayed = crate::handover::hand_over(&torrent, bytes).await;
     let dir = opfs::root().await?;
     let data = OpfsFile::open(&dir, &format!("{hex}.data")).await?;
     let state = OpfsFile::open(&dir, &format!("{hex}.state")).await?;
     let journal = OpfsFile::open(&dir, &format!("{hex}.journal")).await?;
     let mut s = shared.borrow_mut();
+    if let Some(text) = relayed {
+        s.post(message::log(&text));
+    }
     let journal_id = s.rng.next_u64() | 1;
     let files = Files {
         data,

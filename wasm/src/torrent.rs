@@ -29,7 +29,12 @@ pub struct Torrent {
     pub hashes: Vec<u8>,
     /// The files, in torrent order.
     pub files: Vec<TorrentFile>,
+    /// The tracker URLs it names (announce and announce-list), at most [`MAX_TRACKERS`].
+    pub trackers: Vec<String>,
 }
+
+/// Tracker URLs kept at most.
+pub const MAX_TRACKERS: usize = 64;
 
 impl Torrent {
     /// Read a `.torrent`; the error is a sentence for the page.
@@ -48,6 +53,11 @@ impl Torrent {
             geometry: meta.geometry(),
             hashes: meta.pieces().to_vec(),
             files,
+            trackers: meta
+                .trackers()
+                .take(MAX_TRACKERS)
+                .map(|(_, url)| url.to_string())
+                .collect(),
         })
     }
 
@@ -58,6 +68,15 @@ impl Torrent {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// Whether the torrent names a tracker other than the one at `origin` (the page's), whose
+    /// bridge then has to relay the page's announces to it.
+    pub fn names_other_trackers(&self, origin: &str) -> bool {
+        let ours = format!("{}/", origin.to_ascii_lowercase());
+        self.trackers
+            .iter()
+            .any(|u| !u.to_ascii_lowercase().starts_with(&ours))
     }
 
     /// Whether the torrent has more than one file (its data is then saved as one blob of
@@ -107,6 +126,9 @@ mod tests {
         );
         assert!(!t.is_multi_file());
         assert_eq!(t.hex().len(), 40);
+        assert_eq!(t.trackers, ["http://127.0.0.1:6969/announce"]);
+        assert!(!t.names_other_trackers("http://127.0.0.1:6969"));
+        assert!(t.names_other_trackers("http://127.0.0.1:8080"));
     }
 
     #[test]
