@@ -176,6 +176,7 @@ async fn connection(
                 if !keep {
                     return Ok(());
                 }
+                head_deadline = (filled > 0).then(|| Instant::now() + st.http_head_timeout);
                 continue;
             }
             After::Torrent(post, keep) => {
@@ -190,6 +191,7 @@ async fn connection(
                 if !keep {
                     return Ok(());
                 }
+                head_deadline = (filled > 0).then(|| Instant::now() + st.http_head_timeout);
                 continue;
             }
             After::KeepAlive => {}
