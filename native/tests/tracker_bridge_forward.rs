@@ -135,6 +135,33 @@ fn a_forged_or_malformed_torrent_is_refused_with_a_reason() {
     );
 }
 
+#[test]
+fn a_torrent_body_in_pieces_is_read_and_the_connection_kept() {
+    use std::io::Write;
+    let t = Tracker::start(&[]);
+    let (bytes, ih) = tracker_support::make_torrent("pieces", 4);
+    let mut s = std::net::TcpStream::connect(t.http).unwrap();
+    let head = format!(
+        "POST /bridge/torrent/{ih} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    );
+    let (first, second) = bytes.split_at(bytes.len() / 2);
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(second).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(got.contains("relaying announces for"), "{got}");
+    assert!(
+        got.contains("enjambre_bridge_forward_torrents_accepted_total 1\n"),
+        "{got}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swarm_on_opentracker_is_found_and_dialled_through_the_relay() {
     if !have_opentracker() {
