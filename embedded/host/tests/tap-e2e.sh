@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# The board seeder on a host TAP, end to end. Needs root, `ip`, aria2c, python3-libtorrent.
-# tap-e2e.sh SEED_BIN TORRENT FILE ENJAMBRE_BIN
-# Creates network namespace ejtap$$, removed on exit whatever happens.
+# The board seeder on a TAP, end to end. Needs root, `ip`, aria2c, python3-libtorrent.
+# tap-e2e.sh TORRENT FILE ENJAMBRE_BIN SEED_COMMAND...
+# The seed command runs inside the namespace, on TAP `tap0` (10.77.0.1/24 on our side), the
+# board at 10.77.0.2:6881: the host program (`enjambre-seed-tap tap0 10.77.0.2/24 10.77.0.1
+# 6881`) or QEMU (`embedded/qemu/boot.sh FIRMWARE tap tap0`).
+# Creates network namespace ${NS_PREFIX:-ejtap}$$, removed on exit whatever happens.
 set -euo pipefail
-SEED=$1 TORRENT=$2 FILE=$3 ENJAMBRE=$4
+TORRENT=$1 FILE=$2 ENJAMBRE=$3
+shift 3
 HERE=$(cd "$(dirname "$0")" && pwd)
-NS=ejtap$$
+NS=${NS_PREFIX:-ejtap}$$
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
+    local rc=$?
+    if [ $rc != 0 ]; then
+        echo "--- seeder log (tail)"; tail -n 40 "$WORK/seed.log" 2>/dev/null || true
+        echo "--- tracker log (tail)"; tail -n 20 "$WORK/tracker.log" 2>/dev/null || true
+    fi
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
@@ -26,7 +35,7 @@ in_ns ip addr add 10.77.0.1/24 dev tap0
 in_ns "$ENJAMBRE" tracker --listen 10.77.0.1:6969 --poll-interval 300 --poll-grace 1 \
     >"$WORK/tracker.log" 2>&1 &
 PIDS+=($!)
-in_ns "$SEED" tap0 10.77.0.2/24 10.77.0.1 6881 >"$WORK/seed.log" 2>&1 &
+in_ns "$@" >"$WORK/seed.log" 2>&1 &
 PIDS+=($!)
 
 IH=$(python3 -c "
