@@ -3,7 +3,8 @@
 #   bench/bench.sh [MIB]    (default 3: a MIB-MiB file of random bytes is embedded)
 # Builds the firmware seeding that file, boots it on a TAP in namespace ejbench$$, then prints:
 # the guest's idle CPU on the host over 10 s (/proc/PID/stat), MB/s to 1 leech and to 4 at
-# once (bench/leech.py: every block, 8 requests in flight, checked), the section sizes.
+# once (bench/leech.py: every block, 8 requests in flight, checked) with QEMU's CPU meanwhile,
+# the section sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${1:-3}
@@ -42,20 +43,23 @@ a=$(cpu); sleep 10; b=$(cpu)
 echo "idle: QEMU used $(python3 -c "print(round(100 * ($b - $a) / $TCK / 10, 1))") % of a host core over 10 s"
 
 run() { # N leeches at once
-    local n=$1 start end
+    local n=$1 start end c0 c1
+    c0=$(cpu)
     start=$(date +%s.%N)
     for i in $(seq "$n"); do
         ip netns exec "$NS" python3 bench/leech.py 10.77.0.2 6881 "$IH" "$FILE" "$PL" 8 "$i" >"$WORK/leech$i" &
     done
     wait $(jobs -p | grep -v "^$QEMU$") 2>/dev/null || true
     end=$(date +%s.%N)
-    python3 - "$n" "$start" "$end" "$WORK" <<'PY'
+    c1=$(cpu)
+    python3 - "$n" "$start" "$end" "$WORK" "$((c1 - c0))" "$TCK" <<'PY'
 import sys
 n, start, end, work = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+qemu_cpu = int(sys.argv[5]) / int(sys.argv[6]) / (end - start) * 100
 runs = [open('%s/leech%d' % (work, i + 1)).read().split() for i in range(n)]
 total = sum(int(r[0]) for r in runs)
 each = ', '.join('%.2f' % (int(r[0]) / float(r[1]) / 1e6) for r in runs)
-print('%d leech(es): %.2f MB/s in all (%d bytes in %.2f s); each %s MB/s' % (n, total / (end - start) / 1e6, total, end - start, each))
+print('%d leech(es): %.2f MB/s in all (%d bytes in %.2f s); each %s MB/s; QEMU at %.0f %% of a host core' % (n, total / (end - start) / 1e6, total, end - start, each, qemu_cpu))
 PY
 }
 run 1
