@@ -1,7 +1,7 @@
 //! The QEMU board seeder, end to end: the firmware of `embedded/qemu` (built here if needed,
 //! `cargo build --release` there) boots in QEMU `mps2-an386` on a TAP inside a network
 //! namespace of its own, and `tap-e2e.sh` runs the same checks as for the host program:
-//! aria2 and libtorrent download the embedded file at once through `enjambre tracker`,
+//! two aria2 and two libtorrent download the embedded file at once through `enjambre tracker`,
 //! byte-identical; the tracker's swarm API shows the board as a complete seed learned by poll;
 //! a fifth peer is refused while four hold the slots and served once one leaves; a
 //! garbage-sending peer is closed while another is served; the board is still running.

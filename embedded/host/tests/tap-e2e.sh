@@ -58,13 +58,15 @@ assert p, 'the board is not in the swarm'
 p=p[0]; assert p['source']=='poll' and p['have']=='all' and p['seed'], p
 print('ok: the tracker lists the board as a complete seed, learned by poll')"
 
-# aria2 and libtorrent download at once, through the tracker.
-mkdir -p "$WORK/aria2" "$WORK/lt"
-in_ns aria2c --no-conf --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false \
-    --seed-time=0 --summary-interval=0 --file-allocation=none -d "$WORK/aria2" "$TORRENT" \
-    >"$WORK/aria2.log" 2>&1 &
-ARIA=$!
-in_ns /usr/bin/python3 -c "
+# Four leeches at once, two aria2 and two libtorrent, through the tracker.
+LEECHES=()
+for i in 1 2; do
+    mkdir -p "$WORK/aria2-$i" "$WORK/lt-$i"
+    in_ns aria2c --no-conf --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false \
+        --seed-time=0 --summary-interval=0 --file-allocation=none -d "$WORK/aria2-$i" "$TORRENT" \
+        >"$WORK/aria2-$i.log" 2>&1 &
+    LEECHES+=("$!:aria2-$i")
+    in_ns /usr/bin/python3 -c "
 import sys, time, libtorrent as lt
 s = lt.session({'listen_interfaces': '10.77.0.1:0', 'enable_dht': False, 'enable_lsd': False,
                 'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': 0})
@@ -74,16 +76,17 @@ while time.time() < deadline:
     if h.status().is_seeding:
         sys.exit(0)
     time.sleep(0.1)
-sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/lt" >"$WORK/lt.log" 2>&1 &
-LT=$!
+sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/lt-$i" >"$WORK/lt-$i.log" 2>&1 &
+    LEECHES+=("$!:lt-$i")
+done
 START=$(date +%s.%N)
-wait $ARIA || { cat "$WORK/aria2.log"; exit 1; }
-wait $LT || { cat "$WORK/lt.log"; exit 1; }
-END=$(date +%s.%N)
 NAME=$(basename "$FILE")
-cmp "$FILE" "$WORK/aria2/$NAME"
-cmp "$FILE" "$WORK/lt/$NAME"
-echo "ok: aria2 and libtorrent downloaded $(stat -c %s "$FILE") bytes each, byte-identical, in $(python3 -c "print(round($END-$START,2))") s"
+for l in "${LEECHES[@]}"; do
+    wait "${l%%:*}" || { cat "$WORK/${l#*:}.log"; exit 1; }
+done
+END=$(date +%s.%N)
+for l in "${LEECHES[@]}"; do cmp "$FILE" "$WORK/${l#*:}/$NAME"; done
+echo "ok: two aria2 and two libtorrent at once downloaded $(stat -c %s "$FILE") bytes each, byte-identical, in $(python3 -c "print(round($END-$START,2))") s"
 
 in_ns python3 "$HERE/peers.py" 10.77.0.2 6881 "$IH" "$FILE" "$PIECE_LENGTH"
 kill -0 "${PIDS[1]}" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }

@@ -1,6 +1,6 @@
 //! The board seeder on a host TAP device, end to end (`tap-e2e.sh` does the work): inside a
-//! network namespace, `enjambre tracker` and this program; aria2 and libtorrent download the
-//! embedded file at once through the tracker, byte-identical; the tracker's swarm API shows the
+//! network namespace, `enjambre tracker` and this program; two aria2 and two libtorrent download
+//! the embedded file at once through the tracker, byte-identical; the tracker's swarm API shows the
 //! board as a complete seed learned by poll; a fifth peer is refused while four hold the slots
 //! and served once one leaves; a garbage-sending peer is closed while another is served.
 //!
