@@ -21,7 +21,9 @@ use crate::torrent::Torrent;
 /// The session shape of a browser tab.
 pub type BrowserSession = preset::Browser<Sha1Smol, Vec<u8>>;
 
-/// Appending journal records at most this often keeps data flushes few.
+/// Facts other than writes (a verified or discarded piece) wait at most this long for a record.
+/// Writes never wait: a turn of the loop that stored bytes ends with their record, so a reload
+/// or a crash loses no stored byte (only bytes still on the wire).
 pub const JOURNAL_EVERY: Duration = Duration::from_millis(200);
 
 /// What the engine asks of the connections.
@@ -203,7 +205,7 @@ impl<F: File> Engine<F> {
             }
         }
         let deadline = self.drain(net);
-        if now.saturating_since(self.last_journal) >= JOURNAL_EVERY {
+        if self.store.wrote() || now.saturating_since(self.last_journal) >= JOURNAL_EVERY {
             self.journal();
         }
         let soon = if waiting {

@@ -196,6 +196,7 @@ impl Shared {
             pieces: stats.piece_count,
             downloaded: stats.downloaded,
             uploaded: stats.uploaded,
+            wasted: stats.wasted,
             peers: stats.peers,
             down_rate: self.down.sample(now, stats.downloaded),
             up_rate: self.up.sample(now, stats.uploaded),
@@ -360,6 +361,11 @@ impl BrowserPeer {
     pub fn stop(&self) {
         let mut s = self.shared.borrow_mut();
         s.running = false;
+        // Bytes already received are stored and journaled before the connections go.
+        let s = &mut *s;
+        if let (Some(engine), Some(sockets)) = (s.engine.as_mut(), s.sockets.as_mut()) {
+            engine.pump(now(), sockets);
+        }
         if let Some(sockets) = s.sockets.as_mut() {
             sockets.close_all();
         }
@@ -441,14 +447,17 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     if engine.session().is_complete() {
         s.state = "complete";
     }
-    s.post(message::opened(&torrent, verified));
     // What storage already holds is shown at once, as if it had just arrived.
     let session = engine.session();
+    let mut held = 0;
     for piece in session.geometry().pieces() {
-        if session.piece_ranges(piece).next().is_some() {
+        let mut ranges = session.piece_ranges(piece).peekable();
+        if ranges.peek().is_some() {
             s.dirty.insert(piece.get(), ());
         }
+        held += ranges.map(|(a, b)| u64::from(b - a)).sum::<u64>();
     }
+    s.post(message::opened(&torrent, verified, held));
     s.engine = Some(engine);
     s.torrent = Some(torrent);
     Ok(())
