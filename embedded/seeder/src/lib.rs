@@ -10,6 +10,7 @@
 //! - [`announce`]: HTTP announces through the core's tracker client;
 //! - [`source`]: the file, read straight into the sockets (`&[u8]` or a NOR flash);
 //! - [`outbox`]: what a peer's socket has not taken yet, blocks as places in the file;
+//! - [`image`]: the file from a flash image, checked at boot;
 //! - `embed` (feature `build`): what a build script runs to embed a file.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ mod fmt;
 pub mod announce;
 #[cfg(feature = "build")]
 pub mod embed;
+pub mod image;
 pub mod outbox;
 pub mod seeder;
 pub mod source;
