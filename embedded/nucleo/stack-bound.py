@@ -19,9 +19,12 @@ handler's flag stops, and two leaf pairs). A function that sets `sp` from a regi
 variable-sized frame) is flagged. `--callees NAME` lists the deepest callees of a function.
 """
 import re
+import shutil
 import subprocess
 import sys
 from functools import lru_cache
+
+OBJDUMP = shutil.which("llvm-objdump") or shutil.which("rust-objdump") or "llvm-objdump"
 
 EXCEPTION_FRAME = 26 * 4  # r0-r3, r12, lr, pc, xpsr + s0-s15, fpscr, reserved
 
@@ -46,15 +49,15 @@ def main():
     elf = sys.argv[1]
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 12
     dis = subprocess.run(
-        ["llvm-objdump", "-d", "-C", "--no-show-raw-insn", elf],
+        [OBJDUMP, "-d", "-C", "--no-show-raw-insn", elf],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     words = subprocess.run(
-        ["llvm-objdump", "-s", "-j", ".rodata", "-j", ".data", elf],
+        [OBJDUMP, "-s", "-j", ".rodata", "-j", ".data", elf],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     vector_words = subprocess.run(
-        ["llvm-objdump", "-s", "-j", ".vector_table", elf],
+        [OBJDUMP, "-s", "-j", ".vector_table", elf],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
 
