@@ -21,6 +21,7 @@
 mod args;
 mod caps;
 mod handshake;
+mod inbound;
 mod relay;
 mod target;
 
@@ -44,6 +45,8 @@ pub struct Bridge {
     max_message: usize,
     caps: Arc<Caps>,
     counters: Counters,
+    /// The ports opened for browser peers.
+    pub(super) inbound: inbound::Inbound,
 }
 
 /// Monotonic counters for `/metrics`.
@@ -59,8 +62,17 @@ struct Counters {
     bytes_to_clients: AtomicU64,
 }
 
-/// An accepted handshake: where to relay, or the close frame that refuses it.
-pub struct Upgrade {
+/// An accepted handshake: what to serve on it.
+pub struct Upgrade(Kind);
+
+enum Kind {
+    Dial(Dial),
+    /// A page's port or an inbound connection to it (see [`inbound`]).
+    Inbound(inbound::Upgrade),
+}
+
+/// Where to relay, or the close frame that refuses it.
+struct Dial {
     target: Target,
     verdict: Result<Slot, (u16, &'static str)>,
 }
@@ -78,6 +90,7 @@ impl Bridge {
                 args.bridge_max_per_torrent,
             ),
             counters: Counters::default(),
+            inbound: inbound::Inbound::new(&args.inbound)?,
         })
     }
 
@@ -115,6 +128,7 @@ impl Bridge {
             "counter",
             c.bytes_to_clients.load(Relaxed),
         );
+        self.inbound.render(out);
     }
 }
 
@@ -126,6 +140,9 @@ pub fn upgrade(
     from: IpAddr,
     st: &State,
 ) -> Result<(String, Upgrade), (&'static str, String)> {
+    if let Some(up) = inbound::upgrade(req, rest, from, st) {
+        return up.map(|(head, up)| (head, Upgrade(Kind::Inbound(up))));
+    }
     let target = target::parse(rest).map_err(|why| ("400 Bad Request", format!("{why}\n")))?;
     let head = handshake::accept(req)?;
     let b = &st.bridge;
@@ -141,5 +158,5 @@ pub fn upgrade(
             (4429, hit.reason())
         })
     };
-    Ok((head, Upgrade { target, verdict }))
+    Ok((head, Upgrade(Kind::Dial(Dial { target, verdict }))))
 }
