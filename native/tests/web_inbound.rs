@@ -6,7 +6,6 @@
 
 mod web_support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
@@ -21,9 +20,6 @@ fn a_libtorrent_leech_downloads_from_the_page_through_its_bridge_port() {
         return;
     }
     let pkg = web_support::root().join("web/pkg/enjambre_wasm_bg.wasm");
-    let needs = [(
-        PathBuf::from(pkg),
-        "web/build.sh, then cargo build --release -p enjambre",
-    )];
+    let needs = [(pkg, "web/build.sh, then cargo build --release -p enjambre")];
     web_support::run_script("inbound.mjs", env!("CARGO_BIN_EXE_enjambre"), &needs);
 }

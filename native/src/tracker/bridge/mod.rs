@@ -12,11 +12,16 @@
 //! total, from this client, into this torrent), 4502 connect failed, 4408 idle; a client message
 //! over `--bridge-max-message` gets 1009, a malformed frame 1002, a text message 1003.
 //!
-//! `GET /bridge/announce?<BEP 3 query>` answers like `/announce` but never stores the asker (a
-//! page cannot be dialled yet); it only learns the swarm's peers.
+//! `GET /bridge/announce?<BEP 3 query>` answers like `/announce` but stores the asker only when
+//! it carries `bridge_token=` of a port the page holds (below), and then at that port's address;
+//! otherwise it only learns the swarm's peers.
 //!
-//! Not here yet: relaying announces to the other trackers a torrent names, and a TCP port per
-//! browser peer so others can dial it.
+//! A page is reachable through a TCP port of its own (`--bridge-ports FIRST-LAST`, none by
+//! default): `GET /bridge/listen/<info-hash hex>` holds one while the WebSocket is open, and
+//! each inbound connection reaches the page as `GET /bridge/accept/<id>`, relayed like the
+//! outbound ones (see [`inbound`]).
+//!
+//! Not here yet: relaying announces to the other trackers a torrent names.
 
 mod args;
 mod caps;
