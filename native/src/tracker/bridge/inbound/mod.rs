@@ -364,11 +364,11 @@ async fn listen(
         },
     );
     debug!(%addr, %info_hash, "bridge port open for a browser peer");
+    let idle = st.bridge.idle;
     let (mut sink, mut stream) = ws.split();
     let (gone_tx, gone_rx) = watch::channel(false);
     let open = Arc::new(AtomicUsize::new(0));
     let mut ids: Vec<u128> = Vec::new();
-    let idle = st.bridge.idle;
     let mut ping = tokio::time::interval((idle / 3).max(Duration::from_millis(200)));
     ping.tick().await;
     let mut last = Instant::now();
@@ -376,10 +376,17 @@ async fn listen(
         "{{\"port\":{port},\"addr\":\"{addr}\",\"token\":\"{}\"}}",
         hex(token)
     );
-    let mut end = match sink.send(Message::Text(hello.into())).await {
-        Ok(()) => None,
-        Err(e) => Some(End(1000, format!("client connection ended: {e}"))),
+    // A page that stops reading is closed as idle, even in the middle of a send.
+    let send_within = |r: Result<Result<(), _>, _>| match r {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(End(1000, format!("client connection ended: {e}"))),
+        Err(_) => Some(End(
+            4408,
+            format!("idle: not reading for {}s", idle.as_secs()),
+        )),
     };
+    let mut end =
+        send_within(tokio::time::timeout(idle, sink.send(Message::Text(hello.into()))).await);
     while end.is_none() {
         tokio::select! {
             r = listener.accept() => {
@@ -411,9 +418,9 @@ async fn listen(
                 let inner = inb.inner.clone();
                 tokio::spawn(unclaimed_after(claim, inner, inb.counters.clone(), id));
                 let msg = format!("{{\"accept\":\"{}\",\"from\":\"{from}\"}}", hex(id));
-                if let Err(e) = sink.send(Message::Text(msg.into())).await {
-                    end = Some(End(1000, format!("client connection ended: {e}")));
-                }
+                end = send_within(
+                    tokio::time::timeout(idle, sink.send(Message::Text(msg.into()))).await,
+                );
             }
             m = stream.next() => match m {
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
@@ -427,8 +434,10 @@ async fn listen(
                 if last.elapsed() >= idle {
                     st.bridge.counters.closed_idle.fetch_add(1, Relaxed);
                     end = Some(End(4408, format!("idle: no answer for {}s", idle.as_secs())));
-                } else if let Err(e) = sink.send(Message::Ping(Bytes::new())).await {
-                    end = Some(End(1000, format!("client connection ended: {e}")));
+                } else {
+                    end = send_within(
+                        tokio::time::timeout(idle, sink.send(Message::Ping(Bytes::new()))).await,
+                    );
                 }
             }
             _ = stop.changed() => end = Some(End(1001, "tracker shutting down".into())),
@@ -443,9 +452,10 @@ async fn listen(
             inner.pending.remove(id);
         }
     }
+    // Out of the swarm before the port can go to another page.
+    forget(st, info_hash, addr);
     drop(listener);
     drop(lease);
-    forget(st, info_hash, addr);
     let end = end.unwrap_or(End(1000, String::new()));
     debug!(%addr, code = end.0, reason = %end.1, "bridge port closed");
     match sink.reunite(stream) {
