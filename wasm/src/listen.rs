@@ -3,7 +3,8 @@
 //! and a token, which the page's announces carry so the tracker lists the page at that
 //! address; each later message offers an inbound connection, which the page takes into its
 //! session and claims with a WebSocket of its own (`/bridge/accept/<id>`, see [`crate::socket`]).
-//! Closing the control socket gives the port back.
+//! Closing the control socket gives the port back. A port lost while the page runs is asked for
+//! again 30 s later (not when the bridge opens none); the next announce carries the new token.
 
 use core::net::SocketAddr;
 use std::cell::RefCell;
@@ -20,6 +21,8 @@ use enjambre_core::{Duration, Instant};
 
 /// How long announces wait for the port's token before going without it.
 const WAIT_FOR_TOKEN: Duration = Duration::from_secs(3);
+/// How long after losing its port the page asks again (not when the bridge opens no ports).
+const ASK_AGAIN: Duration = Duration::from_secs(30);
 
 /// What the control socket said, and its handlers.
 pub struct Listen {
@@ -29,8 +32,8 @@ pub struct Listen {
     token: Option<String>,
     /// The port's address as other peers dial it.
     pub addr: Option<String>,
-    /// The socket ended (refused, or closed later).
-    ended: bool,
+    /// When the socket ended (refused, or closed later), and whether to ask again.
+    ended: Option<(Instant, bool)>,
     _handlers: [Closure<dyn FnMut(JsValue)>; 2],
 }
 
@@ -66,7 +69,7 @@ impl Listen {
                 (code, r) => format!("{r} ({code})"),
             };
             if let Some(s) = shared.upgrade() {
-                s.borrow_mut().listen_closed(reason);
+                s.borrow_mut().listen_closed(reason, e.code());
             }
         });
         ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
@@ -76,7 +79,7 @@ impl Listen {
             opened_at: now(),
             token: None,
             addr: None,
-            ended: false,
+            ended: None,
             _handlers: [onmessage, onclose],
         })
     }
@@ -87,15 +90,22 @@ impl Listen {
         self.token = Some(token);
     }
 
-    /// The control socket ended; the port is gone.
-    pub fn ended(&mut self) {
-        self.ended = true;
+    /// The control socket ended with close `code`; the port is gone.
+    pub fn ended(&mut self, code: u16) {
+        self.ended = Some((now(), code != 4503));
         self.token = None;
+    }
+
+    /// Whether to replace this (ended) control socket with a new one now.
+    pub fn ask_again(&self, now: Instant) -> bool {
+        matches!(self.ended, Some((at, true)) if now.saturating_since(at) >= ASK_AGAIN)
     }
 
     /// Whether announces should wait for the token a little longer.
     pub fn pending(&self, now: Instant) -> bool {
-        self.token.is_none() && !self.ended && now.saturating_since(self.opened_at) < WAIT_FOR_TOKEN
+        self.token.is_none()
+            && self.ended.is_none()
+            && now.saturating_since(self.opened_at) < WAIT_FOR_TOKEN
     }
 
     /// What an announce query carries for the port: `&bridge_token=…`, or nothing.

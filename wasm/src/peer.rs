@@ -517,12 +517,17 @@ impl Shared {
         self.wake.wake();
     }
 
-    pub(crate) fn listen_closed(&mut self, reason: String) {
+    pub(crate) fn listen_closed(&mut self, reason: String, code: u16) {
         if let Some(l) = self.sockets.as_mut().and_then(|s| s.listen.as_mut()) {
-            l.ended();
+            l.ended(code);
         }
+        let then = if code == 4503 {
+            "this page only dials out"
+        } else {
+            "asking again in 30 s"
+        };
         self.post(message::log(&format!(
-            "the bridge port is closed: {reason}; this page only dials out now"
+            "the bridge port is closed: {reason}; {then}"
         )));
         self.wake.wake();
     }

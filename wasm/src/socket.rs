@@ -82,6 +82,10 @@ impl Sockets {
         mut sent: impl FnMut(Instant, PeerHandle, usize),
     ) -> bool {
         self.ended.clear();
+        // Outside the old control socket's handlers: it can go now.
+        if self.listen.as_ref().is_some_and(|l| l.ask_again(now)) {
+            self.listen = Listen::open(self.shared.clone(), &self.origin, &self.hex);
+        }
         let mut waiting = false;
         for c in self.conns.iter_mut() {
             let taken = c.queued.saturating_sub(u64::from(c.ws.buffered_amount()));
