@@ -155,6 +155,14 @@ impl<F: File> Engine<F> {
         }
     }
 
+    /// A peer dialled us (through the bridge port) from `addr`: the handle for its connection,
+    /// or why the session turned it away.
+    pub fn incoming(&mut self, now: Instant, addr: SocketAddr) -> Result<PeerHandle, String> {
+        let peer = (self.session.handle_incoming(now, addr)).map_err(|e| e.to_string())?;
+        self.addrs[usize::from(peer.slot)] = Some((peer, addr));
+        Ok(peer)
+    }
+
     /// `peer`'s connection opened.
     pub fn connected(&mut self, now: Instant, peer: PeerHandle) {
         self.session.handle_connected(now, peer);

@@ -130,9 +130,9 @@ impl Swarm {
         for (peer, addr) in core::mem::take(&mut self.leech_wire.connects) {
             assert_eq!(addr, SEED.parse().unwrap());
             self.leech.connected(now, peer);
-            let theirs = (self.seed.session())
-                .handle_incoming(now, LEECH.parse().unwrap())
-                .unwrap();
+            // The leech dialled the seed's bridge port: the seed takes it in as the page does.
+            let theirs = self.seed.incoming(now, LEECH.parse().unwrap()).unwrap();
+            assert_eq!(self.seed.addr(theirs), Some(LEECH.parse().unwrap()));
             self.link = Some((peer, theirs));
         }
         let Some((to_seed, to_leech)) = self.link else {

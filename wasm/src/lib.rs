@@ -6,6 +6,8 @@
 //! - peers are WebSockets to the tracker's bridge (`/bridge/<info-hash>/<ip>:<port>`), read as a
 //!   byte stream ([`feed`]) and written within the session's send window;
 //! - announces are `fetch`es of `/bridge/announce?<query>` on the page's origin;
+//! - the page holds a TCP port at the bridge while it runs (`listen.rs`); peers that dial it
+//!   (ordinary clients, the tracker's poller) come in over WebSockets of their own;
 //! - storage is the Origin Private File System through sync access handles ([`store`]).
 //!
 //! It never re-implements protocol logic, never keeps a download only in memory (no OPFS, no
@@ -27,6 +29,8 @@ mod engine_tests;
 #[cfg(test)]
 mod store_tests;
 
+#[cfg(target_arch = "wasm32")]
+mod listen;
 #[cfg(target_arch = "wasm32")]
 mod message;
 #[cfg(target_arch = "wasm32")]

@@ -417,7 +417,7 @@ fn handle(
 
 fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch, who: Asker) {
     let parsed = proto::parse_announce(query, from, &mut sc.bits, st.limits.max_pieces);
-    let (a, compact, warn_bits) = match parsed {
+    let (mut a, compact, warn_bits) = match parsed {
         Ok(x) => x,
         Err(reason) => {
             inc(&st.metrics.http_bad_requests);
@@ -426,6 +426,14 @@ fn announce(query: &[u8], from: IpAddr, st: &State, sc: &mut Scratch, who: Asker
             return;
         }
     };
+    // A page holding a bridge port is stored at that port (see `bridge::inbound`).
+    let mut who = who;
+    if who == Asker::Unlisted {
+        let q = std::str::from_utf8(query).unwrap_or("");
+        if let Some(at) = st.bridge.inbound.announced_addr(q, &a.info_hash, from) {
+            (a.addr, who) = (at, Asker::Register);
+        }
+    }
     let r = st
         .reg()
         .announce_as(unix_now(), &a, Families::Both, who, &mut sc.picked);

@@ -21,4 +21,6 @@ pub struct BridgeArgs {
     /// Largest WebSocket message (and frame) a client may send, in bytes.
     #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
     pub bridge_max_message: usize,
+    #[command(flatten)]
+    pub inbound: super::inbound::InboundArgs,
 }
