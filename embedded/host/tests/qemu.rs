@@ -1,13 +1,17 @@
 //! The QEMU board seeder, end to end: the firmware of `embedded/qemu` (built here if needed,
 //! `cargo build --release` there) boots in QEMU `mps2-an386` on a TAP inside a network
 //! namespace of its own, and `tap-e2e.sh` runs the same checks as for the host program:
-//! two aria2 and two libtorrent download the embedded file at once through `enjambre tracker`,
-//! byte-identical; the tracker's swarm API shows the board as a complete seed learned by poll;
-//! a fifth peer is refused while four hold the slots and served once one leaves; a
-//! garbage-sending peer is closed while another is served; the board is still running.
+//! aria2, two libtorrent and Transmission download the embedded file at once through
+//! `enjambre tracker`, byte-identical; the tracker's swarm API shows the board as a complete
+//! seed learned by poll; a fifth peer is refused while four hold the slots and served once one
+//! leaves; hostile peers are closed and one that never reads holds only its slot while an
+//! honest peer keeps downloading; the board boots again, announces to opentracker, and the four
+//! download again. The firmware links no allocator, so its memory cannot grow; QEMU's own RSS
+//! is printed, not checked.
 //!
-//! Skipped, saying why, unless root with `ip`, `aria2c`, `curl`, `qemu-system-arm`,
-//! python3-libtorrent, the `thumbv7em-none-eabihf` target and an `enjambre` binary.
+//! Skipped, saying why, unless root with `ip`, `aria2c`, `curl`, Transmission, opentracker,
+//! `qemu-system-arm`, python3-libtorrent, the `thumbv7em-none-eabihf` target and an `enjambre`
+//! binary.
 
 mod common;
 
@@ -15,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 
 #[test]
-fn aria2_and_libtorrent_download_from_the_seeder_in_qemu() {
+fn clients_and_hostile_peers_at_the_seeder_in_qemu() {
     if let Some(why) = common::missing(&["qemu-system-arm"]) {
         eprintln!("SKIPPED qemu end-to-end test: {why}");
         return;
@@ -45,5 +49,5 @@ fn aria2_and_libtorrent_download_from_the_seeder_in_qemu() {
         Path::new("tap"),
         Path::new("tap0"),
     ];
-    common::run_e2e("ejqemu", &torrent, &file, &tracker, &command);
+    common::run_e2e("ejqemu", &torrent, &file, &tracker, &command, &[]);
 }

@@ -5,14 +5,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Why the tests cannot run here (not root, a tool missing), or `None`. `tools` are extra
-/// programs the test needs beyond `ip`, `aria2c`, `curl` and python3-libtorrent.
+/// programs the test needs beyond `ip`, `aria2c`, `curl`, `transmission-daemon`,
+/// `transmission-remote`, `opentracker` and python3-libtorrent.
 pub fn missing(tools: &[&str]) -> Option<String> {
     // `id -u` prints 0 for root.
     let uid = Command::new("id").arg("-u").output().ok()?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Some("not root".into());
     }
-    for tool in ["ip", "aria2c", "curl"].iter().chain(tools) {
+    let common = [
+        "ip",
+        "aria2c",
+        "curl",
+        "transmission-daemon",
+        "transmission-remote",
+        "opentracker",
+    ];
+    for tool in common.iter().chain(tools) {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -54,14 +63,22 @@ pub fn seeded(bin_dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Run `tap-e2e.sh` in a namespace named `ns_prefix` and the script's pid, with `seed` as the
-/// seeder's command; panics when it fails.
-pub fn run_e2e(ns_prefix: &str, torrent: &Path, file: &Path, tracker: &Path, seed: &[&Path]) {
+/// seeder's command and `env` in its environment; panics when it fails.
+pub fn run_e2e(
+    ns_prefix: &str,
+    torrent: &Path,
+    file: &Path,
+    tracker: &Path,
+    seed: &[&Path],
+    env: &[(&str, &str)],
+) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tap-e2e.sh");
     let status = Command::new("bash")
         .arg(script)
         .args([torrent, file, tracker])
         .args(seed)
         .env("NS_PREFIX", ns_prefix)
+        .envs(env.iter().copied())
         .status()
         .expect("bash");
     assert!(status.success(), "tap-e2e.sh failed");
