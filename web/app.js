@@ -66,6 +66,7 @@ function setStatus(s, text) {
   if (s.state) el.dataset.state = s.state;
   if (s.verified !== undefined) el.dataset.verified = String(s.verified);
   if (s.pieces !== undefined) el.dataset.pieces = String(s.pieces);
+  if (s.wasted !== undefined) el.dataset.wasted = String(s.wasted);
   el.textContent = text ?? el.dataset.state;
 }
 
@@ -351,7 +352,12 @@ function fillSwarmTable() {
 // ---------------------------------------------------------------------------------------------
 // The event line.
 
+/// Every event line shown (the last thousand), for tests and for anyone reading the console.
+const events = [];
+
 function logEvent(text) {
+  events.push(text);
+  if (events.length > 1000) events.shift();
   $('event-line').textContent = text;
   const li = document.createElement('li');
   li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
@@ -405,7 +411,7 @@ function onWorker(m) {
   switch (m.type) {
     case 'opened': {
       clearError();
-      Object.assign(dl, { pieces: m.pieces, pieceLength: m.pieceLength, length: m.length });
+      Object.assign(dl, { pieces: m.pieces, pieceLength: m.pieceLength, length: m.length, held: m.held });
       dl.state = new Uint8Array(m.pieces);
       dl.ranges.clear();
       dl.blocks.clear();
@@ -636,4 +642,8 @@ loadSwarms();
 setInterval(loadSwarms, 5000);
 
 // For tests and the curious console: the swarm view and the download model.
-window.enjambre = { view, dl, watch };
+window.enjambre = { view, dl, watch, events };
+
+// Leaving the page (a reload, a closed tab): the peer closes its connections and saves its state
+// at once, so the seeds stop sending bytes that nobody would store.
+addEventListener('pagehide', () => worker?.postMessage({ cmd: 'stop' }));

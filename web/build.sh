@@ -2,7 +2,7 @@
 # Build the browser peer into web/pkg/: the wasm32 build of enjambre-wasm (size profile),
 # wasm-bindgen --target web, npm binaryen's wasm-opt -Oz; print the gzip sizes.
 # Installs what it needs when missing: the wasm32 target, wasm-bindgen-cli equal to
-# Cargo.lock's wasm-bindgen, npm binaryen.
+# Cargo.lock's wasm-bindgen, npm binaryen (without npm the wasm is left unoptimised, and says so).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 web="$root/web"
@@ -15,14 +15,21 @@ if [ "$have" != "$want" ]; then
   # No --locked: its lockfile wants a crate version missing from the index.
   cargo install wasm-bindgen-cli --version "$want"
 fi
-[ -x "$web/node_modules/.bin/wasm-opt" ] || (cd "$web" && npm ci --no-audit --no-fund)
+opt="$web/node_modules/.bin/wasm-opt"
+if [ ! -x "$opt" ] && command -v npm >/dev/null; then
+  (cd "$web" && npm ci --no-audit --no-fund)
+fi
 
 cargo build --profile wasm-release --target wasm32-unknown-unknown -p enjambre-wasm
 wasm-bindgen --target web --remove-name-section --remove-producers-section \
   --out-dir "$web/pkg" target/wasm32-unknown-unknown/wasm-release/enjambre_wasm.wasm
-"$web/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-reference-types --enable-multivalue \
-  "$web/pkg/enjambre_wasm_bg.wasm" -o "$web/pkg/enjambre_wasm_bg.wasm"
+if [ -x "$opt" ]; then
+  "$opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-reference-types --enable-multivalue \
+    "$web/pkg/enjambre_wasm_bg.wasm" -o "$web/pkg/enjambre_wasm_bg.wasm"
+else
+  echo "web/build.sh: no npm, so no wasm-opt: the wasm works but is larger (install node and npm)" >&2
+fi
 
 wasm=$(gzip -9c "$web/pkg/enjambre_wasm_bg.wasm" | wc -c)
 js=$(gzip -9c "$web/pkg/enjambre_wasm.js" | wc -c)

@@ -132,6 +132,13 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         .arg("2")
         .arg("--torrent")
         .arg(&torrent)
+        // A page that joins the demo swarm is reachable through one of these (taken ones are
+        // skipped).
+        .arg("--bridge-ports")
+        .arg(match port.checked_add(16) {
+            Some(last) => format!("{}-{last}", port + 1),
+            None => String::new(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -39,8 +39,9 @@ export async function freePort() {
 }
 
 /// Start `cmd args` (the enjambre binary when `cmd` is null), its output kept for the report.
-export function run(cmd, args, name) {
-  const c = spawn(cmd ?? BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/// `stdin: 'pipe'` keeps its standard input open (the libtorrent client leaves when it closes).
+export function run(cmd, args, name, { stdin = 'ignore' } = {}) {
+  const c = spawn(cmd ?? BIN, args, { stdio: [stdin, 'pipe', 'pipe'] });
   let log = '';
   c.stdout.on('data', (d) => { log += d; });
   c.stderr.on('data', (d) => { log += d; });

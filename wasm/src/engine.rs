@@ -21,7 +21,9 @@ use crate::torrent::Torrent;
 /// The session shape of a browser tab.
 pub type BrowserSession = preset::Browser<Sha1Smol, Vec<u8>>;
 
-/// Appending journal records at most this often keeps data flushes few.
+/// Facts other than writes (a verified or discarded piece) wait at most this long for a record.
+/// Writes never wait: a turn of the loop that stored bytes ends with their record, so a reload
+/// or a crash loses no stored byte (only bytes still on the wire).
 pub const JOURNAL_EVERY: Duration = Duration::from_millis(200);
 
 /// What the engine asks of the connections.
@@ -153,6 +155,14 @@ impl<F: File> Engine<F> {
         }
     }
 
+    /// A peer dialled us (through the bridge port) from `addr`: the handle for its connection,
+    /// or why the session turned it away.
+    pub fn incoming(&mut self, now: Instant, addr: SocketAddr) -> Result<PeerHandle, String> {
+        let peer = (self.session.handle_incoming(now, addr)).map_err(|e| e.to_string())?;
+        self.addrs[usize::from(peer.slot)] = Some((peer, addr));
+        Ok(peer)
+    }
+
     /// `peer`'s connection opened.
     pub fn connected(&mut self, now: Instant, peer: PeerHandle) {
         self.session.handle_connected(now, peer);
@@ -203,7 +213,7 @@ impl<F: File> Engine<F> {
             }
         }
         let deadline = self.drain(net);
-        if now.saturating_since(self.last_journal) >= JOURNAL_EVERY {
+        if self.store.wrote() || now.saturating_since(self.last_journal) >= JOURNAL_EVERY {
             self.journal();
         }
         let soon = if waiting {

@@ -7,6 +7,8 @@
 //!   byte stream ([`feed`]) and written within the session's send window;
 //! - announces are `fetch`es of `/bridge/announce?<query>` on the page's origin; a torrent
 //!   naming other trackers is first handed to the tracker, whose bridge relays them ([`handover`]);
+//! - the page holds a TCP port at the bridge while it runs (`listen.rs`); peers that dial it
+//!   (ordinary clients, the tracker's poller) come in over WebSockets of their own;
 //! - storage is the Origin Private File System through sync access handles ([`store`]).
 //!
 //! It never re-implements protocol logic, never keeps a download only in memory (no OPFS, no
@@ -30,6 +32,7 @@ mod store_tests;
 
 #[cfg(target_arch = "wasm32")]
 pub mod handover;
+mod listen;
 #[cfg(target_arch = "wasm32")]
 mod message;
 #[cfg(target_arch = "wasm32")]

@@ -23,8 +23,9 @@ fn n(v: f64) -> JsValue {
     JsValue::from_f64(v)
 }
 
-/// `{type:'opened', name, infoHash, pieces, pieceLength, length, files, verified}`.
-pub fn opened(t: &Torrent, verified: u32) -> JsValue {
+/// `{type:'opened', name, infoHash, pieces, pieceLength, length, files, verified, held}`: `held`
+/// counts the bytes storage already holds (verified pieces and partial ranges).
+pub fn opened(t: &Torrent, verified: u32, held: u64) -> JsValue {
     let files = Array::new();
     for f in &t.files {
         files.push(&object(&[
@@ -41,6 +42,7 @@ pub fn opened(t: &Torrent, verified: u32) -> JsValue {
         ("length", n(t.geometry.total_length() as f64)),
         ("files", files.into()),
         ("verified", n(verified.into())),
+        ("held", n(held as f64)),
     ])
 }
 
@@ -56,6 +58,8 @@ pub struct Status<'a> {
     pub downloaded: u64,
     /// Payload bytes uploaded.
     pub uploaded: u64,
+    /// Payload bytes received that were not needed (endgame duplicates, corrupt pieces).
+    pub wasted: u64,
     /// Connected peers.
     pub peers: usize,
     /// Bytes per second.
@@ -73,6 +77,7 @@ pub fn status(st: &Status<'_>) -> JsValue {
         ("pieces", n(st.pieces.into())),
         ("downloaded", n(st.downloaded as f64)),
         ("uploaded", n(st.uploaded as f64)),
+        ("wasted", n(st.wasted as f64)),
         ("peers", n(st.peers as f64)),
         ("downRate", n(st.down_rate.round())),
         ("upRate", n(st.up_rate.round())),

@@ -196,6 +196,7 @@ impl Shared {
             pieces: stats.piece_count,
             downloaded: stats.downloaded,
             uploaded: stats.uploaded,
+            wasted: stats.wasted,
             peers: stats.peers,
             down_rate: self.down.sample(now, stats.downloaded),
             up_rate: self.up.sample(now, stats.uploaded),
@@ -215,6 +216,11 @@ impl Shared {
         else {
             return;
         };
+        let listen = self.sockets.as_ref().and_then(|s| s.listen.as_ref());
+        if listen.is_some_and(|l| l.pending(now())) {
+            return;
+        }
+        let token = listen.map(|l| l.query_param()).unwrap_or_default();
         let mut query = vec![0u8; MAX_QUERY + 512];
         let at = now();
         match announcer.poll(at, &self.urls, None, &mut query) {
@@ -225,7 +231,8 @@ impl Shared {
                 self.wake.wake();
             }
             Some(Action::Http { query, .. }) => {
-                let url = format!("{}?{}", self.urls[0], String::from_utf8_lossy(query));
+                let query = String::from_utf8_lossy(query);
+                let url = format!("{}?{query}{token}", self.urls[0]);
                 self.announcing = true;
                 let wake = self.wake.clone();
                 let me = SELF.with(|s| s.borrow().clone());
@@ -339,6 +346,9 @@ impl BrowserPeer {
             return;
         }
         s.running = true;
+        if let Some(sockets) = s.sockets.as_mut() {
+            sockets.listen();
+        }
         if s.state != "complete" {
             s.state = "downloading";
         }
@@ -360,6 +370,11 @@ impl BrowserPeer {
     pub fn stop(&self) {
         let mut s = self.shared.borrow_mut();
         s.running = false;
+        // Bytes already received are stored and journaled before the connections go.
+        let s = &mut *s;
+        if let (Some(engine), Some(sockets)) = (s.engine.as_mut(), s.sockets.as_mut()) {
+            engine.pump(now(), sockets);
+        }
         if let Some(sockets) = s.sockets.as_mut() {
             sockets.close_all();
         }
@@ -445,14 +460,17 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     if engine.session().is_complete() {
         s.state = "complete";
     }
-    s.post(message::opened(&torrent, verified));
     // What storage already holds is shown at once, as if it had just arrived.
     let session = engine.session();
+    let mut held = 0;
     for piece in session.geometry().pieces() {
-        if session.piece_ranges(piece).next().is_some() {
+        let mut ranges = session.piece_ranges(piece).peekable();
+        if ranges.peek().is_some() {
             s.dirty.insert(piece.get(), ());
         }
+        held += ranges.map(|(a, b)| u64::from(b - a)).sum::<u64>();
     }
+    s.post(message::opened(&torrent, verified, held));
     s.engine = Some(engine);
     s.torrent = Some(torrent);
     Ok(())
@@ -498,4 +516,43 @@ async fn reattach(shared: &Rc<RefCell<Shared>>) -> Result<(), String> {
     let result = engine.store().data().attach().await;
     shared.borrow_mut().engine = Some(engine);
     result.map_err(|e| e.0)
+}
+
+/// The page's port at the bridge (see `listen.rs`).
+impl Shared {
+    pub(crate) fn listening(&mut self, addr: String, token: String) {
+        self.post(message::log(&format!(
+            "reachable: other peers dial this page at {addr} (through the bridge)"
+        )));
+        if let Some(l) = self.sockets.as_mut().and_then(|s| s.listen.as_mut()) {
+            l.given(addr, token);
+        }
+        self.wake.wake();
+    }
+
+    pub(crate) fn listen_closed(&mut self, reason: String, code: u16) {
+        if let Some(l) = self.sockets.as_mut().and_then(|s| s.listen.as_mut()) {
+            l.ended(code);
+        }
+        let then = if code == 4503 {
+            "this page only dials out"
+        } else {
+            "asking again in 30 s"
+        };
+        self.post(message::log(&format!(
+            "the bridge port is closed: {reason}; {then}"
+        )));
+        self.wake.wake();
+    }
+
+    pub(crate) fn socket_incoming(&mut self, id: &str, from: SocketAddr) {
+        let (Some(engine), Some(sockets)) = (self.engine.as_mut(), self.sockets.as_mut()) else {
+            return;
+        };
+        match engine.incoming(now(), from) {
+            Ok(peer) => sockets.accept(peer, id, from),
+            Err(why) => web_sys::console::log_1(&format!("peer {from} turned away: {why}").into()),
+        }
+        self.wake.wake();
+    }
 }

@@ -1,6 +1,9 @@
 //! Peer connections: one WebSocket per peer to the bridge, `/bridge/<info-hash>/<ip>:<port>`
 //! on the page's origin. Bytes are a stream both ways; what was sent is confirmed to the
 //! session as `bufferedAmount` drains, so no more than the send window waits in a socket.
+//! Inbound connections (peers that dialled this page's bridge port, [`crate::listen`]) are
+//! WebSockets to `/bridge/accept/<id>`, the same in every other way; what the session sends
+//! them before the socket opens waits in the connection.
 
 use core::net::SocketAddr;
 use std::cell::RefCell;
@@ -14,6 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::engine::Net;
+use crate::listen::Listen;
 use crate::peer::Shared;
 
 struct Conn {
@@ -21,6 +25,10 @@ struct Conn {
     ws: WebSocket,
     /// Whether the bridge accepted it (the WebSocket opened).
     open: bool,
+    /// A peer that dialled us: the session counts it connected from the start.
+    inbound: bool,
+    /// Bytes sent before the socket opened (inbound only).
+    early: Vec<u8>,
     /// Bytes handed to `send`, and of those confirmed to the session.
     queued: u64,
     confirmed: u64,
@@ -41,6 +49,8 @@ pub struct Sockets {
     /// Connections that ended inside their own handler: dropped at the next tick, not while
     /// their closure runs.
     ended: Vec<Conn>,
+    /// This page's port at the bridge, while it holds one.
+    pub listen: Option<Listen>,
 }
 
 /// The bridge path of `addr`: `ip:port`, IPv6 in brackets.
@@ -60,6 +70,7 @@ impl Sockets {
             hex,
             conns: Vec::new(),
             ended: Vec::new(),
+            listen: None,
         }
     }
 
@@ -71,6 +82,10 @@ impl Sockets {
         mut sent: impl FnMut(Instant, PeerHandle, usize),
     ) -> bool {
         self.ended.clear();
+        // Outside the old control socket's handlers: it can go now.
+        if self.listen.as_ref().is_some_and(|l| l.ask_again(now)) {
+            self.listen = Listen::open(self.shared.clone(), &self.origin, &self.hex);
+        }
         let mut waiting = false;
         for c in self.conns.iter_mut() {
             let taken = c.queued.saturating_sub(u64::from(c.ws.buffered_amount()));
@@ -83,8 +98,24 @@ impl Sockets {
         waiting
     }
 
-    /// Close every connection.
+    /// Ask the bridge for a port, unless one is held or asked for.
+    pub fn listen(&mut self) {
+        if self.listen.is_none() {
+            self.listen = Listen::open(self.shared.clone(), &self.origin, &self.hex);
+        }
+    }
+
+    /// Open the WebSocket of `peer`, who dialled this page's port (connection `id`).
+    pub fn accept(&mut self, peer: PeerHandle, id: &str, addr: SocketAddr) {
+        let url = format!("{}/bridge/accept/{id}", self.origin);
+        self.open(peer, &url, addr, true);
+    }
+
+    /// Close every connection, and the port.
     pub fn close_all(&mut self) {
+        if let Some(l) = self.listen.take() {
+            l.close();
+        }
         for c in self.conns.drain(..) {
             silence(&c.ws);
             let _ = c.ws.close();
@@ -111,8 +142,32 @@ impl Net for Sockets {
             self.hex,
             bridge_target(addr)
         );
+        self.open(peer, &url, addr, false);
+    }
+
+    fn send(&mut self, peer: PeerHandle, bytes: &[u8]) {
+        let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) else {
+            return;
+        };
+        if !c.open {
+            c.early.extend_from_slice(bytes);
+        } else if c.ws.send_with_u8_array(bytes).is_ok() {
+            c.queued += bytes.len() as u64;
+        }
+    }
+
+    fn close(&mut self, peer: PeerHandle, _reason: CloseReason) {
+        if let Some(c) = self.forget(peer) {
+            silence(&c.ws);
+            let _ = c.ws.close();
+        }
+    }
+}
+
+impl Sockets {
+    fn open(&mut self, peer: PeerHandle, url: &str, addr: SocketAddr, inbound: bool) {
         let shared = self.shared.clone();
-        let Ok(ws) = WebSocket::new(&url) else {
+        let Ok(ws) = WebSocket::new(url) else {
             if let Some(s) = shared.upgrade() {
                 s.borrow_mut()
                     .socket_failed(peer, addr, "bad bridge URL".into());
@@ -152,45 +207,33 @@ impl Net for Sockets {
             peer,
             ws,
             open: false,
+            inbound,
+            early: Vec::new(),
             queued: 0,
             confirmed: 0,
             _handlers: [onopen, onmessage, onclose],
         });
     }
 
-    fn send(&mut self, peer: PeerHandle, bytes: &[u8]) {
-        let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) else {
-            return;
-        };
-        if c.ws.send_with_u8_array(bytes).is_ok() {
-            c.queued += bytes.len() as u64;
-        }
-    }
-
-    fn close(&mut self, peer: PeerHandle, _reason: CloseReason) {
-        if let Some(c) = self.forget(peer) {
-            silence(&c.ws);
-            let _ = c.ws.close();
-        }
-    }
-}
-
-impl Sockets {
     /// The socket of `peer` opened.
     pub fn opened(&mut self, peer: PeerHandle) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
             c.open = true;
+            let early = core::mem::take(&mut c.early);
+            if !early.is_empty() && c.ws.send_with_u8_array(&early).is_ok() {
+                c.queued += early.len() as u64;
+            }
         }
     }
 
     /// The socket of `peer` ended by itself: drop it (its handlers with it, at the next tick);
-    /// whether it had opened.
+    /// whether the session counted it connected (it had opened, or the peer dialled us).
     pub fn ended(&mut self, peer: PeerHandle) -> bool {
         let Some(c) = self.forget(peer) else {
             return false;
         };
         silence(&c.ws);
-        let open = c.open;
+        let open = c.open || c.inbound;
         self.ended.push(c);
         open
     }

@@ -11,7 +11,8 @@
 //! A browser has no boot id, so instead of trusting a journal only within one boot (as the
 //! native peer does), the data is flushed before every record is appended: a record never
 //! claims bytes that a crash of the browser or of the machine can lose. Records are appended
-//! in batches ([`Store::journal`]), not per block, so flushes stay few.
+//! once per turn of the worker's loop that stored bytes ([`Store::journal`]), covering every
+//! write of that turn: one flush per turn, not per block.
 //!
 //! The store never decides what to fetch or what counts: it stores what the session asks and
 //! hands the session back the state it saved.
@@ -158,6 +159,13 @@ impl<F: File> Store<F> {
             return Err(IoError("short read".into()));
         }
         Ok(())
+    }
+
+    /// Whether bytes were stored since the last record (their record is due now).
+    pub fn wrote(&self) -> bool {
+        self.pending
+            .iter()
+            .any(|e| matches!(e, Entry::Write { .. }))
     }
 
     /// Record a durability fact (`Verified`, `Discard`) after the writes before it.

@@ -66,7 +66,6 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     /// Their pieces; counted in the picker's availability while `counted`.
     pub(crate) has: Bitfield<BYTES>,
     pub(crate) counted: bool,
-    pub(crate) got_first_message: bool,
     pub(crate) handshake_sent: bool,
     pub(crate) handshake_received: bool,
     /// Our first message and extended handshake are out; nothing else is sent before.
@@ -123,7 +122,6 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             extended: false,
             has: Bitfield::empty(),
             counted: false,
-            got_first_message: false,
             handshake_sent: false,
             handshake_received: false,
             bitfield_sent: false,
@@ -167,7 +165,6 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.extended = false;
         let _ = self.has.reset(0);
         self.counted = false;
-        self.got_first_message = false;
         self.handshake_sent = false;
         self.handshake_received = false;
         self.bitfield_sent = false;

@@ -294,8 +294,6 @@ impl<
                 return false;
             }
         };
-        // BEP 10's handshake may come before the bitfield (Transmission sends it first).
-        let counts_as_first = !matches!(msg, Message::Extended { .. });
         let owned = match msg {
             Message::KeepAlive => Msg::KeepAlive,
             Message::Choke => Msg::Choke,
@@ -339,8 +337,20 @@ impl<
                 begin,
                 len: length,
             },
-            Message::HaveAll => Msg::HaveAll,
-            Message::HaveNone => Msg::HaveNone,
+            Message::HaveAll | Message::HaveNone => {
+                // Usually first, but aria2 sends HaveAll again once it completes: like a later
+                // bitfield, it replaces our view of the peer.
+                if p.counted {
+                    self.picker.remove_bitfield(&p.has);
+                    p.counted = false;
+                }
+                p.has.clear_all();
+                if matches!(msg, Message::HaveAll) {
+                    Msg::HaveAll
+                } else {
+                    Msg::HaveNone
+                }
+            }
             Message::Extended { id: 0, payload } if payload.len() <= MAX_EXTENDED => {
                 let mut scratch = [0u8; MAX_EXTENDED];
                 let n = payload.len();
@@ -356,9 +366,7 @@ impl<
             }
         };
         p.rx.consume(used);
-        let first = !p.got_first_message;
-        p.got_first_message |= counts_as_first;
-        self.on_message(now, i, owned, first);
+        self.on_message(now, i, owned);
         true
     }
 
@@ -368,7 +376,6 @@ impl<
             return;
         }
         let p = &mut self.peers[i];
-        p.got_first_message = true;
         p.last_piece_rx = now;
         // Wanted when it answers one of our requests, begun at `begin`, ending within it.
         let wanted = !self.have.get(index)
@@ -399,7 +406,7 @@ impl<
         });
     }
 
-    fn on_message(&mut self, now: Instant, i: usize, msg: Msg, first: bool) {
+    fn on_message(&mut self, now: Instant, i: usize, msg: Msg) {
         let fast = self.peers[i].fast;
         match msg {
             Msg::KeepAlive => {}
@@ -449,10 +456,6 @@ impl<
                         i,
                         CloseReason::Misbehaved(PeerMisbehaved::NotNegotiated),
                     );
-                    return;
-                }
-                if !first {
-                    self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield));
                     return;
                 }
                 if matches!(msg, Msg::HaveAll) {

@@ -8,7 +8,7 @@
 use embassy_executor::{Executor, Spawner};
 use embassy_net::{Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
-use enjambre_core::{Geometry, InfoHash, PeerId};
+use enjambre_core::{Geometry, InfoHash};
 use enjambre_embedded::{Buffers, Session, Settings, Torrent};
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -57,15 +57,7 @@ async fn net_task(mut runner: Runner<'static, TunTapDevice>) -> ! {
 #[embassy_executor::task]
 async fn seed_task(stack: Stack<'static>, port: u16) -> ! {
     let seed = u64::from(std::process::id()) ^ 0x5eed_b0a2d;
-    let mut peer_id = *b"-EJ0001-board0000000";
-    for (i, b) in peer_id[13..].iter_mut().enumerate() {
-        *b = b'0' + ((seed >> (4 * i)) % 10) as u8;
-    }
-    let settings = Settings {
-        port,
-        peer_id: PeerId(peer_id),
-        seed,
-    };
+    let settings = Settings::board(port, seed);
     let torrent = Torrent {
         info_hash: InfoHash(seeded::INFO_HASH),
         geometry: Geometry::new(seeded::PIECE_LENGTH, seeded::LENGTH).expect("geometry"),

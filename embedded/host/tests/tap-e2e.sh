@@ -1,21 +1,44 @@
 #!/usr/bin/env bash
-# The board seeder on a host TAP, end to end. Needs root, `ip`, aria2c, python3-libtorrent.
-# tap-e2e.sh SEED_BIN TORRENT FILE ENJAMBRE_BIN
-# Creates network namespace ejtap$$, removed on exit whatever happens.
+# The board seeder on a TAP, end to end. Needs root, `ip`, aria2c, python3-libtorrent,
+# transmission-daemon and transmission-remote, opentracker.
+# tap-e2e.sh TORRENT FILE ENJAMBRE_BIN SEED_COMMAND...
+# The seed command runs inside the namespace, on TAP `tap0` (10.77.0.1/24 on our side), the
+# board at 10.77.0.2:6881: the host program (`enjambre-seed-tap tap0 10.77.0.2/24 10.77.0.1
+# 6881`) or QEMU (`embedded/qemu/boot.sh FIRMWARE tap tap0`). The board announces to
+# http://10.77.0.1:6969/announce (built in), served first by `enjambre tracker`, then, after the
+# board restarts, by opentracker.
+# RSS_TOLERANCE_KB set: the seeder's resident memory (/proc/PID/status VmRSS) may grow by at
+# most that much while the hostile peers of peers.py come and go (set for the host program,
+# whose seeder has no heap; QEMU's own RSS says nothing about the guest's).
+# Creates network namespace ${NS_PREFIX:-ejtap}$$, removed on exit whatever happens.
 set -euo pipefail
-SEED=$1 TORRENT=$2 FILE=$3 ENJAMBRE=$4
+TORRENT=$1 FILE=$2 ENJAMBRE=$3
+shift 3
+SEED=("$@")
 HERE=$(cd "$(dirname "$0")" && pwd)
-NS=ejtap$$
+NS=${NS_PREFIX:-ejtap}$$
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
+    local rc=$?
+    if [ $rc != 0 ]; then
+        echo "--- seeder log (tail)"; tail -n 40 "$WORK/seed.log" 2>/dev/null || true
+        echo "--- tracker log (tail)"; tail -n 20 "$WORK/tracker.log" 2>/dev/null || true
+    fi
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for f in "$WORK"/*/daemon.pid; do if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
     wait 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
     if [ "${KEEP:-}" = "" ]; then rm -rf "$WORK"; else echo "logs in $WORK"; fi
 }
 trap cleanup EXIT
 in_ns() { ip netns exec "$NS" "$@"; }
+# For programs started in the background: `"${IN_NS[@]}" PROGRAM &` makes $! the program itself
+# (`ip netns exec` execs it), where a function would leave $! a subshell and the program
+# orphaned when it is killed.
+IN_NS=(ip netns exec "$NS")
+# Stop a process this script started, and wait for it.
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 ip netns add "$NS"
 in_ns ip link set lo up
@@ -23,18 +46,103 @@ in_ns ip tuntap add name tap0 mode tap
 in_ns ip link set tap0 up
 in_ns ip addr add 10.77.0.1/24 dev tap0
 
-in_ns "$ENJAMBRE" tracker --listen 10.77.0.1:6969 --poll-interval 300 --poll-grace 1 \
-    >"$WORK/tracker.log" 2>&1 &
-PIDS+=($!)
-in_ns "$SEED" tap0 10.77.0.2/24 10.77.0.1 6881 >"$WORK/seed.log" 2>&1 &
-PIDS+=($!)
-
 IH=$(python3 -c "
 import hashlib,sys
 t=open(sys.argv[1],'rb').read(); i=t.index(b'4:infod')+6
 print(hashlib.sha1(t[i:-1]).hexdigest())" "$TORRENT")
 PIECE_LENGTH=$(python3 -c "
 import re,sys; print(re.search(rb'12:piece lengthi(\d+)e', open(sys.argv[1],'rb').read()).group(1).decode())" "$TORRENT")
+NAME=$(basename "$FILE")
+
+# The board boots (again); $SEED_PID is the seeder (or QEMU: boot.sh execs it).
+start_seed() {
+    echo "--- boot" >>"$WORK/seed.log"
+    "${IN_NS[@]}" "${SEED[@]}" >>"$WORK/seed.log" 2>&1 &
+    SEED_PID=$!
+    PIDS+=("$SEED_PID")
+}
+
+# Transmission in the namespace, its config in $WORK/$1, RPC on 127.0.0.1:9091 there; leaves
+# when the download is complete and byte-identical.
+transmission_leech() {
+    local home="$WORK/$1"
+    mkdir -p "$home/downloads"
+    cat >"$home/settings.json" <<EOF
+{"rpc-enabled": true, "rpc-port": 9091, "rpc-bind-address": "127.0.0.1",
+ "rpc-whitelist-enabled": false, "rpc-host-whitelist-enabled": false,
+ "rpc-authentication-required": false, "peer-port": 51413, "peer-port-random-on-start": false,
+ "bind-address-ipv4": "10.77.0.1", "dht-enabled": false, "lpd-enabled": false,
+ "utp-enabled": false, "pex-enabled": false, "port-forwarding-enabled": false,
+ "download-dir": "$home/downloads", "incomplete-dir-enabled": false,
+ "rename-partial-files": false, "start-added-torrents": true, "message-level": 2}
+EOF
+    "${IN_NS[@]}" transmission-daemon -f -g "$home" -e "$home/transmission.log" &
+    local daemon=$!
+    echo "$daemon" >"$home/daemon.pid"
+    local rpc=(in_ns transmission-remote 127.0.0.1:9091)
+    for _ in $(seq 100); do "${rpc[@]}" -l >/dev/null 2>&1 && break; sleep 0.1; done
+    "${rpc[@]}" -a "$TORRENT" -w "$home/downloads" >/dev/null
+    local finished=no
+    for _ in $(seq 900); do
+        if "${rpc[@]}" -t all -i 2>/dev/null | grep -q 'Percent Done: 100%'; then finished=yes; break; fi
+        sleep 0.1
+    done
+    "${rpc[@]}" -t all -i >"$home/info.txt" 2>&1 || true
+    stop "$daemon"
+    [ $finished = yes ] || { echo "Transmission did not finish"; cat "$home/info.txt"; return 1; }
+}
+
+# Four leeches at once through whichever tracker runs: aria2, libtorrent twice, Transmission;
+# each file byte-identical.
+leeches() {
+    local via=$1 LEECHES=() l
+    local a="aria2-$via" l1="lt1-$via" l2="lt2-$via" t="tr-$via"
+    mkdir -p "$WORK/$a"
+    "${IN_NS[@]}" aria2c --no-conf --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false \
+        --seed-time=0 --summary-interval=0 --file-allocation=none -d "$WORK/$a" "$TORRENT" \
+        >"$WORK/$a.log" 2>&1 &
+    LEECHES+=("$!:$a")
+    PIDS+=("$!")
+    for l in "$l1" "$l2"; do
+        mkdir -p "$WORK/$l"
+        "${IN_NS[@]}" /usr/bin/python3 -c "
+import sys, time, libtorrent as lt
+s = lt.session({'listen_interfaces': '10.77.0.1:0', 'enable_dht': False, 'enable_lsd': False,
+                'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': 0})
+h = s.add_torrent({'ti': lt.torrent_info(sys.argv[1]), 'save_path': sys.argv[2]})
+deadline = time.time() + 90
+while time.time() < deadline:
+    if h.status().is_seeding:
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/$l" >"$WORK/$l.log" 2>&1 &
+        LEECHES+=("$!:$l")
+        PIDS+=("$!")
+    done
+    transmission_leech "$t" >"$WORK/$t.log" 2>&1 &
+    LEECHES+=("$!:$t")
+    PIDS+=("$!")
+    local start end
+    start=$(date +%s.%N)
+    for l in "${LEECHES[@]}"; do
+        wait "${l%%:*}" || { echo "${l#*:} failed:"; cat "$WORK/${l#*:}.log"; exit 1; }
+    done
+    end=$(date +%s.%N)
+    cmp "$FILE" "$WORK/$a/$NAME"
+    cmp "$FILE" "$WORK/$l1/$NAME"
+    cmp "$FILE" "$WORK/$l2/$NAME"
+    cmp "$FILE" "$WORK/$t/downloads/$NAME"
+    echo "ok ($via): aria2, two libtorrent and Transmission at once downloaded $(stat -c %s "$FILE") bytes each, byte-identical, in $(python3 -c "print(round($end-$start,2))") s"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SEED_PID/status"; }
+
+# --- Through `enjambre tracker`.
+"${IN_NS[@]}" "$ENJAMBRE" tracker --listen 10.77.0.1:6969 --poll-interval 300 --poll-grace 1 \
+    >"$WORK/tracker.log" 2>&1 &
+TRACKER_PID=$!
+PIDS+=("$TRACKER_PID")
+start_seed
 
 # The board announces; the tracker polls it and learns it holds every piece.
 for _ in $(seq 60); do
@@ -49,33 +157,38 @@ assert p, 'the board is not in the swarm'
 p=p[0]; assert p['source']=='poll' and p['have']=='all' and p['seed'], p
 print('ok: the tracker lists the board as a complete seed, learned by poll')"
 
-# aria2 and libtorrent download at once, through the tracker.
-mkdir -p "$WORK/aria2" "$WORK/lt"
-in_ns aria2c --no-conf --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false \
-    --seed-time=0 --summary-interval=0 --file-allocation=none -d "$WORK/aria2" "$TORRENT" \
-    >"$WORK/aria2.log" 2>&1 &
-ARIA=$!
-in_ns /usr/bin/python3 -c "
-import sys, time, libtorrent as lt
-s = lt.session({'listen_interfaces': '10.77.0.1:0', 'enable_dht': False, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': 0})
-h = s.add_torrent({'ti': lt.torrent_info(sys.argv[1]), 'save_path': sys.argv[2]})
-deadline = time.time() + 90
-while time.time() < deadline:
-    if h.status().is_seeding:
-        sys.exit(0)
-    time.sleep(0.1)
-sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/lt" >"$WORK/lt.log" 2>&1 &
-LT=$!
-START=$(date +%s.%N)
-wait $ARIA || { cat "$WORK/aria2.log"; exit 1; }
-wait $LT || { cat "$WORK/lt.log"; exit 1; }
-END=$(date +%s.%N)
-NAME=$(basename "$FILE")
-cmp "$FILE" "$WORK/aria2/$NAME"
-cmp "$FILE" "$WORK/lt/$NAME"
-echo "ok: aria2 and libtorrent downloaded $(stat -c %s "$FILE") bytes each, byte-identical, in $(python3 -c "print(round($END-$START,2))") s"
+leeches tracker
 
+RSS_BEFORE=$(rss_kb)
 in_ns python3 "$HERE/peers.py" 10.77.0.2 6881 "$IH" "$FILE" "$PIECE_LENGTH"
-kill -0 "${PIDS[1]}" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
+kill -0 "$SEED_PID" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
+RSS_AFTER=$(rss_kb)
+echo "ok: the seeder is still running; its RSS went from $RSS_BEFORE to $RSS_AFTER KiB across the hostile peers"
+if [ -n "${RSS_TOLERANCE_KB:-}" ] && [ $((RSS_AFTER - RSS_BEFORE)) -gt "$RSS_TOLERANCE_KB" ]; then
+    echo "the seeder's RSS grew by more than $RSS_TOLERANCE_KB KiB"; exit 1
+fi
+
+# --- Through opentracker (Debian's: whitelisted hashes only, chrooted, as nobody), on the
+# tracker address built into the board, which boots again to announce to it.
+stop "$SEED_PID"
+stop "$TRACKER_PID"
+mkdir -p "$WORK/ot"
+echo "$IH" >"$WORK/ot/whitelist"
+chmod 755 "$WORK/ot"
+chmod 644 "$WORK/ot/whitelist"
+"${IN_NS[@]}" opentracker -i 10.77.0.1 -p 6969 -P 6969 -w whitelist -u nobody -d "$WORK/ot" \
+    >"$WORK/opentracker.log" 2>&1 &
+PIDS+=("$!")
+start_seed
+IH_URL=$(python3 -c "import sys,urllib.parse; print(urllib.parse.quote(bytes.fromhex(sys.argv[1])))" "$IH")
+SEEDS=""
+for _ in $(seq 60); do
+    SEEDS=$(in_ns curl -s "http://10.77.0.1:6969/scrape?info_hash=$IH_URL" | grep -ao '8:completei[0-9]*e' || true)
+    [ "$SEEDS" = 8:completei1e ] && break
+    sleep 0.5
+done
+[ "$SEEDS" = 8:completei1e ] || { echo "opentracker does not count the board as a seed: $SEEDS"; exit 1; }
+echo "ok: the board announced to opentracker, which counts it as a seed"
+leeches opentracker
+kill -0 "$SEED_PID" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
 echo "ok: the seeder is still running"

@@ -28,20 +28,25 @@ pub(crate) enum Outcome {
     GaveUp,
 }
 
-/// Memory for announcing: the socket's buffers and the request/response buffers.
+/// Memory for announcing: the socket's buffers and the request/response buffers. The socket's
+/// are small: the request and the response are both in `http`, and the socket's buffers only
+/// carry them through in parts.
 pub struct AnnounceBuffers {
-    rx: [u8; HTTP_BUF],
-    tx: [u8; 512],
+    rx: [u8; SOCKET_BUF],
+    tx: [u8; SOCKET_BUF],
     query: [u8; 512],
     http: [u8; HTTP_BUF],
 }
+
+/// Each of the announce socket's buffers.
+const SOCKET_BUF: usize = 256;
 
 impl AnnounceBuffers {
     /// Zeroed buffers, for a `static`.
     pub const fn new() -> Self {
         AnnounceBuffers {
-            rx: [0; HTTP_BUF],
-            tx: [0; 512],
+            rx: [0; SOCKET_BUF],
+            tx: [0; SOCKET_BUF],
             query: [0; 512],
             http: [0; HTTP_BUF],
         }

@@ -10,6 +10,8 @@
 //! - [`announce`]: HTTP announces through the core's tracker client;
 //! - [`source`]: the file, read straight into the sockets (`&[u8]` or a NOR flash);
 //! - [`outbox`]: what a peer's socket has not taken yet, blocks as places in the file;
+//! - [`board`]: a board's peer id and MAC address from its seed;
+//! - [`image`]: the file from a flash image, checked at boot;
 //! - `embed` (feature `build`): what a build script runs to embed a file.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -22,12 +24,15 @@ extern crate std;
 mod fmt;
 
 pub mod announce;
+pub mod board;
 #[cfg(feature = "build")]
 pub mod embed;
+pub mod image;
 pub mod outbox;
 pub mod seeder;
 pub mod source;
 mod time;
 
+pub use board::mac_address;
 pub use seeder::{run, start, Buffers, Session, Settings, Torrent, OUTPUT_BUF, SLOTS, SOCKETS};
 pub use source::{BlockSource, NorFlash, ReadError};

@@ -39,8 +39,19 @@ use crate::outbox::Outbox;
 use crate::source::BlockSource;
 use crate::time;
 
-/// The session: the core's MCU seeder shape, piece hashes in flash.
-pub type Session = preset::McuSeeder<Sha1Smol, &'static [u8]>;
+/// The session: the core's MCU seeder shape, piece hashes in flash, with 4 peer slots (the
+/// budget's), or 1, 8 or 16 with feature `slots-1`, `slots-8` or `slots-16` (the largest wins).
+pub type Session = preset::McuSeederWith<Sha1Smol, &'static [u8], PEER_SLOTS>;
+/// Peer slots chosen by the features.
+const PEER_SLOTS: usize = if cfg!(feature = "slots-16") {
+    16
+} else if cfg!(feature = "slots-8") {
+    8
+} else if cfg!(feature = "slots-1") {
+    1
+} else {
+    4
+};
 /// Peer slots of the session.
 pub const SLOTS: usize = Session::SLOTS;
 /// Listening sockets: one per slot, and one to turn the next peer away politely.
@@ -82,11 +93,15 @@ pub struct Settings {
 }
 
 /// Caller-owned memory for the sockets: `RX` and `TX` bytes per socket, [`SOCKETS`] sockets,
-/// and the announce buffers. Place it in a `static`.
+/// the announce buffers, each socket's outbox and the buffer the session is polled with.
+/// Place it in a `static`: what lives here is neither in the task's future nor copied
+/// through the stack when the task starts.
 pub struct Buffers<const RX: usize, const TX: usize> {
     rx: [[u8; RX]; SOCKETS],
     tx: [[u8; TX]; SOCKETS],
     announce: AnnounceBuffers,
+    slots: [Slot; SOCKETS],
+    out: [u8; OUTPUT_BUF],
 }
 
 impl<const RX: usize, const TX: usize> Buffers<RX, TX> {
@@ -96,6 +111,8 @@ impl<const RX: usize, const TX: usize> Buffers<RX, TX> {
             rx: [[0; RX]; SOCKETS],
             tx: [[0; TX]; SOCKETS],
             announce: AnnounceBuffers::new(),
+            slots: [const { Slot::new() }; SOCKETS],
+            out: [0; OUTPUT_BUF],
         }
     }
 }
@@ -108,6 +125,9 @@ impl<const RX: usize, const TX: usize> Default for Buffers<RX, TX> {
 
 /// Start `session` in place for `torrent`, every piece held (the file is trusted: its hashes
 /// were computed by the build, or checked at boot).
+// Not inlined: its temporaries (a resume state, the config) would otherwise stay in the
+// frame of the task that calls it for as long as the task runs.
+#[inline(never)]
 pub fn start(
     session: &mut Session,
     torrent: &Torrent,
@@ -143,7 +163,18 @@ pub async fn run<S: BlockSource, const RX: usize, const TX: usize>(
     file: S,
     buffers: &mut Buffers<RX, TX>,
 ) -> ! {
-    let Buffers { rx, tx, announce } = buffers;
+    let Buffers {
+        rx,
+        tx,
+        announce,
+        slots,
+        out,
+    } = buffers;
+    for slot in slots.iter_mut() {
+        slot.phase = Phase::Free;
+        slot.outbox.clear();
+        slot.stalled = false;
+    }
     let mut sockets: Vec<TcpSocket<'_>, SOCKETS> = Vec::new();
     for (rx, tx) in rx.iter_mut().zip(tx.iter_mut()) {
         let mut socket = TcpSocket::new(stack, rx, tx);
@@ -179,10 +210,10 @@ pub async fn run<S: BlockSource, const RX: usize, const TX: usize>(
     let mut seeder = Seeder {
         session,
         sockets,
-        slots: [const { Slot::new() }; SOCKETS],
+        slots,
         file,
         port: settings.port,
-        out: [0; OUTPUT_BUF],
+        out,
         deadline: Instant::ZERO,
         requests: &requests,
     };
@@ -230,10 +261,10 @@ impl Slot {
 struct Seeder<'s, 'n, S> {
     session: &'s mut Session,
     sockets: Vec<TcpSocket<'n>, SOCKETS>,
-    slots: [Slot; SOCKETS],
+    slots: &'s mut [Slot; SOCKETS],
     file: S,
     port: u16,
-    out: [u8; OUTPUT_BUF],
+    out: &'s mut [u8; OUTPUT_BUF],
     deadline: Instant,
     requests: &'s Signal<NoopRawMutex, Announce>,
 }
@@ -269,6 +300,9 @@ impl<S: BlockSource> Seeder<'_, '_, S> {
     }
 
     /// Everything that can be done without waiting.
+    // Not inlined into the task's poll, whose frame would then hold this one's temporaries
+    // beside those of the announce code (about 2.5 KiB more stack).
+    #[inline(never)]
     fn work(&mut self) {
         loop {
             for k in 0..SOCKETS {
@@ -431,13 +465,13 @@ impl<S: BlockSource> Seeder<'_, '_, S> {
         let now = time::now();
         loop {
             let mut overflow = None;
-            match self.session.poll_output(now, &mut self.out) {
+            match self.session.poll_output(now, self.out) {
                 Output::Timeout(at) => {
                     self.deadline = at;
                     return;
                 }
                 Output::Transmit { peer, bytes } => {
-                    if let Some(k) = find(&self.slots, peer) {
+                    if let Some(k) = find(&self.slots[..], peer) {
                         if self.slots[k].outbox.push_bytes(bytes).is_err() {
                             overflow = Some((k, peer));
                         }
@@ -451,14 +485,14 @@ impl<S: BlockSource> Seeder<'_, '_, S> {
                     len,
                 }) => {
                     let start = self.session.geometry().piece_offset(piece) + u64::from(offset);
-                    if let Some(k) = find(&self.slots, peer) {
+                    if let Some(k) = find(&self.slots[..], peer) {
                         if self.slots[k].outbox.push_block(header, start, len).is_err() {
                             overflow = Some((k, peer));
                         }
                     }
                 }
                 Output::Command(Command::Close { peer, reason }) => {
-                    if let Some(k) = find(&self.slots, peer) {
+                    if let Some(k) = find(&self.slots[..], peer) {
                         info!("closing peer {:?} in slot {}: {:?}", peer.slot, k, reason);
                         let slot = &mut self.slots[k];
                         slot.outbox.clear();

@@ -167,8 +167,10 @@ pub async fn writer<T: From<ConnEvent>>(
     let mut batch: Vec<u8> = Vec::with_capacity(SEND_BATCH + 16 * 1024 + 13);
     let mut zero_copy = true;
     // Bytes the socket took, not yet reported: one report per SEND_BATCH, and one before
-    // waiting, rather than one per write (two per uploaded block).
+    // waiting (for more to send, or for the rate limit), rather than one per write (two per
+    // uploaded block). So what a peer got before its connection ended is always counted.
     let mut took = Took::new(&events, peer);
+    let limited = limit.is_limited();
     'run: loop {
         {
             let mut s = outbox.state.lock().expect("outbox poisoned");
@@ -188,6 +190,9 @@ pub async fn writer<T: From<ConnEvent>>(
                 }
                 Item::Block(b) if zero_copy => {
                     batch.extend_from_slice(&b.header);
+                    if limited {
+                        took.flush();
+                    }
                     limit.take(batch.len() + b.len as usize).await;
                     if send_more(&stream, &batch).await.is_err() {
                         break 'run;
@@ -224,6 +229,9 @@ pub async fn writer<T: From<ConnEvent>>(
                 }
             }
             if batch.len() >= SEND_BATCH {
+                if limited {
+                    took.flush();
+                }
                 limit.take(batch.len()).await;
                 if stream.write_all(&batch).await.is_err() {
                     break 'run;
@@ -234,6 +242,9 @@ pub async fn writer<T: From<ConnEvent>>(
         }
         mine.bytes.clear();
         if !batch.is_empty() {
+            if limited {
+                took.flush();
+            }
             limit.take(batch.len()).await;
             if stream.write_all(&batch).await.is_err() {
                 break 'run;
@@ -242,6 +253,7 @@ pub async fn writer<T: From<ConnEvent>>(
             batch.clear();
         }
     }
+    took.flush();
     let _ = events.send(ConnEvent::Closed { peer }.into());
 }
 

@@ -42,6 +42,11 @@ impl RateLimit {
         }
     }
 
+    /// Whether there is a limit at all (`take` may wait).
+    pub fn is_limited(&self) -> bool {
+        self.bucket.is_some()
+    }
+
     /// Wait until `n` bytes may be transferred, and account for them.
     pub async fn take(&self, n: usize) {
         let Some(bucket) = &self.bucket else { return };

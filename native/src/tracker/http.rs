@@ -373,7 +373,11 @@ fn handle(
     }
     if let Some(rest) = path.strip_prefix("/bridge/").filter(|_| st.bridge.on) {
         if rest == "announce" {
-            if let Some(job) = st.bridge.forward.job(query) {
+            let bridge_port = |ih: &_| {
+                let at = st.bridge.inbound.announced_addr(query, ih, from)?;
+                Some(at.port())
+            };
+            if let Some(job) = st.bridge.forward.job(query, bridge_port) {
                 return After::Forward(job, keep);
             }
             announce(query.as_bytes(), from, st, sc, Asker::Unlisted, &[]);
@@ -496,7 +500,7 @@ fn announce(
     extra: &[SocketAddr],
 ) {
     let parsed = proto::parse_announce(query, from, &mut sc.bits, st.limits.max_pieces);
-    let (a, compact, warn_bits) = match parsed {
+    let (mut a, compact, warn_bits) = match parsed {
         Ok(x) => x,
         Err(reason) => {
             inc(&st.metrics.http_bad_requests);
@@ -505,6 +509,14 @@ fn announce(
             return;
         }
     };
+    // A page holding a bridge port is stored at that port (see `bridge::inbound`).
+    let mut who = who;
+    if who == Asker::Unlisted {
+        let q = std::str::from_utf8(query).unwrap_or("");
+        if let Some(at) = st.bridge.inbound.announced_addr(q, &a.info_hash, from) {
+            (a.addr, who) = (at, Asker::Register);
+        }
+    }
     let r = st
         .reg()
         .announce_as(unix_now(), &a, Families::Both, who, &mut sc.picked);

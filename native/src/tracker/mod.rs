@@ -9,8 +9,9 @@
 //! The API paths can be limited to given networks (`--api-allow`) or turned off (`--no-api`).
 //! `GET /` serves the page (`web/`, built in; see [`web`]).
 //! `GET /bridge/<hex>/<ip>:<port>` is a WebSocket relay to a listed peer, for browser peers
-//! (see [`bridge`]); `GET /bridge/announce` an announce that does not store the asker, relayed
-//! to the other trackers of a torrent handed over by `POST /bridge/torrent/<hex>`.
+//! (see [`bridge`]); `GET /bridge/announce` an announce that stores the asker only at the bridge
+//! port it holds (`GET /bridge/listen/<hex>`, with `--bridge-ports`), relayed to the other
+//! trackers of a torrent handed over by `POST /bridge/torrent/<hex>`.
 //!
 //! Self-report: an announce may carry `bitfield=<base64url of the raw BEP 3 bitfield bytes, no
 //! padding>` (MSB of the first byte is piece 0). Standard clients never send it and other

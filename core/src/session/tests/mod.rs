@@ -989,8 +989,6 @@ fn hostile_messages_close_the_peer_with_the_right_reason() {
         // Spare bits set (4 pieces: only the top nibble may be set), or the wrong length.
         (true, bitfield(&[0b0000_1000]), mis(BadBitfield)),
         (true, bitfield(&[0x80, 0]), mis(BadBitfield)),
-        // HaveAll / HaveNone after the first message.
-        (true, cat(&[&INTERESTED, &HAVE_ALL]), mis(BadBitfield)),
         // Have beyond the piece count.
         (true, have(4), mis(BadHave)),
         // Fast-extension messages from a peer that did not negotiate it.
@@ -1697,6 +1695,37 @@ fn a_later_bitfield_replaces_the_view_of_the_peer() {
         h.input(a, &bitfield(&[0b1100_0001])),
         close(a, CloseReason::Misbehaved(PeerMisbehaved::BadBitfield))
     );
+}
+
+#[test]
+fn a_later_have_all_or_have_none_replaces_the_view_of_the_peer() {
+    // aria2 1.36 at a complete seed: HaveNone, Bitfields as it completes pieces, then
+    // NotInterested and HaveAll once done. Both seeds now: closed as not useful, politely.
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1, 2, 3]);
+    let mut h = H::started(&t, config(), Some(&state));
+    let a = h.accept(1);
+    assert_eq!(h.input(a, &h.their_handshake(1, true, true)).len(), 2);
+    assert_eq!(h.input(a, &their_extended_handshake(250)), []);
+    assert_eq!(h.input(a, &HAVE_NONE), []);
+    assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
+    assert_eq!(h.input(a, &bitfield(&[0b1000_0000])), []);
+    assert_eq!(h.input(a, &bitfield(&[0b1110_0000])), []);
+    assert_eq!(h.input(a, &NOT_INTERESTED), []);
+    assert_eq!(h.input(a, &HAVE_ALL), close(a, CloseReason::NotUseful));
+
+    // At a leech: a later HaveAll counts the peer once; a later HaveNone uncounts it, and we
+    // lose interest.
+    let mut h = H::started(&t, config(), None);
+    let a = h.connect(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    assert_eq!(h.input(a, &HAVE_NONE), []);
+    assert_eq!(h.input(a, &have(0)), [tx(a, INTERESTED.to_vec())]);
+    assert_eq!(h.input(a, &HAVE_ALL), []);
+    let avail = |h: &H, p: u32| h.s.availability(t.geometry.piece(p).unwrap());
+    assert_eq!((avail(&h, 0), avail(&h, 3)), (1, 1));
+    assert_eq!(h.input(a, &HAVE_NONE), [tx(a, NOT_INTERESTED.to_vec())]);
+    assert_eq!((avail(&h, 0), avail(&h, 3)), (0, 0));
 }
 
 #[test]

@@ -23,4 +23,6 @@ pub struct BridgeArgs {
     pub bridge_max_message: usize,
     #[command(flatten)]
     pub forward: super::forward::ForwardArgs,
+    #[command(flatten)]
+    pub inbound: super::inbound::InboundArgs,
 }

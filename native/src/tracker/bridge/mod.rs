@@ -12,19 +12,24 @@
 //! total, from this client, into this torrent), 4502 connect failed, 4408 idle; a client message
 //! over `--bridge-max-message` gets 1009, a malformed frame 1002, a text message 1003.
 //!
-//! `GET /bridge/announce?<BEP 3 query>` answers like `/announce` but never stores the asker (a
-//! page cannot be dialled yet); it only learns the swarm's peers.
+//! `GET /bridge/announce?<BEP 3 query>` answers like `/announce` but stores the asker only when
+//! it carries `bridge_token=` of a port the page holds (below), and then at that port's address;
+//! otherwise it only learns the swarm's peers.
 //!
 //! `POST /bridge/torrent/<info-hash hex>` hands the tracker a `.torrent` naming other trackers;
 //! the page's announces are then relayed to them (see [`forward`]), and a peer only they list
 //! counts as listed here when its address is public (`--bridge-forward-private` for tests).
 //!
-//! Not here yet: a TCP port per browser peer so others can dial it.
+//! A page is reachable through a TCP port of its own (`--bridge-ports FIRST-LAST`, none by
+//! default): `GET /bridge/listen/<info-hash hex>` holds one while the WebSocket is open, and
+//! each inbound connection reaches the page as `GET /bridge/accept/<id>`, relayed like the
+//! outbound ones (see [`inbound`]).
 
 mod args;
 mod caps;
 pub mod forward;
 mod handshake;
+mod inbound;
 mod relay;
 mod target;
 
@@ -50,6 +55,8 @@ pub struct Bridge {
     counters: Counters,
     /// The announce relay to the other trackers a page's torrent names.
     pub forward: forward::Forward,
+    /// The ports opened for browser peers.
+    pub(super) inbound: inbound::Inbound,
 }
 
 /// Monotonic counters for `/metrics`.
@@ -65,8 +72,17 @@ struct Counters {
     bytes_to_clients: AtomicU64,
 }
 
-/// An accepted handshake: where to relay, or the close frame that refuses it.
-pub struct Upgrade {
+/// An accepted handshake: what to serve on it.
+pub struct Upgrade(Kind);
+
+enum Kind {
+    Dial(Dial),
+    /// A page's port or an inbound connection to it (see [`inbound`]).
+    Inbound(inbound::Upgrade),
+}
+
+/// Where to relay, or the close frame that refuses it.
+struct Dial {
     target: Target,
     verdict: Result<Slot, (u16, &'static str)>,
 }
@@ -85,6 +101,7 @@ impl Bridge {
             ),
             counters: Counters::default(),
             forward: forward::Forward::new(&args.forward, !args.no_bridge)?,
+            inbound: inbound::Inbound::new(&args.inbound)?,
         })
     }
 
@@ -123,6 +140,7 @@ impl Bridge {
             c.bytes_to_clients.load(Relaxed),
         );
         self.forward.render(out);
+        self.inbound.render(out);
     }
 }
 
@@ -134,6 +152,9 @@ pub fn upgrade(
     from: IpAddr,
     st: &State,
 ) -> Result<(String, Upgrade), (&'static str, String)> {
+    if let Some(up) = inbound::upgrade(req, rest, from, st) {
+        return up.map(|(head, up)| (head, Upgrade(Kind::Inbound(up))));
+    }
     let target = target::parse(rest).map_err(|why| ("400 Bad Request", format!("{why}\n")))?;
     let head = handshake::accept(req)?;
     let b = &st.bridge;
@@ -151,5 +172,5 @@ pub fn upgrade(
             (4429, hit.reason())
         })
     };
-    Ok((head, Upgrade { target, verdict }))
+    Ok((head, Upgrade(Kind::Dial(Dial { target, verdict }))))
 }

@@ -1,6 +1,7 @@
 //! One bridged connection: the WebSocket on one side, the listed peer's TCP stream on the other,
 //! bytes copied both ways until either ends, the client goes idle or sends what it may not.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::super::State;
-use super::Upgrade;
+use super::{Bridge, Kind, Upgrade};
 
 /// Time allowed to dial the peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,7 +29,7 @@ const CHUNK: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a relay ended: the close code and reason the client gets.
-struct End(u16, String);
+pub(super) struct End(pub u16, pub String);
 
 /// Serve one upgraded connection; `early` holds bytes read past the handshake.
 pub async fn relay(
@@ -36,16 +37,17 @@ pub async fn relay(
     early: Vec<u8>,
     up: Upgrade,
     st: Arc<State>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let local = sock.local_addr()?;
+    let ws = websocket(sock, early, &st.bridge).await;
+    let dial = match up.0 {
+        Kind::Dial(dial) => dial,
+        Kind::Inbound(up) => return super::inbound::serve(ws, local, up, st, stop).await,
+    };
     let b = &st.bridge;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(b.max_message))
-        .max_frame_size(Some(b.max_message))
-        .max_write_buffer_size(4 * CHUNK);
-    let ws = WebSocketStream::from_partially_read(sock, early, Role::Server, Some(config)).await;
-    let target = up.target;
-    let slot = match up.verdict {
+    let target = dial.target;
+    let slot = match dial.verdict {
         Ok(slot) => slot,
         Err((code, why)) => {
             debug!(%target.addr, info_hash = %target.info_hash, why, "bridge refused");
@@ -67,9 +69,37 @@ pub async fn relay(
             return close(ws, End(4502, why)).await;
         }
     };
-    let _ = peer.set_nodelay(true);
     b.counters.accepted.fetch_add(1, Relaxed);
     debug!(%target.addr, info_hash = %target.info_hash, "bridge relaying");
+    pipe(ws, peer, b, stop, std::future::pending(), slot).await
+}
+
+/// The server side of an upgraded connection, with the bridge's frame and buffer bounds.
+pub(super) async fn websocket(
+    sock: TcpStream,
+    early: Vec<u8>,
+    b: &Bridge,
+) -> WebSocketStream<TcpStream> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(b.max_message))
+        .max_frame_size(Some(b.max_message))
+        .max_write_buffer_size(4 * CHUNK);
+    WebSocketStream::from_partially_read(sock, early, Role::Server, Some(config)).await
+}
+
+/// Copy bytes both ways between the WebSocket and `peer` until either ends, the client goes idle
+/// or sends what it may not, the tracker stops or `gone` ends it; then `hold` (a cap's slot) is
+/// dropped with the peer, and the client gets the close frame.
+pub(super) async fn pipe(
+    ws: WebSocketStream<TcpStream>,
+    peer: TcpStream,
+    b: &Bridge,
+    mut stop: watch::Receiver<bool>,
+    gone: impl Future<Output = End>,
+    hold: impl Sized,
+) -> std::io::Result<()> {
+    let _ = peer.set_nodelay(true);
+    let addr = peer.peer_addr().ok();
     let (mut peer_rd, mut peer_wr) = peer.into_split();
     let (mut sink, mut stream) = ws.split();
     // When a byte last moved either way, in milliseconds from `start`.
@@ -139,11 +169,12 @@ pub async fn relay(
         e = to_peer => e,
         e = to_client => e,
         e = idle => e,
+        e = gone => e,
         _ = stop.changed() => End(1001, "tracker shutting down".into()),
     };
-    debug!(%target.addr, code = end.0, reason = %end.1, "bridge connection ended");
+    debug!(?addr, code = end.0, reason = %end.1, "bridge connection ended");
     // The peer and the slot go now; only the closing handshake remains.
-    drop((peer_rd, peer_wr, slot));
+    drop((peer_rd, peer_wr, hold));
     match sink.reunite(stream) {
         Ok(ws) => close(ws, end).await,
         Err(_) => Ok(()),
@@ -151,7 +182,7 @@ pub async fn relay(
 }
 
 /// Send the close frame, then give the client a moment to read it before the socket goes.
-async fn close(mut ws: WebSocketStream<TcpStream>, end: End) -> std::io::Result<()> {
+pub(super) async fn close(mut ws: WebSocketStream<TcpStream>, end: End) -> std::io::Result<()> {
     let mut reason = end.1;
     while reason.len() > 123 {
         reason.pop();

@@ -258,8 +258,14 @@ impl Forward {
         )
     }
 
-    /// The page's announce `query`, when it is for a torrent the relay knows.
-    pub fn job(&self, query: &str) -> Option<Box<Job>> {
+    /// The page's announce `query`, when it is for a torrent the relay knows; `bridge_port`: the
+    /// TCP port the bridge holds for that page (`bridge::inbound`), announced instead of the
+    /// page's own.
+    pub fn job(
+        &self,
+        query: &str,
+        bridge_port: impl FnOnce(&InfoHash) -> Option<u16>,
+    ) -> Option<Box<Job>> {
         if !self.on {
             return None;
         }
@@ -276,7 +282,7 @@ impl Forward {
             query: query.to_owned(),
             info_hash: r.info_hash,
             peer_id: r.peer_id,
-            port: r.port,
+            port: bridge_port(&r.info_hash).unwrap_or(r.port),
             params: AnnounceParams {
                 event: r.event,
                 uploaded: r.uploaded,
@@ -368,8 +374,8 @@ impl Forward {
     }
 }
 
-/// The port the relayed announce gives for the page: for now the one the page asked with. The
-/// bridge's own TCP port for each browser peer will be plugged in here, and only here.
+/// The port the relayed announce gives for the page: the bridge's TCP port for it when it holds
+/// one (so peers the other trackers send reach the page), else the one the page asked with.
 fn announced_port(job: &Job) -> u16 {
     job.port
 }

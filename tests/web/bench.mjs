@@ -1,0 +1,172 @@
+// The browser peer's figures, in real headless Chromium (a benchmark, not a test: it prints, it
+// does not judge). For one torrent of SIZE_MIB (default 256):
+//   - the ceiling: raw WebSocket throughput of this browser and this bridge, a worker reading
+//     a listed TCP peer that only sends zeros, through the same `/bridge/…` path;
+//   - the page's download rate from one enjambre seed, then from one libtorrent seed, each into
+//     a fresh profile (nothing in OPFS), timed from opening the torrent to `complete`;
+//   - the bridge's CPU seconds per GiB relayed (the tracker process, from /proc);
+//   - Chromium's resident memory during the download (all its processes, peak less idle).
+//
+// Run from the repository root after `web/build.sh` and `cargo build --release -p enjambre`:
+//   node tests/web/bench.mjs          (SIZE_MIB=1024 for the 1 GiB memory figure)
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, openSync, writeSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { randomBytes, createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { BIN, check, freePort, run, until, launch, finish, sleep } from './harness.mjs';
+
+const SIZE_MIB = Number(process.env.SIZE_MIB ?? 256);
+const size = SIZE_MIB << 20;
+const dir = mkdtempSync(join(tmpdir(), 'enjambre-web-bench-'));
+const TICK = 100; // clock ticks per second in /proc/<pid>/stat
+
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+/// Resident bytes of every Chromium process (the browser, renderers, the GPU and utility ones).
+function chromiumRss() {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const exe = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!exe.startsWith('/usr/lib/chromium/chromium')) continue;
+      const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+      if (m) total += Number(m[1]) * 1024;
+    } catch { /* gone */ }
+  }
+  return total;
+}
+
+async function relayed(base) {
+  const m = await (await fetch(`${base}/metrics`)).text();
+  const get = (name) => Number(m.split('\n').find((l) => l.startsWith(name))?.split(' ')[1] ?? NaN);
+  return get('enjambre_bridge_bytes_to_clients_total') + get('enjambre_bridge_bytes_to_peers_total');
+}
+
+const mb = (bytes, secs) => (bytes / secs / 1e6).toFixed(1);
+
+/// A TCP peer that sends zeros as fast as the reader takes them, and its port.
+async function blaster() {
+  const chunk = Buffer.alloc(1 << 20);
+  const server = createServer((s) => {
+    s.on('error', () => {});
+    const pump = () => { while (s.write(chunk)); };
+    s.on('drain', pump);
+    pump();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return server.address().port;
+}
+
+/// Tell the tracker that `port` on loopback is in the swarm (so the bridge may dial it).
+async function list(base, infoHash, port) {
+  const ih = Buffer.from(infoHash, 'hex');
+  const q = `info_hash=${[...ih].map((b) => '%' + b.toString(16).padStart(2, '0')).join('')}`
+    + `&peer_id=-BL0001-${'x'.repeat(12)}&port=${port}&uploaded=0&downloaded=0&left=0&compact=1&event=started`;
+  const r = await fetch(`${base}/announce?${q}`);
+  if (!r.ok) throw new Error(`announce: ${r.status}`);
+}
+
+async function ceiling(base, infoHash, port, seconds) {
+  const ctx = await launch(join(dir, 'profile-ceiling'), { width: 800, height: 600 });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  await page.goto(`${base}/`);
+  const url = `${base.replace('http', 'ws')}/bridge/${infoHash}/127.0.0.1:${port}`;
+  const got = await page.evaluate(async ({ url, seconds }) => {
+    const src = `onmessage = (e) => {
+      const ws = new WebSocket(e.data.url); ws.binaryType = 'arraybuffer';
+      let n = 0, t0 = 0;
+      ws.onmessage = (m) => { if (!t0) t0 = performance.now(); n += m.data.byteLength;
+        if (performance.now() - t0 > e.data.seconds * 1000) { ws.close();
+          postMessage({ bytes: n, secs: (performance.now() - t0) / 1000 }); } };
+      ws.onclose = (c) => postMessage({ bytes: n, secs: (performance.now() - t0) / 1000, code: c.code });
+    };`;
+    const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+    return new Promise((res) => { w.onmessage = (m) => res(m.data); w.postMessage({ url, seconds }); });
+  }, { url, seconds });
+  await ctx.close();
+  return got;
+}
+
+async function download(base, torrent, name, tracker) {
+  const ctx = await launch(join(dir, `profile-${name}`), { width: 1100, height: 900 });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  await page.goto(`${base}/`);
+  const idleRss = chromiumRss();
+  const cpu0 = cpuSeconds(tracker.pid);
+  const bytes0 = await relayed(base);
+  let peakRss = idleRss;
+  const t0 = performance.now();
+  await page.setInputFiles('#torrent-file', torrent);
+  await until(`${name}: the download to finish`, async () => {
+    peakRss = Math.max(peakRss, chromiumRss());
+    const s = await page.evaluate(() => document.getElementById('download-status').dataset.state);
+    if (s === 'error') throw new Error(await page.evaluate(() => document.getElementById('error').textContent));
+    return s === 'complete';
+  }, 600000);
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(tracker.pid) - cpu0;
+  const bytes = (await relayed(base)) - bytes0;
+  await page.screenshot({ path: join(dir, `${name}.png`) });
+  await ctx.close();
+  return { secs, cpuPerGiB: cpu / (bytes / 2 ** 30), rss: peakRss - idleRss };
+}
+
+async function main() {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const seedDir = join(dir, 'seed');
+  mkdirSync(seedDir);
+  const data = join(seedDir, 'web-bench.bin');
+  const fd = openSync(data, 'w');
+  for (let i = 0; i < SIZE_MIB; i++) writeSync(fd, randomBytes(1 << 20));
+  closeSync(fd);
+  const torrent = join(dir, 'web-bench.torrent');
+  execFileSync(BIN, ['create', data, '-o', torrent, '--piece-length', '262144', '--tracker', `${base}/announce`]);
+  const infoHash = JSON.parse(execFileSync(BIN, ['info', torrent, '--json'])).info_hash;
+  const tracker = run(null, ['tracker', '--listen', `127.0.0.1:${port}`, '--torrent', torrent, '--interval', '5'], 'tracker');
+  await until('the tracker', () => fetch(`${base}/swarms`).then((r) => r.ok, () => false), 10000);
+
+  const blast = await blaster();
+  await list(base, infoHash, blast);
+  const c = await ceiling(base, infoHash, blast, 5);
+  console.log(`ceiling: raw WebSocket through the bridge into a worker: ${mb(c.bytes, c.secs)} MB/s`);
+
+  const results = [];
+  const ours = run(null, ['seed', torrent, '--data', data, '--port', '0', '-q'], 'enjambre seed');
+  await until('the enjambre seed listed', async () => {
+    const s = await (await fetch(`${base}/swarms`)).json();
+    return (Array.isArray(s) ? s : s.swarms ?? []).some((x) => (x.seeders ?? x.seeds ?? 0) >= 1);
+  }, 30000);
+  results.push(['enjambre seed', await download(base, torrent, 'from-enjambre', tracker)]);
+  console.log(`from the enjambre seed: ${mb(size, results[0][1].secs)} MB/s`);
+  ours.kill('SIGKILL');
+
+  const ltPort = await freePort();
+  const lt = run('/usr/bin/python3', [resolve('tests/src/clients/lt_client.py'), 'seed', torrent, seedDir,
+    `127.0.0.1:${ltPort}`, '--seconds', '900'], 'libtorrent seed', { stdin: 'pipe' });
+  await until('the libtorrent seed ready', () => lt.log().includes('ready'), 30000);
+  await sleep(2500); // its first announce replaces the enjambre seed's entry after the interval
+  results.push(['libtorrent seed', await download(base, torrent, 'from-libtorrent', tracker)]);
+
+  const sha = createHash('sha256').update(readFileSync(data)).digest('hex').slice(0, 16);
+  console.log(`\n${SIZE_MIB} MiB (sha256 ${sha}…), headless Chromium, ${new Date().toISOString()}`);
+  console.log('| source | seconds | MB/s | % of ceiling | bridge CPU s/GiB | Chromium RSS growth |');
+  console.log('|---|---|---|---|---|---|');
+  const ceil = c.bytes / c.secs;
+  for (const [name, r] of results) {
+    const rate = size / r.secs;
+    console.log(`| ${name} | ${r.secs.toFixed(2)} | ${mb(size, r.secs)} | ${(rate / ceil * 100).toFixed(0)} % `
+      + `| ${r.cpuPerGiB.toFixed(2)} | ${(r.rss / 2 ** 20).toFixed(0)} MiB |`);
+  }
+  console.log(`| ceiling (raw WebSocket) | ${c.secs.toFixed(2)} | ${mb(c.bytes, c.secs)} | 100 % | | |`);
+  console.log(`screenshots in ${dir}`);
+  check(true, 'benchmark ran');
+}
+
+await finish(main);
