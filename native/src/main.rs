@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the tracker: HTTP and UDP announces, peer polling, swarm API.
-    Tracker(tracker::TrackerArgs),
+    Tracker(Box<tracker::TrackerArgs>),
     /// Write a .torrent for a file or a directory.
     Create(create::CreateArgs),
     /// Download a torrent (and resume an interrupted download).
@@ -45,7 +45,7 @@ fn main() {
     let cli = Cli::parse();
     logging::init(cli.verbose);
     let result = match cli.command {
-        Command::Tracker(args) => tracker::run(args),
+        Command::Tracker(args) => tracker::run(*args),
         Command::Create(args) => create::run(args),
         Command::Get(args) => peer::get(args),
         Command::Seed(args) => peer::seed(args),

@@ -32,6 +32,7 @@ mod store_tests;
 
 #[cfg(target_arch = "wasm32")]
 pub mod handover;
+#[cfg(target_arch = "wasm32")]
 mod listen;
 #[cfg(target_arch = "wasm32")]
 mod message;
