@@ -1,7 +1,7 @@
 """One peer of a lab swarm, run inside its namespace: starts the client and speaks for it.
 
     agent.py KIND ROLE TORRENT DIR ADDR [--data FILE] [--enjambre BIN]
-      KIND: enjambre | libtorrent      ROLE: seed | leech
+      KIND: enjambre | libtorrent | transmission | aria2     ROLE: seed | leech
 Prints JSON lines on stdout, the same for every client:
   {"ev":"status","t":UNIX,"have":PIECES,"pieces":N,"up":B,"down":B,"wasted":B|null}  about twice a second
   {"ev":"done","t":UNIX}                                         once, when a leech has every piece
@@ -114,6 +114,91 @@ def run_libtorrent():
         time.sleep(0.2)
 
 
+def rpc(url, body, headers):
+    import urllib.error
+    import urllib.request
+    for _ in range(2):
+        req = urllib.request.Request(url, json.dumps(body).encode(), headers)
+        try:
+            return json.loads(urllib.request.urlopen(req, timeout=5).read())
+        except urllib.error.HTTPError as e:  # Transmission's session-id handshake
+            if e.code != 409:
+                raise
+            headers["X-Transmission-Session-Id"] = e.headers["X-Transmission-Session-Id"]
+    raise OSError("rpc refused")
+
+
+def run_transmission():
+    global child
+    home = f"{a.dir}.transmission"
+    os.makedirs(home, exist_ok=True)
+    save = a.dir if a.role == "leech" else os.path.dirname(a.data)
+    settings = {
+        "rpc-enabled": True, "rpc-port": 9091, "rpc-bind-address": "127.0.0.1",
+        "rpc-whitelist-enabled": False, "rpc-host-whitelist-enabled": False,
+        "rpc-authentication-required": False, "peer-port": PORT, "peer-port-random-on-start": False,
+        "bind-address-ipv4": a.addr, "dht-enabled": False, "lpd-enabled": False,
+        "utp-enabled": False, "pex-enabled": False, "port-forwarding-enabled": False,
+        "blocklist-enabled": False, "download-dir": save, "incomplete-dir-enabled": False,
+        "rename-partial-files": False, "start-added-torrents": True, "watch-dir-enabled": False,
+        "ratio-limit-enabled": False, "idle-seeding-limit-enabled": False,
+        "speed-limit-down-enabled": False, "speed-limit-up-enabled": False, "message-level": 1,
+    }
+    json.dump(settings, open(f"{home}/settings.json", "w"))
+    child = subprocess.Popen(["transmission-daemon", "-f", "-g", home], stdout=subprocess.DEVNULL,
+                             stderr=open(f"{a.dir}.stderr", "w"))
+    url, hdr = "http://127.0.0.1:9091/transmission/rpc", {}
+    for _ in range(100):
+        try:
+            rpc(url, {"method": "session-get"}, hdr)
+            break
+        except OSError:
+            time.sleep(0.1)
+    r = rpc(url, {"method": "torrent-add", "arguments": {"filename": a.torrent, "download-dir": save}},
+            hdr)
+    tid = (r["arguments"].get("torrent-added") or r["arguments"].get("torrent-duplicate"))["id"]
+    fields = ["haveValid", "pieceCount", "pieceSize", "uploadedEver", "downloadedEver",
+              "corruptEver", "leftUntilDone", "status"]
+    while True:
+        t = rpc(url, {"method": "torrent-get", "arguments": {"ids": [tid], "fields": fields}},
+                hdr)["arguments"]["torrents"][0]
+        with lock:
+            state.update(have=t["haveValid"] // t["pieceSize"], pieces=t["pieceCount"],
+                         up=t["uploadedEver"], down=t["downloadedEver"], wasted=t["corruptEver"])
+        if t["leftUntilDone"] == 0 and t["status"] != 2:  # 2: checking
+            state["have"] = t["pieceCount"]
+            mark_done()
+        time.sleep(0.3)
+
+
+def run_aria2():
+    global child
+    save = a.dir if a.role == "leech" else os.path.dirname(a.data)
+    child = subprocess.Popen([
+        "aria2c", "--dir", save, "--enable-dht=false", "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false", "--summary-interval=0", "--console-log-level=warn",
+        "--file-allocation=none", "--seed-ratio=0.0", "--listen-port", str(PORT),
+        "--bt-external-ip", a.addr, "--interface", a.addr, "--check-integrity=true",
+        "--enable-rpc", "--rpc-listen-port", "6800", "--bt-max-peers", "80", a.torrent],
+        stdout=subprocess.DEVNULL, stderr=open(f"{a.dir}.stderr", "w"))
+    url = "http://127.0.0.1:6800/jsonrpc"
+    while True:
+        try:
+            r = rpc(url, {"jsonrpc": "2.0", "id": 1, "method": "aria2.tellActive",
+                          "params": [["completedLength", "totalLength", "uploadLength", "numPieces",
+                                      "pieceLength", "seeder"]]}, {})
+            t = r["result"][0]
+            n = int(t["numPieces"])
+            with lock:
+                state.update(have=int(t["completedLength"]) * n // max(1, int(t["totalLength"])),
+                             pieces=n, up=int(t["uploadLength"]), down=int(t["completedLength"]))
+            if t.get("seeder") == "true":
+                mark_done()
+        except (OSError, IndexError, KeyError, ValueError):
+            pass
+        time.sleep(0.3)
+
+
 def stop(*_):
     pid = child.pid if child else os.getpid()
     cpu, rss = proc_usage(pid)
@@ -129,7 +214,8 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
 os.makedirs(a.dir, exist_ok=True)
-target = {"enjambre": run_enjambre, "libtorrent": run_libtorrent}[a.kind]
+target = {"enjambre": run_enjambre, "libtorrent": run_libtorrent,
+          "transmission": run_transmission, "aria2": run_aria2}[a.kind]
 threading.Thread(target=target, daemon=True).start()
 while True:
     time.sleep(0.5)
