@@ -49,6 +49,10 @@ def plan(sc):
     for _ in range(s.get("count", 1)):
         nodes.append({"role": "seed", "link": link_of(s, rng), "arrive": 0.0,
                       "kind": s.get("kind"), "leave_after_copies": s.get("leave_after_copies")})
+    st = sc.get("stall")
+    for _ in range(st["count"] if st else 0):
+        nodes.append({"role": "seed", "link": link_of(st, rng), "arrive": 0.0, "kind": "stall",
+                      "stall_after": st.get("stall_after_bytes", 1 << 20)})
     lc = sc["leeches"]
     groups = lc.get("groups") or [{"fraction": 1.0}]
     count = lc["count"]
@@ -77,7 +81,7 @@ def link_of(d, rng):
 
 def bound(nodes, size):
     """Kumar & Ross fluid lower bound on the time for every leech to finish."""
-    seeds = [n for n in nodes if n["role"] == "seed"]
+    seeds = [n for n in nodes if n["role"] == "seed" and n.get("kind") != "stall"]
     leeches = [n for n in nodes if n["role"] == "leech"]
     up = lambda n: n["link"].get("up_rate", n["link"].get("rate", 1e12))
     down = lambda n: n["link"].get("down_rate", n["link"].get("rate", 1e12))
@@ -101,7 +105,8 @@ class Run:
         d = f"{self.work}/peer{i}"
         cmd = labnet.in_ns(i, PY, f"{HERE}/agent.py", kind, role, f"{self.work}/t.torrent", d,
                            labnet.addr(i), "--data", f"{self.work}/src/data.bin",
-                           "--enjambre", self.args.enjambre)
+                           "--enjambre", self.args.enjambre,
+                           "--stall-after", str(n.get("stall_after", 0)))
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         ev = {"node": i, "role": role, "kind": kind, "start": time.time(), "done": None,
               "status": {}, "final": None, "left": None}
@@ -145,8 +150,31 @@ class Run:
             tr.wait()
 
     def _go(self, size):
+        # Seeds first, each checked and serving, before the clock starts for the leeches.
+        seeds = [i for i, n in enumerate(self.nodes) if n["role"] == "seed"]
+        for i in seeds:
+            self.start_agent(i)
+        deadline = time.time() + 120
+        while time.time() < deadline and not all(
+                self.events[i]["status"].get("pieces") and
+                self.events[i]["status"]["have"] >= self.events[i]["status"]["pieces"] for i in seeds):
+            time.sleep(0.1)
+        # ... and known to the tracker (opentracker has no swarm API: a fixed wait).
+        deadline = time.time() + 30
+        while self.args.tracker == "ours" and time.time() < deadline:
+            url = f"http://{labnet.addr(0)}:{TRACKER_PORT}/swarm/{self.ih}"
+            out = subprocess.run(labnet.in_ns(0, "curl", "-s", "-m", "2", url), capture_output=True,
+                                 text=True).stdout
+            try:
+                if json.loads(out).get("seeders", 0) >= len(seeds):
+                    break
+            except ValueError:
+                pass
+            time.sleep(0.2)
+        else:
+            time.sleep(3.0)
         t0 = time.time()
-        pending = sorted((n["arrive"], i) for i, n in enumerate(self.nodes) if n["role"] != "tracker")
+        pending = sorted((n["arrive"], i) for i, n in enumerate(self.nodes) if n["role"] == "leech")
         leeches = [i for i, n in enumerate(self.nodes) if n["role"] == "leech"]
         seed0 = next(i for i, n in enumerate(self.nodes) if n["role"] == "seed")
         timeout = self.sc.get("timeout_s", 600)
@@ -190,6 +218,7 @@ class Run:
                 "up": f.get("up", st.get("up")), "down": f.get("down", st.get("down")),
                 "wasted": f.get("wasted", st.get("wasted")), "cpu_s": f.get("cpu_s"),
                 "rss_kib": f.get("rss_kib"),
+                "stalled_at_s": round(st["stalled_at"] - t0, 3) if st.get("stalled_at") else None,
                 "identical": self.identical(i) if ev["role"] == "leech" and ev["done"] else None,
             })
         done = [ev["done"] for i, ev in self.events.items() if ev["role"] == "leech" and ev["done"]]
@@ -333,6 +362,7 @@ def main():
         for name in names:
             res = run_scenario(name, args, args.out)
             if name != "fidelity":
+                ok &= bool(res)
                 for r in res:
                     ok &= r["swarm"]["completed"] == r["swarm"]["leeches"] and all(
                         p["identical"] for p in r["peers"] if p["role"] == "leech")
