@@ -1,7 +1,7 @@
 """One peer of a lab swarm, run inside its namespace: starts the client and speaks for it.
 
     agent.py KIND ROLE TORRENT DIR ADDR [--data FILE] [--enjambre BIN]
-      KIND: enjambre | libtorrent | transmission | aria2     ROLE: seed | leech
+      KIND: enjambre | libtorrent | transmission | aria2 | stall     ROLE: seed | leech
 Prints JSON lines on stdout, the same for every client:
   {"ev":"status","t":UNIX,"have":PIECES,"pieces":N,"up":B,"down":B,"wasted":B|null}  about twice a second
   {"ev":"done","t":UNIX}                                         once, when a leech has every piece
@@ -26,6 +26,7 @@ ap.add_argument("dir")
 ap.add_argument("addr")
 ap.add_argument("--data")
 ap.add_argument("--enjambre", default="enjambre")
+ap.add_argument("--stall-after", type=int, default=1 << 20)
 a = ap.parse_args()
 PORT = 6881
 state = {"have": 0, "pieces": 0, "up": 0, "down": 0, "wasted": None}
@@ -199,6 +200,20 @@ def run_aria2():
         time.sleep(0.3)
 
 
+def run_stall():
+    global child
+    here = os.path.dirname(os.path.abspath(__file__))
+    child = subprocess.Popen([sys.executable, f"{here}/stall_peer.py", a.torrent, a.data, a.addr,
+                              str(PORT), str(a.stall_after)], stdout=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        w = line.split()
+        with lock:
+            if w[0] == "ready":
+                state.update(have=1, pieces=1)
+            elif w[0] == "stalled":
+                state["stalled_at"] = float(w[1])
+
+
 def stop(*_):
     pid = child.pid if child else os.getpid()
     cpu, rss = proc_usage(pid)
@@ -215,7 +230,7 @@ signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
 os.makedirs(a.dir, exist_ok=True)
 target = {"enjambre": run_enjambre, "libtorrent": run_libtorrent,
-          "transmission": run_transmission, "aria2": run_aria2}[a.kind]
+          "transmission": run_transmission, "aria2": run_aria2, "stall": run_stall}[a.kind]
 threading.Thread(target=target, daemon=True).start()
 while True:
     time.sleep(0.5)
