@@ -22,5 +22,14 @@ fi
 enj="$here/../../target/release/enjambre"
 [ -x "$enj" ] || (cd "$here/../.." && cargo build --release -p enjambre --bin enjambre)
 cleanup() { /usr/bin/python3 "$here/labnet.py"; }
-trap cleanup EXIT INT TERM
-/usr/bin/python3 "$here/lab.py" --enjambre "$enj" "$@"
+# lab.py runs in the background so a signal to this script is handled at once, not after it.
+stop() {
+  kill -TERM "$lab" 2> /dev/null || true
+  wait "$lab" 2> /dev/null || true
+  exit 130
+}
+trap cleanup EXIT
+trap stop INT TERM
+/usr/bin/python3 "$here/lab.py" --enjambre "$enj" "$@" &
+lab=$!
+wait "$lab"
