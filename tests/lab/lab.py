@@ -54,7 +54,7 @@ def plan(sc):
         nodes.append({"role": "seed", "link": link_of(st, rng), "arrive": 0.0, "kind": "stall",
                       "stall_after": st.get("stall_after_bytes", 1 << 20)})
     lc = sc["leeches"]
-    groups = lc.get("groups") or [{"fraction": 1.0}]
+    groups = lc.get("groups") or [{"fraction": 1.0, "kind": lc.get("kind")}]
     count = lc["count"]
     sizes = [round(g["fraction"] * count) for g in groups]
     sizes[-1] = count - sum(sizes[:-1])
