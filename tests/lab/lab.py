@@ -80,14 +80,18 @@ def link_of(d, rng):
 
 
 def bound(nodes, size):
-    """Kumar & Ross fluid lower bound on the time for every leech to finish."""
+    """Kumar & Ross fluid lower bound on the time for every leech to finish (from the first
+    leech's start)."""
     seeds = [n for n in nodes if n["role"] == "seed" and n.get("kind") != "stall"]
     leeches = [n for n in nodes if n["role"] == "leech"]
     up = lambda n: n["link"].get("up_rate", n["link"].get("rate", 1e12))
     down = lambda n: n["link"].get("down_rate", n["link"].get("rate", 1e12))
     u_s = sum(up(n) for n in seeds)
     d_min = min(down(n) for n in leeches)
-    return max(size / u_s, size / d_min, len(leeches) * size / (u_s + sum(up(n) for n in leeches)))
+    # With late arrivals (churn), no leech can finish before it arrives and downloads F at full rate.
+    last = max(n["arrive"] + size / down(n) for n in leeches)
+    return max(size / u_s, size / d_min, len(leeches) * size / (u_s + sum(up(n) for n in leeches)),
+               last)
 
 
 class Run:
@@ -178,6 +182,9 @@ class Run:
         leeches = [i for i, n in enumerate(self.nodes) if n["role"] == "leech"]
         seed0 = next(i for i, n in enumerate(self.nodes) if n["role"] == "seed")
         timeout = self.sc.get("timeout_s", 600)
+        # Give up early when no leech has gained a piece for this long (a swarm that cannot finish).
+        idle_limit = self.sc.get("idle_timeout_s", 60)
+        last_have, last_change = None, time.time()
         next_poll = 0.0
         while True:
             now = time.time() - t0
@@ -200,7 +207,11 @@ class Run:
             if now >= next_poll and self.args.tracker == "ours":
                 next_poll = now + 2.0
                 threading.Thread(target=self.poll_swarm, args=(now,), daemon=True).start()
-            if all_done or now > timeout:
+            with self.lock:
+                have = tuple(self.events[i]["status"].get("have", 0) for i in leeches if i in self.events)
+            if have != last_have:
+                last_have, last_change = have, time.time()
+            if all_done or now > timeout or time.time() - last_change > idle_limit:
                 break
             time.sleep(0.1)
         end = time.time()
