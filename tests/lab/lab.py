@@ -143,7 +143,7 @@ class Run:
 
     def go(self):
         size = self.sc["file_mib"] << 20
-        tr = start_tracker(self.args.tracker, self.work)
+        tr = start_tracker(self.args.tracker, self.work, self.ih)
         try:
             return self._go(size)
         finally:
@@ -258,10 +258,15 @@ class Run:
             pass
 
 
-def start_tracker(which, work):
+def start_tracker(which, work, ih):
     a = f"{labnet.addr(0)}:{TRACKER_PORT}"
     if which == "opentracker":
-        cmd = ["opentracker", "-i", labnet.addr(0), "-p", str(TRACKER_PORT), "-P", str(TRACKER_PORT)]
+        # Debian's opentracker is built with a whitelist: list the torrent (chrooted to work).
+        with open(f"{work}/whitelist", "w") as f:
+            f.write(f"{ih}\n")
+        os.chmod(work, 0o755)
+        cmd = ["opentracker", "-i", labnet.addr(0), "-p", str(TRACKER_PORT), "-P", str(TRACKER_PORT),
+               "-w", "whitelist", "-u", "nobody", "-d", work]
     else:
         cmd = [ARGS.enjambre, "tracker", "--listen", a, "--interval", "10", "--min-interval", "2",
                "--poll-interval", "2", "--poll-grace", "1"]
