@@ -70,6 +70,9 @@ results=$(mktemp)
 cat "$wasm_results" > "$results"
 cargo test --workspace --release 2>&1 | tee -a "$results"
 
+step "swarm laboratory, short: 5 leeches behind emulated links, every one byte-identical (no timing checks)"
+tests/lab/run.sh --short --out "$(mktemp -d)" 1-flash-crowd
+
 step "embedded seeder: library, host TAP end to end, firmware for the board"
 cargo fmt --manifest-path embedded/Cargo.toml --all -- --check
 cargo fmt --manifest-path embedded/nucleo/Cargo.toml -- --check
