@@ -141,10 +141,14 @@ async function main() {
   // not hold after it (bytes on the wire when the worker died), which it must fetch again.
   console.log(`before the reload the seeds sent ${JSON.stringify(sent)} = ${before} payload bytes; `
     + `the reopened page holds ${held}`);
-  // Each seed may have had one block on the wire when the page closed its connections.
+  // Each seed may have had one block on the wire when the page closed its connections, and a
+  // worker short of CPU still has what Chromium queued for it (a quarter second of the seeds'
+  // rate at most). On an idle machine it is 0–2 blocks; before every turn ended with its
+  // journal record and leaving stopped the peer, 229–966 KB.
   const seeds = Object.keys(sent).length;
-  check(before - held <= seeds * 16384,
-    `the reload cost ${before - held} bytes sent twice (at most one 16 KiB block per seed, ${seeds} seeds)`);
+  const bound = seeds * 16384 + Math.round(seeds * (512 << 10) / 4);
+  check(before - held <= bound, `the reload cost ${before - held} bytes sent twice `
+    + `(at most one 16 KiB block per seed and a quarter second of their rate: ${bound})`);
   const done = await complete(status, 'the download to finish');
   check(done.verified === done.pieces, `complete: ${done.verified} of ${done.pieces} pieces verified`);
   // Pieces stored before the reload are drawn as held too, not only those fetched after it.
