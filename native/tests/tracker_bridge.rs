@@ -1,6 +1,7 @@
 //! The WebSocket-to-TCP bridge in `enjambre tracker`: a browser peer's bytes reach a peer the
 //! swarm lists, and nothing else; caps, idle clients and bad frames end with a readable reason.
 
+mod bridge_support;
 mod tracker_support;
 
 use std::io::{Read, Write};
@@ -9,15 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bridge_support::*;
 use enjambre_core::InfoHash;
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-use tokio_tungstenite::{client_async, WebSocketStream};
 use tracker_support::*;
-
-type Ws = WebSocketStream<TcpStream>;
 
 /// A TCP echo server on loopback; counts the connections it accepted.
 fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -48,40 +45,7 @@ fn list(t: &Tracker, ih: &InfoHash, addr: SocketAddr, n: u32) {
 }
 
 async fn open(t: &Tracker, ih: &InfoHash, peer: SocketAddr) -> Ws {
-    let tcp = TcpStream::connect(t.http).await.unwrap();
-    let url = format!("ws://{}/bridge/{ih}/{peer}", t.http);
-    client_async(url, tcp).await.expect("handshake").0
-}
-
-/// Read until the close frame; bytes before it are returned too.
-async fn close_frame(ws: &mut Ws) -> (Vec<u8>, Option<CloseFrame>) {
-    let mut got = Vec::new();
-    let read = async {
-        while let Some(m) = ws.next().await {
-            match m {
-                Ok(Message::Binary(b)) => got.extend_from_slice(&b),
-                Ok(Message::Close(f)) => return f,
-                Ok(_) => {}
-                Err(e) => panic!("no close frame: {e}"),
-            }
-        }
-        panic!("connection ended without a close frame")
-    };
-    let f = tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("close frame in time");
-    (got, f)
-}
-
-async fn read_exactly(ws: &mut Ws, n: usize) -> Vec<u8> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(b)))) => got.extend_from_slice(&b),
-            other => panic!("expected bytes, got {other:?}"),
-        }
-    }
-    got
+    ws(t, &format!("/bridge/{ih}/{peer}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

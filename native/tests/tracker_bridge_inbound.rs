@@ -2,21 +2,18 @@
 //! WebSocket, connections to that port reach the page over accept WebSockets, and an announce
 //! with the port's token lists the page in its swarm at the bridge's address.
 
+mod bridge_support;
 mod tracker_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
+use bridge_support::*;
 use enjambre_core::InfoHash;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-use tokio_tungstenite::{client_async, WebSocketStream};
 use tracker_support::*;
-
-type Ws = WebSocketStream<TcpStream>;
 
 /// `n` consecutive ports free on loopback now, as `FIRST-LAST`.
 fn free_ports(n: u16) -> (u16, String) {
@@ -35,12 +32,6 @@ fn free_ports(n: u16) -> (u16, String) {
     }
 }
 
-async fn ws(t: &Tracker, path: &str) -> Ws {
-    let tcp = TcpStream::connect(t.http).await.unwrap();
-    let url = format!("ws://{}{path}", t.http);
-    client_async(url, tcp).await.expect("handshake").0
-}
-
 /// The next text message, as JSON (pings are answered by the read itself).
 async fn json(ws: &mut Ws) -> serde_json::Value {
     let read = async {
@@ -55,37 +46,6 @@ async fn json(ws: &mut Ws) -> serde_json::Value {
     tokio::time::timeout(Duration::from_secs(10), read)
         .await
         .expect("a message in time")
-}
-
-/// Read until the close frame; bytes before it are returned too.
-async fn close_frame(ws: &mut Ws) -> (Vec<u8>, Option<CloseFrame>) {
-    let mut got = Vec::new();
-    let read = async {
-        while let Some(m) = ws.next().await {
-            match m {
-                Ok(Message::Binary(b)) => got.extend_from_slice(&b),
-                Ok(Message::Close(f)) => return f,
-                Ok(_) => {}
-                Err(e) => panic!("no close frame: {e}"),
-            }
-        }
-        panic!("connection ended without a close frame")
-    };
-    let f = tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("close frame in time");
-    (got, f)
-}
-
-async fn read_exactly(ws: &mut Ws, n: usize) -> Vec<u8> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(b)))) => got.extend_from_slice(&b),
-            other => panic!("expected bytes, got {other:?}"),
-        }
-    }
-    got
 }
 
 /// A blocking TCP client of the page's port, read on a thread so the runtime keeps going.

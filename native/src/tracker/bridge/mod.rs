@@ -108,12 +108,7 @@ impl Bridge {
     /// The Prometheus lines of the bridge.
     pub fn render(&self, out: &mut String) {
         let c = &self.counters;
-        let mut line = |name: &str, kind: &str, v: u64| {
-            let _ = write!(
-                out,
-                "# TYPE enjambre_bridge_{name} {kind}\nenjambre_bridge_{name} {v}\n"
-            );
-        };
+        let mut line = |name: &str, kind: &str, v: u64| metric(out, name, kind, v);
         line("connections", "gauge", self.caps.open() as u64);
         line("accepted_total", "counter", c.accepted.load(Relaxed));
         line(
@@ -142,6 +137,14 @@ impl Bridge {
         self.forward.render(out);
         self.inbound.render(out);
     }
+}
+
+/// Write one Prometheus sample, `enjambre_bridge_<name>`, with its type line.
+fn metric(out: &mut String, name: &str, kind: &str, v: u64) {
+    let _ = write!(
+        out,
+        "# TYPE enjambre_bridge_{name} {kind}\nenjambre_bridge_{name} {v}\n"
+    );
 }
 
 /// Answer a request for `/bridge/<rest>` (not `announce`): the `101` head and what to relay, or

@@ -25,7 +25,6 @@ mod policy;
 mod torrent;
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -346,10 +345,7 @@ impl Forward {
     pub fn render(&self, out: &mut String) {
         let c = &self.counters;
         let mut line = |name: &str, kind: &str, v: u64| {
-            let _ = write!(
-                out,
-                "# TYPE enjambre_bridge_forward_{name} {kind}\nenjambre_bridge_forward_{name} {v}\n"
-            );
+            super::metric(out, &format!("forward_{name}"), kind, v)
         };
         line("torrents", "gauge", self.lock().len() as u64);
         line(

@@ -24,7 +24,6 @@
 mod args;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -223,12 +222,7 @@ impl Inbound {
     pub fn render(&self, out: &mut String) {
         let c = &self.counters;
         let ports = lock(&self.inner).ports.len() as u64;
-        let mut line = |name: &str, kind: &str, v: u64| {
-            let _ = write!(
-                out,
-                "# TYPE enjambre_bridge_{name} {kind}\nenjambre_bridge_{name} {v}\n"
-            );
-        };
+        let mut line = |name: &str, kind: &str, v: u64| super::metric(out, name, kind, v);
         line("ports_open", "gauge", ports);
         line(
             "ports_refused_total",
