@@ -71,7 +71,10 @@ def run_enjambre():
     cmd += ["--listen", a.addr, "--port", str(PORT), "--json", "--max-peers", "80"]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(f"{a.dir}.stderr", "w"),
                              text=True)
+    # Every line the peer printed, for a look at a run afterwards.
+    log = open(f"{a.dir}.jsonl", "w")
     for line in child.stdout:
+        log.write(line)
         try:
             m = json.loads(line)
         except ValueError:

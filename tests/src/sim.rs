@@ -21,11 +21,11 @@ pub const PEERS: usize = 8;
 /// Bitfield bytes: 512 pieces at most.
 pub const BYTES: usize = 64;
 /// Pieces in progress at once.
-pub const PARTIAL: usize = 16;
+pub const PARTIAL: usize = 32;
 /// Receive ring per peer.
 pub const RX: usize = 8 * 1024;
 /// Requests in flight per peer.
-pub const Q: usize = 16;
+pub const Q: usize = 128;
 
 /// The session type every simulated node runs.
 pub type SimSession = Session<Sha1Smol, &'static [u8], PEERS, BYTES, PARTIAL, RX, Q>;
@@ -105,6 +105,11 @@ pub struct Node {
     pub writes: BTreeMap<u32, Vec<(u32, u32)>>,
     /// Requests this node sent: (to node, piece, begin, len).
     pub requests_sent: Vec<(usize, u32, u32, u32)>,
+    /// Its uplink, bytes per second, shared by all its connections; `None`: about 4 MB/s
+    /// per connection. With a rate, a socket takes bytes only as the uplink sends them.
+    pub up_rate: Option<u64>,
+    /// When its uplink is free again, in microseconds of virtual time.
+    up_free_us: u64,
     config: Config,
 }
 
@@ -138,6 +143,8 @@ pub struct Swarm {
     /// Announce interval the simulated tracker gives.
     pub announce_interval: Duration,
     buf: Vec<u8>,
+    /// Bytes a rate-limited uplink will have sent: (when, node, peer, bytes).
+    sending: Vec<(Instant, usize, PeerHandle, usize)>,
 }
 
 impl Swarm {
@@ -152,6 +159,7 @@ impl Swarm {
             latency_ms: (1, 20),
             announce_interval: Duration::from_secs(30),
             buf: vec![0; MIN_OUTPUT_BUF * 2],
+            sending: Vec::new(),
         }
     }
 
@@ -193,6 +201,8 @@ impl Swarm {
             facts: Vec::new(),
             writes: BTreeMap::new(),
             requests_sent: Vec::new(),
+            up_rate: None,
+            up_free_us: 0,
             config,
         };
         let mut resume = None;
@@ -295,6 +305,7 @@ impl Swarm {
             }
             self.now = next.max(self.now);
             self.deliver_due();
+            self.confirm_sent();
             for n in 0..self.nodes.len() {
                 if self.nodes[n].deadline.is_some_and(|d| d <= self.now) {
                     let now = self.now;
@@ -313,7 +324,8 @@ impl Swarm {
             .iter()
             .flat_map(|l| l.inflight.iter().filter_map(|q| q.front().map(|x| x.0)));
         let deadlines = self.nodes.iter().filter_map(|n| n.deadline);
-        links.chain(deadlines).min()
+        let sending = self.sending.iter().map(|x| x.0);
+        links.chain(deadlines).chain(sending).min()
     }
 
     fn deliver_due(&mut self) {
@@ -404,9 +416,12 @@ impl Swarm {
                 Output::Transmit { peer, bytes } => {
                     let bytes = bytes.to_vec();
                     let len = bytes.len();
-                    self.transmit(n, peer, bytes);
-                    // Simulated sockets take everything at once.
-                    self.sent(n, peer, len);
+                    // Sockets take everything at once, unless the uplink has a rate.
+                    if let Some(at) = self.transmit(n, peer, bytes) {
+                        self.sending.push((at, n, peer, len));
+                    } else {
+                        self.sent(n, peer, len);
+                    }
                 }
                 Output::Write {
                     op,
@@ -498,8 +513,11 @@ impl Swarm {
                     Behaviour::Honest => bytes.extend_from_slice(data),
                     Behaviour::Corrupt => bytes.extend(data.iter().map(|b| !b)),
                 }
-                self.transmit(n, peer, bytes);
-                self.sent(n, peer, 13 + len as usize);
+                if let Some(at) = self.transmit(n, peer, bytes) {
+                    self.sending.push((at, n, peer, 13 + len as usize));
+                } else {
+                    self.sent(n, peer, 13 + len as usize);
+                }
             }
             Command::Read {
                 op,
@@ -564,10 +582,10 @@ impl Swarm {
         link.inflight[1 - k].push_back((at, Vec::new()));
     }
 
-    fn transmit(&mut self, n: usize, peer: PeerHandle, bytes: Vec<u8>) {
-        let Some((l, k)) = self.link_of(n, peer) else {
-            return;
-        };
+    /// Put `bytes` on the link; with a rate-limited uplink, returns when the last of them
+    /// leaves (the socket confirms them then).
+    fn transmit(&mut self, n: usize, peer: PeerHandle, bytes: Vec<u8>) -> Option<Instant> {
+        let (l, k) = self.link_of(n, peer)?;
         let to = self.links[l].ends[1 - k].0;
         let latency = self.latency();
         // In-order delivery: never earlier than what is already in flight.
@@ -577,11 +595,40 @@ impl Swarm {
             .unwrap_or(Instant::ZERO);
         let mut at = (self.now + latency).max(last);
         self.sniff_requests(l, k, n, to, &bytes);
-        // Segments of 4 KiB, one per millisecond: a link carries about 4 MB/s, and a close can
-        // cut a message anywhere.
-        for segment in bytes.chunks(4096) {
-            self.links[l].inflight[1 - k].push_back((at, segment.to_vec()));
-            at = at + Duration::from_millis(1);
+        let Some(rate) = self.nodes[n].up_rate else {
+            // Segments of 4 KiB, one per millisecond: a link carries about 4 MB/s, and a
+            // close can cut a message anywhere.
+            for segment in bytes.chunks(4096) {
+                self.links[l].inflight[1 - k].push_back((at, segment.to_vec()));
+                at = at + Duration::from_millis(1);
+            }
+            return None;
+        };
+        // Segments of 1 KiB leave one after another at the uplink's rate, shared by every
+        // connection of the node, and arrive a latency later.
+        let node = &mut self.nodes[n];
+        let mut free = node.up_free_us.max(self.now.as_millis() * 1000);
+        for segment in bytes.chunks(1024) {
+            free += segment.len() as u64 * 1_000_000 / rate;
+            let arrive = (Instant::from_millis(free / 1000) + latency).max(at);
+            at = arrive;
+            self.links[l].inflight[1 - k].push_back((arrive, segment.to_vec()));
+        }
+        self.nodes[n].up_free_us = free;
+        Some(Instant::from_millis(free.div_ceil(1000)))
+    }
+
+    /// Tell each session which bytes its rate-limited uplink sent by now.
+    fn confirm_sent(&mut self) {
+        let now = self.now;
+        let mut k = 0;
+        while k < self.sending.len() {
+            if self.sending[k].0 <= now {
+                let (_, n, peer, len) = self.sending.swap_remove(k);
+                self.sent(n, peer, len);
+            } else {
+                k += 1;
+            }
         }
     }
 

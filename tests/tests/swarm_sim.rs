@@ -253,3 +253,54 @@ fn flaky_links_still_finish_byte_identical() {
     }
     assert!(total_cuts >= 20, "only {total_cuts} cuts happened");
 }
+
+/// One seed and seven leeches on uplinks of three speeds (100 kB/s to 2.5 MB/s), 20 ms each
+/// way: the last leech finishes within 1.6× the fluid bound (1.41× measured when written) and
+/// the seed's uplink is kept busy. Before the request pipeline followed each peer's rate and a
+/// finished peer's upload slot was handed on at once, it took 2.25×, the seed's uplink 37 %
+/// used.
+#[test]
+fn uneven_uplinks_finish_near_the_fluid_bound() {
+    let ups = [
+        100_000u64, 100_000, 500_000, 500_000, 1_500_000, 1_500_000, 1_500_000,
+    ];
+    let seed_up = 2_500_000u64;
+    let mut swarm = Swarm::new(torrent(128, 7), 7);
+    swarm.latency_ms = (20, 20);
+    let seed = swarm.add_node(true, Behaviour::Honest);
+    swarm.nodes[seed].up_rate = Some(seed_up);
+    let leeches: Vec<usize> = ups
+        .iter()
+        .map(|&up| {
+            let n = swarm.add_node(false, Behaviour::Honest);
+            swarm.nodes[n].up_rate = Some(up);
+            n
+        })
+        .collect();
+    // Kumar & Ross: max(F/u_s, N·F/(u_s + Σu_i)); downlinks are not limited here.
+    let file = swarm.torrent.data.len() as f64;
+    let all_up = (seed_up + ups.iter().sum::<u64>()) as f64;
+    let bound = (file / seed_up as f64).max(leeches.len() as f64 * file / all_up);
+    let start = swarm.now;
+    let done = swarm.run_until(Duration::from_secs(120), |s| {
+        leeches.iter().all(|&n| s.is_complete(n))
+    });
+    assert!(done, "the leeches did not finish in 120 s");
+    let took = swarm.now.saturating_since(start).as_millis() as f64 / 1000.0;
+    let seed_stats = swarm.nodes[seed].session.as_ref().unwrap().stats();
+    let seed_busy = seed_stats.uploaded as f64 / (seed_up as f64 * took);
+    eprintln!(
+        "all done in {took:.2} s = {:.2}× the bound {bound:.2} s; seed uplink {:.0} % used",
+        took / bound,
+        seed_busy * 100.0
+    );
+    assert!(
+        took <= 1.6 * bound,
+        "{took:.2} s against a bound of {bound:.2} s"
+    );
+    assert!(
+        seed_busy >= 0.75,
+        "the seed's uplink only {:.0} % used",
+        seed_busy * 100.0
+    );
+}

@@ -1,13 +1,20 @@
 //! Who we upload to (tit-for-tat with one optimistic slot) and the per-peer timers.
 
 use super::output::CloseReason;
-use super::peer::Control;
+use super::peer::{Control, Peer};
 use super::Session;
+use crate::geometry::BLOCK_LEN;
 use crate::sha1::Sha1;
-use crate::Instant;
+use crate::{Duration, Instant};
 
 /// The optimistic unchoke moves every this many rechoke rounds.
 const OPTIMISTIC_ROUNDS: u32 = 3;
+
+/// A peer owing us blocks is never called stalled before this long without payload.
+const STALL_FLOOR: Duration = Duration::from_secs(2);
+
+/// Nor before the time it takes to send this many blocks at its measured rate.
+const STALL_BLOCKS: u64 = 16;
 
 impl<
         H: Sha1,
@@ -34,6 +41,23 @@ impl<
             .count();
         if unchoked < self.config.unchoke_slots.max(1) && self.have_count > 0 {
             self.peers[i].am_choking = false;
+        }
+    }
+
+    /// Peer `i` no longer wants to download: if it held an upload slot, the slot goes at once
+    /// (not at the next rechoke) to the choked interested peer that has the fewest pieces.
+    pub(crate) fn hand_on_slot(&mut self, i: usize) {
+        if self.peers[i].am_choking {
+            return;
+        }
+        self.peers[i].am_choking = true;
+        self.choked(i);
+        let waiting = (0..PEERS).filter(|&j| {
+            let p = &self.peers[j];
+            p.is_active() && p.peer_interested && p.am_choking
+        });
+        if let Some(j) = waiting.min_by_key(|&j| self.peers[j].has.count_ones()) {
+            self.peers[j].am_choking = false;
         }
     }
 
@@ -153,9 +177,10 @@ impl<
                 continue;
             }
             let waiting = p.requests.iter().any(|r| r.sent);
-            if waiting && now >= p.last_piece_rx + self.config.request_timeout {
-                // Snubbed: its blocks go to others (cancelled here, so late replies stop);
-                // it keeps one request slot to prove itself.
+            if waiting && now >= p.last_piece_rx + self.stall_after(p) {
+                // Stalled: its blocks go to others at once (cancelled here, so late replies
+                // stop), each continuing from the last byte written; it is asked for nothing
+                // until it sends again or, as long again later, one block to prove itself.
                 let p = &mut self.peers[j];
                 for r in p.requests.iter().filter(|r| r.sent) {
                     let c = Control::Cancel {
@@ -165,11 +190,45 @@ impl<
                     };
                     let _ = p.control.push_back(c);
                 }
+                // The block it was cut in the middle of is free again from its next byte.
+                if let Some(inb) = p.inbound.as_mut() {
+                    inb.wanted = false;
+                }
                 self.drop_requests(j);
                 let p = &mut self.peers[j];
-                p.max_requests = 1;
+                p.max_requests = 0;
                 p.last_piece_rx = now;
+            } else if !waiting
+                && p.max_requests == 0
+                && now >= p.last_piece_rx + self.stall_after(p)
+            {
+                self.peers[j].max_requests = 1;
             }
+        }
+    }
+
+    /// How long a peer with requests in flight may send no payload before it counts as
+    /// stalled: [`STALL_BLOCKS`] at its measured rate, at least [`STALL_FLOOR`], at most
+    /// `request_timeout` (also the wait before its first byte, its rate unknown).
+    pub(crate) fn stall_after(&self, p: &Peer<BYTES, RX, Q>) -> Duration {
+        let timeout = self.config.request_timeout;
+        let rate = p.meter.rate();
+        if rate == 0 {
+            return timeout;
+        }
+        let blocks = Duration::from_millis(STALL_BLOCKS * BLOCK_LEN as u64 * 1000 / rate);
+        blocks.max(STALL_FLOOR).min(timeout)
+    }
+
+    /// Peer `j`'s payload rate, or 0 while it owes us blocks and sent nothing for
+    /// [`STALL_FLOOR`].
+    pub(crate) fn delivering_rate(&self, j: usize) -> u64 {
+        let p = &self.peers[j];
+        let silent = self.now.saturating_since(p.last_piece_rx) >= STALL_FLOOR;
+        if silent && p.requests.iter().any(|r| r.sent) {
+            0
+        } else {
+            p.meter.rate()
         }
     }
 }

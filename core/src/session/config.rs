@@ -13,8 +13,14 @@ pub struct Config {
     pub max_peers: usize,
     /// Outbound connections being opened at once, at most.
     pub max_half_open: usize,
-    /// Requests in flight per peer, at most (never more than the session's `Q`).
+    /// Requests in flight per peer, at most (never more than the session's `Q` nor the
+    /// peer's `reqq`). Below that, the depth follows the peer's rate (`request_queue_time`).
     pub pipeline_depth: usize,
+    /// Requests in flight per peer, at least, and before its rate is known.
+    pub pipeline_floor: usize,
+    /// Keep this long of a peer's measured rate in requests in flight: longer than the
+    /// round trip fills the link; much longer leaves blocks waiting at slow peers.
+    pub request_queue_time: Duration,
     /// Peers we upload to at once, one of them the optimistic unchoke.
     pub unchoke_slots: usize,
     /// Send a keep-alive after this long without sending anything.
@@ -61,7 +67,9 @@ impl Config {
             listen_port,
             max_peers: 50,
             max_half_open: 8,
-            pipeline_depth: 64,
+            pipeline_depth: 1024,
+            pipeline_floor: 4,
+            request_queue_time: Duration::from_secs(2),
             unchoke_slots: 4,
             keepalive: Duration::from_secs(90),
             peer_timeout: Duration::from_secs(180),

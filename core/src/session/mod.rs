@@ -27,6 +27,7 @@ mod config;
 mod output;
 mod peer;
 mod pieces;
+mod pipeline;
 pub mod preset;
 mod room;
 mod rx;
@@ -48,7 +49,7 @@ pub use output::{
 
 use announce::Announce;
 use peer::{Peer, Phase};
-use pieces::{Fact, Op, OpKind, Partial};
+use pieces::{Fact, Op, OpKind, Partial, Verify};
 use swarm::Known;
 
 use crate::bitfield::Bitfield;
@@ -150,6 +151,8 @@ pub struct Session<
     uploaded: u64,
     downloaded: u64,
     wasted: u64,
+    /// Some block was asked of two peers (endgame): a finished block cancels its twins.
+    duplicates: bool,
     rng: u64,
     complete_at_start: bool,
     /// The `now` of the latest input or poll.
@@ -270,6 +273,7 @@ impl<
             }
             p.uploads.pop_front();
             p.up_round += len as u64;
+            p.up_meter.add(now, len);
             self.uploaded += len as u64;
         }
     }
@@ -498,8 +502,9 @@ impl<
                 if p.is_active() {
                     consider(p.last_tx + self.config.keepalive);
                 }
-                if p.requests.iter().any(|r| r.sent) {
-                    consider(p.last_piece_rx + self.config.request_timeout);
+                // Owing us blocks (a stall), or resting after one (its probation).
+                if p.max_requests == 0 || p.requests.iter().any(|r| r.sent) {
+                    consider(p.last_piece_rx + self.stall_after(p));
                 }
             }
         }
@@ -552,6 +557,7 @@ impl<
 
     /// Return the counters.
     pub fn stats(&self) -> Stats {
+        let active = self.peers.iter().filter(|p| p.is_active());
         Stats {
             pieces_have: self.have_count,
             piece_count: self.geometry.piece_count(),
@@ -560,6 +566,23 @@ impl<
             left: self.left(),
             peers: self.peers.iter().filter(|p| p.is_active()).count(),
             wasted: self.wasted,
+            in_progress: self.partials.len(),
+            verifying: self
+                .partials
+                .iter()
+                .filter(|p| p.verify != Verify::No)
+                .count(),
+            with_holes: self
+                .partials
+                .iter()
+                .filter(|p| p.next_hole().is_some())
+                .count(),
+            requests: self.peers.iter().map(|p| p.requests.len()).sum(),
+            serving_us: active
+                .clone()
+                .filter(|p| !p.peer_choking && p.am_interested)
+                .count(),
+            unchoked: active.filter(|p| !p.am_choking).count(),
         }
     }
 
@@ -667,13 +690,15 @@ impl<
             self.picker.remove_bitfield(&p.has);
             p.counted = false;
         }
-        let outbound = p.outbound;
-        let addr = p.addr;
+        let (outbound, addr, listen) = (p.outbound, p.addr, p.listen_addr);
         // Its block in progress is no longer coming: bytes received are written, the rest free.
         p.inbound = None;
         self.drop_requests(i);
         if let Some(addr) = addr {
             self.known_closed(now, addr, outbound, reason);
+        }
+        if let Some(listen) = listen {
+            self.known_closed(now, listen, true, reason);
         }
         self.want_connect = true;
     }

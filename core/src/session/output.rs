@@ -283,6 +283,18 @@ pub struct Stats {
     pub peers: usize,
     /// Bytes received but thrown away (duplicates, unrequested, failed pieces).
     pub wasted: u64,
+    /// Pieces being downloaded now.
+    pub in_progress: usize,
+    /// Of those, pieces being read back for verification.
+    pub verifying: usize,
+    /// Of those, pieces with bytes nobody is asked for (and no write or reply covers).
+    pub with_holes: usize,
+    /// Requests in flight, over every peer.
+    pub requests: usize,
+    /// Peers that let us download (unchoked us while we want something of theirs).
+    pub serving_us: usize,
+    /// Peers we let download from us.
+    pub unchoked: usize,
 }
 
 macro_rules! display_by_debug {

@@ -5,6 +5,7 @@ use core::net::SocketAddr;
 use heapless::{Deque, Vec};
 
 use super::output::CloseReason;
+use super::pipeline::RateMeter;
 use crate::bitfield::Bitfield;
 use crate::ring::RingBuffer;
 use crate::{BlockRef, Instant, PeerId};
@@ -59,6 +60,9 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) phase: Phase,
     pub(crate) addr: Option<SocketAddr>,
     pub(crate) outbound: bool,
+    /// The known (listening) address an inbound connection stands for, once learned: not
+    /// dialled while this connection lives.
+    pub(crate) listen_addr: Option<SocketAddr>,
     pub(crate) rx: RingBuffer<RX>,
     pub(crate) peer_id: PeerId,
     pub(crate) fast: bool,
@@ -84,7 +88,14 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     /// Index into the session's log of verified pieces: haves before it were sent.
     pub(crate) have_cursor: u32,
     pub(crate) requests: Vec<Request, Q>,
+    /// Requests to keep in flight now ([`pipeline`](super::pipeline)), and the most ever:
+    /// the least of `Q`, `pipeline_depth` and the peer's `reqq`.
     pub(crate) max_requests: usize,
+    pub(crate) request_cap: usize,
+    /// Payload received from this peer, as a rate: sets `max_requests`.
+    pub(crate) meter: RateMeter,
+    /// Payload its socket took from us, as a rate: how much upload is handed out ahead.
+    pub(crate) up_meter: RateMeter,
     pub(crate) incoming: Deque<BlockRef, Q>,
     pub(crate) control: Deque<Control, 16>,
     pub(crate) inbound: Option<Inbound>,
@@ -116,6 +127,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             phase: Phase::Free,
             addr: None,
             outbound: false,
+            listen_addr: None,
             rx: RingBuffer::new(),
             peer_id: PeerId([0; 20]),
             fast: false,
@@ -136,6 +148,9 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             have_cursor: 0,
             requests: Vec::new(),
             max_requests: 1,
+            request_cap: 1,
+            meter: RateMeter::new(),
+            up_meter: RateMeter::new(),
             incoming: Deque::new(),
             control: Deque::new(),
             inbound: None,
@@ -159,6 +174,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.phase = Phase::Free;
         self.addr = None;
         self.outbound = false;
+        self.listen_addr = None;
         self.rx.clear();
         self.peer_id = PeerId([0; 20]);
         self.fast = false;
@@ -179,6 +195,9 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.have_cursor = 0;
         self.requests.clear();
         self.max_requests = 1;
+        self.request_cap = 1;
+        self.meter = RateMeter::new();
+        self.up_meter = RateMeter::new();
         self.incoming.clear();
         self.control.clear();
         self.inbound = None;

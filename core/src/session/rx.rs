@@ -3,6 +3,7 @@
 use super::output::{CloseReason, PeerMisbehaved};
 use super::peer::{Control, Inbound, Phase};
 use super::pieces::Accepted;
+use super::pipeline;
 use super::{Event, Produced, Session};
 use crate::sha1::Sha1;
 use crate::wire::{ExtendedHandshake, Handshake, Message, Status};
@@ -42,6 +43,7 @@ enum Msg {
     HaveNone,
     ExtendedHandshake {
         reqq: Option<u32>,
+        listen_port: Option<u16>,
     },
     /// Legal and of no use to us: Port, Suggest, AllowedFast, other extended messages.
     Ignored {
@@ -117,14 +119,12 @@ impl<
             self.close(now, i, CloseReason::SelfConnection);
             return false;
         }
-        let duplicate = self
-            .peers
-            .iter()
-            .enumerate()
-            .any(|(j, q)| j != i && q.is_active() && q.peer_id == hs.peer_id);
-        if duplicate {
-            self.close(now, i, CloseReason::Duplicate);
-            return false;
+        let twin = (0..PEERS)
+            .find(|&j| j != i && self.peers[j].is_active() && self.peers[j].peer_id == hs.peer_id);
+        if let Some(j) = twin {
+            if !self.keep_newer_twin(now, i, j, hs.peer_id) {
+                return false;
+            }
         }
         let ext = hs.extensions();
         let p = &mut self.peers[i];
@@ -133,7 +133,8 @@ impl<
         p.fast = ext.fast && self.config.fast_extension;
         p.extended = ext.extended;
         p.phase = Phase::Active;
-        p.max_requests = self.config.pipeline_depth.clamp(1, Q.max(1));
+        p.request_cap = self.config.pipeline_depth.clamp(1, Q.max(1));
+        p.max_requests = self.config.pipeline_floor.clamp(1, p.request_cap);
         let peer = self.handle_of(i);
         self.push_event(Event::PeerHandshake {
             peer,
@@ -186,6 +187,11 @@ impl<
         let p = &mut self.peers[i];
         p.rx.consume(n as usize);
         p.last_piece_rx = now;
+        if let Some(rate) = p.meter.add(now, n) {
+            let c = &self.config;
+            p.max_requests =
+                pipeline::depth(rate, c.request_queue_time, c.pipeline_floor, p.request_cap);
+        }
         if inb.wanted {
             p.last_useful = now;
         }
@@ -213,15 +219,17 @@ impl<
             return;
         };
         let r = p.requests.swap_remove(pos);
+        if !self.duplicates {
+            // Outside endgame no block is asked of two peers: nothing to cancel elsewhere.
+            return;
+        }
         for (j, q) in self.peers.iter_mut().enumerate() {
             if j == i {
                 continue;
             }
-            if let Some(pos) = q
-                .requests
-                .iter()
-                .position(|x| x.piece == r.piece && x.begin == r.begin)
-            {
+            if let Some(pos) = q.requests.iter().position(|x| {
+                x.piece == r.piece && x.begin < r.begin + r.len && r.begin < x.begin + x.len
+            }) {
                 let x = q.requests.swap_remove(pos);
                 if x.sent {
                     let _ = q.control.push_back(Control::Cancel {
@@ -355,10 +363,11 @@ impl<
                 let mut scratch = [0u8; MAX_EXTENDED];
                 let n = payload.len();
                 payload.copy_to(&mut scratch[..n]);
-                let reqq = ExtendedHandshake::decode(&scratch[..n])
-                    .ok()
-                    .and_then(|h| h.reqq);
-                Msg::ExtendedHandshake { reqq }
+                let h = ExtendedHandshake::decode(&scratch[..n]).ok();
+                Msg::ExtendedHandshake {
+                    reqq: h.as_ref().and_then(|h| h.reqq),
+                    listen_port: h.and_then(|h| h.listen_port),
+                }
             }
             Message::Suggest(_) | Message::AllowedFast(_) => Msg::Ignored { needs_fast: true },
             Message::Piece { .. } | Message::Port(_) | Message::Extended { .. } => {
@@ -422,7 +431,11 @@ impl<
                 self.peers[i].peer_interested = true;
                 self.unchoke_if_room(i);
             }
-            Msg::NotInterested => self.peers[i].peer_interested = false,
+            Msg::NotInterested => {
+                self.peers[i].peer_interested = false;
+                // Its upload slot goes to a peer that wants one now, not at the next rechoke.
+                self.hand_on_slot(i);
+            }
             Msg::Have(index) => {
                 if index >= self.geometry.piece_count() {
                     self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadHave));
@@ -496,10 +509,14 @@ impl<
                     }
                 }
             }
-            Msg::ExtendedHandshake { reqq } => {
+            Msg::ExtendedHandshake { reqq, listen_port } => {
+                if let Some(port) = listen_port {
+                    self.learn_listen_port(i, port);
+                }
                 if let Some(reqq) = reqq {
-                    let depth = self.config.pipeline_depth.min(Q).min(reqq as usize).max(1);
-                    self.peers[i].max_requests = depth;
+                    let p = &mut self.peers[i];
+                    p.request_cap = p.request_cap.min(reqq as usize).max(1);
+                    p.max_requests = p.max_requests.min(p.request_cap);
                 }
             }
             Msg::Ignored { needs_fast } => {

@@ -76,6 +76,7 @@ impl<
             uploaded: 0,
             downloaded: 0,
             wasted: 0,
+            duplicates: false,
             rng: 1,
             complete_at_start: false,
             now: Instant::ZERO,
@@ -156,6 +157,7 @@ impl<
         self.uploaded = 0;
         self.downloaded = 0;
         self.wasted = 0;
+        self.duplicates = false;
         self.rng = config.seed | 1;
         self.now = now;
         self.config = config;

@@ -6,7 +6,7 @@ use super::output::CloseReason;
 use super::peer::Phase;
 use super::Session;
 use crate::sha1::Sha1;
-use crate::{Duration, Instant};
+use crate::{Duration, Instant, PeerId};
 
 /// A peer address learned from a tracker or the user.
 #[derive(Debug, Clone, Copy)]
@@ -161,5 +161,56 @@ impl<
                 _ => None,
             })
             .min()
+    }
+
+    /// Two connections to one peer: `i` just handshaked, `j` is older. Keep the one dialled
+    /// by the smaller peer id (the other side decides the same, so two simultaneous dials
+    /// keep exactly one, never none); the closed one's listening address moves to the
+    /// survivor, so it is not dialled again while the survivor lives. Returns whether `i`
+    /// stays.
+    pub(crate) fn keep_newer_twin(
+        &mut self,
+        now: Instant,
+        i: usize,
+        j: usize,
+        theirs: PeerId,
+    ) -> bool {
+        let ours = self.config.peer_id;
+        let dialer = |k: usize| if self.peers[k].outbound { ours } else { theirs };
+        let (di, dj) = (dialer(i), dialer(j));
+        let keep_i = di != dj && di.0 < dj.0;
+        let (keep, drop) = if keep_i { (i, j) } else { (j, i) };
+        let q = &self.peers[drop];
+        let listen = if q.outbound { q.addr } else { q.listen_addr };
+        self.close(now, drop, CloseReason::Duplicate);
+        if let Some(x) = listen {
+            let p = &mut self.peers[keep];
+            if !p.outbound && p.listen_addr.is_none() {
+                p.listen_addr = Some(x);
+            }
+            if let Some(k) = self.known.iter_mut().find(|k| k.addr == x) {
+                if k.state != KnownState::Never {
+                    k.state = KnownState::InUse;
+                }
+            }
+        }
+        keep_i
+    }
+
+    /// An inbound peer told its listening port (extended handshake `p`): if that address is
+    /// one we know and are not using, this connection stands for it (no second dial).
+    pub(crate) fn learn_listen_port(&mut self, i: usize, port: u16) {
+        let p = &self.peers[i];
+        let Some(addr) = p.addr.filter(|_| !p.outbound && p.listen_addr.is_none()) else {
+            return;
+        };
+        let listen = SocketAddr::new(addr.ip(), port);
+        let Some(k) = self.known.iter_mut().find(|k| k.addr == listen) else {
+            return;
+        };
+        if matches!(k.state, KnownState::Idle { .. }) {
+            k.state = KnownState::InUse;
+            self.peers[i].listen_addr = Some(listen);
+        }
     }
 }

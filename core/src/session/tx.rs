@@ -2,10 +2,15 @@
 
 use super::output::Command;
 use super::peer::{Control, Request};
+use super::pipeline;
 use super::Session;
 use crate::sha1::Sha1;
 use crate::wire::{piece_header, ExtendedHandshake, Extensions, Handshake, Message, HANDSHAKE_LEN};
 use crate::Instant;
+
+/// In endgame, a peer is given blocks already asked of others only while it has fewer
+/// requests than this in flight: duplicates fill an idle pipeline, never a deep one.
+const ENDGAME_DEPTH: usize = 2;
 
 /// Writes whole messages into a buffer until one does not fit.
 struct Writer<'b> {
@@ -297,28 +302,70 @@ impl<
         self.endgame_block(i)
     }
 
-    /// When every missing piece is in progress, ask for blocks others were already asked for.
-    fn endgame_block(&self, i: usize) -> Option<Request> {
+    /// Endgame (every missing piece is in progress): a peer whose own requests ran down below
+    /// [`ENDGAME_DEPTH`] is given the rest of a block already asked of another peer: the
+    /// slowest one's (a stalled peer counts as rate 0), from the back of its queue (what it
+    /// would send last), never a block two peers hold already, and only the bytes not yet
+    /// written (a cut block continues from its exact byte).
+    fn endgame_block(&mut self, i: usize) -> Option<Request> {
         let missing = self.geometry.piece_count() - self.have_count;
         if missing as usize != self.partials.len() {
             return None;
         }
         let me = &self.peers[i];
+        if me.requests.len() >= ENDGAME_DEPTH {
+            return None;
+        }
+        let mut best: Option<(u64, Request)> = None;
         for (j, other) in self.peers.iter().enumerate() {
-            if j == i || !other.is_live() {
+            if j == i || !other.is_live() || other.requests.is_empty() {
                 continue;
             }
-            for r in other.requests.iter() {
-                let mine = me
-                    .requests
-                    .iter()
-                    .any(|m| m.piece == r.piece && m.begin == r.begin);
-                if !mine && me.has.get(r.piece) {
-                    return Some(Request { sent: false, ..*r });
-                }
+            let rate = self.delivering_rate(j);
+            if best.is_some_and(|(b, _)| b <= rate) {
+                continue;
+            }
+            let found = other
+                .requests
+                .iter()
+                .rev()
+                .filter(|r| me.has.get(r.piece) && !self.requested_by_other(r, j))
+                .find_map(|r| self.unwritten_part(r));
+            if let Some(r) = found {
+                best = Some((rate, r));
             }
         }
-        None
+        let (_, r) = best?;
+        self.duplicates = true;
+        Some(r)
+    }
+
+    /// Whether a peer other than `j` was asked for bytes of `r`'s range.
+    fn requested_by_other(&self, r: &Request, j: usize) -> bool {
+        let (b, e) = (r.begin, r.begin + r.len);
+        self.peers.iter().enumerate().any(|(k, p)| {
+            k != j
+                && p.requests
+                    .iter()
+                    .any(|x| x.piece == r.piece && x.begin < e && b < x.begin + x.len)
+        })
+    }
+
+    /// The first unwritten stretch of `r`, as a new request.
+    fn unwritten_part(&self, r: &Request) -> Option<Request> {
+        let k = self.partial_index(r.piece)?;
+        let (b, e) = (r.begin, r.begin + r.len);
+        let (hb, he) = self.partials[k]
+            .written
+            .missing()
+            .map(|(hb, he)| (hb.max(b), he.min(e)))
+            .find(|(hb, he)| hb < he)?;
+        Some(Request {
+            piece: r.piece,
+            begin: hb,
+            len: he - hb,
+            sent: false,
+        })
     }
 
     /// Emit the next upload for peer `i`, if it is unchoked and asked for something.
@@ -331,7 +378,8 @@ impl<
         let block = *p.incoming.front()?;
         let unconfirmed = p.tx_emitted - p.tx_confirmed;
         let size = 13 + block.len as u64;
-        if unconfirmed + size > self.config.send_window as u64 || p.uploads.is_full() {
+        let window = pipeline::upload_window(p.up_meter.rate(), self.config.send_window);
+        if unconfirmed + size > window || p.uploads.is_full() {
             return None;
         }
         p.incoming.pop_front();

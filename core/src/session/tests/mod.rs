@@ -958,10 +958,16 @@ fn a_request_while_choked_is_rejected_with_fast_and_ignored_without() {
     let a = h.accept(1);
     h.input(a, &h.their_handshake(1, true, false));
     assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
-    assert_eq!(h.input(a, &NOT_INTERESTED), []);
-    // Not interested any more, so the rechoke chokes it.
+    assert_eq!(h.input(a, &request(0, 0, K16)).len(), 1, "served");
+    // Not interested any more: choked at once, its slot free for another.
+    assert_eq!(h.input(a, &NOT_INTERESTED), [tx(a, CHOKE.to_vec())]);
+    let b = h.accept(2);
+    h.input(b, &h.their_handshake(2, true, false));
+    assert_eq!(h.input(b, &INTERESTED), [tx(b, UNCHOKE.to_vec())]);
+    // A, choked now, has its next request rejected.
+    assert_eq!(h.input(a, &request(1, 0, K16)), [tx(a, reject(1, 0, K16))]);
     h.at(11_000);
-    assert_eq!(h.timeout(), [tx(a, CHOKE.to_vec())]);
+    assert_eq!(h.timeout(), []);
 }
 
 // ---- hostile peers -------------------------------------------------------------------------
@@ -1143,6 +1149,49 @@ fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
     assert_eq!(
         h.input(c, &h.their_handshake(2, true, false)),
         close(c, CloseReason::Duplicate)
+    );
+}
+
+#[test]
+fn two_dials_between_the_same_peers_keep_the_one_the_smaller_id_made_and_no_third() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let from = |n: u8, port: u16| SocketAddr::new(addr(n).ip(), port);
+    // Our id is the smaller: the connection we dialled stays, theirs is closed.
+    let a = h.connect(1);
+    assert_eq!(h.input(a, &h.their_handshake(1, true, false)).len(), 2);
+    let b = h.s.handle_incoming(h.now, from(1, 40_000)).unwrap();
+    h.drain();
+    assert_eq!(
+        h.input(b, &h.their_handshake(1, true, false)),
+        close(b, CloseReason::Duplicate)
+    );
+    // Theirs is the smaller: their dial stays, ours is closed, whichever came first.
+    let small = PeerId(*b"-AA0001-000000000002");
+    let c = h.connect(2);
+    assert_eq!(
+        h.input(c, &handshake(t.info_hash, small, true, false))
+            .len(),
+        2
+    );
+    let d = h.s.handle_incoming(h.now, from(2, 40_001)).unwrap();
+    h.drain();
+    let out = h.input(d, &handshake(t.info_hash, small, true, false));
+    let closed: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Out::Cmd(Command::Close { peer, reason }) => Some((*peer, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, [(c, CloseReason::Duplicate)], "{out:?}");
+    // Neither address is dialled again while its connection lives.
+    h.at(600_000);
+    let out = h.timeout();
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Cmd(Command::Connect { .. }))),
+        "{out:?}"
     );
 }
 
@@ -1366,6 +1415,59 @@ fn a_snubbing_peer_loses_its_blocks_to_another() {
 }
 
 #[test]
+fn a_stalled_peer_loses_its_blocks_at_once_and_the_cut_block_continues_at_its_byte() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b1100_0000]));
+    let out = h.input(a, &UNCHOKE);
+    let [Out::Tx(_, ref bytes)] = out[..] else {
+        panic!("expected the first requests: {out:?}");
+    };
+    let asked = requests_in(bytes);
+    assert_eq!(asked.len(), 4, "pieces 0 and 1, two blocks each: {asked:?}");
+    let (done, cut) = (asked[0].0, asked[2].0);
+    assert_eq!((asked[1].0, asked[3].0), (done, cut));
+    let (b, _, _) = h.peer_with(2, &bitfield(&[0x80 >> cut]));
+    assert_eq!(h.input(b, &UNCHOKE), []);
+    // A delivers one piece over 300 ms (a rate of 109 KB/s), then 8,192 bytes of the other
+    // piece's first block and nothing more, its socket open.
+    let (first, second) = (h.block(done, 0, K16), h.block(done, K16, K16));
+    h.at(1100).input(a, &first);
+    h.at(1400).input(a, &second);
+    let half = h.block(cut, 0, K16)[..13 + 8192].to_vec();
+    h.at(1500).input(a, &half);
+    for op in 0..3 {
+        h.write_done(op);
+    }
+    // The resume state is persisted a second after the writes; A is not stalled yet.
+    assert_eq!(h.deadline, Instant::from_millis(2500));
+    assert_eq!(h.at(2500).timeout(), [Out::Cmd(Command::PersistResume)]);
+    // Stalled once sixteen blocks' time at its rate (2.4 s) passed without a byte, not after
+    // the 20 s request timeout: what A owed goes to B, the cut block from byte 8,192.
+    assert_eq!(h.deadline, Instant::from_millis(3900));
+    let out = h.at(3900).timeout();
+    let asked_of = |peer: PeerHandle| -> Vec<(u32, u32, u32)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Out::Tx(p, bytes) if *p == peer && bytes[4] == 6 => Some(requests_in(bytes)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    assert_eq!(asked_of(b), [(cut, 8192, 8192), (cut, K16, K16)]);
+    // A is asked for nothing until it sends again or, as long again later, one block to
+    // prove itself (here: none is left that it has).
+    assert_eq!(asked_of(a), []);
+    assert_eq!(h.deadline, Instant::from_millis(6300));
+    let out = h.at(6300).timeout();
+    assert!(
+        !out.iter().any(|o| matches!(o, Out::Tx(p, _) if *p == a)),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn announces_started_retry_with_backoff_then_follow_the_interval() {
     let t = four_pieces();
     let mut h = H::fresh(&t, quiet(), None);
@@ -1573,10 +1675,12 @@ fn endgame_asks_a_second_peer_and_cancels_the_duplicate_when_a_block_lands() {
     let mut h = H::started(&t, config(), None);
     let (a, _, _) = h.peer_with(1, &HAVE_ALL);
     let asks = cat(&[&request(0, 0, K16), &request(0, K16, 3616)]);
-    assert_eq!(h.input(a, &UNCHOKE), [tx(a, asks.clone())]);
-    // Every missing byte is asked of A: B is asked for the same blocks.
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, asks)]);
+    // Every missing byte is asked of A: B, idle, is asked for two of them, what A would
+    // send last first.
     let (b, _, _) = h.peer_with(2, &HAVE_ALL);
-    assert_eq!(h.input(b, &UNCHOKE), [tx(b, asks)]);
+    let twins = cat(&[&request(0, K16, 3616), &request(0, 0, K16)]);
+    assert_eq!(h.input(b, &UNCHOKE), [tx(b, twins)]);
     // A's first block lands: B's copy of that request is cancelled.
     assert_eq!(
         h.input(a, &h.block(0, 0, K16)),
@@ -1711,7 +1815,7 @@ fn a_later_have_all_or_have_none_replaces_the_view_of_the_peer() {
     assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
     assert_eq!(h.input(a, &bitfield(&[0b1000_0000])), []);
     assert_eq!(h.input(a, &bitfield(&[0b1110_0000])), []);
-    assert_eq!(h.input(a, &NOT_INTERESTED), []);
+    assert_eq!(h.input(a, &NOT_INTERESTED), [tx(a, CHOKE.to_vec())]);
     assert_eq!(h.input(a, &HAVE_ALL), close(a, CloseReason::NotUseful));
 
     // At a leech: a later HaveAll counts the peer once; a later HaveNone uncounts it, and we
@@ -1833,6 +1937,7 @@ fn a_deep_pipeline_is_topped_up_a_quarter_at_a_time() {
     let t = torrent(16 * K16 as usize, 4 * K16);
     let mut config = config();
     config.pipeline_depth = 8;
+    config.pipeline_floor = 8;
     let mut h = H::started(&t, config, None);
     let (a, _, out) = h.peer_with(1, &HAVE_ALL);
     assert_eq!(out, [tx(a, INTERESTED.to_vec())]);
