@@ -255,7 +255,7 @@ fn flaky_links_still_finish_byte_identical() {
 }
 
 /// One seed and seven leeches on uplinks of three speeds (100 kB/s to 2.5 MB/s), 20 ms each
-/// way: the last leech finishes within 1.6× the fluid bound (1.41× measured when written) and
+/// way: the last leech finishes within 1.6× the fluid bound (1.48× measured when written) and
 /// the seed's uplink is kept busy. Before the request pipeline followed each peer's rate and a
 /// finished peer's upload slot was handed on at once, it took 2.25×, the seed's uplink 37 %
 /// used.

@@ -11,10 +11,10 @@ use crate::{Duration, Instant};
 const OPTIMISTIC_ROUNDS: u32 = 3;
 
 /// A peer owing us blocks is never called stalled before this long without payload.
-const STALL_FLOOR: Duration = Duration::from_secs(2);
+const STALL_FLOOR: Duration = Duration::from_secs(1);
 
 /// Nor before the time it takes to send this many blocks at its measured rate.
-const STALL_BLOCKS: u64 = 16;
+const STALL_BLOCKS: u64 = 8;
 
 impl<
         H: Sha1,

@@ -1442,10 +1442,10 @@ fn a_stalled_peer_loses_its_blocks_at_once_and_the_cut_block_continues_at_its_by
     // The resume state is persisted a second after the writes; A is not stalled yet.
     assert_eq!(h.deadline, Instant::from_millis(2500));
     assert_eq!(h.at(2500).timeout(), [Out::Cmd(Command::PersistResume)]);
-    // Stalled once sixteen blocks' time at its rate (2.4 s) passed without a byte, not after
+    // Stalled once eight blocks' time at its rate (1.2 s) passed without a byte, not after
     // the 20 s request timeout: what A owed goes to B, the cut block from byte 8,192.
-    assert_eq!(h.deadline, Instant::from_millis(3900));
-    let out = h.at(3900).timeout();
+    assert_eq!(h.deadline, Instant::from_millis(2700));
+    let out = h.at(2700).timeout();
     let asked_of = |peer: PeerHandle| -> Vec<(u32, u32, u32)> {
         out.iter()
             .filter_map(|o| match o {
@@ -1459,8 +1459,8 @@ fn a_stalled_peer_loses_its_blocks_at_once_and_the_cut_block_continues_at_its_by
     // A is asked for nothing until it sends again or, as long again later, one block to
     // prove itself (here: none is left that it has).
     assert_eq!(asked_of(a), []);
-    assert_eq!(h.deadline, Instant::from_millis(6300));
-    let out = h.at(6300).timeout();
+    assert_eq!(h.deadline, Instant::from_millis(3900));
+    let out = h.at(3900).timeout();
     assert!(
         !out.iter().any(|o| matches!(o, Out::Tx(p, _) if *p == a)),
         "{out:?}"
