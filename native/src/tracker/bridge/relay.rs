@@ -25,8 +25,10 @@ use super::{Bridge, Kind, Upgrade};
 
 /// Time allowed to dial the peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bytes read from the peer per WebSocket frame at most.
-const CHUNK: usize = 64 * 1024;
+/// Bytes read from the peer per WebSocket frame at most (fewer, larger writes to the page).
+const CHUNK: usize = 256 * 1024;
+/// Bytes tungstenite may hold unsent (control and close frames, a port's text messages).
+const WRITE_BUFFER: usize = 256 * 1024;
 /// Time a closing client has to answer the close frame before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -84,7 +86,7 @@ pub(super) async fn websocket(sock: TcpStream, early: Vec<u8>, b: &Bridge) -> Ws
     let config = WebSocketConfig::default()
         .max_message_size(Some(b.max_message))
         .max_frame_size(Some(b.max_message))
-        .max_write_buffer_size(4 * CHUNK);
+        .max_write_buffer_size(WRITE_BUFFER);
     WebSocketStream::from_partially_read(Client::new(sock), early, Role::Server, Some(config)).await
 }
 
