@@ -29,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CHUNK: usize = 256 * 1024;
 /// Bytes tungstenite may hold unsent (control and close frames, a port's text messages).
 const WRITE_BUFFER: usize = 256 * 1024;
+/// Bytes tungstenite reads from the page at a time (it zeroes that much before each read, even
+/// one that finds nothing; the page mostly sends short requests).
+const READ_BUFFER: usize = 16 * 1024;
 /// Time a closing client has to answer the close frame before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -86,6 +89,7 @@ pub(super) async fn websocket(sock: TcpStream, early: Vec<u8>, b: &Bridge) -> Ws
     let config = WebSocketConfig::default()
         .max_message_size(Some(b.max_message))
         .max_frame_size(Some(b.max_message))
+        .read_buffer_size(READ_BUFFER)
         .max_write_buffer_size(WRITE_BUFFER);
     WebSocketStream::from_partially_read(Client::new(sock), early, Role::Server, Some(config)).await
 }
