@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bridge_support::*;
 use enjambre_core::InfoHash;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tracker_support::*;
 
@@ -80,6 +80,75 @@ async fn relays_a_byte_stream_to_a_listed_peer_both_ways() {
         m.contains("enjambre_bridge_bytes_to_peers_total 200019\n"),
         "{m}"
     );
+}
+
+/// A peer that sends `data` once connected, in writes of uneven sizes with pauses (so the
+/// bridge's reads end anywhere), and closes when told.
+fn sending_peer(data: Arc<Vec<u8>>) -> (SocketAddr, std::sync::mpsc::Sender<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (done, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let sizes = [1usize, 13, 700, 16_397, 70_001, 3, 262_145, 40_000];
+        let mut at = 0;
+        for (i, size) in sizes.iter().cycle().enumerate() {
+            if at == data.len() {
+                break;
+            }
+            let end = (at + size).min(data.len());
+            if s.write_all(&data[at..end]).is_err() {
+                return;
+            }
+            at = end;
+            if i % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let _ = told.recv();
+    });
+    (addr, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_gets_every_byte_in_order_and_its_pongs_between_frames() {
+    let t = Tracker::start(&["--poll-interval", "0"]);
+    let ih = InfoHash([15; 20]);
+    let data: Vec<u8> = (0..8_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let data = Arc::new(data);
+    let (peer, done) = sending_peer(data.clone());
+    list(&t, &ih, peer, 1);
+
+    let mut ws = open(&t, &ih, peer).await;
+    // Not reading yet: the bridge's socket fills, and its writes end partway through frames.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut got, mut pings, mut pongs) = (Vec::new(), 0u32, Vec::new());
+    while got.len() < data.len() || pongs.len() < pings as usize {
+        if pings < 20 && got.len() >= pings as usize * 300_000 {
+            let ping = Bytes::copy_from_slice(&pings.to_be_bytes());
+            ws.send(Message::Ping(ping)).await.unwrap();
+            pings += 1;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => got.extend_from_slice(&b),
+            Ok(Some(Ok(Message::Pong(p)))) => {
+                pongs.push(u32::from_be_bytes(p[..].try_into().unwrap()))
+            }
+            other => panic!("expected bytes or a pong, got {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    assert_eq!(got.len(), data.len());
+    assert!(got == *data, "every byte, in order");
+    assert_eq!(pongs, (0..20).collect::<Vec<_>>(), "a pong for each ping");
+    done.send(()).unwrap();
+    let (rest, end) = close_frame(&mut ws).await;
+    assert!(rest.is_empty());
+    let end = end.expect("a close frame with a reason");
+    assert_eq!(u16::from(end.code), 1000);
+    assert!(end.reason.contains("peer closed"), "{}", end.reason);
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 //     a listed TCP peer that only sends zeros, through the same `/bridge/…` path;
 //   - the page's download rate from one enjambre seed, then from one libtorrent seed, each into
 //     a fresh profile (nothing in OPFS), timed from opening the torrent to `complete`;
-//   - the bridge's CPU seconds per GiB relayed (the tracker process, from /proc);
+//   - the bridge's CPU seconds per GiB relayed (the tracker process, from /proc), for each
+//     download and for the ceiling run;
 //   - Chromium's resident memory during the download (all its processes, peak less idle).
 //
 // Run from the repository root after `web/build.sh` and `cargo build --release -p enjambre`:
@@ -134,7 +135,10 @@ async function main() {
 
   const blast = await blaster();
   await list(base, infoHash, blast);
+  const ceilCpu0 = cpuSeconds(tracker.pid);
+  const ceilBytes0 = await relayed(base);
   const c = await ceiling(base, infoHash, blast, 5);
+  c.cpuPerGiB = (cpuSeconds(tracker.pid) - ceilCpu0) / (((await relayed(base)) - ceilBytes0) / 2 ** 30);
   console.log(`ceiling: raw WebSocket through the bridge into a worker: ${mb(c.bytes, c.secs)} MB/s`);
 
   const results = [];
@@ -164,7 +168,8 @@ async function main() {
     console.log(`| ${name} | ${r.secs.toFixed(2)} | ${mb(size, r.secs)} | ${(rate / ceil * 100).toFixed(0)} % `
       + `| ${r.cpuPerGiB.toFixed(2)} | ${(r.rss / 2 ** 20).toFixed(0)} MiB |`);
   }
-  console.log(`| ceiling (raw WebSocket) | ${c.secs.toFixed(2)} | ${mb(c.bytes, c.secs)} | 100 % | | |`);
+  console.log(`| ceiling (raw WebSocket) | ${c.secs.toFixed(2)} | ${mb(c.bytes, c.secs)} | 100 % `
+    + `| ${c.cpuPerGiB.toFixed(2)} | |`);
   console.log(`screenshots in ${dir}`);
   check(true, 'benchmark ran');
 }

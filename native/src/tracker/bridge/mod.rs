@@ -27,7 +27,9 @@
 
 mod args;
 mod caps;
+mod client;
 pub mod forward;
+mod frames;
 mod handshake;
 mod inbound;
 mod relay;

@@ -14,17 +14,24 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::super::State;
+use super::client::Client;
+use super::frames::Frames;
 use super::{Bridge, Kind, Upgrade};
 
 /// Time allowed to dial the peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bytes read from the peer per WebSocket message.
-const CHUNK: usize = 64 * 1024;
+/// Bytes read from the peer per WebSocket frame at most (fewer, larger writes to the page).
+const CHUNK: usize = 256 * 1024;
+/// Bytes tungstenite may hold unsent (control and close frames, a port's text messages).
+const WRITE_BUFFER: usize = 256 * 1024;
+/// Bytes tungstenite reads from the page at a time (it zeroes that much before each read, even
+/// one that finds nothing; the page mostly sends short requests).
+const READ_BUFFER: usize = 16 * 1024;
 /// Time a closing client has to answer the close frame before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -74,24 +81,25 @@ pub async fn relay(
     pipe(ws, peer, b, stop, std::future::pending(), slot).await
 }
 
+/// The WebSocket the bridge serves: tungstenite over the page's socket.
+pub(super) type Ws = WebSocketStream<Client>;
+
 /// The server side of an upgraded connection, with the bridge's frame and buffer bounds.
-pub(super) async fn websocket(
-    sock: TcpStream,
-    early: Vec<u8>,
-    b: &Bridge,
-) -> WebSocketStream<TcpStream> {
+pub(super) async fn websocket(sock: TcpStream, early: Vec<u8>, b: &Bridge) -> Ws {
     let config = WebSocketConfig::default()
         .max_message_size(Some(b.max_message))
         .max_frame_size(Some(b.max_message))
-        .max_write_buffer_size(4 * CHUNK);
-    WebSocketStream::from_partially_read(sock, early, Role::Server, Some(config)).await
+        .read_buffer_size(READ_BUFFER)
+        .max_write_buffer_size(WRITE_BUFFER);
+    WebSocketStream::from_partially_read(Client::new(sock), early, Role::Server, Some(config)).await
 }
 
 /// Copy bytes both ways between the WebSocket and `peer` until either ends, the client goes idle
 /// or sends what it may not, the tracker stops or `gone` ends it; then `hold` (a cap's slot) is
-/// dropped with the peer, and the client gets the close frame.
+/// dropped with the peer, and the client gets the close frame. Tungstenite reads the client's
+/// frames; the peer's bytes go out as frames of our own (see [`Frames`]).
 pub(super) async fn pipe(
-    ws: WebSocketStream<TcpStream>,
+    mut ws: Ws,
     peer: TcpStream,
     b: &Bridge,
     mut stop: watch::Receiver<bool>,
@@ -101,14 +109,17 @@ pub(super) async fn pipe(
     let _ = peer.set_nodelay(true);
     let addr = peer.peer_addr().ok();
     let (mut peer_rd, mut peer_wr) = peer.into_split();
-    let (mut sink, mut stream) = ws.split();
+    let Some((mut client_wr, queue)) = ws.get_mut().lend() else {
+        return close(ws, End(1011, "bridge error: socket already lent".into())).await;
+    };
+    let mut frames = Frames::new(CHUNK);
     // When a byte last moved either way, in milliseconds from `start`.
     let start = Instant::now();
     let last = AtomicU64::new(0);
     let touch = || last.store(start.elapsed().as_millis() as u64, Relaxed);
     let to_peer = async {
         loop {
-            match stream.next().await {
+            match ws.next().await {
                 Some(Ok(Message::Binary(data))) => {
                     if let Err(e) = peer_wr.write_all(&data).await {
                         return End(1000, format!("peer connection ended: {e}"));
@@ -140,19 +151,24 @@ pub(super) async fn pipe(
         }
     };
     let to_client = async {
-        let mut buf = vec![0u8; CHUNK];
         loop {
-            let n = match peer_rd.read(&mut buf).await {
-                Ok(0) => return End(1000, "peer closed the connection".into()),
-                Ok(n) => n,
-                Err(e) => return End(1000, format!("peer connection ended: {e}")),
-            };
-            let msg = Message::Binary(Bytes::copy_from_slice(&buf[..n]));
-            if let Err(e) = sink.send(msg).await {
+            if let Err(e) = frames.send(&mut client_wr).await {
                 return End(1000, format!("client connection ended: {e}"));
             }
-            b.counters.bytes_to_clients.fetch_add(n as u64, Relaxed);
-            touch();
+            let read = tokio::select! {
+                biased;
+                _ = queue.ready.notified() => None,
+                r = frames.fill(&mut peer_rd) => Some(r),
+            };
+            match read {
+                None => frames.add_control(queue.take()),
+                Some(Ok(0)) => return End(1000, "peer closed the connection".into()),
+                Some(Ok(n)) => {
+                    b.counters.bytes_to_clients.fetch_add(n as u64, Relaxed);
+                    touch();
+                }
+                Some(Err(e)) => return End(1000, format!("peer connection ended: {e}")),
+            }
         }
     };
     let idle = async {
@@ -173,16 +189,14 @@ pub(super) async fn pipe(
         _ = stop.changed() => End(1001, "tracker shutting down".into()),
     };
     debug!(?addr, code = end.0, reason = %end.1, "bridge connection ended");
-    // The peer and the slot go now; only the closing handshake remains.
+    // The peer and the slot go now; only the closing handshake remains, after what was unsent.
     drop((peer_rd, peer_wr, hold));
-    match sink.reunite(stream) {
-        Ok(ws) => close(ws, end).await,
-        Err(_) => Ok(()),
-    }
+    ws.get_mut().give_back(client_wr, frames.unsent());
+    close(ws, end).await
 }
 
 /// Send the close frame, then give the client a moment to read it before the socket goes.
-pub(super) async fn close(mut ws: WebSocketStream<TcpStream>, end: End) -> std::io::Result<()> {
+pub(super) async fn close(mut ws: Ws, end: End) -> std::io::Result<()> {
     let mut reason = end.1;
     while reason.len() > 123 {
         reason.pop();
@@ -197,7 +211,9 @@ pub(super) async fn close(mut ws: WebSocketStream<TcpStream>, end: End) -> std::
         let _ = ws.flush().await;
     })
     .await;
-    let mut sock = ws.into_inner();
+    let Some(mut sock) = ws.into_inner().into_inner() else {
+        return Ok(());
+    };
     let _ = sock.shutdown().await;
     let mut sink = [0u8; 4096];
     let _ = tokio::time::timeout(LINGER, async {

@@ -35,7 +35,6 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 pub use args::{InboundArgs, PortRange};
@@ -45,7 +44,7 @@ use super::super::peers::Event;
 use super::super::registry::{unix_now, AnnounceIn, Families};
 use super::super::State;
 use super::handshake;
-use super::relay::{close, pipe, End};
+use super::relay::{close, pipe, End, Ws};
 
 /// The ports, the pages holding them and the connections waiting to be claimed.
 pub struct Inbound {
@@ -302,7 +301,7 @@ pub fn upgrade(
 /// Serve an upgraded `/bridge/listen/…` or `/bridge/accept/…`; `local` is the tracker's end of
 /// the page's connection.
 pub async fn serve(
-    ws: WebSocketStream<TcpStream>,
+    ws: Ws,
     local: SocketAddr,
     up: Upgrade,
     st: Arc<State>,
@@ -327,7 +326,7 @@ pub async fn serve(
 }
 
 async fn listen(
-    ws: WebSocketStream<TcpStream>,
+    ws: Ws,
     local: SocketAddr,
     info_hash: InfoHash,
     mut lease: Lease,
