@@ -4,7 +4,6 @@
 
 use core::net::SocketAddr;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use enjambre_core::rng::Rng;
@@ -47,8 +46,10 @@ pub struct Shared {
     last_status: Instant,
     down: Rate,
     up: Rate,
-    dirty: BTreeMap<u32, ()>,
-    blocks: BTreeMap<String, (u32, u32, u32)>,
+    /// Pieces to report, ascending.
+    dirty: Vec<u32>,
+    /// The latest block of each peer, by address text, ascending.
+    blocks: Vec<(String, (u32, u32, u32))>,
     rng: Rng,
 }
 
@@ -154,11 +155,13 @@ impl Shared {
                     offset,
                     len,
                 } => {
-                    self.blocks.insert(addr.to_string(), (piece, offset, len));
+                    let addr = addr.to_string();
+                    match self.blocks.binary_search_by(|(a, _)| a.cmp(&addr)) {
+                        Ok(k) => self.blocks[k].1 = (piece, offset, len),
+                        Err(k) => self.blocks.insert(k, (addr, (piece, offset, len))),
+                    }
                 }
-                Note::Piece(p) => {
-                    self.dirty.insert(p, ());
-                }
+                Note::Piece(p) => self.mark_dirty(p),
                 Note::Log(text) => {
                     web_sys::console::log_1(&text.as_str().into());
                     self.post(message::log(&text));
@@ -172,6 +175,12 @@ impl Shared {
         }
     }
 
+    fn mark_dirty(&mut self, piece: u32) {
+        if let Err(k) = self.dirty.binary_search(&piece) {
+            self.dirty.insert(k, piece);
+        }
+    }
+
     fn report(&mut self, now: Instant) {
         self.last_status = now;
         let Some(engine) = self.engine.as_mut() else {
@@ -180,7 +189,7 @@ impl Shared {
         let stats = engine.session().stats();
         let session = engine.session();
         let mut msgs = Vec::new();
-        for (&p, _) in self.dirty.iter() {
+        for &p in self.dirty.iter() {
             if let Some(piece) = session.geometry().piece(p) {
                 let verified = session.have().get(p);
                 msgs.push(message::piece(p, verified, session.piece_ranges(piece)));
@@ -320,8 +329,8 @@ impl BrowserPeer {
             last_status: Instant::ZERO,
             down: Rate::default(),
             up: Rate::default(),
-            dirty: BTreeMap::new(),
-            blocks: BTreeMap::new(),
+            dirty: Vec::new(),
+            blocks: Vec::new(),
             rng: Rng::new(seed),
         }));
         SELF.with(|s| *s.borrow_mut() = Some(shared.clone()));
@@ -466,7 +475,7 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     for piece in session.geometry().pieces() {
         let mut ranges = session.piece_ranges(piece).peekable();
         if ranges.peek().is_some() {
-            s.dirty.insert(piece.get(), ());
+            s.mark_dirty(piece.get());
         }
         held += ranges.map(|(a, b)| u64::from(b - a)).sum::<u64>();
     }
