@@ -3,6 +3,7 @@
 //! the caller's ([`Net`], [`Engine::take_announce`]); what the page should hear comes out as
 //! [`Note`]s. No JavaScript here, so every rule is tested on the host.
 
+use crate::prelude::*;
 use core::net::SocketAddr;
 
 use enjambre_core::journal::Entry;

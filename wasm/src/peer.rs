@@ -2,9 +2,10 @@
 //! message to the page posted through the function it was built with. It owns the run loop:
 //! after any input, pump the engine; then sleep until the session's deadline or new input.
 
+use crate::prelude::*;
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 use core::net::SocketAddr;
-use std::cell::RefCell;
-use std::rc::Rc;
 
 use enjambre_core::rng::Rng;
 use enjambre_core::session::PeerHandle;
@@ -51,6 +52,8 @@ pub struct Shared {
     /// The latest block of each peer, by address text, ascending.
     blocks: Vec<(String, (u32, u32, u32))>,
     rng: Rng,
+    /// This peer, for the tasks the loop spawns.
+    me: Weak<RefCell<Shared>>,
 }
 
 impl Shared {
@@ -244,7 +247,7 @@ impl Shared {
                 let url = format!("{}?{query}{token}", self.urls[0]);
                 self.announcing = true;
                 let wake = self.wake.clone();
-                let me = SELF.with(|s| s.borrow().clone());
+                let me = self.me.upgrade();
                 spawn_local(async move {
                     let reply = fetch_bytes(&url).await;
                     if let Some(me) = me {
@@ -284,11 +287,6 @@ impl Shared {
     }
 }
 
-thread_local! {
-    /// The one peer of this worker, for tasks spawned by the loop.
-    static SELF: RefCell<Option<Rc<RefCell<Shared>>>> = const { RefCell::new(None) };
-}
-
 async fn fetch_bytes(url: &str) -> Result<(u16, Vec<u8>), String> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let resp: Response = JsFuture::from(scope.fetch_with_str(url))
@@ -312,28 +310,30 @@ impl BrowserPeer {
     /// A peer that posts every message for the page through `post`.
     #[wasm_bindgen(constructor)]
     pub fn new(post: Function) -> BrowserPeer {
-        let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
-        let shared = Rc::new(RefCell::new(Shared {
-            post,
-            wake: Rc::new(Wake::default()),
-            torrent: None,
-            engine: None,
-            sockets: None,
-            announcer: None,
-            urls: Vec::new(),
-            announcing: false,
-            running: false,
-            paused: false,
-            state: "idle",
-            deadline: Instant::ZERO,
-            last_status: Instant::ZERO,
-            down: Rate::default(),
-            up: Rate::default(),
-            dirty: Vec::new(),
-            blocks: Vec::new(),
-            rng: Rng::new(seed),
-        }));
-        SELF.with(|s| *s.borrow_mut() = Some(shared.clone()));
+        let seed = (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
+        let shared = Rc::new_cyclic(|me| {
+            RefCell::new(Shared {
+                post,
+                wake: Rc::new(Wake::default()),
+                torrent: None,
+                engine: None,
+                sockets: None,
+                announcer: None,
+                urls: Vec::new(),
+                announcing: false,
+                running: false,
+                paused: false,
+                state: "idle",
+                deadline: Instant::ZERO,
+                last_status: Instant::ZERO,
+                down: Rate::default(),
+                up: Rate::default(),
+                dirty: Vec::new(),
+                blocks: Vec::new(),
+                rng: Rng::new(seed),
+                me: me.clone(),
+            })
+        });
         BrowserPeer { shared }
     }
 

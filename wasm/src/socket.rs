@@ -5,9 +5,10 @@
 //! WebSockets to `/bridge/accept/<id>`, the same in every other way; what the session sends
 //! them before the socket opens waits in the connection.
 
+use crate::prelude::*;
+use alloc::rc::Weak;
+use core::cell::RefCell;
 use core::net::SocketAddr;
-use std::cell::RefCell;
-use std::rc::Weak;
 
 use enjambre_core::session::{CloseReason, PeerHandle};
 use enjambre_core::Instant;

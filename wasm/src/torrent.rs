@@ -4,6 +4,7 @@
 //! Its data is one byte range (every file concatenated in torrent order), so a piece's offset
 //! is the storage offset; files are only names and lengths for the page.
 
+use crate::prelude::*;
 use enjambre_core::metainfo::Metainfo;
 use enjambre_core::{Geometry, InfoHash};
 
