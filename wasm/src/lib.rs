@@ -19,7 +19,7 @@
 //!
 //! In the browser the crate is `no_std` (with `alloc`), for size: a panic traps at once (std's
 //! panic machinery and its formatting stay out of the wasm; with `panic = "abort"` a panic
-//! ended in the same trap) and the allocator is `dlmalloc`, the one std uses there.
+//! ended in the same trap) and the allocator is `talc` (smaller than std's `dlmalloc`).
 
 #![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
 
@@ -37,7 +37,7 @@ mod prelude {
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 #[panic_handler]
