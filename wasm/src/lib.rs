@@ -51,6 +51,7 @@ pub mod file;
 pub mod rate;
 pub mod state_file;
 pub mod store;
+pub mod text;
 pub mod torrent;
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::opfs::{self, OpfsFile};
 use crate::rate::Rate;
 use crate::socket::Sockets;
 use crate::store::{Files, Store};
+use crate::text;
 use crate::torrent::Torrent;
 use crate::wake::{now, Wake};
 
@@ -88,7 +89,7 @@ impl Shared {
         if let Some(e) = self.engine.as_mut() {
             e.connect_failed(now(), peer);
         }
-        self.post(message::peer(&addr.to_string(), "closed", &reason));
+        self.post(message::peer(&text::addr(addr), "closed", &reason));
         self.wake.wake();
     }
 
@@ -101,7 +102,7 @@ impl Shared {
                 e.connect_failed(now(), peer);
             }
         }
-        self.post(message::peer(&addr.to_string(), "closed", &reason));
+        self.post(message::peer(&text::addr(addr), "closed", &reason));
         self.wake.wake();
     }
 
@@ -146,10 +147,10 @@ impl Shared {
     fn notes(&mut self, notes: Vec<Note>) {
         for note in notes {
             match note {
-                Note::Connected(a) => self.post(message::peer(&a.to_string(), "connected", "")),
+                Note::Connected(a) => self.post(message::peer(&text::addr(a), "connected", "")),
                 Note::Closed(a, reason) => {
                     if reason != "Disconnected" && reason != "ConnectFailed" {
-                        self.post(message::peer(&a.to_string(), "closed", &reason));
+                        self.post(message::peer(&text::addr(a), "closed", &reason));
                     }
                 }
                 Note::Block {
@@ -158,7 +159,7 @@ impl Shared {
                     offset,
                     len,
                 } => {
-                    let addr = addr.to_string();
+                    let addr = text::addr(addr);
                     match self.blocks.binary_search_by(|(a, _)| a.cmp(&addr)) {
                         Ok(k) => self.blocks[k].1 = (piece, offset, len),
                         Err(k) => self.blocks.insert(k, (addr, (piece, offset, len))),
@@ -560,7 +561,9 @@ impl Shared {
         };
         match engine.incoming(now(), from) {
             Ok(peer) => sockets.accept(peer, id, from),
-            Err(why) => web_sys::console::log_1(&format!("peer {from} turned away: {why}").into()),
+            Err(why) => web_sys::console::log_1(
+                &format!("peer {} turned away: {why}", text::addr(from)).into(),
+            ),
         }
         self.wake.wake();
     }

@@ -20,6 +20,7 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 use crate::engine::Net;
 use crate::listen::Listen;
 use crate::peer::Shared;
+use crate::text;
 
 struct Conn {
     peer: PeerHandle,
@@ -56,10 +57,15 @@ pub struct Sockets {
 
 /// The bridge path of `addr`: `ip:port`, IPv6 in brackets.
 pub fn bridge_target(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    let mut out = String::new();
+    let v6 = addr.is_ipv6();
+    if v6 {
+        out.push('[');
     }
+    text::push_ip(&mut out, addr.ip());
+    out.push_str(if v6 { "]:" } else { ":" });
+    text::push_u64(&mut out, addr.port().into());
+    out
 }
 
 impl Sockets {
