@@ -244,7 +244,8 @@ impl Shared {
                 self.wake.wake();
             }
             Some(Action::Http { query, .. }) => {
-                let query = String::from_utf8_lossy(query);
+                // Percent-encoded by the core: ASCII.
+                let query = core::str::from_utf8(query).unwrap_or_default();
                 let url = format!("{}?{query}{token}", self.urls[0]);
                 self.announcing = true;
                 let wake = self.wake.clone();
@@ -449,7 +450,11 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     }
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let origin = scope.location().origin();
-    let ws_origin = origin.replacen("http", "ws", 1);
+    // `replacen("http", "ws", 1)` without the substring searcher.
+    let ws_origin = match (0..origin.len()).find(|&i| origin.as_bytes()[i..].starts_with(b"http")) {
+        Some(i) => format!("{}ws{}", &origin[..i], &origin[i + 4..]),
+        None => origin.clone(),
+    };
     s.urls = vec![format!("{origin}/bridge/announce")];
     let mut rng = Rng::new(s.rng.next_u64());
     let tiers = Tiers::new([(0u16, s.urls[0].as_str())], &mut rng).map_err(|_| "tracker list")?;
