@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the browser peer into web/pkg/: the wasm32 build of enjambre-wasm (size profile),
-# wasm-bindgen --target web, npm binaryen's wasm-opt -Oz, npm terser on the JS glue; print the
-# gzip sizes.
+# wasm-bindgen --target web, npm binaryen's wasm-opt -Oz, short import names (short-imports.mjs),
+# npm terser on the JS glue; print the gzip sizes.
 # Installs what it needs when missing: the wasm32 target, wasm-bindgen-cli equal to
 # Cargo.lock's wasm-bindgen, npm binaryen and terser (without npm the wasm and the glue are left
 # unoptimised, and says so).
@@ -34,6 +34,7 @@ else
   echo "web/build.sh: no npm, so no wasm-opt: the wasm works but is larger (install node and npm)" >&2
 fi
 if [ -x "$terser" ]; then
+  node "$web/short-imports.mjs" "$web/pkg/enjambre_wasm_bg.wasm" "$web/pkg/enjambre_wasm.js"
   "$terser" "$web/pkg/enjambre_wasm.js" --module --compress --mangle -o "$web/pkg/enjambre_wasm.js"
 fi
 
