@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the browser peer into web/pkg/: the wasm32 build of enjambre-wasm (size profile),
-# wasm-bindgen --target web, npm binaryen's wasm-opt -Oz, short import names (short-imports.mjs),
-# npm terser on the JS glue; print the gzip sizes.
+# wasm-bindgen --target web, npm binaryen's wasm-opt (re-relooped, -Oz), short import names
+# (short-imports.mjs), npm terser on the JS glue; print the gzip sizes.
 # Installs what it needs when missing: the wasm32 target, wasm-bindgen-cli equal to
 # Cargo.lock's wasm-bindgen, npm binaryen and terser (without npm the wasm and the glue are left
 # unoptimised, and says so).
@@ -27,7 +27,7 @@ cargo build --profile wasm-release --target wasm32-unknown-unknown -p enjambre-w
 wasm-bindgen --target web --remove-name-section --remove-producers-section \
   --out-dir "$web/pkg" target/wasm32-unknown-unknown/wasm-release/enjambre_wasm.wasm
 if [ -x "$opt" ]; then
-  "$opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  "$opt" --flatten --rereloop -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-reference-types --enable-multivalue \
     "$web/pkg/enjambre_wasm_bg.wasm" -o "$web/pkg/enjambre_wasm_bg.wasm"
 else
