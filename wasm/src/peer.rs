@@ -452,7 +452,10 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     let origin = scope.location().origin();
     // `replacen("http", "ws", 1)` without the substring searcher.
     let ws_origin = match (0..origin.len()).find(|&i| origin.as_bytes()[i..].starts_with(b"http")) {
-        Some(i) => format!("{}ws{}", &origin[..i], &origin[i + 4..]),
+        Some(i) => {
+            let (head, tail) = (origin.get(..i), origin.get(i + 4..));
+            format!("{}ws{}", head.unwrap_or_default(), tail.unwrap_or_default())
+        }
         None => origin.clone(),
     };
     s.urls = vec![format!("{origin}/bridge/announce")];
