@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the browser peer into web/pkg/: the wasm32 build of enjambre-wasm (size profile),
-# wasm-bindgen --target web, npm binaryen's wasm-opt -Oz; print the gzip sizes.
+# wasm-bindgen --target web, npm binaryen's wasm-opt (re-relooped, -Oz), short import names
+# (short-imports.mjs), npm terser on the JS glue; print the gzip sizes.
 # Installs what it needs when missing: the wasm32 target, wasm-bindgen-cli equal to
-# Cargo.lock's wasm-bindgen, npm binaryen (without npm the wasm is left unoptimised, and says so).
+# Cargo.lock's wasm-bindgen, npm binaryen and terser (without npm the wasm and the glue are left
+# unoptimised, and says so).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 web="$root/web"
@@ -16,7 +18,8 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 opt="$web/node_modules/.bin/wasm-opt"
-if [ ! -x "$opt" ] && command -v npm >/dev/null; then
+terser="$web/node_modules/.bin/terser"
+if { [ ! -x "$opt" ] || [ ! -x "$terser" ]; } && command -v npm >/dev/null; then
   (cd "$web" && npm ci --no-audit --no-fund)
 fi
 
@@ -24,11 +27,15 @@ cargo build --profile wasm-release --target wasm32-unknown-unknown -p enjambre-w
 wasm-bindgen --target web --remove-name-section --remove-producers-section \
   --out-dir "$web/pkg" target/wasm32-unknown-unknown/wasm-release/enjambre_wasm.wasm
 if [ -x "$opt" ]; then
-  "$opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  "$opt" --flatten --rereloop -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-reference-types --enable-multivalue \
     "$web/pkg/enjambre_wasm_bg.wasm" -o "$web/pkg/enjambre_wasm_bg.wasm"
 else
   echo "web/build.sh: no npm, so no wasm-opt: the wasm works but is larger (install node and npm)" >&2
+fi
+if [ -x "$terser" ]; then
+  node "$web/short-imports.mjs" "$web/pkg/enjambre_wasm_bg.wasm" "$web/pkg/enjambre_wasm.js"
+  "$terser" "$web/pkg/enjambre_wasm.js" --module --compress --mangle -o "$web/pkg/enjambre_wasm.js"
 fi
 
 wasm=$(gzip -9c "$web/pkg/enjambre_wasm_bg.wasm" | wc -c)

@@ -3,6 +3,7 @@
 //! the caller's ([`Net`], [`Engine::take_announce`]); what the page should hear comes out as
 //! [`Note`]s. No JavaScript here, so every rule is tested on the host.
 
+use crate::prelude::*;
 use core::net::SocketAddr;
 
 use enjambre_core::journal::Entry;
@@ -16,6 +17,7 @@ use enjambre_core::{Duration, Instant, PeerId};
 use crate::feed::{feed, Fed, Inbox, Sink};
 use crate::file::File;
 use crate::store::{BrowserResume, Store};
+use crate::text;
 use crate::torrent::Torrent;
 
 /// The session shape of a browser tab.
@@ -270,8 +272,10 @@ impl<F: File> Engine<F> {
         if let Some(k) = self.orphans.iter().position(|(p, _)| *p == piece) {
             let (_, left) = self.orphans.swap_remove(k);
             self.notes.push(Note::Log(format!(
-                "peer {left} left; piece {piece} continues at byte {} from {addr}",
-                thousands(offset)
+                "peer {} left; piece {piece} continues at byte {} from {}",
+                text::addr(left),
+                thousands(offset),
+                text::addr(addr)
             )));
         }
         self.notes.push(Note::Block {
@@ -392,9 +396,10 @@ impl<F: File> Engine<F> {
                 "storage failed for piece {}: {error}",
                 piece.get()
             ))),
-            Event::PeerBanned { addr } => self
-                .notes
-                .push(Note::Log(format!("peer {addr} banned after bad data"))),
+            Event::PeerBanned { addr } => self.notes.push(Note::Log(format!(
+                "peer {} banned after bad data",
+                text::ip(addr)
+            ))),
             Event::PeerHandshake { .. } => {}
         }
     }
@@ -425,7 +430,8 @@ impl<F: File, N: Net> Sink for Fill<'_, F, N> {
 
 /// `5000` as `5,000`.
 pub fn thousands(n: u32) -> String {
-    let digits = n.to_string();
+    let mut digits = String::new();
+    text::push_u64(&mut digits, n.into());
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {

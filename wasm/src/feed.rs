@@ -5,6 +5,7 @@
 //! offers (the shell contract), until the session takes no more. A socket that ended has every
 //! byte read before the end offered first, and only then is the peer closed.
 
+use crate::prelude::*;
 use enjambre_core::session::PeerHandle;
 
 /// What `feed` needs from the session's owner.

@@ -2,6 +2,7 @@
 //! `FileSystemSyncAccessHandle` provides it in the worker ([`crate::opfs`]); [`MemFile`] stands
 //! in for it in host tests. Never buffers: every call reaches the file.
 
+use crate::prelude::*;
 /// A storage operation failed; the text says why, for the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IoError(pub String);

@@ -2,6 +2,7 @@
 //! /bridge/torrent/<info-hash hex>`, the raw bytes), so that its bridge relays the page's
 //! announces to them. The tracker checks the torrent; this only sends it and reports the answer.
 
+use crate::prelude::*;
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

@@ -16,6 +16,34 @@
 //!
 //! The pure parts ([`torrent`], [`store`], [`state_file`], [`feed`], [`rate`]) are tested on
 //! the host; the browser parts with `wasm-bindgen-test` in headless Chromium.
+//!
+//! In the browser the crate is `no_std` (with `alloc`), for size: a panic traps at once (std's
+//! panic machinery and its formatting stay out of the wasm; with `panic = "abort"` a panic
+//! ended in the same trap) and the allocator is `talc` (smaller than std's `dlmalloc`).
+
+#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
+
+extern crate alloc;
+
+/// The names std's prelude gives, for the `no_std` build.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::{format, vec};
+}
+
+#[cfg(all(target_arch = "wasm32", not(test)))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+#[cfg(all(target_arch = "wasm32", not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 pub mod engine;
 pub mod feed;
@@ -23,10 +51,13 @@ pub mod file;
 pub mod rate;
 pub mod state_file;
 pub mod store;
+pub mod text;
 pub mod torrent;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod opfs_tests;
 #[cfg(test)]
 mod store_tests;
 

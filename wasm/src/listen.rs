@@ -6,9 +6,10 @@
 //! Closing the control socket gives the port back. A port lost while the page runs is asked for
 //! again 30 s later (not when the bridge opens none); the next announce carries the new token.
 
+use crate::prelude::*;
+use alloc::rc::Weak;
+use core::cell::RefCell;
 use core::net::SocketAddr;
-use std::cell::RefCell;
-use std::rc::Weak;
 
 use js_sys::{Reflect, JSON};
 use wasm_bindgen::closure::Closure;

@@ -79,8 +79,8 @@ pub fn status(st: &Status<'_>) -> JsValue {
         ("uploaded", n(st.uploaded as f64)),
         ("wasted", n(st.wasted as f64)),
         ("peers", n(st.peers as f64)),
-        ("downRate", n(st.down_rate.round())),
-        ("upRate", n(st.up_rate.round())),
+        ("downRate", n(js_sys::Math::round(st.down_rate))),
+        ("upRate", n(js_sys::Math::round(st.up_rate))),
     ])
 }
 

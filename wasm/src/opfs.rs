@@ -2,6 +2,7 @@
 //! worker only) behind the [`File`] trait. Where OPFS is missing, opening fails with
 //! [`OPFS_MISSING`]: there is no in-memory fallback.
 
+use crate::prelude::*;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

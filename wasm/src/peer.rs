@@ -2,10 +2,10 @@
 //! message to the page posted through the function it was built with. It owns the run loop:
 //! after any input, pump the engine; then sleep until the session's deadline or new input.
 
+use crate::prelude::*;
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 use core::net::SocketAddr;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use enjambre_core::rng::Rng;
 use enjambre_core::session::PeerHandle;
@@ -24,6 +24,7 @@ use crate::opfs::{self, OpfsFile};
 use crate::rate::Rate;
 use crate::socket::Sockets;
 use crate::store::{Files, Store};
+use crate::text;
 use crate::torrent::Torrent;
 use crate::wake::{now, Wake};
 
@@ -47,9 +48,13 @@ pub struct Shared {
     last_status: Instant,
     down: Rate,
     up: Rate,
-    dirty: BTreeMap<u32, ()>,
-    blocks: BTreeMap<String, (u32, u32, u32)>,
+    /// Pieces to report, ascending.
+    dirty: Vec<u32>,
+    /// The latest block of each peer, by address text, ascending.
+    blocks: Vec<(String, (u32, u32, u32))>,
     rng: Rng,
+    /// This peer, for the tasks the loop spawns.
+    me: Weak<RefCell<Shared>>,
 }
 
 impl Shared {
@@ -84,7 +89,7 @@ impl Shared {
         if let Some(e) = self.engine.as_mut() {
             e.connect_failed(now(), peer);
         }
-        self.post(message::peer(&addr.to_string(), "closed", &reason));
+        self.post(message::peer(&text::addr(addr), "closed", &reason));
         self.wake.wake();
     }
 
@@ -97,7 +102,7 @@ impl Shared {
                 e.connect_failed(now(), peer);
             }
         }
-        self.post(message::peer(&addr.to_string(), "closed", &reason));
+        self.post(message::peer(&text::addr(addr), "closed", &reason));
         self.wake.wake();
     }
 
@@ -142,10 +147,10 @@ impl Shared {
     fn notes(&mut self, notes: Vec<Note>) {
         for note in notes {
             match note {
-                Note::Connected(a) => self.post(message::peer(&a.to_string(), "connected", "")),
+                Note::Connected(a) => self.post(message::peer(&text::addr(a), "connected", "")),
                 Note::Closed(a, reason) => {
                     if reason != "Disconnected" && reason != "ConnectFailed" {
-                        self.post(message::peer(&a.to_string(), "closed", &reason));
+                        self.post(message::peer(&text::addr(a), "closed", &reason));
                     }
                 }
                 Note::Block {
@@ -154,11 +159,13 @@ impl Shared {
                     offset,
                     len,
                 } => {
-                    self.blocks.insert(addr.to_string(), (piece, offset, len));
+                    let addr = text::addr(addr);
+                    match self.blocks.binary_search_by(|(a, _)| a.cmp(&addr)) {
+                        Ok(k) => self.blocks[k].1 = (piece, offset, len),
+                        Err(k) => self.blocks.insert(k, (addr, (piece, offset, len))),
+                    }
                 }
-                Note::Piece(p) => {
-                    self.dirty.insert(p, ());
-                }
+                Note::Piece(p) => self.mark_dirty(p),
                 Note::Log(text) => {
                     web_sys::console::log_1(&text.as_str().into());
                     self.post(message::log(&text));
@@ -172,6 +179,12 @@ impl Shared {
         }
     }
 
+    fn mark_dirty(&mut self, piece: u32) {
+        if let Err(k) = self.dirty.binary_search(&piece) {
+            self.dirty.insert(k, piece);
+        }
+    }
+
     fn report(&mut self, now: Instant) {
         self.last_status = now;
         let Some(engine) = self.engine.as_mut() else {
@@ -180,7 +193,7 @@ impl Shared {
         let stats = engine.session().stats();
         let session = engine.session();
         let mut msgs = Vec::new();
-        for (&p, _) in self.dirty.iter() {
+        for &p in self.dirty.iter() {
             if let Some(piece) = session.geometry().piece(p) {
                 let verified = session.have().get(p);
                 msgs.push(message::piece(p, verified, session.piece_ranges(piece)));
@@ -231,11 +244,12 @@ impl Shared {
                 self.wake.wake();
             }
             Some(Action::Http { query, .. }) => {
-                let query = String::from_utf8_lossy(query);
+                // Percent-encoded by the core: ASCII.
+                let query = core::str::from_utf8(query).unwrap_or_default();
                 let url = format!("{}?{query}{token}", self.urls[0]);
                 self.announcing = true;
                 let wake = self.wake.clone();
-                let me = SELF.with(|s| s.borrow().clone());
+                let me = self.me.upgrade();
                 spawn_local(async move {
                     let reply = fetch_bytes(&url).await;
                     if let Some(me) = me {
@@ -275,11 +289,6 @@ impl Shared {
     }
 }
 
-thread_local! {
-    /// The one peer of this worker, for tasks spawned by the loop.
-    static SELF: RefCell<Option<Rc<RefCell<Shared>>>> = const { RefCell::new(None) };
-}
-
 async fn fetch_bytes(url: &str) -> Result<(u16, Vec<u8>), String> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let resp: Response = JsFuture::from(scope.fetch_with_str(url))
@@ -303,28 +312,30 @@ impl BrowserPeer {
     /// A peer that posts every message for the page through `post`.
     #[wasm_bindgen(constructor)]
     pub fn new(post: Function) -> BrowserPeer {
-        let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
-        let shared = Rc::new(RefCell::new(Shared {
-            post,
-            wake: Rc::new(Wake::default()),
-            torrent: None,
-            engine: None,
-            sockets: None,
-            announcer: None,
-            urls: Vec::new(),
-            announcing: false,
-            running: false,
-            paused: false,
-            state: "idle",
-            deadline: Instant::ZERO,
-            last_status: Instant::ZERO,
-            down: Rate::default(),
-            up: Rate::default(),
-            dirty: BTreeMap::new(),
-            blocks: BTreeMap::new(),
-            rng: Rng::new(seed),
-        }));
-        SELF.with(|s| *s.borrow_mut() = Some(shared.clone()));
+        let seed = (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
+        let shared = Rc::new_cyclic(|me| {
+            RefCell::new(Shared {
+                post,
+                wake: Rc::new(Wake::default()),
+                torrent: None,
+                engine: None,
+                sockets: None,
+                announcer: None,
+                urls: Vec::new(),
+                announcing: false,
+                running: false,
+                paused: false,
+                state: "idle",
+                deadline: Instant::ZERO,
+                last_status: Instant::ZERO,
+                down: Rate::default(),
+                up: Rate::default(),
+                dirty: Vec::new(),
+                blocks: Vec::new(),
+                rng: Rng::new(seed),
+                me: me.clone(),
+            })
+        });
         BrowserPeer { shared }
     }
 
@@ -439,7 +450,14 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     }
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let origin = scope.location().origin();
-    let ws_origin = origin.replacen("http", "ws", 1);
+    // `replacen("http", "ws", 1)` without the substring searcher.
+    let ws_origin = match (0..origin.len()).find(|&i| origin.as_bytes()[i..].starts_with(b"http")) {
+        Some(i) => {
+            let (head, tail) = (origin.get(..i), origin.get(i + 4..));
+            format!("{}ws{}", head.unwrap_or_default(), tail.unwrap_or_default())
+        }
+        None => origin.clone(),
+    };
     s.urls = vec![format!("{origin}/bridge/announce")];
     let mut rng = Rng::new(s.rng.next_u64());
     let tiers = Tiers::new([(0u16, s.urls[0].as_str())], &mut rng).map_err(|_| "tracker list")?;
@@ -466,7 +484,7 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     for piece in session.geometry().pieces() {
         let mut ranges = session.piece_ranges(piece).peekable();
         if ranges.peek().is_some() {
-            s.dirty.insert(piece.get(), ());
+            s.mark_dirty(piece.get());
         }
         held += ranges.map(|(a, b)| u64::from(b - a)).sum::<u64>();
     }
@@ -551,7 +569,9 @@ impl Shared {
         };
         match engine.incoming(now(), from) {
             Ok(peer) => sockets.accept(peer, id, from),
-            Err(why) => web_sys::console::log_1(&format!("peer {from} turned away: {why}").into()),
+            Err(why) => web_sys::console::log_1(
+                &format!("peer {} turned away: {why}", text::addr(from)).into(),
+            ),
         }
         self.wake.wake();
     }

@@ -19,12 +19,23 @@ impl Rate {
             }
             let now_rate = total.saturating_sub(before) as f64 * 1000.0 / ms as f64;
             // The last second carries half the weight.
-            let k = 1.0 - 0.5f64.powf(ms as f64 / 1000.0);
+            let k = 1.0 - half_to_the(ms as f64 / 1000.0);
             self.per_second += (now_rate - self.per_second) * k;
         }
         self.last = Some((now, total));
         self.per_second
     }
+}
+
+/// `0.5^x`: JavaScript's `Math.pow` in the browser (no libm `pow` and its tables in the wasm).
+#[cfg(target_arch = "wasm32")]
+fn half_to_the(x: f64) -> f64 {
+    js_sys::Math::pow(0.5, x)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn half_to_the(x: f64) -> f64 {
+    0.5f64.powf(x)
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! WebSockets to `/bridge/accept/<id>`, the same in every other way; what the session sends
 //! them before the socket opens waits in the connection.
 
+use crate::prelude::*;
+use alloc::rc::Weak;
+use core::cell::RefCell;
 use core::net::SocketAddr;
-use std::cell::RefCell;
-use std::rc::Weak;
 
 use enjambre_core::session::{CloseReason, PeerHandle};
 use enjambre_core::Instant;
@@ -19,6 +20,7 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 use crate::engine::Net;
 use crate::listen::Listen;
 use crate::peer::Shared;
+use crate::text;
 
 struct Conn {
     peer: PeerHandle,
@@ -55,10 +57,15 @@ pub struct Sockets {
 
 /// The bridge path of `addr`: `ip:port`, IPv6 in brackets.
 pub fn bridge_target(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    let mut out = String::new();
+    let v6 = addr.is_ipv6();
+    if v6 {
+        out.push('[');
     }
+    text::push_ip(&mut out, addr.ip());
+    out.push_str(if v6 { "]:" } else { ":" });
+    text::push_u64(&mut out, addr.port().into());
+    out
 }
 
 impl Sockets {

@@ -6,6 +6,7 @@
 //! still counts. A slot is `magic, generation, mark id, mark seq, length, state, CRC-32C`.
 //! This module never interprets the core's bytes.
 
+use crate::prelude::*;
 use crc::{Crc, CRC_32_ISCSI};
 use enjambre_core::journal::Mark;
 

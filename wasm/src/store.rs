@@ -17,6 +17,7 @@
 //! The store never decides what to fetch or what counts: it stores what the session asks and
 //! hands the session back the state it saved.
 
+use crate::prelude::*;
 use enjambre_core::journal::{
     self, encode_header, encode_record, record_len, BootId, Entry, Header, Ledger, Mark, Replayed,
 };

@@ -4,6 +4,7 @@
 //! Its data is one byte range (every file concatenated in torrent order), so a piece's offset
 //! is the storage offset; files are only names and lengths for the page.
 
+use crate::prelude::*;
 use enjambre_core::metainfo::Metainfo;
 use enjambre_core::{Geometry, InfoHash};
 
@@ -63,11 +64,7 @@ impl Torrent {
 
     /// The info-hash in lowercase hex: the bridge's path and the storage files' names.
     pub fn hex(&self) -> String {
-        self.info_hash
-            .0
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::text::hex(&self.info_hash.0)
     }
 
     /// Whether the torrent names a tracker other than the one at `origin` (the page's), whose

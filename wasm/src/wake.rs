@@ -1,7 +1,7 @@
 //! The run loop's sleep: until a deadline, or until a socket or an announce wakes it. No busy
 //! loop: one `setTimeout` per wait, cleared when woken early.
 
-use std::cell::RefCell;
+use core::cell::RefCell;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsCast;

@@ -60,12 +60,13 @@ impl<'a> TrackerUrl<'a> {
         .into_iter()
         .find_map(|(prefix, scheme)| {
             let head = url.get(..prefix.len())?;
-            head.eq_ignore_ascii_case(prefix)
-                .then(|| (scheme, &url[prefix.len()..]))
+            let rest = url.get(prefix.len()..)?;
+            head.eq_ignore_ascii_case(prefix).then_some((scheme, rest))
         })
         .ok_or(UrlError::Scheme)?;
         let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(split);
+        // Checked (it cannot fail at a `find`): no str-slicing panic code in the browser's wasm.
+        let (authority, path) = rest.split_at_checked(split).ok_or(UrlError::Malformed)?;
         if authority.is_empty() || authority.contains('@') {
             return Err(UrlError::Malformed);
         }

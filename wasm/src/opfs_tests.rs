@@ -1,11 +1,13 @@
 //! The store on real OPFS, in a dedicated worker of headless Chromium: what a reload meets.
-#![cfg(target_arch = "wasm32")]
+//! A unit test, not an integration test: those link the `no_std` build of the crate next to
+//! std (two panic handlers).
 
 use enjambre_core::journal::Entry;
 use enjambre_core::{Geometry, InfoHash};
-use enjambre_wasm::file::File;
-use enjambre_wasm::opfs::{root, OpfsFile};
-use enjambre_wasm::store::{Files, Store};
+
+use crate::file::File;
+use crate::opfs::{root, OpfsFile};
+use crate::store::{Files, Store};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
