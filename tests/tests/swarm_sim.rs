@@ -256,9 +256,9 @@ fn flaky_links_still_finish_byte_identical() {
 
 /// One seed and seven leeches on uplinks of three speeds (100 kB/s to 2.5 MB/s), 20 ms each
 /// way: the last leech finishes within 1.6× the fluid bound (1.48× measured when written) and
-/// the seed's uplink is kept busy. Before the request pipeline followed each peer's rate and a
-/// finished peer's upload slot was handed on at once, it took 2.25×, the seed's uplink 37 %
-/// used.
+/// the seed's uplink is kept busy. With 16 requests per peer in the simulator's sessions it
+/// took 2.25× (the seed's uplink 37 % used); with 128, 1.90× until a finished peer's upload
+/// slot was handed on at once.
 #[test]
 fn uneven_uplinks_finish_near_the_fluid_bound() {
     let ups = [
