@@ -108,6 +108,7 @@ extern crate std;
 
 pub mod bencode;
 pub mod bitfield;
+pub mod decimal;
 pub mod flash_image;
 pub mod geometry;
 pub mod ids;

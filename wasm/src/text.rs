@@ -3,21 +3,14 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use enjambre_core::decimal;
+
 use crate::prelude::*;
 
 /// `n` in decimal.
-pub fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
+pub fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; decimal::MAX_DIGITS];
+    for &d in decimal::decimal(n, &mut digits) {
         out.push(char::from(d));
     }
 }

@@ -972,6 +972,16 @@ fn a_request_while_choked_is_rejected_with_fast_and_ignored_without() {
 
 // ---- hostile peers -------------------------------------------------------------------------
 
+/// At `ms`, the session dials nobody.
+fn assert_no_dial_until(h: &mut H, ms: u64) {
+    let out = h.at(ms).timeout();
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Cmd(Command::Connect { .. }))),
+        "{out:?}"
+    );
+}
+
 /// Feed `bytes` after a handshake (`fast` or not) and expect exactly a close for `reason`.
 fn expect_close(t: &Torrent, have: &[u32], fast: bool, bytes: &[u8], reason: CloseReason) {
     let state = state_with(t, have);
@@ -1135,13 +1145,7 @@ fn handshakes_for_another_torrent_ourselves_or_a_duplicate_are_closed() {
     let a = h.connect(9);
     let me = handshake(t.info_hash, OUR_ID, true, true);
     assert_eq!(h.input(a, &me), close(a, CloseReason::SelfConnection));
-    h.at(600_000);
-    let out = h.timeout();
-    assert!(
-        !out.iter()
-            .any(|o| matches!(o, Out::Cmd(Command::Connect { .. }))),
-        "{out:?}"
-    );
+    assert_no_dial_until(&mut h, 600_000);
     // The same peer id twice.
     let b = h.accept(2);
     assert_eq!(h.input(b, &h.their_handshake(2, true, false)).len(), 2);
@@ -1186,13 +1190,7 @@ fn two_dials_between_the_same_peers_keep_the_one_the_smaller_id_made_and_no_thir
         .collect();
     assert_eq!(closed, [(c, CloseReason::Duplicate)], "{out:?}");
     // Neither address is dialled again while its connection lives.
-    h.at(600_000);
-    let out = h.timeout();
-    assert!(
-        !out.iter()
-            .any(|o| matches!(o, Out::Cmd(Command::Connect { .. }))),
-        "{out:?}"
-    );
+    assert_no_dial_until(&mut h, 600_000);
 }
 
 #[test]

@@ -77,8 +77,8 @@ pub fn write_get(
         w.put(url.host.as_bytes());
     }
     w.put(b":");
-    let mut digits = [0u8; 5];
-    w.put(decimal(url.port, &mut digits));
+    let mut digits = [0u8; crate::decimal::MAX_DIGITS];
+    w.put(crate::decimal::decimal(url.port.into(), &mut digits));
     w.put(b"\r\nUser-Agent: ");
     w.put(user_agent.as_bytes());
     w.put(b"\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n");
@@ -238,18 +238,6 @@ impl Out<'_> {
             Ok(self.at)
         } else {
             Err(BufferTooSmall { required: self.at })
-        }
-    }
-}
-
-fn decimal(mut n: u16, digits: &mut [u8; 5]) -> &[u8] {
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &digits[i..];
         }
     }
 }
