@@ -76,10 +76,11 @@ pub struct Engine<F: File> {
     addrs: Vec<Option<(PeerHandle, SocketAddr)>>,
     /// Whose bytes are being taken now.
     feeding: Option<PeerHandle>,
-    /// Pieces whose sender left mid-piece: the address that left.
-    orphans: Vec<(u32, SocketAddr)>,
-    /// The last piece each slot was sending.
-    sending: Vec<Option<u32>>,
+    /// Pieces whose sender left mid-piece: where its bytes stopped (`None`: at the piece's
+    /// end, so wherever the piece goes on), and the address that left.
+    orphans: Vec<(u32, Option<u32>, SocketAddr)>,
+    /// The last piece each slot was sending, and where its last bytes ended.
+    sending: Vec<Option<(u32, u32)>>,
     announce: Option<Announce>,
     notes: Vec<Note>,
     last_journal: Instant,
@@ -267,14 +268,23 @@ impl<F: File> Engine<F> {
             return;
         };
         if let Some(peer) = self.feeding {
-            self.sending[usize::from(peer.slot)] = Some(piece);
+            self.sending[usize::from(peer.slot)] = Some((piece, offset + len));
         }
-        if let Some(k) = self.orphans.iter().position(|(p, _)| *p == piece) {
-            let (_, left) = self.orphans.swap_remove(k);
+        // The orphan continues where this write covers its cut (or anywhere, if none).
+        let continues = |cut: Option<u32>| match cut {
+            Some(cut) => offset <= cut && cut < offset + len,
+            None => true,
+        };
+        let found = self
+            .orphans
+            .iter()
+            .position(|&(p, cut, _)| p == piece && continues(cut));
+        if let Some(k) = found {
+            let (_, cut, left) = self.orphans.swap_remove(k);
             self.notes.push(Note::Log(format!(
                 "peer {} left; piece {piece} continues at byte {} from {}",
                 text::addr(left),
-                thousands(offset),
+                thousands(cut.unwrap_or(offset)),
                 text::addr(addr)
             )));
         }
@@ -381,10 +391,16 @@ impl<F: File> Engine<F> {
             Event::PeerClosed { peer, reason } => {
                 let slot = usize::from(peer.slot);
                 if let Some(addr) = self.addr(peer) {
-                    if let Some(piece) = self.sending[slot].take() {
+                    if let Some((piece, end)) = self.sending[slot].take() {
                         if !self.session.have().get(piece) {
-                            self.orphans.retain(|(p, _)| *p != piece);
-                            self.orphans.push((piece, addr));
+                            let piece_len = self
+                                .session
+                                .geometry()
+                                .piece(piece)
+                                .map_or(0, |p| self.session.geometry().piece_len(p));
+                            let cut = (end < piece_len).then_some(end);
+                            self.orphans.retain(|(p, _, _)| *p != piece);
+                            self.orphans.push((piece, cut, addr));
                         }
                     }
                     self.notes.push(Note::Closed(addr, reason.to_string()));
