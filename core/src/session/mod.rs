@@ -29,6 +29,7 @@ mod peer;
 mod pieces;
 mod pipeline;
 pub mod preset;
+mod query;
 mod room;
 mod rx;
 mod start;
@@ -49,12 +50,12 @@ pub use output::{
 
 use announce::Announce;
 use peer::{Peer, Phase};
-use pieces::{Fact, Op, OpKind, Partial, Verify};
+use pieces::{Fact, Op, OpKind, Partial};
 use swarm::Known;
 
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
-use crate::resume::{ResumeError, ResumeState};
+use crate::resume::ResumeState;
 use crate::sha1::Sha1;
 use crate::{Geometry, InfoHash, Instant, PieceIndex};
 
@@ -521,99 +522,6 @@ impl<
         } else {
             t
         }
-    }
-
-    // ---- queries ---------------------------------------------------------------------------
-
-    /// Return the configuration the session runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Return the verified pieces.
-    pub fn have(&self) -> &Bitfield<BYTES> {
-        &self.have
-    }
-
-    /// Whether every piece is verified.
-    pub fn is_complete(&self) -> bool {
-        self.have_count == self.geometry.piece_count()
-    }
-
-    /// A download with no peer to download from: worth asking the tracker sooner.
-    fn peerless(&self) -> bool {
-        !self.is_complete() && !self.peers.iter().any(|p| p.is_active())
-    }
-
-    /// Return the torrent's geometry.
-    pub fn geometry(&self) -> &Geometry {
-        &self.geometry
-    }
-
-    /// Return how many connected peers have `piece`, as the picker counts them.
-    pub fn availability(&self, piece: PieceIndex) -> u16 {
-        self.picker.availability(piece.get())
-    }
-
-    /// Return the counters.
-    pub fn stats(&self) -> Stats {
-        let active = self.peers.iter().filter(|p| p.is_active());
-        Stats {
-            pieces_have: self.have_count,
-            piece_count: self.geometry.piece_count(),
-            downloaded: self.downloaded,
-            uploaded: self.uploaded,
-            left: self.left(),
-            peers: self.peers.iter().filter(|p| p.is_active()).count(),
-            wasted: self.wasted,
-            in_progress: self.partials.len(),
-            verifying: self
-                .partials
-                .iter()
-                .filter(|p| p.verify != Verify::No)
-                .count(),
-            with_holes: self
-                .partials
-                .iter()
-                .filter(|p| p.next_hole().is_some())
-                .count(),
-            requests: self.peers.iter().map(|p| p.requests.len()).sum(),
-            serving_us: active
-                .clone()
-                .filter(|p| !p.peer_choking && p.am_interested)
-                .count(),
-            unchoked: active.filter(|p| !p.am_choking).count(),
-        }
-    }
-
-    /// Return the bytes of `piece` confirmed on storage, as sorted `[start, end)` ranges;
-    /// the whole piece when verified, nothing when not started.
-    pub fn piece_ranges(&self, piece: PieceIndex) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let full = self
-            .have
-            .get(piece.get())
-            .then(|| (0, self.geometry.piece_len(piece)));
-        let partial = self.partials.iter().find(|p| p.piece == piece.get());
-        full.into_iter()
-            .chain(partial.into_iter().flat_map(|p| p.written.ranges()))
-    }
-
-    /// Serialise the resume state (verified pieces, confirmed partial ranges, counters).
-    pub fn encode_resume<'b>(&self, out: &'b mut [u8]) -> Result<&'b [u8], ResumeError> {
-        let mut state = Resume::<BYTES, PARTIAL>::new(self.info_hash, self.geometry.piece_count())
-            .map_err(|_| ResumeError::Capacity)?;
-        state.have = self.have.clone();
-        state.uploaded = self.uploaded;
-        state.downloaded = self.downloaded;
-        for p in self.partials.iter() {
-            if p.written.received() > 0 {
-                state
-                    .partial
-                    .push(p.written.clone())
-                    .map_err(|_| ResumeError::Capacity)?;
-            }
-        }
-        state.encode(out)
     }
 
     // ---- helpers ---------------------------------------------------------------------------
