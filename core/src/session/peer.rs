@@ -35,6 +35,15 @@ pub(crate) struct Request {
     pub(crate) sent: bool,
 }
 
+impl Request {
+    /// Whether the two ask for some of the same bytes.
+    pub(crate) fn overlaps(&self, other: &Request) -> bool {
+        self.piece == other.piece
+            && self.begin < other.begin + other.len
+            && other.begin < self.begin + self.len
+    }
+}
+
 /// A `Piece` message whose payload is arriving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Inbound {

@@ -122,7 +122,7 @@ impl<
         let twin = (0..PEERS)
             .find(|&j| j != i && self.peers[j].is_active() && self.peers[j].peer_id == hs.peer_id);
         if let Some(j) = twin {
-            if !self.keep_newer_twin(now, i, j, hs.peer_id) {
+            if !self.keep_one_twin(now, i, j, hs.peer_id) {
                 return false;
             }
         }
@@ -227,9 +227,7 @@ impl<
             if j == i {
                 continue;
             }
-            if let Some(pos) = q.requests.iter().position(|x| {
-                x.piece == r.piece && x.begin < r.begin + r.len && r.begin < x.begin + x.len
-            }) {
+            if let Some(pos) = q.requests.iter().position(|x| x.overlaps(&r)) {
                 let x = q.requests.swap_remove(pos);
                 if x.sent {
                     let _ = q.control.push_back(Control::Cancel {

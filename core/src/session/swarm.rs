@@ -168,7 +168,7 @@ impl<
     /// keep exactly one, never none); the closed one's listening address moves to the
     /// survivor, so it is not dialled again while the survivor lives. Returns whether `i`
     /// stays.
-    pub(crate) fn keep_newer_twin(
+    pub(crate) fn keep_one_twin(
         &mut self,
         now: Instant,
         i: usize,

@@ -342,13 +342,10 @@ impl<
 
     /// Whether a peer other than `j` was asked for bytes of `r`'s range.
     fn requested_by_other(&self, r: &Request, j: usize) -> bool {
-        let (b, e) = (r.begin, r.begin + r.len);
-        self.peers.iter().enumerate().any(|(k, p)| {
-            k != j
-                && p.requests
-                    .iter()
-                    .any(|x| x.piece == r.piece && x.begin < e && b < x.begin + x.len)
-        })
+        let others = self.peers.iter().enumerate().filter(|&(k, _)| k != j);
+        others
+            .flat_map(|(_, p)| p.requests.iter())
+            .any(|x| x.overlaps(r))
     }
 
     /// The first unwritten stretch of `r`, as a new request.
