@@ -16,6 +16,7 @@ command -v aria2c >/dev/null || need+=(aria2)
 python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
 command -v opentracker >/dev/null || need+=(opentracker)
 command -v ip >/dev/null || need+=(iproute2)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """A static bound on the firmware's peak stack, from its own machine code (stable toolchain).
 
-    stack-bound.py ELF [--top N] [--callees NAME]
+    stack-bound.py ELF [--top N] [--callees NAME] [--executor NAME]
 
 From `llvm-objdump -d`: each function's frame is the sum of what it takes from `sp` (`push`,
 `vpush`, `sub sp, #n`, `str rX, [sp, #-n]!`); its callees are its `bl`/`b` targets that start
 a function; a `blx rN` (an indirect call: a waker, defmt's logger) may reach any function
 whose address the program takes (a word in a literal pool, `.rodata` or `.data`, or a
 `movw`/`movt` pair), except that a task's poll is only reached from the executor, which
-reaches nothing else indirectly. The bound is the deepest chain from `main`, plus the deepest
+reaches nothing else indirectly (the executor is embassy-executor's, or a function of the
+program named by `--executor`, such as the QEMU firmware's own loop). The bound is the deepest chain from `main`, plus the deepest
 interrupt handler and the registers the core stacks on entry (26 words with the FPU's): one
 interrupt level, as every handler here runs at the same priority.
 
@@ -132,8 +133,9 @@ def main():
     # A task's poll is called by the executor alone (through the pointer it keeps in the
     # task's header); every other indirect call may reach any other address-taken function.
     polls = {f for f in pointed if "TaskStorage" in f and "::poll::" in f}
+    own = sys.argv[sys.argv.index("--executor") + 1] if "--executor" in sys.argv else None
     for f in indirect:
-        executor = "embassy_executor" in f and "TaskStorage" not in f
+        executor = ("embassy_executor" in f and "TaskStorage" not in f) or (own is not None and own in f)
         callees[f] |= (polls if executor else pointed - polls) - {f}
 
     on_path = {}

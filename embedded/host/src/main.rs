@@ -16,8 +16,12 @@ mod seeded {
     include!(concat!(env!("OUT_DIR"), "/seeded.rs"));
 }
 
-/// Socket buffers: 1 KiB to receive (requests are 17 bytes), 4 KiB to send.
+/// Socket buffers: 1 KiB to receive (requests are 17 bytes), 4 KiB to send (16 KiB with the
+/// `tx16k` feature, for measuring what the window costs).
+#[cfg(not(feature = "tx16k"))]
 type SocketBuffers = Buffers<1024, 4096>;
+#[cfg(feature = "tx16k")]
+type SocketBuffers = Buffers<1024, 16384>;
 
 static SESSION: ConstStaticCell<Session> = ConstStaticCell::new(Session::EMPTY);
 static BUFFERS: ConstStaticCell<SocketBuffers> = ConstStaticCell::new(SocketBuffers::new());

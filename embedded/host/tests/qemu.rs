@@ -1,16 +1,18 @@
-//! The QEMU board seeder, end to end: the firmware of `embedded/qemu` (built here if needed,
-//! `cargo build --release` there) boots in QEMU `mps2-an386` on a TAP inside a network
-//! namespace of its own, and `tap-e2e.sh` runs the same checks as for the host program:
+//! The QEMU board seeder, end to end: the firmware of `embedded/qemu` (built here, `cargo build
+//! --release` there, announcing to `http://tracker.board.test:6969/announce`) boots in QEMU
+//! `mps2-an386` on a TAP inside a network namespace of its own, takes its address by DHCP and
+//! finds the tracker by DNS (dnsmasq on the namespace's side), and `tap-e2e.sh` runs the same
+//! checks as for the host program:
 //! aria2, two libtorrent and Transmission download the embedded file at once through
 //! `enjambre tracker`, byte-identical; the tracker's swarm API shows the board as a complete
 //! seed learned by poll; a fifth peer is refused while four hold the slots and served once one
 //! leaves; hostile peers are closed and one that never reads holds only its slot while an
 //! honest peer keeps downloading; the board boots again, announces to opentracker, and the four
 //! download again. The firmware links no allocator, so its memory cannot grow; QEMU's own RSS
-//! is printed, not checked.
+//! is printed, not checked; the firmware's measured stack peak is printed.
 //!
 //! Skipped, saying why, unless root with `ip`, `aria2c`, `curl`, Transmission, opentracker,
-//! `qemu-system-arm`, python3-libtorrent, the `thumbv7em-none-eabihf` target and an `enjambre`
+//! dnsmasq, `qemu-system-arm`, python3-libtorrent, the `thumbv7em-none-eabihf` target and an `enjambre`
 //! binary.
 
 mod common;
@@ -36,6 +38,7 @@ fn clients_and_hostile_peers_at_the_seeder_in_qemu() {
         .args(["build", "--release"])
         .current_dir(&crate_dir)
         .env_remove("CARGO_TARGET_DIR")
+        .env("SEED_TRACKER", "http://tracker.board.test:6969/announce")
         .status()
         .expect("cargo");
     assert!(built.success(), "building the QEMU firmware failed");

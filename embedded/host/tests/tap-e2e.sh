@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The board seeder on a TAP, end to end. Needs root, `ip`, aria2c, python3-libtorrent,
-# transmission-daemon and transmission-remote, opentracker.
+# transmission-daemon and transmission-remote, opentracker, dnsmasq.
 # tap-e2e.sh TORRENT FILE ENJAMBRE_BIN SEED_COMMAND...
 # The seed command runs inside the namespace, on TAP `tap0` (10.77.0.1/24 on our side), the
 # board at 10.77.0.2:6881: the host program (`enjambre-seed-tap tap0 10.77.0.2/24 10.77.0.1
-# 6881`) or QEMU (`embedded/qemu/boot.sh FIRMWARE tap tap0`). The board announces to
-# http://10.77.0.1:6969/announce (built in), served first by `enjambre tracker`, then, after the
-# board restarts, by opentracker.
+# 6881`) or QEMU (`embedded/qemu/boot.sh FIRMWARE tap tap0`). The board announces to the
+# tracker built in (http://10.77.0.1:6969/announce, or by the name tracker.board.test), served
+# first by `enjambre tracker`, then, after the board restarts, by opentracker.
+# The namespace and its dnsmasq (DHCP for a board that asks, DNS for tracker.board.test) come
+# from embedded/tap-net.sh; a board that got its address by DHCP, or a torrent that names its
+# tracker by that name, is checked in dnsmasq's log.
 # RSS_TOLERANCE_KB set: the seeder's resident memory (/proc/PID/status VmRSS) may grow by at
 # most that much while the hostile peers of peers.py come and go (set for the host program,
 # whose seeder has no heap; QEMU's own RSS says nothing about the guest's).
@@ -16,6 +19,8 @@ TORRENT=$1 FILE=$2 ENJAMBRE=$3
 shift 3
 SEED=("$@")
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../tap-net.sh
+. "$HERE/../../tap-net.sh"
 NS=${NS_PREFIX:-ejtap}$$
 WORK=$(mktemp -d)
 PIDS=()
@@ -27,8 +32,8 @@ cleanup() {
     fi
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for f in "$WORK"/*/daemon.pid; do if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
+    tap_net_down "$NS"
     wait 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
     if [ "${KEEP:-}" = "" ]; then rm -rf "$WORK"; else echo "logs in $WORK"; fi
 }
 trap cleanup EXIT
@@ -40,11 +45,7 @@ IN_NS=(ip netns exec "$NS")
 # Stop a process this script started, and wait for it.
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-ip netns add "$NS"
-in_ns ip link set lo up
-in_ns ip tuntap add name tap0 mode tap
-in_ns ip link set tap0 up
-in_ns ip addr add 10.77.0.1/24 dev tap0
+tap_net_up "$NS" "$WORK"
 
 IH=$(python3 -c "
 import hashlib,sys
@@ -159,6 +160,19 @@ print('ok: the tracker lists the board as a complete seed, learned by poll')"
 
 leeches tracker
 
+# The board's address came from DHCP if it asked, and it found the tracker by name if the
+# torrent names one.
+if grep -q "DHCPDISCOVER" "$WORK/dnsmasq.log"; then
+    grep -q "DHCPACK(tap0) 10.77.0.2" "$WORK/dnsmasq.log" || { echo "the board asked for an address and got none"; cat "$WORK/dnsmasq.log"; exit 1; }
+    echo "ok: the board got 10.77.0.2 by DHCP"
+fi
+TRACKER_HOST=$(python3 -c "
+import re,sys; print(re.search(rb'8:announce\d+:http://([^:/]+)', open(sys.argv[1],'rb').read()).group(1).decode())" "$TORRENT")
+if [ "$TRACKER_HOST" = tracker.board.test ]; then
+    grep -q "query\[A\] tracker.board.test from 10.77.0.2" "$WORK/dnsmasq.log" || { echo "the board did not look its tracker up"; cat "$WORK/dnsmasq.log"; exit 1; }
+    echo "ok: the board found its tracker by name (DNS)"
+fi
+
 RSS_BEFORE=$(rss_kb)
 in_ns python3 "$HERE/peers.py" 10.77.0.2 6881 "$IH" "$FILE" "$PIECE_LENGTH"
 kill -0 "$SEED_PID" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
@@ -192,3 +206,6 @@ echo "ok: the board announced to opentracker, which counts it as a seed"
 leeches opentracker
 kill -0 "$SEED_PID" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
 echo "ok: the seeder is still running"
+# A firmware that measures its stack logs the high-water mark as it grows.
+PEAK=$(grep -o 'stack peak [0-9]* B' "$WORK/seed.log" | awk '{print $3}' | sort -n | tail -n 1 || true)
+if [ -n "$PEAK" ]; then echo "stack: the firmware's measured peak was $PEAK bytes"; fi

@@ -10,7 +10,7 @@
 //! first); then the board boots again, announces to opentracker, and the four download again.
 //!
 //! Skipped, saying why, unless root with `ip`, `aria2c`, `curl`, Transmission, opentracker,
-//! python3-libtorrent and an `enjambre` binary (`ENJAMBRE_BIN`, else the root workspace's
+//! dnsmasq, python3-libtorrent and an `enjambre` binary (`ENJAMBRE_BIN`, else the root workspace's
 //! `target/{release,debug}`).
 
 mod common;

@@ -1,7 +1,8 @@
 //! The stack's high-water mark, measured: [`paint`] fills the unused stack with a pattern at
 //! boot, [`peak`] finds how far down the pattern has been overwritten since. Interrupts run on
-//! the same (main) stack, so they are counted too. This is the one place besides the flash
-//! image's `from_raw_parts` with `unsafe`: the stack is not a Rust object.
+//! the same (main) stack, so they are counted too. The Nucleo and the QEMU firmware both use
+//! this file (QEMU's `main` includes it by path). With the flash image's `from_raw_parts`, the
+//! one place with `unsafe`: the stack is not a Rust object.
 
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 

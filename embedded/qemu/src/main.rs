@@ -1,22 +1,26 @@
 //! The board seeder in QEMU `mps2-an386` (Cortex-M4F): Ethernet through the machine's LAN9118
-//! (our own driver), the static address `10.77.0.2/24` (gateway `10.77.0.1`), and
-//! `enjambre-embedded` serving the file embedded at build time. Only this `main`, the device
-//! (`lan9118`) and the time driver (`time`, on SysTick) differ from the Nucleo firmware; logs
-//! go to QEMU's standard output through semihosting (`log`).
+//! (our own driver), an address by DHCP like the Nucleo firmware (QEMU's user-mode network
+//! serves one; on a TAP, whoever runs it does), and `enjambre-embedded` serving the file
+//! embedded at build time. Only this `main`, the device (`lan9118`) and the time driver
+//! (`time`, on SysTick) differ from the Nucleo firmware; logs go to QEMU's standard output
+//! through semihosting (`log`). The stack is painted at boot and its high-water mark logged as
+//! it grows (`stack`, the Nucleo firmware's own file), so the peak is measured here, not only
+//! bounded.
 #![no_std]
 #![no_main]
 
 mod executor;
 mod lan9118;
 mod log;
+#[path = "../../nucleo/src/stack.rs"]
+mod stack;
 mod time;
-
-use core::net::Ipv4Addr;
 
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_executor::Spawner;
-use embassy_net::{Ipv4Cidr, StackResources, StaticConfigV4};
+use embassy_net::StackResources;
+use embassy_time::Timer;
 use enjambre_core::{Geometry, InfoHash};
 use enjambre_embedded::{Buffers, Session, Settings, Torrent};
 use static_cell::{ConstStaticCell, StaticCell};
@@ -27,18 +31,19 @@ mod seeded {
     include!(concat!(env!("OUT_DIR"), "/seeded.rs"));
 }
 
-/// Socket buffers: 1 KiB to receive (requests are 17 bytes), 4 KiB to send.
+/// Socket buffers: 1 KiB to receive (requests are 17 bytes), 4 KiB to send (16 KiB with the
+/// `tx16k` feature, for measuring what the window costs).
+#[cfg(not(feature = "tx16k"))]
 type SocketBuffers = Buffers<1024, 4096>;
+#[cfg(feature = "tx16k")]
+type SocketBuffers = Buffers<1024, 16384>;
 /// The TCP port peers connect to.
 const PORT: u16 = 6881;
-/// The board's address, and the host's side of the network (gateway, tracker).
-const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 
 static SESSION: ConstStaticCell<Session> = ConstStaticCell::new(Session::EMPTY);
 static BUFFERS: ConstStaticCell<SocketBuffers> = ConstStaticCell::new(SocketBuffers::new());
-/// The peer sockets, the announce socket and DNS.
-static RESOURCES: StaticCell<StackResources<{ enjambre_embedded::SOCKETS + 2 }>> =
+/// The peer sockets, the announce socket, DHCP and DNS.
+static RESOURCES: StaticCell<StackResources<{ enjambre_embedded::SOCKETS + 3 }>> =
     StaticCell::new();
 
 #[embassy_executor::task]
@@ -64,14 +69,11 @@ async fn main_task(spawner: Spawner) -> ! {
         Ok(d) => d,
         Err(e) => panic!("no LAN9118 (BYTE_TEST {:#x})", e.byte_test),
     };
-    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(ADDRESS, 24),
-        gateway: Some(GATEWAY),
-        dns_servers: Default::default(),
-    });
+    let config = embassy_net::Config::dhcpv4(Default::default());
     let (stack, runner) =
         embassy_net::new(device, config, RESOURCES.init(StackResources::new()), seed);
     spawner.spawn(net_task(runner).expect("net task"));
+    spawner.spawn(stack_task().expect("stack task"));
 
     let settings = Settings::board(PORT, seed);
     let torrent = Torrent {
@@ -84,9 +86,16 @@ async fn main_task(spawner: Spawner) -> ! {
     if let Err(e) = enjambre_embedded::start(session, &torrent, &settings) {
         panic!("cannot start the session: {e}");
     }
+    ::log::info!("waiting for a DHCP lease");
     stack.wait_config_up().await;
     if let Some(c) = stack.config_v4() {
-        ::log::info!("address {}: peers connect to port {}", c.address, PORT);
+        ::log::info!(
+            "address {} (gateway {:?}, DNS {:?}): peers connect to port {}",
+            c.address,
+            c.gateway,
+            c.dns_servers.as_slice(),
+            PORT
+        );
     }
     enjambre_embedded::run(
         stack,
@@ -99,8 +108,23 @@ async fn main_task(spawner: Spawner) -> ! {
     .await
 }
 
+/// Logs the stack's high-water mark each time it has grown, looking every second.
+#[embassy_executor::task]
+async fn stack_task() -> ! {
+    let mut logged = 0;
+    loop {
+        let peak = stack::peak();
+        if peak > logged {
+            ::log::info!("stack peak {} B", peak);
+            logged = peak;
+        }
+        Timer::after_secs(1).await;
+    }
+}
+
 #[entry]
 fn main() -> ! {
+    stack::paint();
     log::init(::log::LevelFilter::Info);
     let core = cortex_m::Peripherals::take().expect("core peripherals");
     time::start(core.SYST);

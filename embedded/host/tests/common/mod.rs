@@ -6,7 +6,7 @@ use std::process::Command;
 
 /// Why the tests cannot run here (not root, a tool missing), or `None`. `tools` are extra
 /// programs the test needs beyond `ip`, `aria2c`, `curl`, `transmission-daemon`,
-/// `transmission-remote`, `opentracker` and python3-libtorrent.
+/// `transmission-remote`, `opentracker`, `dnsmasq` and python3-libtorrent.
 pub fn missing(tools: &[&str]) -> Option<String> {
     // `id -u` prints 0 for root.
     let uid = Command::new("id").arg("-u").output().ok()?;
@@ -20,6 +20,7 @@ pub fn missing(tools: &[&str]) -> Option<String> {
         "transmission-daemon",
         "transmission-remote",
         "opentracker",
+        "dnsmasq",
     ];
     for tool in common.iter().chain(tools) {
         let found = Command::new("sh")

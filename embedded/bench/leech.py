@@ -1,5 +1,6 @@
 """A raw BitTorrent leech for measuring a seeder: downloads every block of FILE from one peer,
-keeping DEPTH requests in flight, checks the bytes against FILE, prints bytes and seconds.
+keeping DEPTH requests in flight, checks the bytes against FILE, prints the bytes, the seconds
+from unchoke to the last block, and when those were (Unix time).
 
 leech.py HOST PORT INFO_HASH_HEX FILE PIECE_LENGTH [DEPTH] [ID]
 """
@@ -59,6 +60,6 @@ while got < len(blocks):
         off = i * piece_length + b
         assert m[9:] == data[off:off + len(m) - 9], 'block %d/%d differs' % (i, b)
         got += 1
-elapsed = time.time() - start
+end = time.time()
 s.close()
-print('%d %.3f' % (len(data), elapsed))
+print('%d %.3f %.6f %.6f' % (len(data), end - start, start, end))
