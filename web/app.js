@@ -378,7 +378,9 @@ const dl = {
   blocks: new Map(), // peer addr -> {piece, offset, len, at}
   rates: [], // [down, up] per status
   dirty: new Set(),
-  frame: 0,
+  frame: 0, // the requested animation frame, if any
+  fade: 0, // the one timer that redraws while an arriving block's mark fades
+  tableDirty: false, // the pieces in flight changed since the table was filled
 };
 let worker = null;
 
@@ -414,6 +416,7 @@ function onWorker(m) {
       Object.assign(dl, { pieces: m.pieces, pieceLength: m.pieceLength, length: m.length, held: m.held });
       dl.state = new Uint8Array(m.pieces);
       dl.ranges.clear();
+      dl.tableDirty = true;
       dl.blocks.clear();
       $('download').hidden = false;
       $('dl-name').textContent = `${m.name} (${bytes(m.length)}, ${fmt.format(m.pieces)} pieces)`;
@@ -443,6 +446,7 @@ function onWorker(m) {
         dl.state[m.index] = 0;
         dl.ranges.set(m.index, m.ranges ?? []);
       }
+      dl.tableDirty = true;
       markPiece(m.index);
       break;
     case 'block':
@@ -530,8 +534,15 @@ function drawDownload() {
   // Pieces whose "arriving" mark must fade.
   for (const p of arriving) dl.dirty.add(p);
   drawInflight(now);
-  if (dl.blocks.size) setTimeout(scheduleDownload, 250);
-  fillDownloadTable();
+  // One timer at a time: a timer per frame would start a new chain of redraws with every
+  // worker message, until the page redrew at the display's full rate and starved the worker.
+  if (dl.blocks.size && !dl.fade) {
+    dl.fade = setTimeout(() => {
+      dl.fade = 0;
+      scheduleDownload();
+    }, 250);
+  }
+  if (dl.tableDirty) fillDownloadTable();
 }
 
 // Pieces in flight, each bar one piece to the exact byte; the block arriving now in its peer's colour.
@@ -571,6 +582,7 @@ function drawInflight(now) {
 }
 
 function fillDownloadTable() {
+  dl.tableDirty = false;
   const body = document.createElement('tbody');
   for (const i of [...dl.ranges.keys()].sort((a, b) => a - b).slice(0, 64)) {
     const row = body.insertRow();
