@@ -15,7 +15,7 @@ use embassy_stm32::eth::{Ethernet, GenericPhy, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA};
 use embassy_stm32::rng::Rng;
 use embassy_stm32::{bind_interrupts, eth, peripherals, rng};
-use embassy_time::Timer;
+use embassy_time::{Duration, Timer};
 use enjambre_core::PeerId;
 use enjambre_embedded::{Buffers, Session, Settings, Torrent};
 use static_cell::ConstStaticCell;
@@ -74,15 +74,10 @@ async fn net_task(mut runner: Runner<'static, Device>) -> ! {
 /// Log the stack's high-water mark (see `stack.rs`) whenever it has grown, checked every 10 s.
 #[embassy_executor::task]
 async fn stack_task() -> ! {
-    let mut logged = 0;
-    loop {
-        let peak = stack::peak();
-        if peak > logged {
-            info!("stack: peak {=usize} B used", peak);
-            logged = peak;
-        }
-        Timer::after_secs(10).await;
-    }
+    stack::watch(Duration::from_secs(10), |peak| {
+        info!("stack: peak {=usize} B used", peak)
+    })
+    .await
 }
 
 #[embassy_executor::main]

@@ -51,3 +51,16 @@ pub fn peak() -> usize {
     }
     high as usize - p as usize
 }
+
+/// Call `report` with the high-water mark each time it has grown, looking every `every`.
+pub async fn watch(every: embassy_time::Duration, report: impl Fn(usize)) -> ! {
+    let mut reported = 0;
+    loop {
+        let peak = peak();
+        if peak > reported {
+            report(peak);
+            reported = peak;
+        }
+        embassy_time::Timer::after(every).await;
+    }
+}

@@ -20,7 +20,7 @@ use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_executor::Spawner;
 use embassy_net::StackResources;
-use embassy_time::Timer;
+use embassy_time::Duration;
 use enjambre_core::{Geometry, InfoHash};
 use enjambre_embedded::{Buffers, Session, Settings, Torrent};
 use static_cell::{ConstStaticCell, StaticCell};
@@ -111,15 +111,10 @@ async fn main_task(spawner: Spawner) -> ! {
 /// Logs the stack's high-water mark each time it has grown, looking every second.
 #[embassy_executor::task]
 async fn stack_task() -> ! {
-    let mut logged = 0;
-    loop {
-        let peak = stack::peak();
-        if peak > logged {
-            ::log::info!("stack peak {} B", peak);
-            logged = peak;
-        }
-        Timer::after_secs(1).await;
-    }
+    stack::watch(Duration::from_secs(1), |peak| {
+        ::log::info!("stack peak {} B", peak)
+    })
+    .await
 }
 
 #[entry]
