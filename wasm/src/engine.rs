@@ -28,6 +28,9 @@ pub type BrowserSession = preset::Browser<Sha1Smol, Vec<u8>>;
 /// or a crash loses no stored byte (only bytes still on the wire).
 pub const JOURNAL_EVERY: Duration = Duration::from_millis(200);
 
+/// How many of the latest writes the engine remembers (for the failover report).
+const RECENT: usize = 64;
+
 /// What the engine asks of the connections.
 pub trait Net {
     /// Open a connection to `addr` for `peer`; report it with `Engine::connected` or
@@ -81,6 +84,10 @@ pub struct Engine<F: File> {
     orphans: Vec<(u32, Option<u32>, SocketAddr)>,
     /// The last piece each slot was sending, and where its last bytes ended.
     sending: Vec<Option<(u32, u32)>>,
+    /// The latest writes, `(piece, start, end, from)`, oldest first (at most [`RECENT`]): a
+    /// departed peer's cut that another peer had already written (an endgame duplicate, or a
+    /// block given to both) is reported at once, from them.
+    recent: Vec<(u32, u32, u32, SocketAddr)>,
     announce: Option<Announce>,
     notes: Vec<Note>,
     last_journal: Instant,
@@ -122,6 +129,7 @@ impl<F: File> Engine<F> {
             feeding: None,
             orphans: Vec::new(),
             sending: vec![None; slots],
+            recent: Vec::new(),
             announce: None,
             notes: Vec::new(),
             last_journal: now,
@@ -270,6 +278,10 @@ impl<F: File> Engine<F> {
         if let Some(peer) = self.feeding {
             self.sending[usize::from(peer.slot)] = Some((piece, offset + len));
         }
+        if self.recent.len() == RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push((piece, offset, offset + len, addr));
         // The orphan continues where this write covers its cut (or anywhere, if none).
         let continues = |cut: Option<u32>| match cut {
             Some(cut) => offset <= cut && cut < offset + len,
@@ -392,14 +404,26 @@ impl<F: File> Engine<F> {
                 let slot = usize::from(peer.slot);
                 if let Some(addr) = self.addr(peer) {
                     if let Some((piece, end)) = self.sending[slot].take() {
-                        if !self.session.have().get(piece) {
-                            let piece_len = self
-                                .session
-                                .geometry()
-                                .piece(piece)
-                                .map_or(0, |p| self.session.geometry().piece_len(p));
-                            let cut = (end < piece_len).then_some(end);
-                            self.orphans.retain(|(p, _, _)| *p != piece);
+                        let geometry = self.session.geometry();
+                        let piece_len = geometry.piece(piece).map_or(0, |p| geometry.piece_len(p));
+                        let cut = (end < piece_len).then_some(end);
+                        // Another peer may have written the cut already (an endgame duplicate,
+                        // or a block given to both): the piece continued from them.
+                        let covered = cut.and_then(|cut| {
+                            let by = self.recent.iter().rev().find(|&&(p, s, e, from)| {
+                                p == piece && from != addr && s <= cut && cut < e
+                            });
+                            by.map(|&(.., from)| (cut, from))
+                        });
+                        self.orphans.retain(|(p, _, _)| *p != piece);
+                        if let Some((cut, from)) = covered {
+                            self.notes.push(Note::Log(format!(
+                                "peer {} left; piece {piece} continues at byte {} from {}",
+                                text::addr(addr),
+                                thousands(cut),
+                                text::addr(from)
+                            )));
+                        } else if !self.session.have().get(piece) {
                             self.orphans.push((piece, cut, addr));
                         }
                     }
