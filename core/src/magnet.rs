@@ -32,7 +32,9 @@ impl fmt::Display for MagnetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             MagnetError::NotMagnet => "not a magnet link (it must start with `magnet:?`)",
-            MagnetError::NoInfoHash => "the magnet link names no BitTorrent info-hash (xt=urn:btih:)",
+            MagnetError::NoInfoHash => {
+                "the magnet link names no BitTorrent info-hash (xt=urn:btih:)"
+            }
             MagnetError::BadInfoHash => {
                 "the magnet link's info-hash is neither 40 hex digits nor 32 base32 letters"
             }
@@ -117,7 +119,8 @@ fn params(query: &str) -> impl Iterator<Item = (&str, &str)> {
 
 fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// 40 hex digits or 32 base32 letters (RFC 4648, either case).
@@ -183,7 +186,8 @@ mod tests {
 
     #[test]
     fn the_bep_9_link_gives_its_hash_name_trackers_and_peers() {
-        let link = "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Big+Buck%20Bunny\
+        let link =
+            "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Big+Buck%20Bunny\
                     &tr=udp%3A%2F%2Ftracker.example%3A80&tr=http://t2.example/announce\
                     &x.pe=10.0.0.1:6881&x.pe=%5B%3A%3A1%5D:51413";
         let m = Magnet::parse(link).unwrap();
@@ -192,8 +196,14 @@ mod tests {
         assert_eq!(m.name(&mut buf), Some(Ok(&b"Big Buck Bunny"[..])));
         let trackers: std::vec::Vec<_> = m.trackers().collect();
         assert_eq!(trackers.len(), 2);
-        assert_eq!(decode(trackers[0], &mut buf), Ok(&b"udp://tracker.example:80"[..]));
-        assert_eq!(decode(trackers[1], &mut buf), Ok(&b"http://t2.example/announce"[..]));
+        assert_eq!(
+            decode(trackers[0], &mut buf),
+            Ok(&b"udp://tracker.example:80"[..])
+        );
+        assert_eq!(
+            decode(trackers[1], &mut buf),
+            Ok(&b"http://t2.example/announce"[..])
+        );
         let peers: std::vec::Vec<_> = m.peers().collect();
         assert_eq!(peers[0], "10.0.0.1:6881");
         assert_eq!(decode(peers[1], &mut buf), Ok(&b"[::1]:51413"[..]));
@@ -203,9 +213,12 @@ mod tests {
     fn base32_and_hex_name_the_same_torrent() {
         // RFC 4648 base32 of the 20 bytes of HEX.
         let b32 = "YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK";
-        let a = Magnet::parse(&std::format!("magnet:?xt=urn:btih:{b32}")).unwrap();
-        let b = Magnet::parse(&std::format!("MAGNET:?xt=URN:BTIH:{}", HEX.to_uppercase())).unwrap();
-        let c = Magnet::parse(&std::format!("magnet:?xt=urn:btih:{}", b32.to_lowercase())).unwrap();
+        let links = [
+            std::format!("magnet:?xt=urn:btih:{b32}"),
+            std::format!("MAGNET:?xt=URN:BTIH:{}", HEX.to_uppercase()),
+            std::format!("magnet:?xt=urn:btih:{}", b32.to_lowercase()),
+        ];
+        let [a, b, c] = links.each_ref().map(|l| Magnet::parse(l).unwrap());
         assert_eq!(a.info_hash, b.info_hash);
         assert_eq!(a.info_hash, c.info_hash);
         assert_eq!(a.info_hash, InfoHash::from_hex(HEX).unwrap());
@@ -213,7 +226,8 @@ mod tests {
 
     #[test]
     fn a_link_without_name_trackers_or_peers_has_none() {
-        let m = Magnet::parse(&std::format!("magnet:?xt=urn:btih:{HEX}")).unwrap();
+        let link = std::format!("magnet:?xt=urn:btih:{HEX}");
+        let m = Magnet::parse(&link).unwrap();
         assert_eq!(m.name(&mut [0; 8]), None);
         assert_eq!(m.trackers().count(), 0);
         assert_eq!(m.peers().count(), 0);
@@ -222,14 +236,23 @@ mod tests {
     #[test]
     fn what_is_not_a_usable_link_is_refused_with_its_reason() {
         let two = std::format!("magnet:?xt=urn:btih:{HEX}&xt=urn:btih:{}", "0".repeat(40));
-        let same = std::format!("magnet:?xt=urn:btih:{HEX}&xt=urn:btih:{}", HEX.to_uppercase());
-        let hybrid = std::format!("magnet:?xt=urn:btmh:1220{}&xt=urn:btih:{HEX}", "a".repeat(64));
+        let same = std::format!(
+            "magnet:?xt=urn:btih:{HEX}&xt=urn:btih:{}",
+            HEX.to_uppercase()
+        );
+        let hybrid = std::format!(
+            "magnet:?xt=urn:btmh:1220{}&xt=urn:btih:{HEX}",
+            "a".repeat(64)
+        );
         let cases: [(&str, Result<(), MagnetError>); 9] = [
             ("http://example.com/", Err(MagnetError::NotMagnet)),
             ("magnet:", Err(MagnetError::NotMagnet)),
             ("magnet:?dn=x", Err(MagnetError::NoInfoHash)),
             ("magnet:?xt=urn:btih:abc", Err(MagnetError::BadInfoHash)),
-            ("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1", Err(MagnetError::BadInfoHash)),
+            (
+                "magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1",
+                Err(MagnetError::BadInfoHash),
+            ),
             ("magnet:?xt=urn:btmh:1220abcd", Err(MagnetError::V2Only)),
             (&two, Err(MagnetError::TwoInfoHashes)),
             (&same, Ok(())),
