@@ -113,6 +113,7 @@ pub mod flash_image;
 pub mod geometry;
 pub mod ids;
 pub mod journal;
+pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 pub mod progress;
