@@ -91,6 +91,8 @@ pub struct Engine<F: File> {
     announce: Option<Announce>,
     notes: Vec<Note>,
     last_journal: Instant,
+    /// The last turn flushed stored bytes and journaled them.
+    flushed: bool,
     now: Instant,
 }
 
@@ -133,6 +135,7 @@ impl<F: File> Engine<F> {
             announce: None,
             notes: Vec::new(),
             last_journal: now,
+            flushed: false,
             now,
         })
     }
@@ -151,6 +154,12 @@ impl<F: File> Engine<F> {
     /// The announce the session asked for, if any, for the caller to run.
     pub fn take_announce(&mut self) -> Option<Announce> {
         self.announce.take()
+    }
+
+    /// Whether the last [`Engine::pump`] stored bytes, so flushed the data file: the run loop
+    /// then rests a little before the next turn (see `peer::FLUSH_GAP_MS`).
+    pub fn flushed(&self) -> bool {
+        self.flushed
     }
 
     /// What the page should hear since the last call.
@@ -224,7 +233,8 @@ impl<F: File> Engine<F> {
             }
         }
         let deadline = self.drain(net);
-        if self.store.wrote() || now.saturating_since(self.last_journal) >= JOURNAL_EVERY {
+        self.flushed = self.store.wrote();
+        if self.flushed || now.saturating_since(self.last_journal) >= JOURNAL_EVERY {
             self.journal();
         }
         let soon = if waiting {

@@ -204,6 +204,37 @@ fn download_over_a_cut_stream() {
 }
 
 #[test]
+fn a_turn_that_stored_bytes_flushed_them_and_says_so() {
+    big_stack(turns_say_when_they_flushed);
+}
+
+fn turns_say_when_they_flushed() {
+    let data = content();
+    let mut swarm = Swarm::new(&data, files());
+    // The page's loop rests after a turn that `flushed()` (see `peer::FLUSH_GAP_MS`): such a
+    // turn did flush the data file, and most turns of a download do not store anything.
+    let (mut stored, mut other) = (0, 0);
+    for _ in 0..5000 {
+        let before = swarm.leech.store().data().flushes;
+        swarm.step();
+        if swarm.leech.flushed() {
+            assert!(swarm.leech.store().data().flushes > before);
+            stored += 1;
+        } else {
+            other += 1;
+        }
+        if swarm.leech.session().is_complete() {
+            break;
+        }
+    }
+    assert!(swarm.leech.session().is_complete());
+    assert!(
+        stored > 0 && other > 0,
+        "{stored} turns stored, {other} did not"
+    );
+}
+
+#[test]
 fn a_tab_killed_mid_piece_resumes_from_the_exact_byte() {
     big_stack(kill_mid_piece_and_resume);
 }

@@ -30,6 +30,13 @@ use crate::wake::{now, Wake};
 
 /// How often the page hears the status, at most.
 const STATUS_EVERY_MS: u64 = 200;
+/// After a turn that stored bytes (and so flushed the data file before journaling them), the
+/// loop rests this long before the next one, so the bytes arriving meanwhile are stored,
+/// flushed and journaled together. A flush waits for the disk: with a turn per WebSocket
+/// message, a 256 MiB download made 3,081 flushes taking 2.1 s of the worker's 5; resting, 181
+/// taking 0.34 s. Bytes waiting in the inboxes are like bytes on the wire: `stop` (a reload, a
+/// closed page) still stores and journals them.
+const FLUSH_GAP_MS: i32 = 10;
 
 /// Everything the loop, the sockets' handlers and the announces share.
 pub struct Shared {
@@ -370,7 +377,14 @@ impl BrowserPeer {
             loop {
                 let sleep = shared.borrow_mut().tick();
                 match sleep {
-                    Some(ms) => wake.wait(ms).await,
+                    Some(ms) => {
+                        let flushed = shared.borrow().engine.as_ref().is_some_and(|e| e.flushed());
+                        let rest = if flushed { FLUSH_GAP_MS.min(ms) } else { 0 };
+                        if rest > 0 {
+                            wake.rest(rest).await;
+                        }
+                        wake.wait(ms - rest).await
+                    }
                     None => break,
                 }
             }

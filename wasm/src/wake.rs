@@ -26,6 +26,17 @@ impl Wake {
         }
     }
 
+    /// Wait `ms` milliseconds, whatever wakes it meanwhile (a wake then ends the next
+    /// [`Wake::wait`] at once): lets input gather into one turn.
+    pub async fn rest(&self, ms: i32) {
+        let mut resolve = None;
+        let promise = Promise::new(&mut |res, _| resolve = Some(res));
+        let resolve = resolve.expect("the executor runs at once");
+        let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.max(0));
+        let _ = JsFuture::from(promise).await;
+    }
+
     /// Wait `ms` milliseconds or until woken.
     pub async fn wait(&self, ms: i32) {
         if core::mem::take(&mut *self.pending.borrow_mut()) {
