@@ -25,8 +25,10 @@ pub const MCU_BITFIELD_BYTES: usize = 128;
 /// streams over several transmits; block data is never in the buffer (`SendBlock`).
 pub const MCU_OUTPUT_BUF: usize = 512;
 
-/// A peer in a browser tab: 16 peers, up to 32 768 pieces, 16 pieces downloading at once.
-pub type Browser<H, P> = Session<H, P, 16, 4096, 16, { 32 * 1024 }, 32, 4096, 64, 64, 64, 256, 16>;
+/// A peer in a browser tab: 16 peers, up to 32 768 pieces, 16 pieces downloading at once, up
+/// to 128 requests each way per peer (as [`Native`]: a peer across the internet is often far).
+pub type Browser<H, P> =
+    Session<H, P, 16, 4096, 16, { 32 * 1024 }, 128, 4096, 64, 256, 64, 256, 16>;
 
 /// The native command-line peer: 50 peers, 64 pieces downloading at once, up to 128 requests
 /// each way per peer (2 MiB in flight: 20 MB/s at a 100 ms round trip, 3.4 MB/s at 600 ms;
