@@ -14,7 +14,7 @@ pub use files::{
     segments_in, Components, EndSegments, FileEntry, FilePath, Files, Segment, Segments,
 };
 pub use trackers::Trackers;
-pub use write::{write_torrent, FileSpec, TorrentSpec, WriteError};
+pub use write::{write_torrent, write_torrent_with_info, FileSpec, TorrentSpec, WriteError};
 
 use crate::bencode::{decode_with, BencodeError, DecodeOptions, Dict, List, Value};
 use crate::geometry::{Geometry, GeometryError, PieceIndex};
@@ -199,6 +199,14 @@ impl<'a> Metainfo<'a> {
     /// Return the concatenated piece hashes: `piece_count * 20` bytes.
     pub fn pieces(&self) -> &'a [u8] {
         self.pieces
+    }
+
+    /// Return where [`pieces`](Self::pieces) starts inside [`info_bytes`](Self::info_bytes),
+    /// so a holder of the info dictionary alone can find the piece hashes in it.
+    pub fn pieces_offset(&self) -> usize {
+        // Both borrow the same torrent, `pieces` inside `info`: the difference of their
+        // addresses is the offset (no pointer is dereferenced).
+        self.pieces.as_ptr() as usize - self.info_bytes.as_ptr() as usize
     }
 
     /// Return the SHA-1 of piece `p` (all zeros if `p` belongs to another torrent's geometry).

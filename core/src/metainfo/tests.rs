@@ -34,6 +34,40 @@ fn single(name: &str, piece_length: u32, length: u64, pieces: &[u8]) -> Vec<u8> 
     })
 }
 
+#[test]
+fn a_torrent_rebuilt_around_received_info_bytes_has_their_hash_and_trackers() {
+    let first = single("file.bin", 16384, 40000, &hashes(3));
+    let m = Metainfo::parse(&first).unwrap();
+    let tiers: &[&[&str]] = &[&["http://a.test/announce", "udp://b.test:80"], &["http://c.test/x"]];
+    let mut out = vec![0u8; 1024];
+    let n = write_torrent_with_info(m.info_bytes, tiers, &mut out).unwrap();
+    let again = Metainfo::parse(&out[..n]).unwrap();
+    assert_eq!(again.info_hash, m.info_hash);
+    assert_eq!(again.info_bytes, m.info_bytes);
+    let urls: Vec<(usize, &str)> = again.trackers().collect();
+    assert_eq!(
+        urls,
+        [(0, "http://a.test/announce"), (0, "udp://b.test:80"), (1, "http://c.test/x")]
+    );
+    // Too small a buffer says exactly how much is needed, at every size.
+    for len in 0..n {
+        let e = write_torrent_with_info(m.info_bytes, tiers, &mut out[..len]).unwrap_err();
+        assert_eq!(e.required, n, "with {len} bytes");
+    }
+    // No tracker at all (a magnet link found through the DHT): only `info`.
+    let n = write_torrent_with_info(m.info_bytes, &[], &mut out).unwrap();
+    assert_eq!(Metainfo::parse(&out[..n]).unwrap().trackers().count(), 0);
+}
+
+#[test]
+fn the_piece_hashes_are_found_inside_the_info_bytes() {
+    let pieces = hashes(3);
+    let bytes = single("file.bin", 16384, 40000, &pieces);
+    let m = Metainfo::parse(&bytes).unwrap();
+    let at = m.pieces_offset();
+    assert_eq!(&m.info_bytes[at..at + 60], &pieces[..]);
+}
+
 /// Build raw bencode with an encoder (to craft torrents `write_torrent` refuses to write).
 fn raw(build: impl FnOnce(&mut Encoder<'_>) -> Result<(), BufferTooSmall>) -> Vec<u8> {
     let mut out = vec![0u8; 1 << 16];

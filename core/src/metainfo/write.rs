@@ -87,24 +87,8 @@ pub fn write_torrent(spec: &TorrentSpec<'_>, out: &mut [u8]) -> Result<usize, Wr
         enc: Encoder::new(out),
         required: None,
     };
-    let urls: usize = spec.trackers.iter().map(|t| t.len()).sum();
-    let first_url = spec.trackers.iter().flat_map(|t| t.iter()).next();
-
     w.open(b'd');
-    if let Some(url) = first_url {
-        w.bytes(b"announce").bytes(url.as_bytes());
-    }
-    if urls > 1 {
-        w.bytes(b"announce-list").open(b'l');
-        for tier in spec.trackers.iter().filter(|t| !t.is_empty()) {
-            w.open(b'l');
-            for url in tier.iter() {
-                w.bytes(url.as_bytes());
-            }
-            w.open(b'e');
-        }
-        w.open(b'e');
-    }
+    w.trackers(spec.trackers);
     if let Some(c) = spec.comment {
         w.bytes(b"comment").bytes(c.as_bytes());
     }
@@ -141,6 +125,27 @@ pub fn write_torrent(spec: &TorrentSpec<'_>, out: &mut [u8]) -> Result<usize, Wr
     w.open(b'e').open(b'e');
     match w.required {
         Some(required) => Err(WriteError::BufferTooSmall(BufferTooSmall { required })),
+        None => Ok(w.enc.finish()),
+    }
+}
+
+/// Write a `.torrent` around an info dictionary received as it is (from peers, for a magnet
+/// link), with `trackers` by tier; return its length. The info bytes are copied unchanged, so
+/// the torrent's info-hash is theirs; that they parse as a torrent is the caller's to check.
+pub fn write_torrent_with_info(
+    info: &[u8],
+    trackers: &[&[&str]],
+    out: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let mut w = Writer {
+        enc: Encoder::new(out),
+        required: None,
+    };
+    w.open(b'd');
+    w.trackers(trackers);
+    w.bytes(b"info").raw(info).open(b'e');
+    match w.required {
+        Some(required) => Err(BufferTooSmall { required }),
         None => Ok(w.enc.finish()),
     }
 }
@@ -184,6 +189,29 @@ struct Writer<'b> {
 }
 
 impl Writer<'_> {
+    /// `announce` (the first URL) and, with more than one URL, `announce-list`.
+    fn trackers(&mut self, trackers: &[&[&str]]) {
+        let urls: usize = trackers.iter().map(|t| t.len()).sum();
+        if let Some(url) = trackers.iter().flat_map(|t| t.iter()).next() {
+            self.bytes(b"announce").bytes(url.as_bytes());
+        }
+        if urls > 1 {
+            self.bytes(b"announce-list").open(b'l');
+            for tier in trackers.iter().filter(|t| !t.is_empty()) {
+                self.open(b'l');
+                for url in tier.iter() {
+                    self.bytes(url.as_bytes());
+                }
+                self.open(b'e');
+            }
+            self.open(b'e');
+        }
+    }
+
+    fn raw(&mut self, encoded: &[u8]) -> &mut Self {
+        self.item(encoded.len(), |e| e.raw(encoded).map(|_| ()))
+    }
+
     fn open(&mut self, tag: u8) -> &mut Self {
         self.item(1, |e| e.raw(&[tag]).map(|_| ()))
     }
