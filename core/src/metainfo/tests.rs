@@ -38,7 +38,10 @@ fn single(name: &str, piece_length: u32, length: u64, pieces: &[u8]) -> Vec<u8> 
 fn a_torrent_rebuilt_around_received_info_bytes_has_their_hash_and_trackers() {
     let first = single("file.bin", 16384, 40000, &hashes(3));
     let m = Metainfo::parse(&first).unwrap();
-    let tiers: &[&[&str]] = &[&["http://a.test/announce", "udp://b.test:80"], &["http://c.test/x"]];
+    let tiers: &[&[&str]] = &[
+        &["http://a.test/announce", "udp://b.test:80"],
+        &["http://c.test/x"],
+    ];
     let mut out = vec![0u8; 1024];
     let n = write_torrent_with_info(m.info_bytes, tiers, &mut out).unwrap();
     let again = Metainfo::parse(&out[..n]).unwrap();
@@ -47,7 +50,11 @@ fn a_torrent_rebuilt_around_received_info_bytes_has_their_hash_and_trackers() {
     let urls: Vec<(usize, &str)> = again.trackers().collect();
     assert_eq!(
         urls,
-        [(0, "http://a.test/announce"), (0, "udp://b.test:80"), (1, "http://c.test/x")]
+        [
+            (0, "http://a.test/announce"),
+            (0, "udp://b.test:80"),
+            (1, "http://c.test/x")
+        ]
     );
     // Too small a buffer says exactly how much is needed, at every size.
     for len in 0..n {

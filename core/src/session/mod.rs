@@ -113,8 +113,13 @@ pub struct Session<
     config: Config,
     info_hash: InfoHash,
     geometry: Geometry,
-    /// The piece hashes; `None` until started.
+    /// The piece hashes, or the info dictionary holding them at `hashes_at`; `None` until
+    /// started.
     hashes: Option<P>,
+    hashes_at: usize,
+    /// The info dictionary's length when `hashes` is the whole dictionary, served to peers
+    /// that ask (BEP 9); 0 when not serving.
+    metadata_len: u32,
     have: Bitfield<BYTES>,
     /// `have.count_ones()`, kept up to date.
     have_count: u32,

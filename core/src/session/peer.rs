@@ -59,8 +59,21 @@ pub(crate) struct Inbound {
 /// Small messages waiting to be sent, other than requests and haves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Control {
-    Cancel { piece: u32, begin: u32, len: u32 },
-    Reject { piece: u32, begin: u32, len: u32 },
+    Cancel {
+        piece: u32,
+        begin: u32,
+        len: u32,
+    },
+    Reject {
+        piece: u32,
+        begin: u32,
+        len: u32,
+    },
+    /// A BEP 9 metadata piece asked of us: its data, or a reject when we have no such piece.
+    Metadata {
+        piece: u32,
+        reject: bool,
+    },
 }
 
 /// All the state of one peer slot.
@@ -76,6 +89,8 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) peer_id: PeerId,
     pub(crate) fast: bool,
     pub(crate) extended: bool,
+    /// The id they receive BEP 9 `ut_metadata` messages with (their extended handshake).
+    pub(crate) ut_metadata: Option<u8>,
     /// Their pieces; counted in the picker's availability while `counted`.
     pub(crate) has: Bitfield<BYTES>,
     pub(crate) counted: bool,
@@ -141,6 +156,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             peer_id: PeerId([0; 20]),
             fast: false,
             extended: false,
+            ut_metadata: None,
             has: Bitfield::empty(),
             counted: false,
             handshake_sent: false,
@@ -188,6 +204,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.peer_id = PeerId([0; 20]);
         self.fast = false;
         self.extended = false;
+        self.ut_metadata = None;
         let _ = self.has.reset(0);
         self.counted = false;
         self.handshake_sent = false;

@@ -323,7 +323,7 @@ impl<
         let piece = partial.piece;
         let len = partial.len();
         let digest = partial.hasher.finish();
-        let at = piece as usize * 20;
+        let at = self.hashes_at + piece as usize * 20;
         let expected = (self.hashes.as_ref()).and_then(|h| h.as_ref().get(at..at + 20));
         if expected == Some(&digest[..]) {
             self.piece_verified(piece);

@@ -6,13 +6,19 @@ use super::pieces::Accepted;
 use super::pipeline;
 use super::{Event, Produced, Session};
 use crate::sha1::Sha1;
-use crate::wire::{ExtendedHandshake, Handshake, Message, Status};
+use crate::wire::{
+    metadata_piece_count, ExtendedHandshake, Handshake, Message, MetadataMessage, Status,
+};
 use crate::Instant;
 
 /// The largest `Piece` payload accepted: 128 KiB, the most any client requests.
 const MAX_PIECE_PAYLOAD: u32 = 128 * 1024;
 /// The largest extended message read (the extended handshake); longer ones are skipped.
 const MAX_EXTENDED: usize = 1024;
+/// The largest BEP 9 message read: a request is about 30 bytes; data sent to us is skipped.
+const MAX_METADATA_REQUEST: usize = 64;
+/// The extended id we receive BEP 9 `ut_metadata` messages with (libtorrent's choice too).
+pub(crate) const UT_METADATA_ID: u8 = 2;
 
 /// A decoded message with nothing borrowed from the ring.
 enum Msg {
@@ -44,7 +50,10 @@ enum Msg {
     ExtendedHandshake {
         reqq: Option<u32>,
         listen_port: Option<u16>,
+        ut_metadata: Option<u8>,
     },
+    /// A BEP 9 request for a piece of our metadata.
+    MetadataRequest(u32),
     /// Legal and of no use to us: Port, Suggest, AllowedFast, other extended messages.
     Ignored {
         needs_fast: bool,
@@ -364,7 +373,23 @@ impl<
                 let h = ExtendedHandshake::decode(&scratch[..n]).ok();
                 Msg::ExtendedHandshake {
                     reqq: h.as_ref().and_then(|h| h.reqq),
-                    listen_port: h.and_then(|h| h.listen_port),
+                    listen_port: h.as_ref().and_then(|h| h.listen_port),
+                    ut_metadata: h.and_then(|h| h.ut_metadata),
+                }
+            }
+            Message::Extended { id, payload }
+                if id == UT_METADATA_ID
+                    && self.metadata_len > 0
+                    && payload.len() <= MAX_METADATA_REQUEST =>
+            {
+                let mut scratch = [0u8; MAX_METADATA_REQUEST];
+                let n = payload.len();
+                payload.copy_to(&mut scratch[..n]);
+                // Only requests mean anything to a session (it never asks); the rest, and what
+                // does not decode, is ignored as BEP 9 asks of unknown messages.
+                match MetadataMessage::decode(&scratch[..n]) {
+                    Ok(MetadataMessage::Request { piece }) => Msg::MetadataRequest(piece),
+                    _ => Msg::Ignored { needs_fast: false },
                 }
             }
             Message::Suggest(_) | Message::AllowedFast(_) => Msg::Ignored { needs_fast: true },
@@ -507,7 +532,12 @@ impl<
                     }
                 }
             }
-            Msg::ExtendedHandshake { reqq, listen_port } => {
+            Msg::ExtendedHandshake {
+                reqq,
+                listen_port,
+                ut_metadata,
+            } => {
+                self.peers[i].ut_metadata = ut_metadata;
                 if let Some(port) = listen_port {
                     self.learn_listen_port(i, port);
                 }
@@ -515,6 +545,15 @@ impl<
                     let p = &mut self.peers[i];
                     p.request_cap = p.request_cap.min(reqq as usize).max(1);
                     p.max_requests = p.max_requests.min(p.request_cap);
+                }
+            }
+            Msg::MetadataRequest(piece) => {
+                let count = metadata_piece_count(self.metadata_len);
+                let p = &mut self.peers[i];
+                // A peer that floods requests past the queue has the rest ignored: it waits.
+                if p.ut_metadata.is_some() {
+                    let reject = piece >= count;
+                    let _ = p.control.push_back(Control::Metadata { piece, reject });
                 }
             }
             Msg::Ignored { needs_fast } => {

@@ -47,6 +47,8 @@ impl<
             info_hash: InfoHash([0; 20]),
             geometry: Geometry::NONE,
             hashes: None,
+            hashes_at: 0,
+            metadata_len: 0,
             have: Bitfield::empty(),
             have_count: 0,
             verified_bytes: 0,
@@ -113,10 +115,62 @@ impl<
         piece_hashes: P,
         resume: Option<&Resume<BYTES, PARTIAL>>,
     ) -> Result<(), SessionError> {
-        let count = geometry.piece_count();
-        if piece_hashes.as_ref().len() as u64 != count as u64 * 20 {
+        let len = geometry.piece_count() as usize * 20;
+        if piece_hashes.as_ref().len() != len {
             return Err(SessionError::BadPieceHashes);
         }
+        self.begin(now, config, info_hash, geometry, piece_hashes, 0, 0, resume)
+    }
+
+    /// [`Session::start`] for a session that also serves the torrent's metadata to peers that
+    /// ask for it (BEP 9 `ut_metadata`, so magnet links resolve from us): `info` is the whole
+    /// info dictionary, exactly as it hashes to `info_hash` (which is the caller's to check),
+    /// with the piece hashes at `hashes_at` in it
+    /// ([`Metainfo::pieces_offset`](crate::metainfo::Metainfo::pieces_offset)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_serving_metadata(
+        &mut self,
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        info: P,
+        hashes_at: usize,
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<(), SessionError> {
+        let len = geometry.piece_count() as usize * 20;
+        let size = info.as_ref().len();
+        let fits = hashes_at.checked_add(len).is_some_and(|end| end <= size);
+        let metadata_len = u32::try_from(size).map_err(|_| SessionError::BadPieceHashes)?;
+        if !fits {
+            return Err(SessionError::BadPieceHashes);
+        }
+        let at = hashes_at;
+        self.begin(
+            now,
+            config,
+            info_hash,
+            geometry,
+            info,
+            at,
+            metadata_len,
+            resume,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        &mut self,
+        now: Instant,
+        config: Config,
+        info_hash: InfoHash,
+        geometry: Geometry,
+        piece_hashes: P,
+        hashes_at: usize,
+        metadata_len: u32,
+        resume: Option<&Resume<BYTES, PARTIAL>>,
+    ) -> Result<(), SessionError> {
+        let count = geometry.piece_count();
         if config.send_window < MIN_SEND_WINDOW {
             return Err(SessionError::SendWindowTooSmall);
         }
@@ -130,6 +184,8 @@ impl<
         self.info_hash = info_hash;
         self.geometry = geometry;
         self.hashes = Some(piece_hashes);
+        self.hashes_at = hashes_at;
+        self.metadata_len = metadata_len;
         self.have_count = 0;
         self.verified_bytes = 0;
         self.partials.clear();

@@ -3,9 +3,13 @@
 use super::output::Command;
 use super::peer::{Control, Request};
 use super::pipeline;
+use super::rx::UT_METADATA_ID;
 use super::Session;
 use crate::sha1::Sha1;
-use crate::wire::{piece_header, ExtendedHandshake, Extensions, Handshake, Message, HANDSHAKE_LEN};
+use crate::wire::{
+    metadata_piece, piece_header, ExtendedHandshake, Extensions, Handshake, Message,
+    MetadataMessage, HANDSHAKE_LEN,
+};
 use crate::Instant;
 
 /// In endgame, a peer is given blocks already asked of others only while it has fewer
@@ -65,6 +69,22 @@ impl Writer<'_> {
         }
         *at = from as u32;
         from == total
+    }
+
+    fn metadata(&mut self, m: &MetadataMessage<'_>, ext_id: u8) -> bool {
+        if self.full {
+            return false;
+        }
+        match m.encode(ext_id, &mut self.buf[self.len..]) {
+            Ok(n) => {
+                self.len += n;
+                true
+            }
+            Err(_) => {
+                self.full = true;
+                false
+            }
+        }
     }
 
     fn raw(&mut self, bytes: &[u8]) -> bool {
@@ -154,14 +174,15 @@ impl<
                 p.first_done = true;
             }
             if p.extended {
-                let mut scratch = [0u8; 128];
+                let mut scratch = [0u8; 192];
+                let serving = self.metadata_len > 0;
                 let hs = ExtendedHandshake {
-                    ut_metadata: None,
+                    ut_metadata: serving.then_some(UT_METADATA_ID),
                     ut_pex: None,
                     client: Some(self.config.client_name),
                     listen_port: Some(self.config.listen_port),
                     reqq: Some(Q as u32),
-                    metadata_size: None,
+                    metadata_size: serving.then_some(self.metadata_len),
                     yourip: None,
                 };
                 if let Ok(n) = hs.encode(&mut scratch) {
@@ -188,6 +209,25 @@ impl<
         p.have_cursor = self.have_log_end;
         while let Some(c) = p.control.front().copied() {
             let m = match c {
+                Control::Metadata { piece, reject } => {
+                    let info = self.hashes.as_ref().map_or(&[][..], |h| h.as_ref());
+                    let data = metadata_piece(info, piece).filter(|_| !reject);
+                    let m = match data {
+                        Some(data) => MetadataMessage::Data {
+                            piece,
+                            total_size: self.metadata_len,
+                            data,
+                        },
+                        None => MetadataMessage::Reject { piece },
+                    };
+                    // Asked only of a peer that told its id (see `rx`).
+                    let id = p.ut_metadata.unwrap_or(0);
+                    if !w.metadata(&m, id) {
+                        return;
+                    }
+                    p.control.pop_front();
+                    continue;
+                }
                 Control::Cancel { piece, begin, len } => Message::Cancel {
                     index: piece,
                     begin,

@@ -6,6 +6,7 @@
 //! send are spelled out as literal bytes, so the encoders are not checked against themselves.
 
 mod contract;
+mod metadata;
 
 use std::boxed::Box;
 use std::vec;
