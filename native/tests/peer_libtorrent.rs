@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use peer_support::{
-    create, data, enjambre, free_port, libtorrent, run, wait_listening, Background,
+    create, data, enjambre, free_port, info_hash, libtorrent, run, wait_listening, Background,
 };
 
 const SCRIPT: &str = r#"
@@ -19,7 +19,12 @@ mode, torrent, save, iface, peer = sys.argv[1:6]
 s = lt.session({'listen_interfaces': iface, 'enable_dht': False, 'enable_lsd': False,
                 'enable_upnp': False, 'enable_natpmp': False, 'allow_multiple_connections_per_ip': True,
                 'alert_mask': 0})
-p = {'ti': lt.torrent_info(torrent), 'save_path': save}
+if mode == 'magnet':
+    p = lt.parse_magnet_uri(torrent)
+    p.save_path = save
+    mode = 'leech'
+else:
+    p = {'ti': lt.torrent_info(torrent), 'save_path': save}
 if mode == 'seed':
     p['flags'] = lt.torrent_flags.seed_mode
 h = s.add_torrent(p)
@@ -37,7 +42,13 @@ while time.time() < deadline:
 sys.exit(1)
 "#;
 
-fn python(mode: &str, torrent: &Path, save: &Path, iface: &str, peer: &str) -> Child {
+fn python(
+    mode: &str,
+    torrent: impl AsRef<std::ffi::OsStr>,
+    save: &Path,
+    iface: &str,
+    peer: &str,
+) -> Child {
     Command::new("/usr/bin/python3")
         .args(["-c", SCRIPT, mode])
         .arg(torrent)
@@ -58,12 +69,20 @@ fn first_line(child: &mut Child) -> String {
 }
 
 fn fixture(dir: &Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
-    let bytes = data(5_000_000, 21);
+    fixture_of(dir, 5_000_000, 65536)
+}
+
+fn fixture_of(
+    dir: &Path,
+    len: usize,
+    piece_length: u32,
+) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+    let bytes = data(len, 21);
     let src = dir.join("src");
     std::fs::create_dir(&src).unwrap();
     let file = src.join("shared.bin");
     std::fs::write(&file, &bytes).unwrap();
-    let torrent = create(&file, &dir.join("shared.torrent"), &[], 65536);
+    let torrent = create(&file, &dir.join("shared.torrent"), &[], piece_length);
     (bytes, file, torrent)
 }
 
@@ -144,6 +163,49 @@ fn a_libtorrent_leech_downloads_from_enjambre() {
     assert!(
         status.success() && done.starts_with("done"),
         "libtorrent did not finish; seed log:\n{log}"
+    );
+    assert!(
+        std::fs::read(out.join("shared.bin")).unwrap() == bytes,
+        "libtorrent's copy differs"
+    );
+}
+
+#[test]
+fn a_libtorrent_leech_with_only_a_magnet_link_gets_the_metadata_and_the_data_from_enjambre() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 1,221 pieces of 16 KiB: an info dictionary of about 24 KiB, two metadata pieces.
+    let (bytes, file, torrent) = fixture_of(dir.path(), 20_000_000, 16384);
+    let magnet = format!("magnet:?xt=urn:btih:{}&dn=shared.bin", info_hash(&torrent));
+    let port = free_port();
+    let mut seed = Background::spawn(
+        enjambre()
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args(["--listen", "127.0.0.1", "--port", &port.to_string()]),
+    );
+    wait_listening(port);
+    let out = dir.path().join("lt");
+    std::fs::create_dir(&out).unwrap();
+    let mut leech = python(
+        "magnet",
+        &magnet,
+        &out,
+        &format!("127.0.0.4:{}", free_port()),
+        &format!("127.0.0.1:{port}"),
+    );
+    assert!(first_line(&mut leech).starts_with("ready"));
+    let done = first_line(&mut leech);
+    let status = leech.wait().unwrap();
+    let log = seed.stop();
+    assert!(
+        status.success() && done.starts_with("done"),
+        "libtorrent did not finish from the magnet link; seed log:\n{log}"
     );
     assert!(
         std::fs::read(out.join("shared.bin")).unwrap() == bytes,

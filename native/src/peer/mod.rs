@@ -459,7 +459,8 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         config.seed = rand::random();
         config.upload_only = upload_only;
         let epoch = launched;
-        let session = build_session::<BYTES, RX>(config, info_hash, geometry, hashes, state)?;
+        let info = (meta.info_bytes, meta.pieces_offset());
+        let session = build_session::<BYTES, RX>(config, info_hash, geometry, info, state)?;
         let announcer = Announcer::new(
             info_hash,
             peer_id,
@@ -500,7 +501,7 @@ fn build_session<const BYTES: usize, const RX: usize>(
     config: Config,
     info_hash: InfoHash,
     geometry: Geometry,
-    hashes: &'static [u8],
+    (info, hashes_at): (&'static [u8], usize),
     state: Option<Box<NativeResume<BYTES>>>,
 ) -> Result<Box<NativeSession<BYTES, RX>>, Failure> {
     std::thread::Builder::new()
@@ -509,8 +510,11 @@ fn build_session<const BYTES: usize, const RX: usize>(
         .spawn(move || {
             let mut session = Box::new(NativeSession::<BYTES, RX>::empty());
             let now = enjambre_core::Instant::ZERO;
-            (session.start(now, config, info_hash, geometry, hashes, state.as_deref()))
-                .map(|()| session)
+            // The whole info dictionary, so peers with only a magnet link get it from us.
+            let resume = state.as_deref();
+            (session
+                .start_serving_metadata(now, config, info_hash, geometry, info, hashes_at, resume))
+            .map(|()| session)
         })
         .map_err(|e| Failure::new(1, format!("cannot start: {e}")))?
         .join()
