@@ -1,4 +1,5 @@
-//! The BitTorrent peer wire protocol (BEP 3, BEP 6 fast extension, BEP 10 extension protocol).
+//! The BitTorrent peer wire protocol (BEP 3, BEP 6 fast extension, BEP 10 extension protocol,
+//! BEP 9 `ut_metadata` messages).
 //!
 //! Decoders read straight out of a receive ring's two halves ([`Split`]), so a message that wraps
 //! around the end of the ring is never copied. They return [`Status::Partial`] while more bytes
@@ -11,17 +12,24 @@ mod extended;
 mod handshake;
 mod message;
 mod split;
+mod ut_metadata;
 
 #[cfg(test)]
 mod capture_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ut_metadata_tests;
 
 pub use extended::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};
 pub use handshake::{Extensions, Handshake, HANDSHAKE_LEN, PROTOCOL};
 pub(crate) use message::BITFIELD as BITFIELD_ID;
 pub use message::{piece_header, Message};
 pub use split::Split;
+pub use ut_metadata::{
+    metadata_piece, metadata_piece_count, metadata_piece_len, MetadataError, MetadataField,
+    MetadataMessage, METADATA_PIECE_LEN,
+};
 
 use core::fmt;
 
