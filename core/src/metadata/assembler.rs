@@ -1,137 +1,13 @@
 //! The info dictionary, put together from pieces that several peers send.
 
-use core::fmt;
 use core::marker::PhantomData;
 
 use heapless::Vec;
 
+use super::{PieceFault, ReceiveError, SizeError};
 use crate::sha1::Sha1;
 use crate::wire::{metadata_piece_count, metadata_piece_len, METADATA_PIECE_LEN};
 use crate::{Duration, InfoHash, Instant};
-
-/// Why a metadata size cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SizeError {
-    /// A size of 0: no info dictionary is that short.
-    Empty,
-    /// More bytes than the caller's buffer holds.
-    LargerThanBuffer {
-        /// The size offered.
-        size: u32,
-        /// The buffer's length.
-        buffer: usize,
-    },
-    /// More pieces than the assembler tracks (`PIECES`).
-    TooManyPieces {
-        /// The size offered.
-        size: u32,
-        /// The most pieces the assembler tracks.
-        max: usize,
-    },
-    /// Another size is already known; the two peers disagree.
-    Conflict {
-        /// The size already known.
-        known: u32,
-        /// The size offered.
-        offered: u32,
-    },
-}
-
-impl fmt::Display for SizeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            SizeError::Empty => f.write_str("metadata size of 0"),
-            SizeError::LargerThanBuffer { size, buffer } => {
-                write!(
-                    f,
-                    "metadata of {size} bytes exceeds the {buffer}-byte buffer"
-                )
-            }
-            SizeError::TooManyPieces { size, max } => {
-                write!(f, "metadata of {size} bytes needs more than {max} pieces")
-            }
-            SizeError::Conflict { known, offered } => {
-                write!(f, "metadata size {offered} contradicts the known {known}")
-            }
-        }
-    }
-}
-
-impl core::error::Error for SizeError {}
-
-/// What a peer did wrong in a data message it was asked for: drop and ban it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum PieceFault {
-    /// Its `total_size` is not one we can use (when it was the first size we heard).
-    Size(SizeError),
-    /// Its `total_size` is not the size already known.
-    TotalSize {
-        /// The size already known.
-        known: u32,
-        /// The `total_size` received.
-        received: u32,
-    },
-    /// Its data is not the piece's exact length (16 KiB, or the rest for the last piece).
-    Length {
-        /// The piece index.
-        piece: u32,
-        /// The piece's length.
-        expected: usize,
-        /// The data's length.
-        received: usize,
-    },
-}
-
-impl fmt::Display for PieceFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            PieceFault::Size(e) => write!(f, "metadata data: {e}"),
-            PieceFault::TotalSize { known, received } => {
-                write!(f, "metadata data: total_size {received}, not {known}")
-            }
-            PieceFault::Length {
-                piece,
-                expected,
-                received,
-            } => write!(
-                f,
-                "metadata piece {piece}: {received} bytes instead of {expected}"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for PieceFault {}
-
-/// Why [`MetadataAssembler::receive`] did not take a piece.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReceiveError<K, const N: usize> {
-    /// The sender broke BEP 9; its piece is missing again.
-    Fault(PieceFault),
-    /// Every piece arrived but their SHA-1 is not the info-hash. The assembler forgot every
-    /// piece and the size; `peers` are all who sent a piece (ban them: one of them lied).
-    HashMismatch {
-        /// The distinct senders of the discarded pieces.
-        peers: Vec<K, N>,
-    },
-}
-
-impl<K, const N: usize> fmt::Display for ReceiveError<K, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReceiveError::Fault(e) => fmt::Display::fmt(e, f),
-            ReceiveError::HashMismatch { peers } => write!(
-                f,
-                "the metadata from {} peers does not match the info-hash",
-                peers.len()
-            ),
-        }
-    }
-}
-
-impl<K: fmt::Debug, const N: usize> core::error::Error for ReceiveError<K, N> {}
 
 /// What [`MetadataAssembler::receive`] did with a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

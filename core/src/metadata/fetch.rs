@@ -4,11 +4,11 @@ use core::num::NonZeroU8;
 
 use heapless::Vec;
 
-use super::{FetchError, MetadataAssembler, ReceiveError, Received};
+use super::fetch_rx::Step;
+use super::{FetchError, MetadataAssembler};
 use crate::sha1::Sha1;
 use crate::wire::{
-    ExtendedHandshake, Extensions, Handshake, Message, MetadataMessage, Status, HANDSHAKE_LEN,
-    METADATA_PIECE_LEN,
+    ExtendedHandshake, Extensions, Handshake, MetadataMessage, HANDSHAKE_LEN, METADATA_PIECE_LEN,
 };
 use crate::{InfoHash, Instant, PeerId};
 
@@ -69,35 +69,25 @@ pub enum FetchOutput<'b, K, const N: usize> {
 
 /// Where the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     Handshake,
     Messages,
     Failed(FetchError),
 }
 
-/// What one step of reading did.
-enum Step<K, const N: usize> {
-    /// Read something; read on.
-    Again,
-    /// More bytes are needed.
-    Wait,
-    Done,
-    Failed(FetchError),
-    Mismatch(Vec<K, N>),
-}
-
 /// What we know of the peer and asked of it.
 #[derive(Debug, Clone, Copy)]
-struct Remote {
+pub(super) struct Remote {
     /// Its extended id for `ut_metadata`.
-    ut_metadata: Option<u8>,
+    pub(super) ut_metadata: Option<u8>,
     /// Its `metadata_size`.
-    size: Option<u32>,
-    in_flight: [Option<u32>; MAX_IN_FLIGHT],
+    pub(super) size: Option<u32>,
+    /// Pieces asked of it, not yet answered.
+    pub(super) in_flight: [Option<u32>; MAX_IN_FLIGHT],
     /// A piece it asked us for, to reject: we have no metadata to serve.
-    reject_due: Option<u32>,
+    pub(super) reject_due: Option<u32>,
     /// No new requests before this (it rejected one).
-    paused_until: Instant,
+    pub(super) paused_until: Instant,
 }
 
 /// A sans-IO state machine for one connection of a magnet download, before the info
@@ -112,17 +102,18 @@ struct Remote {
 /// returns [`FetchOutput::Timeout`]. Input is read in `RX` bytes of inline storage
 /// ([`FETCH_RX_LEN`] fits every data message); a longer `ut_metadata` message fails the peer.
 pub struct MetadataFetch<K, const RX: usize> {
-    peer: K,
-    info_hash: InfoHash,
-    config: FetchConfig,
-    phase: Phase,
-    hello_sent: bool,
-    remote: Remote,
-    rx: [u8; RX],
-    start: usize,
-    end: usize,
+    pub(super) peer: K,
+    pub(super) info_hash: InfoHash,
+    pub(super) config: FetchConfig,
+    pub(super) phase: Phase,
+    pub(super) hello_sent: bool,
+    pub(super) remote: Remote,
+    /// Bytes received and not yet read: `rx[start..end]`.
+    pub(super) rx: [u8; RX],
+    pub(super) start: usize,
+    pub(super) end: usize,
     /// Bytes of a message too long to buffer still to drop.
-    skip: u64,
+    pub(super) skip: u64,
 }
 
 impl<K: Copy + Eq, const RX: usize> MetadataFetch<K, RX> {
@@ -288,157 +279,4 @@ impl<K: Copy + Eq, const RX: usize> MetadataFetch<K, RX> {
         }
         asm.next_timeout(self.peer).filter(|&t| t > now)
     }
-
-    /// Read one handshake or message from the buffer.
-    fn step<H: Sha1, const N: usize>(
-        &mut self,
-        now: Instant,
-        asm: &mut MetadataAssembler<'_, H, K, N>,
-    ) -> Step<K, N> {
-        let bytes = self.rx.get(self.start..self.end).unwrap_or_default();
-        if self.skip > 0 {
-            let n = self.skip.min(bytes.len() as u64);
-            if n == 0 {
-                return Step::Wait;
-            }
-            self.skip -= n;
-            self.consume(n as usize);
-            return Step::Again;
-        }
-        if self.phase == Phase::Handshake {
-            let hs = match Handshake::decode(bytes, &[]) {
-                Ok(Status::Complete(hs)) => hs,
-                Ok(Status::Partial) => return Step::Wait,
-                Err(e) => return fail(FetchError::Wire(e)),
-            };
-            if hs.info_hash != self.info_hash {
-                return fail(FetchError::WrongInfoHash);
-            }
-            if hs.peer_id == self.config.peer_id {
-                return fail(FetchError::SelfConnection);
-            }
-            if !hs.extensions().extended {
-                return fail(FetchError::NoExtensionProtocol);
-            }
-            self.phase = Phase::Messages;
-            self.consume(HANDSHAKE_LEN);
-            return Step::Again;
-        }
-        if let Some(len) = self.oversized(bytes) {
-            self.skip = len;
-            return Step::Again;
-        }
-        let max_len = u32::try_from(RX.saturating_sub(4)).unwrap_or(u32::MAX);
-        let (message, used) = match Message::decode(bytes, &[], max_len) {
-            Ok(Status::Complete(m)) => m,
-            Ok(Status::Partial) => return Step::Wait,
-            Err(e) => return fail(FetchError::Wire(e)),
-        };
-        let step = match message {
-            Message::Extended { id: 0, payload } => {
-                let payload = payload.as_contiguous().unwrap_or_default();
-                on_extended_handshake(&mut self.remote, asm, payload)
-            }
-            Message::Extended { id, payload } if id == self.config.ut_metadata.get() => {
-                let payload = payload.as_contiguous().unwrap_or_default();
-                on_metadata(&mut self.remote, self.peer, now, asm, payload)
-            }
-            _ => Step::Again,
-        };
-        self.consume(used);
-        step
-    }
-
-    /// The whole length of the message at the start of `bytes`, when it is longer than the
-    /// buffer and of a kind we skip: bitfield, piece, or an extended message not for us.
-    fn oversized(&self, bytes: &[u8]) -> Option<u64> {
-        let prefix = bytes.get(..4)?.try_into().ok()?;
-        let total = u64::from(u32::from_be_bytes(prefix)) + 4;
-        if total <= RX as u64 {
-            return None;
-        }
-        let ours = [0, self.config.ut_metadata.get()];
-        match (bytes.get(4)?, bytes.get(5)) {
-            (5 | 7, _) => Some(total),
-            (20, Some(ext)) if !ours.contains(ext) => Some(total),
-            _ => None,
-        }
-    }
-
-    /// Drop the `n` oldest buffered bytes.
-    fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
-    }
-}
-
-fn fail<K, const N: usize>(e: FetchError) -> Step<K, N> {
-    Step::Failed(e)
-}
-
-fn on_extended_handshake<H: Sha1, K: Copy + Eq, const N: usize>(
-    r: &mut Remote,
-    asm: &mut MetadataAssembler<'_, H, K, N>,
-    payload: &[u8],
-) -> Step<K, N> {
-    let h = match ExtendedHandshake::decode(payload) {
-        Ok(h) => h,
-        Err(e) => return fail(FetchError::Wire(e)),
-    };
-    let Some(id) = h.ut_metadata else {
-        return fail(FetchError::NoUtMetadata);
-    };
-    r.ut_metadata = Some(id);
-    if let Some(size) = h.metadata_size {
-        r.size = Some(size);
-        match asm.set_size(size) {
-            Ok(()) | Err(super::SizeError::Conflict { .. }) => {}
-            Err(e) => return fail(FetchError::Size(e)),
-        }
-    }
-    Step::Again
-}
-
-fn on_metadata<H: Sha1, K: Copy + Eq, const N: usize>(
-    r: &mut Remote,
-    peer: K,
-    now: Instant,
-    asm: &mut MetadataAssembler<'_, H, K, N>,
-    payload: &[u8],
-) -> Step<K, N> {
-    let message = match MetadataMessage::decode(payload) {
-        Ok(m) => m,
-        Err(e) if e.is_ignorable() => return Step::Again,
-        Err(e) => return fail(FetchError::Metadata(e)),
-    };
-    if let MetadataMessage::Request { piece } = message {
-        r.reject_due = Some(piece);
-        return Step::Again;
-    }
-    // An answer counts only to a request in flight; anything else is dropped.
-    let piece = message.piece();
-    let Some(slot) = r.in_flight.iter_mut().find(|s| **s == Some(piece)) else {
-        return Step::Again;
-    };
-    *slot = None;
-    match message {
-        MetadataMessage::Reject { piece } => {
-            asm.reject(peer, piece);
-            r.paused_until = now + asm.timeout();
-        }
-        MetadataMessage::Data {
-            piece,
-            total_size,
-            data,
-        } => match asm.receive(peer, piece, total_size, data) {
-            Ok(Received::Complete(_)) => return Step::Done,
-            Ok(_) => {}
-            Err(ReceiveError::Fault(f)) => return fail(FetchError::Piece(f)),
-            Err(ReceiveError::HashMismatch { peers }) => return Step::Mismatch(peers),
-        },
-        MetadataMessage::Request { .. } => {}
-    }
-    Step::Again
 }
