@@ -22,5 +22,9 @@ const _: () = {
     is_format::<crate::resume::ResumeError>();
     is_format::<crate::geometry::GeometryError>();
     is_format::<crate::bitfield::BitfieldError>();
+    is_format::<crate::wire::MetadataError>();
+    is_format::<crate::metadata::FetchError>();
+    is_format::<crate::metadata::SizeError>();
+    is_format::<crate::metadata::PieceFault>();
     is_format::<crate::BufferTooSmall>();
 };

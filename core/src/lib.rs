@@ -13,6 +13,8 @@
 //! - [`bitfield`], [`progress`], [`resume`], [`picker`]: which pieces and which exact bytes
 //!   are held, what to fetch next, and the state that survives a restart.
 //! - [`session`]: one torrent's swarm, tying it all together.
+//! - [`magnet`], [`metadata`]: from a magnet link to the info dictionary, fetched from peers
+//!   (BEP 9) before a session can start.
 //!
 //! # The run loop
 //! A shell owns the sockets, the clock and the storage. After every input it drains
@@ -114,6 +116,7 @@ pub mod geometry;
 pub mod ids;
 pub mod journal;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod picker;
 pub mod progress;
