@@ -106,7 +106,10 @@ pub struct MetadataFetch<K, const RX: usize> {
     pub(super) info_hash: InfoHash,
     pub(super) config: FetchConfig,
     pub(super) phase: Phase,
+    /// Our handshake is out; our extended handshake too (sent only once the peer's handshake
+    /// came: aria2 drops a peer whose extended handshake arrives with its handshake).
     pub(super) hello_sent: bool,
+    pub(super) extended_sent: bool,
     pub(super) remote: Remote,
     /// Bytes received and not yet read: `rx[start..end]`.
     pub(super) rx: [u8; RX],
@@ -126,6 +129,7 @@ impl<K: Copy + Eq, const RX: usize> MetadataFetch<K, RX> {
             config,
             phase: Phase::Handshake,
             hello_sent: false,
+            extended_sent: false,
             remote: Remote {
                 ut_metadata: None,
                 size: None,
@@ -212,6 +216,11 @@ impl<K: Copy + Eq, const RX: usize> MetadataFetch<K, RX> {
             n = self.hello(out).ok_or(FetchError::OutputTooSmall)?;
             self.hello_sent = true;
         }
+        if !self.extended_sent && self.phase == Phase::Messages {
+            let room = out.get_mut(n..).unwrap_or_default();
+            n += self.extended(room).ok_or(FetchError::OutputTooSmall)?;
+            self.extended_sent = true;
+        }
         let r = &mut self.remote;
         let Some(ext_id) = r.ut_metadata else {
             return Ok(n);
@@ -241,7 +250,7 @@ impl<K: Copy + Eq, const RX: usize> MetadataFetch<K, RX> {
         Ok(n)
     }
 
-    /// Write our handshake and extended handshake; return their length.
+    /// Write our handshake; return its length.
     fn hello(&self, out: &mut [u8]) -> Option<usize> {
         let ext = Extensions {
             extended: true,
@@ -249,14 +258,18 @@ impl<K: Copy + Eq, const RX: usize> MetadataFetch<K, RX> {
         };
         let hs = Handshake::new(self.info_hash, self.config.peer_id, ext).encode();
         out.get_mut(..HANDSHAKE_LEN)?.copy_from_slice(&hs);
+        Some(HANDSHAKE_LEN)
+    }
+
+    /// Write our extended handshake (offering `ut_metadata`); return its length.
+    fn extended(&self, out: &mut [u8]) -> Option<usize> {
         let ours = ExtendedHandshake {
             ut_metadata: Some(self.config.ut_metadata.get()),
             client: Some(self.config.client_name),
             listen_port: self.config.listen_port,
             ..ExtendedHandshake::default()
         };
-        let n = ours.encode_message(out.get_mut(HANDSHAKE_LEN..)?).ok()?;
-        Some(HANDSHAKE_LEN + n)
+        ours.encode_message(out).ok()
     }
 
     /// When to poll again without input: when a request to another peer times out, or our

@@ -13,6 +13,7 @@ pub mod http_tracker;
 pub mod io_thread;
 pub mod journal;
 pub mod layout;
+pub mod magnet;
 pub mod pool;
 pub mod progress;
 pub mod rate;
@@ -158,8 +159,21 @@ impl Torrent {
     }
 }
 
-fn run_get(args: GetArgs) -> Result<(), Failure> {
+fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
+    if magnet::is_magnet(&args.torrent) {
+        let link = args.torrent.to_string_lossy().into_owned();
+        let c = &args.common;
+        let found = magnet::resolve(&link, &args.output, &c.peers, c.port, c.listen, args.wait)?;
+        if found.fetched {
+            eprintln!(
+                "metadata fetched; the torrent is kept in {}",
+                found.torrent.display()
+            );
+        }
+        args.common.peers.extend(found.peers);
+        args.torrent = found.torrent;
+    }
     let torrent = Torrent::load(&args.torrent)?;
     let files = torrent.layout(None, false)?;
     let resume = ResumeFile::in_dir(&args.output, torrent.meta.info_hash);

@@ -235,6 +235,13 @@ impl Peer {
         Self::spawn(name, dir, c, opts)
     }
 
+    /// `enjambre get LINK -o OUT --json …` for a magnet link (or any source given as text).
+    pub fn get_link(name: &str, dir: &Path, link: &str, out: &Path, opts: PeerOpts) -> Peer {
+        let mut c = command_in(opts.netns.as_deref());
+        c.arg("get").arg(link).arg("-o").arg(out);
+        Self::spawn(name, dir, c, opts)
+    }
+
     /// `enjambre seed TORRENT --data DATA --json …`; returns once it accepts connections.
     pub fn seed(name: &str, dir: &Path, t: &Torrent, data: &Path, opts: PeerOpts) -> Peer {
         let mut c = command_in(opts.netns.as_deref());
