@@ -113,13 +113,15 @@ impl<F: File> Engine<F> {
         // 128 blocks (2 MiB) in flight per peer at most: 20 MB/s at a 100 ms round trip.
         config.pipeline_depth = 128;
         let mut session = Box::new(BrowserSession::empty());
+        // The whole info dictionary: a peer reaching us with only a magnet link gets it.
         session
-            .start(
+            .start_serving_metadata(
                 now,
                 config,
                 torrent.info_hash,
                 torrent.geometry,
-                torrent.hashes.clone(),
+                torrent.info.clone(),
+                torrent.hashes_at,
                 resume,
             )
             .map_err(|e| format!("cannot start the download: {e}"))?;

@@ -26,8 +26,10 @@ pub struct Torrent {
     pub info_hash: InfoHash,
     /// Pieces and lengths.
     pub geometry: Geometry,
-    /// The pieces' SHA-1 hashes, 20 bytes each.
-    pub hashes: Vec<u8>,
+    /// The info dictionary, as it hashes to `info_hash`: served to peers that ask (BEP 9).
+    pub info: Vec<u8>,
+    /// Where the pieces' SHA-1 hashes (20 bytes each) start in `info`.
+    pub hashes_at: usize,
     /// The files, in torrent order.
     pub files: Vec<TorrentFile>,
     /// The tracker URLs it names (announce and announce-list), at most [`MAX_TRACKERS`].
@@ -52,7 +54,8 @@ impl Torrent {
             name: meta.name.to_string(),
             info_hash: meta.info_hash,
             geometry: meta.geometry(),
-            hashes: meta.pieces().to_vec(),
+            info: meta.info_bytes.to_vec(),
+            hashes_at: meta.pieces_offset(),
             files,
             trackers: meta
                 .trackers()
@@ -60,6 +63,12 @@ impl Torrent {
                 .map(|(_, url)| url.to_string())
                 .collect(),
         })
+    }
+
+    /// The pieces' SHA-1 hashes, 20 bytes each.
+    pub fn hashes(&self) -> &[u8] {
+        let len = self.geometry.piece_count() as usize * 20;
+        &self.info[self.hashes_at..self.hashes_at + len]
     }
 
     /// The info-hash in lowercase hex: the bridge's path and the storage files' names.
@@ -113,7 +122,7 @@ mod tests {
         let t = Torrent::parse(&torrent(&[], 40_000)).unwrap();
         assert_eq!(t.name, "album");
         assert_eq!(t.geometry.piece_count(), 3);
-        assert_eq!(t.hashes.len(), 60);
+        assert_eq!(t.hashes().len(), 60);
         assert_eq!(
             t.files,
             vec![TorrentFile {
