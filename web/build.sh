@@ -2,6 +2,7 @@
 # Build the browser peer into web/pkg/: the wasm32 build of enjambre-wasm (size profile),
 # wasm-bindgen --target web, npm binaryen's wasm-opt (re-relooped, -Oz), short import names
 # (short-imports.mjs), npm terser on the JS glue; print the gzip sizes.
+# KEEP_NAMES=1 keeps the functions' names (larger; for tests/web/profile-worker.mjs).
 # Installs what it needs when missing: the wasm32 target, wasm-bindgen-cli equal to
 # Cargo.lock's wasm-bindgen, npm binaryen and terser (without npm the wasm and the glue are left
 # unoptimised, and says so).
@@ -24,16 +25,19 @@ if { [ ! -x "$opt" ] || [ ! -x "$terser" ]; } && command -v npm >/dev/null; then
 fi
 
 cargo build --profile wasm-release --target wasm32-unknown-unknown -p enjambre-wasm
-wasm-bindgen --target web --remove-name-section --remove-producers-section \
+names=(--remove-name-section)
+keep=()
+if [ "${KEEP_NAMES:-0}" = 1 ]; then names=(); keep=(-g); fi
+wasm-bindgen --target web "${names[@]}" --remove-producers-section \
   --out-dir "$web/pkg" target/wasm32-unknown-unknown/wasm-release/enjambre_wasm.wasm
 if [ -x "$opt" ]; then
-  "$opt" --flatten --rereloop -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  "$opt" "${keep[@]}" --flatten --rereloop -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-reference-types --enable-multivalue \
     "$web/pkg/enjambre_wasm_bg.wasm" -o "$web/pkg/enjambre_wasm_bg.wasm"
 else
   echo "web/build.sh: no npm, so no wasm-opt: the wasm works but is larger (install node and npm)" >&2
 fi
-if [ -x "$terser" ]; then
+if [ -x "$terser" ] && [ "${KEEP_NAMES:-0}" != 1 ]; then
   node "$web/short-imports.mjs" "$web/pkg/enjambre_wasm_bg.wasm" "$web/pkg/enjambre_wasm.js"
   "$terser" "$web/pkg/enjambre_wasm.js" --module --compress --mangle -o "$web/pkg/enjambre_wasm.js"
 fi

@@ -36,6 +36,8 @@ pub struct MemFile {
     pub bytes: Vec<u8>,
     /// How many times it was flushed.
     pub flushes: usize,
+    /// How many times it was written to.
+    pub writes: usize,
 }
 
 impl File for MemFile {
@@ -47,6 +49,7 @@ impl File for MemFile {
     }
 
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), IoError> {
+        self.writes += 1;
         let end = offset as usize + bytes.len();
         if self.bytes.len() < end {
             self.bytes.resize(end, 0);

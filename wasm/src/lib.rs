@@ -49,6 +49,7 @@ pub mod engine;
 pub mod feed;
 pub mod file;
 pub mod rate;
+pub mod staged;
 pub mod state_file;
 pub mod store;
 pub mod text;

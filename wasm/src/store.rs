@@ -152,6 +152,25 @@ impl<F: File> Store<F> {
         Ok(())
     }
 
+    /// Store `bytes` at `at` in the data file in one call: the writes `parts` (piece, offset in
+    /// it, length), contiguous and in order; each journaled with the next [`Store::journal`].
+    pub fn write_run(
+        &mut self,
+        at: u64,
+        bytes: &[u8],
+        parts: impl Iterator<Item = (PieceIndex, u32, u32)>,
+    ) -> Result<(), IoError> {
+        self.files.data.write_at(at, bytes)?;
+        for (piece, offset, len) in parts {
+            self.note(Entry::Write {
+                piece: piece.get(),
+                start: offset,
+                end: offset + len,
+            });
+        }
+        Ok(())
+    }
+
     /// Read `buf.len()` bytes at `offset` inside `piece`.
     pub fn read(&mut self, piece: PieceIndex, offset: u32, buf: &mut [u8]) -> Result<(), IoError> {
         let at = self.geometry.piece_offset(piece) + u64::from(offset);
