@@ -7,13 +7,14 @@
 use super::Session;
 
 /// A seeder on a microcontroller: 4 peers, up to 1024 pieces, no picker, no partial pieces,
-/// no storage operations (blocks are sent straight from flash), a 1 KiB receive ring per peer.
+/// no storage operations (blocks are sent straight from flash), a 1 KiB receive ring per peer,
+/// 8 connects and disconnects remembered for PEX (about 300 bytes).
 /// It only seeds: start it with every piece (a resume state whose `have` is full).
 pub type McuSeeder<H, P> = McuSeederWith<H, P, 4>;
 
 /// [`McuSeeder`] with `PEERS` peer slots instead of 4 (a board with more or less RAM).
 pub type McuSeederWith<H, P, const PEERS: usize> =
-    Session<H, P, PEERS, MCU_BITFIELD_BYTES, 0, 1024, 8, 0, 8, 0, 8, 1, 4>;
+    Session<H, P, PEERS, MCU_BITFIELD_BYTES, 0, 1024, 8, 0, 8, 0, 8, 1, 4, 8>;
 
 /// Bitfield bytes of [`McuSeeder`] (1024 pieces): its resume state is
 /// `Resume<MCU_BITFIELD_BYTES, 0>`.
