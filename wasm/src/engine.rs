@@ -112,6 +112,7 @@ impl<F: File> Engine<F> {
         config.send_window = 1024 * 1024;
         // 128 blocks (2 MiB) in flight per peer at most: 20 MB/s at a 100 ms round trip.
         config.pipeline_depth = 128;
+        config.pex = !torrent.private;
         let mut session = Box::new(BrowserSession::empty());
         session
             .start(
