@@ -97,7 +97,7 @@ pub type Resume<const BYTES: usize, const PARTIAL: usize> = ResumeState<BYTES, P
 /// | `EVENTS` | events queued for display (the newest are dropped beyond it); at least 1 |
 /// | `HAVES` | verified pieces remembered for `Have` messages to peers; at least 1 |
 /// | `BANS` | banned, struck and cooling-down addresses, each |
-/// | `PEX` | connects and disconnects remembered for PEX messages to peers (a peer that falls further behind is sent the peers connected now) |
+/// | `PEX` | connects and disconnects remembered for PEX messages to peers (a peer that falls further behind is sent the peers connected now); 0: no peer exchange at all |
 pub struct Session<
     H: Sha1,
     P: AsRef<[u8]>,

@@ -7,7 +7,8 @@
 //! (see `swarm`). Sending costs O(1) memory per peer: connects and disconnects go into one
 //! session-wide log of `PEX` events, each peer keeps a cursor into it, and a peer whose cursor
 //! fell off the log (or that never heard from us) gets a snapshot of the peers connected now.
-//! Nothing is sent or taken when [`Config::pex`](super::Config::pex) is off.
+//! Nothing is offered, sent or taken when [`Config::pex`](super::Config::pex) is off, nor in a
+//! session whose `PEX` log holds nothing: with `PEX = 0` this code is compiled out.
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -114,13 +115,18 @@ impl<
         const PEX: usize,
     > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
+    /// Whether we exchange peers: `PEX` (a constant: 0 compiles all of this out) and the config.
+    pub(crate) fn pex_on(&self) -> bool {
+        PEX > 0 && self.config.pex
+    }
+
     // ---- receiving ---------------------------------------------------------------------------
 
     /// Whether the message of `len` bytes (after the length prefix) whose head is `head` is a
     /// `ut_pex` message to read here (whole in the ring, so never longer than it).
     pub(crate) fn is_pex(&self, head: &[u8; 13], len: u32) -> bool {
         let len = len as usize;
-        self.config.pex
+        self.pex_on()
             && head[4] == 20
             && head[5] == UT_PEX_ID
             && (2..=MAX_PEX_PAYLOAD + 2).contains(&len)
@@ -198,7 +204,7 @@ impl<
     /// Peer `i` can be told to others as `addr` (outbound: the address we dialled, once it
     /// handshaked; inbound: its IP and the port its extended handshake names).
     pub(crate) fn pex_connected(&mut self, i: usize, addr: SocketAddr) {
-        if !self.config.pex || self.peers[i].pex_addr.is_some() {
+        if !self.pex_on() || self.peers[i].pex_addr.is_some() {
             return;
         }
         self.peers[i].pex_addr = Some(addr);
@@ -239,7 +245,7 @@ impl<
     /// happened since.
     fn pex_pending(&self, i: usize) -> bool {
         let p = &self.peers[i];
-        self.config.pex
+        self.pex_on()
             && p.ut_pex.is_some()
             && p.is_active()
             && p.bitfield_sent

@@ -554,8 +554,8 @@ impl<
                 yourip,
             } => {
                 self.peers[i].ut_metadata = ut_metadata;
-                self.peers[i].ut_pex = ut_pex.filter(|_| self.config.pex);
-                if let Some(ip) = yourip {
+                self.peers[i].ut_pex = ut_pex.filter(|_| self.pex_on());
+                if let Some(ip) = yourip.filter(|_| self.pex_on()) {
                     self.learn_own_ip(ip);
                 }
                 if let Some(port) = listen_port {

@@ -200,7 +200,7 @@ impl<
                 let serving = self.metadata_len > 0;
                 let hs = ExtendedHandshake {
                     ut_metadata: serving.then_some(UT_METADATA_ID),
-                    ut_pex: self.config.pex.then_some(UT_PEX_ID),
+                    ut_pex: (PEX > 0 && self.config.pex).then_some(UT_PEX_ID),
                     client: Some(self.config.client_name),
                     listen_port: Some(self.config.listen_port),
                     reqq: Some(Q as u32),
