@@ -127,7 +127,10 @@ fn with_a_private_torrent_the_leech_never_hears_of_the_seed() {
     assert!(std::fs::read(b_out.join("shared.bin")).unwrap() == bytes);
     let peers = connected(&lines);
     let a = format!("127.0.0.1:{a_port}");
-    assert!(!peers.is_empty() && peers.iter().all(|p| *p == a), "{peers:?}");
+    assert!(
+        !peers.is_empty() && peers.iter().all(|p| *p == a),
+        "{peers:?}"
+    );
 }
 
 /// A libtorrent leech on IFACE given only PEER; prints `pex HOST:PORT` for each peer it learnt
