@@ -23,6 +23,8 @@ const _: () = {
     is_format::<crate::geometry::GeometryError>();
     is_format::<crate::bitfield::BitfieldError>();
     is_format::<crate::wire::MetadataError>();
+    is_format::<crate::wire::PexError>();
+    is_format::<crate::wire::PexFlags>();
     is_format::<crate::metadata::FetchError>();
     is_format::<crate::metadata::SizeError>();
     is_format::<crate::metadata::PieceFault>();

@@ -8,7 +8,7 @@
 //!
 //! # Layers
 //! - [`bencode`], [`metainfo`]: `.torrent` files and bencoded values, zero-copy.
-//! - [`wire`]: the peer wire protocol (BEP 3, 6, 10), decoded across a [`ring::RingBuffer`].
+//! - [`wire`]: the peer wire protocol (BEP 3, 6, 9, 10, 11), decoded across a [`ring::RingBuffer`].
 //! - [`tracker`]: HTTP and UDP tracker messages, both directions (BEP 3, 7, 15, 23, 48).
 //! - [`bitfield`], [`progress`], [`resume`], [`picker`]: which pieces and which exact bytes
 //!   are held, what to fetch next, and the state that survives a restart.

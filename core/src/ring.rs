@@ -85,6 +85,15 @@ impl<const N: usize> RingBuffer<N> {
         };
     }
 
+    /// Move the buffered bytes to the start of the storage, so that [`as_slices`](Self::as_slices)
+    /// returns them all in `a`. Costs a rotation of the storage when they wrap, nothing otherwise.
+    pub fn make_contiguous(&mut self) {
+        if self.head + self.len > N {
+            self.storage.rotate_left(self.head);
+            self.head = 0;
+        }
+    }
+
     /// Drop every buffered byte.
     pub fn clear(&mut self) {
         self.head = 0;
@@ -163,6 +172,18 @@ mod tests {
     }
 
     #[test]
+    fn wrapped_bytes_made_contiguous_stay_in_order_and_keep_taking_writes() {
+        let mut r = RingBuffer::<8>::new();
+        r.write(b"abcdef");
+        r.consume(4);
+        r.write(b"ghij");
+        r.make_contiguous();
+        assert_eq!(r.as_slices(), (&b"efghij"[..], &b""[..]));
+        assert_eq!(r.write(b"klm"), 2);
+        assert_eq!(contents(&r), b"efghijkl");
+    }
+
+    #[test]
     fn consuming_more_than_buffered_empties() {
         let mut r = RingBuffer::<4>::new();
         r.write(b"ab");
@@ -197,6 +218,7 @@ mod tests {
         Write(Vec<u8>),
         Consume(usize),
         Clear,
+        MakeContiguous,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -204,6 +226,7 @@ mod tests {
             4 => proptest::collection::vec(any::<u8>(), 0..20).prop_map(Op::Write),
             3 => (0usize..20).prop_map(Op::Consume),
             1 => Just(Op::Clear),
+            1 => Just(Op::MakeContiguous),
         ]
     }
 
@@ -227,6 +250,10 @@ mod tests {
                     Op::Clear => {
                         r.clear();
                         model.clear();
+                    }
+                    Op::MakeContiguous => {
+                        r.make_contiguous();
+                        prop_assert!(r.as_slices().1.is_empty());
                     }
                 }
                 prop_assert_eq!(r.len(), model.len());

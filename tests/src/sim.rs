@@ -142,6 +142,9 @@ pub struct Swarm {
     pub latency_ms: (u64, u64),
     /// Announce interval the simulated tracker gives.
     pub announce_interval: Duration,
+    /// Whether nodes added from now on exchange peers (`Config::pex`; on by default). The
+    /// simulated tracker gives every node every address, so PEX only adds its messages.
+    pub pex: bool,
     buf: Vec<u8>,
     /// Bytes a rate-limited uplink will have sent: (when, node, peer, bytes).
     sending: Vec<(Instant, usize, PeerHandle, usize)>,
@@ -158,6 +161,7 @@ impl Swarm {
             rng: seed | 1,
             latency_ms: (1, 20),
             announce_interval: Duration::from_secs(30),
+            pex: true,
             buf: vec![0; MIN_OUTPUT_BUF * 2],
             sending: Vec::new(),
         }
@@ -190,6 +194,7 @@ impl Swarm {
         let mut config = Config::new(PeerId(id), 6881);
         config.seed = 0x1234 + n as u64;
         config.pipeline_depth = Q;
+        config.pex = self.pex;
         let mut node = Node {
             addr,
             session: None,

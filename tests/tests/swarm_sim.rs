@@ -267,6 +267,12 @@ fn uneven_uplinks_finish_near_the_fluid_bound() {
     let seed_up = 2_500_000u64;
     let mut swarm = Swarm::new(torrent(128, 7), 7);
     swarm.latency_ms = (20, 20);
+    // The ratio depends on the first milliseconds' timing more than the bound allows for: with
+    // latencies of 19-21 ms instead of 20 (seeds 1-12) it ranged 1.23-1.75× without PEX and
+    // 1.31-1.75× with (2026-12-06); with exactly 20 ms, PEX's first messages (a few ms on the
+    // 100 kB/s uplinks) move it from 1.48× to 1.63×. So this scenario runs without PEX, as
+    // it was measured.
+    swarm.pex = false;
     let seed = swarm.add_node(true, Behaviour::Honest);
     swarm.nodes[seed].up_rate = Some(seed_up);
     let leeches: Vec<usize> = ups

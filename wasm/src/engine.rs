@@ -115,6 +115,7 @@ impl<F: File> Engine<F> {
         config.send_window = 1024 * 1024;
         // 256 blocks (4 MiB) in flight per peer at most: 40 MB/s at a 100 ms round trip.
         config.pipeline_depth = 256;
+        config.pex = !torrent.private;
         let mut session = Box::new(BrowserSession::empty());
         // The whole info dictionary: a peer reaching us with only a magnet link gets it.
         session

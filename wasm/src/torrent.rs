@@ -34,6 +34,8 @@ pub struct Torrent {
     pub files: Vec<TorrentFile>,
     /// The tracker URLs it names (announce and announce-list), at most [`MAX_TRACKERS`].
     pub trackers: Vec<String>,
+    /// Private (BEP 27): peers come from its trackers only, never from peer exchange.
+    pub private: bool,
 }
 
 /// Tracker URLs kept at most.
@@ -62,6 +64,7 @@ impl Torrent {
                 .take(MAX_TRACKERS)
                 .map(|(_, url)| url.to_string())
                 .collect(),
+            private: meta.private,
         })
     }
 

@@ -54,6 +54,10 @@ pub struct Config {
     pub client_name: &'static str,
     /// Offer and use the BEP 6 fast extension.
     pub fast_extension: bool,
+    /// Exchange peer addresses with peers that offer BEP 11 `ut_pex`: learn from theirs and
+    /// tell them ours. Turn it off for a private torrent (BEP 27), whose peers come only from
+    /// its trackers.
+    pub pex: bool,
     /// Never ask peers for pieces, only serve: a seed whose data lacks some pieces.
     pub upload_only: bool,
     /// Bytes per peer the session hands the shell (transmits, and uploaded blocks with their
@@ -87,6 +91,7 @@ impl Config {
             seed: 0x5eed,
             client_name: "Enjambre 0.1",
             fast_extension: true,
+            pex: true,
             upload_only: false,
             send_window: 256 * 1024,
         }

@@ -26,6 +26,7 @@ mod choke;
 mod config;
 mod output;
 mod peer;
+mod pex;
 mod pieces;
 mod pipeline;
 pub mod preset;
@@ -50,8 +51,9 @@ pub use output::{
 
 use announce::Announce;
 use peer::{Peer, Phase};
+use pex::PexLog;
 use pieces::{Fact, Op, OpKind, Partial};
-use swarm::Known;
+use swarm::{Known, Source};
 
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
@@ -95,6 +97,7 @@ pub type Resume<const BYTES: usize, const PARTIAL: usize> = ResumeState<BYTES, P
 /// | `EVENTS` | events queued for display (the newest are dropped beyond it); at least 1 |
 /// | `HAVES` | verified pieces remembered for `Have` messages to peers; at least 1 |
 /// | `BANS` | banned, struck and cooling-down addresses, each |
+/// | `PEX` | connects and disconnects remembered for PEX messages to peers (a peer that falls further behind is sent the peers connected now); 0: no peer exchange at all |
 pub struct Session<
     H: Sha1,
     P: AsRef<[u8]>,
@@ -109,6 +112,7 @@ pub struct Session<
     const EVENTS: usize = 64,
     const HAVES: usize = 256,
     const BANS: usize = 32,
+    const PEX: usize = 64,
 > {
     config: Config,
     info_hash: InfoHash,
@@ -147,6 +151,10 @@ pub struct Session<
     next_op: u32,
     have_log: Deque<u32, HAVES>,
     have_log_end: u32,
+    /// Peers connected and lost, for PEX messages to peers.
+    pex_log: PexLog<PEX>,
+    /// Our own IP addresses, as peers told them (`yourip`): never dialled from PEX.
+    own_ips: Vec<IpAddr, 2>,
     events: Deque<Event, EVENTS>,
     cursor: usize,
     announce: Announce,
@@ -179,7 +187,8 @@ impl<
         const EVENTS: usize,
         const HAVES: usize,
         const BANS: usize,
-    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+        const PEX: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
     // ---- inputs ----------------------------------------------------------------------------
 
@@ -187,7 +196,7 @@ impl<
     pub fn handle_peers(&mut self, now: Instant, addrs: impl IntoIterator<Item = SocketAddr>) {
         self.now = now;
         for addr in addrs {
-            self.add_known(now, addr, false);
+            self.add_known(now, addr, Source::Tracker);
         }
         self.want_connect = true;
     }
@@ -197,7 +206,7 @@ impl<
     pub fn handle_dial(&mut self, now: Instant, addrs: impl IntoIterator<Item = SocketAddr>) {
         self.now = now;
         for addr in addrs {
-            self.add_known(now, addr, true);
+            self.add_known(now, addr, Source::User);
         }
         self.want_connect = true;
     }
@@ -514,6 +523,11 @@ impl<
                 }
             }
         }
+        for i in 0..PEERS {
+            if let Some(due) = self.pex_deadline(i) {
+                consider(due);
+            }
+        }
         if let Some(idle) = self.next_idle() {
             consider(idle);
         }
@@ -604,6 +618,8 @@ impl<
             p.counted = false;
         }
         let (outbound, addr, listen) = (p.outbound, p.addr, p.listen_addr);
+        self.pex_gone(i);
+        let p = &mut self.peers[i];
         // Its block in progress is no longer coming: bytes received are written, the rest free.
         p.inbound = None;
         self.drop_requests(i);

@@ -91,6 +91,19 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) extended: bool,
     /// The id they receive BEP 9 `ut_metadata` messages with (their extended handshake).
     pub(crate) ut_metadata: Option<u8>,
+    /// The id they receive BEP 11 `ut_pex` messages with; `None` while PEX is off.
+    pub(crate) ut_pex: Option<u8>,
+    /// The address other peers are told this one is at (see [`pex`](super::pex)), once known,
+    /// and whether the PEX log carries it (a twin's may instead).
+    pub(crate) pex_addr: Option<SocketAddr>,
+    pub(crate) pex_logged: bool,
+    /// Our messages to it: whether one was composed yet, the PEX log event the next one starts
+    /// at, and the earliest it may go.
+    pub(crate) pex_synced: bool,
+    pub(crate) pex_cursor: u32,
+    pub(crate) pex_due: Instant,
+    /// When we last took one of its messages.
+    pub(crate) pex_heard: Option<Instant>,
     /// Their pieces; counted in the picker's availability while `counted`.
     pub(crate) has: Bitfield<BYTES>,
     pub(crate) counted: bool,
@@ -157,6 +170,13 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             fast: false,
             extended: false,
             ut_metadata: None,
+            ut_pex: None,
+            pex_addr: None,
+            pex_logged: false,
+            pex_synced: false,
+            pex_cursor: 0,
+            pex_due: Instant::ZERO,
+            pex_heard: None,
             has: Bitfield::empty(),
             counted: false,
             handshake_sent: false,
@@ -205,6 +225,13 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.fast = false;
         self.extended = false;
         self.ut_metadata = None;
+        self.ut_pex = None;
+        self.pex_addr = None;
+        self.pex_logged = false;
+        self.pex_synced = false;
+        self.pex_cursor = 0;
+        self.pex_due = Instant::ZERO;
+        self.pex_heard = None;
         let _ = self.has.reset(0);
         self.counted = false;
         self.handshake_sent = false;

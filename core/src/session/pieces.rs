@@ -118,7 +118,8 @@ impl<
         const EVENTS: usize,
         const HAVES: usize,
         const BANS: usize,
-    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+        const PEX: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
     pub(crate) fn partial_index(&self, piece: u32) -> Option<usize> {
         if !self.in_progress.get(piece) {

@@ -7,13 +7,14 @@
 use super::Session;
 
 /// A seeder on a microcontroller: 4 peers, up to 1024 pieces, no picker, no partial pieces,
-/// no storage operations (blocks are sent straight from flash), a 1 KiB receive ring per peer.
+/// no storage operations (blocks are sent straight from flash), a 1 KiB receive ring per peer,
+/// no peer exchange (a seed dials nobody it learns of, and PEX costs a board 8.5 KB of code).
 /// It only seeds: start it with every piece (a resume state whose `have` is full).
 pub type McuSeeder<H, P> = McuSeederWith<H, P, 4>;
 
 /// [`McuSeeder`] with `PEERS` peer slots instead of 4 (a board with more or less RAM).
 pub type McuSeederWith<H, P, const PEERS: usize> =
-    Session<H, P, PEERS, MCU_BITFIELD_BYTES, 0, 1024, 8, 0, 8, 0, 8, 1, 4>;
+    Session<H, P, PEERS, MCU_BITFIELD_BYTES, 0, 1024, 8, 0, 8, 0, 8, 1, 4, 0>;
 
 /// Bitfield bytes of [`McuSeeder`] (1024 pieces): its resume state is
 /// `Resume<MCU_BITFIELD_BYTES, 0>`.
@@ -144,6 +145,46 @@ mod tests {
                 Output::Command(_) | Output::Event(_) | Output::Write { .. } => {}
             }
         }
+    }
+
+    #[test]
+    fn an_mcu_seeder_offers_no_peer_exchange_whatever_the_config() {
+        let hashes: &'static [u8] = &[0; 20];
+        let geometry = Geometry::new(16384, 16384).unwrap();
+        let info_hash = InfoHash([1; 20]);
+        let mut config = Config::new(PeerId([2; 20]), 6881);
+        config.upload_only = true;
+        assert!(config.pex);
+        let mut s = std::boxed::Box::new(Mcu::EMPTY);
+        let now = Instant::ZERO;
+        s.start(now, config, info_hash, geometry, hashes, None)
+            .unwrap();
+        let peer = s
+            .handle_incoming(now, "10.0.0.9:51413".parse().unwrap())
+            .unwrap();
+        let ext = Extensions {
+            fast: true,
+            extended: true,
+            dht: false,
+        };
+        let theirs = Handshake::new(info_hash, PeerId([3; 20]), ext).encode();
+        assert_eq!(s.handle_input(now, peer, &theirs), HANDSHAKE_LEN);
+        let mut buf = std::vec![0u8; MCU_OUTPUT_BUF];
+        let mut sent = std::vec::Vec::new();
+        loop {
+            match s.poll_output(now, &mut buf) {
+                Output::Timeout(_) => break,
+                Output::Transmit { peer, bytes } => {
+                    sent.extend_from_slice(bytes);
+                    let n = bytes.len();
+                    s.handle_sent(now, peer, n);
+                }
+                _ => {}
+            }
+        }
+        let ours = std::string::String::from_utf8_lossy(&sent).into_owned();
+        assert!(ours.contains("1:md"), "no extended handshake: {ours}");
+        assert!(!ours.contains("ut_pex"), "{ours}");
     }
 
     #[test]

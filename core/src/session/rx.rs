@@ -10,6 +10,7 @@ use crate::wire::{
     metadata_piece_count, ExtendedHandshake, Handshake, Message, MetadataMessage, Status,
 };
 use crate::Instant;
+use core::net::{IpAddr, SocketAddr};
 
 /// The largest `Piece` payload accepted: 128 KiB, the most any client requests.
 const MAX_PIECE_PAYLOAD: u32 = 128 * 1024;
@@ -51,6 +52,8 @@ enum Msg {
         reqq: Option<u32>,
         listen_port: Option<u16>,
         ut_metadata: Option<u8>,
+        ut_pex: Option<u8>,
+        yourip: Option<IpAddr>,
     },
     /// A BEP 9 request for a piece of our metadata.
     MetadataRequest(u32),
@@ -74,7 +77,8 @@ impl<
         const EVENTS: usize,
         const HAVES: usize,
         const BANS: usize,
-    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+        const PEX: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
     /// Process the peer's receive ring until it needs more bytes or produces a storage write.
     pub(crate) fn poll_rx(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<Produced> {
@@ -149,6 +153,9 @@ impl<
             peer,
             peer_id: hs.peer_id,
         });
+        if let Some(addr) = self.peers[i].addr.filter(|_| self.peers[i].outbound) {
+            self.pex_connected(i, addr);
+        }
         true
     }
 
@@ -253,8 +260,8 @@ impl<
     fn read_message(&mut self, now: Instant, i: usize) -> bool {
         let max = self.config.max_message_len.min(RX.saturating_sub(4) as u32);
         let p = &mut self.peers[i];
-        let (a, b) = p.rx.as_slices();
         let mut head = [0u8; 13];
+        let (a, b) = p.rx.as_slices();
         let have = copy_prefix(a, b, &mut head);
         if have < 4 {
             return false;
@@ -281,6 +288,11 @@ impl<
             // uploads drain (clients like aria2 pipeline past the `reqq` we advertise).
             return false;
         }
+        if have >= 6 && self.is_pex(&head, len) {
+            return self.read_pex(now, i, 4 + len as usize);
+        }
+        let p = &mut self.peers[i];
+        let (a, b) = p.rx.as_slices();
         if head[4] == 7 && len >= 9 {
             // Piece: read the 13-byte header, then let the payload stream.
             if len - 9 > MAX_PIECE_PAYLOAD {
@@ -370,11 +382,13 @@ impl<
                 let mut scratch = [0u8; MAX_EXTENDED];
                 let n = payload.len();
                 payload.copy_to(&mut scratch[..n]);
-                let h = ExtendedHandshake::decode(&scratch[..n]).ok();
+                let h = ExtendedHandshake::decode(&scratch[..n]).unwrap_or_default();
                 Msg::ExtendedHandshake {
-                    reqq: h.as_ref().and_then(|h| h.reqq),
-                    listen_port: h.as_ref().and_then(|h| h.listen_port),
-                    ut_metadata: h.and_then(|h| h.ut_metadata),
+                    reqq: h.reqq,
+                    listen_port: h.listen_port,
+                    ut_metadata: h.ut_metadata,
+                    ut_pex: h.ut_pex,
+                    yourip: h.yourip_addr(),
                 }
             }
             Message::Extended { id, payload }
@@ -536,10 +550,20 @@ impl<
                 reqq,
                 listen_port,
                 ut_metadata,
+                ut_pex,
+                yourip,
             } => {
                 self.peers[i].ut_metadata = ut_metadata;
+                self.peers[i].ut_pex = ut_pex.filter(|_| self.pex_on());
+                if let Some(ip) = yourip.filter(|_| self.pex_on()) {
+                    self.learn_own_ip(ip);
+                }
                 if let Some(port) = listen_port {
                     self.learn_listen_port(i, port);
+                    let p = &self.peers[i];
+                    if let Some(ip) = p.addr.filter(|_| !p.outbound).map(|a| a.ip()) {
+                        self.pex_connected(i, SocketAddr::new(ip, port));
+                    }
                 }
                 if let Some(reqq) = reqq {
                     let p = &mut self.peers[i];

@@ -5,6 +5,7 @@ use heapless::{Deque, Vec};
 
 use super::announce::Announce;
 use super::peer::Peer;
+use super::pex::PexLog;
 use super::pieces::Partial;
 use super::{Config, Resume, Session, SessionError, MIN_SEND_WINDOW};
 use crate::bitfield::Bitfield;
@@ -26,7 +27,8 @@ impl<
         const EVENTS: usize,
         const HAVES: usize,
         const BANS: usize,
-    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+        const PEX: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
     /// Connection slots: `PEERS`.
     pub const SLOTS: usize = PEERS;
@@ -68,6 +70,8 @@ impl<
             next_op: 0,
             have_log: Deque::new(),
             have_log_end: 0,
+            pex_log: PexLog::new(),
+            own_ips: Vec::new(),
             events: Deque::new(),
             cursor: 0,
             announce: Announce::new(),
@@ -203,6 +207,8 @@ impl<
         self.ops.clear();
         self.have_log.clear();
         self.have_log_end = 0;
+        self.pex_log.clear();
+        self.own_ips.clear();
         self.events.clear();
         self.cursor = 0;
         self.announce = Announce::new();

@@ -1,6 +1,12 @@
 //! Peer addresses we know of, and when to (re)connect to them.
+//!
+//! Addresses from trackers and the user come first: one learnt from a peer (PEX) never takes
+//! the place of one of theirs, gives its own place to theirs when the list is full, and is
+//! dialled after theirs when both are due. Our tracker's lists are piece-aware; PEX is hearsay.
 
 use core::net::SocketAddr;
+
+use heapless::Vec;
 
 use super::output::CloseReason;
 use super::peer::Phase;
@@ -8,13 +14,68 @@ use super::Session;
 use crate::sha1::Sha1;
 use crate::{Duration, Instant, PeerId};
 
-/// A peer address learned from a tracker or the user.
+/// A peer address learned from a tracker, the user or a peer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Known {
     pub(crate) addr: SocketAddr,
     pub(crate) state: KnownState,
     /// Named by the user: dialled even when we are a seed.
     pub(crate) dial: bool,
+    /// Learnt only from peers (PEX), never from a tracker or the user.
+    pub(crate) pex: bool,
+}
+
+/// Where an address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Tracker,
+    /// Named by the user: dialled even when we are a seed.
+    User,
+    /// A peer's `ut_pex` message.
+    Pex,
+}
+
+/// Add `addr` to `known`, or note a better source for it. When the list is full, a tracker's
+/// or the user's address takes the place of a PEX one not in use (the one failing most), or
+/// else of any address that keeps failing; a PEX address only of a PEX one that keeps failing.
+pub(crate) fn remember<const KNOWN: usize>(
+    known: &mut Vec<Known, KNOWN>,
+    now: Instant,
+    addr: SocketAddr,
+    source: Source,
+) {
+    if addr.port() == 0 {
+        return;
+    }
+    let (dial, pex) = (source == Source::User, source == Source::Pex);
+    if let Some(k) = known.iter_mut().find(|k| k.addr == addr) {
+        k.dial |= dial;
+        k.pex &= pex;
+        return;
+    }
+    let new = Known {
+        addr,
+        state: KnownState::Idle {
+            retry_at: now,
+            failures: 0,
+        },
+        dial,
+        pex,
+    };
+    let Err(new) = known.push(new) else { return };
+    let failures = |k: &Known| match k.state {
+        KnownState::Idle { failures, .. } => Some(failures),
+        _ => None,
+    };
+    let idle_pex = (known.iter().enumerate())
+        .filter_map(|(n, k)| failures(k).filter(|_| k.pex).map(|f| (n, f)))
+        .filter(|&(_, f)| !pex || f >= 3)
+        .max_by_key(|&(_, f)| f)
+        .map(|(n, _)| n);
+    let failing = || (!pex).then(|| known.iter().position(|k| failures(k) >= Some(3)))?;
+    if let Some(n) = idle_pex.or_else(failing) {
+        known[n] = new;
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,33 +107,11 @@ impl<
         const EVENTS: usize,
         const HAVES: usize,
         const BANS: usize,
-    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+        const PEX: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
-    pub(crate) fn add_known(&mut self, now: Instant, addr: SocketAddr, dial: bool) {
-        if addr.port() == 0 {
-            return;
-        }
-        if let Some(k) = self.known.iter_mut().find(|k| k.addr == addr) {
-            k.dial |= dial;
-            return;
-        }
-        let known = Known {
-            addr,
-            state: KnownState::Idle {
-                retry_at: now,
-                failures: 0,
-            },
-            dial,
-        };
-        if self.known.push(known).is_err() {
-            // Full: replace an address that keeps failing.
-            let worst = self.known.iter().position(
-                |k| matches!(k.state, KnownState::Idle { failures, .. } if failures >= 3),
-            );
-            if let Some(w) = worst {
-                self.known[w] = known;
-            }
-        }
+    pub(crate) fn add_known(&mut self, now: Instant, addr: SocketAddr, source: Source) {
+        remember(&mut self.known, now, addr, source);
     }
 
     pub(crate) fn never_connect(&mut self, addr: SocketAddr) {
@@ -135,11 +174,15 @@ impl<
             let Some(slot) = self.free_slot() else {
                 return started;
             };
-            let due = self.known.iter().position(|k| {
-                matches!(k.state, KnownState::Idle { retry_at, .. } if retry_at <= now)
-                    && (k.dial || !seeding)
-                    && !self.bans.contains(&k.addr.ip())
-            });
+            // The first due address, a tracker's or the user's before a PEX one.
+            let due = (self.known.iter().enumerate())
+                .filter(|(_, k)| {
+                    matches!(k.state, KnownState::Idle { retry_at, .. } if retry_at <= now)
+                        && (k.dial || !seeding)
+                        && !self.bans.contains(&k.addr.ip())
+                })
+                .min_by_key(|(_, k)| k.pex)
+                .map(|(n, _)| n);
             let Some(n) = due else { return started };
             let addr = self.known[n].addr;
             self.known[n].state = KnownState::InUse;

@@ -2,6 +2,7 @@
 
 use super::output::Command;
 use super::peer::{Control, Request};
+use super::pex::UT_PEX_ID;
 use super::pipeline;
 use super::rx::UT_METADATA_ID;
 use super::Session;
@@ -17,7 +18,7 @@ use crate::Instant;
 const ENDGAME_DEPTH: usize = 2;
 
 /// Writes whole messages into a buffer until one does not fit.
-struct Writer<'b> {
+pub(crate) struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
     full: bool,
@@ -87,6 +88,26 @@ impl Writer<'_> {
         }
     }
 
+    /// Append what `encode` writes into the room left, when it fits.
+    pub(crate) fn encoded(
+        &mut self,
+        encode: impl FnOnce(&mut [u8]) -> Result<usize, crate::BufferTooSmall>,
+    ) -> bool {
+        if self.full {
+            return false;
+        }
+        match encode(&mut self.buf[self.len..]) {
+            Ok(n) => {
+                self.len += n;
+                true
+            }
+            Err(_) => {
+                self.full = true;
+                false
+            }
+        }
+    }
+
     fn raw(&mut self, bytes: &[u8]) -> bool {
         if self.full || self.buf.len() - self.len < bytes.len() {
             self.full = true;
@@ -112,7 +133,8 @@ impl<
         const EVENTS: usize,
         const HAVES: usize,
         const BANS: usize,
-    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS>
+        const PEX: usize,
+    > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
     /// Write everything pending for peer `i` into `buf`; returns the length, if any.
     pub(crate) fn compose_tx(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
@@ -178,7 +200,7 @@ impl<
                 let serving = self.metadata_len > 0;
                 let hs = ExtendedHandshake {
                     ut_metadata: serving.then_some(UT_METADATA_ID),
-                    ut_pex: None,
+                    ut_pex: (PEX > 0 && self.config.pex).then_some(UT_PEX_ID),
                     client: Some(self.config.client_name),
                     listen_port: Some(self.config.listen_port),
                     reqq: Some(Q as u32),
@@ -279,6 +301,7 @@ impl<
             }
             r.sent = true;
         }
+        self.compose_pex(i, w);
     }
 
     /// Queue requests up to the peer's pipeline depth.

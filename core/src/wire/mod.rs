@@ -1,5 +1,5 @@
 //! The BitTorrent peer wire protocol (BEP 3, BEP 6 fast extension, BEP 10 extension protocol,
-//! BEP 9 `ut_metadata` messages).
+//! BEP 9 `ut_metadata` and BEP 11 `ut_pex` messages).
 //!
 //! Decoders read straight out of a receive ring's two halves ([`Split`]), so a message that wraps
 //! around the end of the ring is never copied. They return [`Status::Partial`] while more bytes
@@ -13,6 +13,7 @@ mod handshake;
 mod message;
 mod split;
 mod ut_metadata;
+mod ut_pex;
 
 #[cfg(test)]
 mod capture_tests;
@@ -20,6 +21,8 @@ mod capture_tests;
 mod tests;
 #[cfg(test)]
 mod ut_metadata_tests;
+#[cfg(test)]
+mod ut_pex_tests;
 
 pub use extended::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};
 pub use handshake::{Extensions, Handshake, HANDSHAKE_LEN, PROTOCOL};
@@ -30,6 +33,7 @@ pub use ut_metadata::{
     metadata_piece, metadata_piece_count, metadata_piece_len, MetadataError, MetadataField,
     MetadataMessage, METADATA_PIECE_LEN,
 };
+pub use ut_pex::{PexError, PexField, PexFlags, PexMessage, PexUpdate};
 
 use core::fmt;
 

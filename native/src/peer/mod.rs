@@ -472,6 +472,8 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         config.send_window = driver::SEND_WINDOW;
         config.seed = rand::random();
         config.upload_only = upload_only;
+        // A private torrent's peers come from its trackers only (BEP 27): no peer exchange.
+        config.pex = !meta.private;
         let epoch = launched;
         let info = (meta.info_bytes, meta.pieces_offset());
         let session = build_session::<BYTES, RX>(config, info_hash, geometry, info, state)?;
