@@ -72,7 +72,12 @@ fn text(meta: &Metainfo<'_>) -> String {
         } else {
             f.path.to_string()
         };
-        out += &format!("  {:>12}  {path}\n", f.length);
+        let pad = if f.pad {
+            "  (padding, never stored)"
+        } else {
+            ""
+        };
+        out += &format!("  {:>12}  {path}{pad}\n", f.length);
     }
     out += &format!("magnet:     {}\n", magnet(meta));
     out
@@ -85,7 +90,7 @@ fn json(meta: &Metainfo<'_>) -> serde_json::Value {
         .files()
         .map(|f| {
             let path: Vec<&str> = f.path.components().collect();
-            serde_json::json!({ "path": path, "length": f.length })
+            serde_json::json!({ "path": path, "length": f.length, "pad": f.pad })
         })
         .collect();
     let trackers: Vec<_> = meta

@@ -23,7 +23,7 @@
 // look at a stuck page (attaching one changes the figures, see above).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, writeSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, writeSync, closeSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -242,6 +242,10 @@ async function main() {
   }
   console.log(`| ceiling (raw WebSocket) | ${c.secs.toFixed(2)} | ${mb(c.bytes, c.secs)} | 100 % `
     + `| ${c.cpuPerGiB.toFixed(2)} | |`);
+  // The data and the profiles (their OPFS copies) are hundreds of MiB: only the logs stay.
+  for (const name of readdirSync(dir)) {
+    if (name === 'seed' || name.startsWith('profile-')) rmSync(join(dir, name), { recursive: true, force: true });
+  }
   console.log(`Chromium logs in ${dir}`);
   check(true, 'benchmark ran');
 }

@@ -27,7 +27,7 @@ fn n(v: f64) -> JsValue {
 /// counts the bytes storage already holds (verified pieces and partial ranges).
 pub fn opened(t: &Torrent, verified: u32, held: u64) -> JsValue {
     let files = Array::new();
-    for f in &t.files {
+    for f in t.files.iter().filter(|f| !f.pad) {
         files.push(&object(&[
             ("path", s(&f.path)),
             ("length", n(f.length as f64)),

@@ -533,10 +533,12 @@ async fn save(shared: &Rc<RefCell<Shared>>) -> Result<(), String> {
     let mut offset = 0f64;
     for f in &torrent.files {
         let end = offset + f.length as f64;
-        let part = blob
-            .slice_with_f64_and_f64(offset, end)
-            .map_err(|e| opfs::describe(&e))?;
-        s.post(message::file(&f.path, &part));
+        if !f.pad {
+            let part = blob
+                .slice_with_f64_and_f64(offset, end)
+                .map_err(|e| opfs::describe(&e))?;
+            s.post(message::file(&f.path, &part));
+        }
         offset = end;
     }
     Ok(())

@@ -15,6 +15,8 @@ pub struct TorrentFile {
     pub path: String,
     /// Length in bytes.
     pub length: u64,
+    /// A BEP 47 pad file (zeros aligning the next file): part of the data, never saved.
+    pub pad: bool,
 }
 
 /// A parsed torrent, owned.
@@ -50,6 +52,7 @@ impl Torrent {
             .map(|f| TorrentFile {
                 path: f.path.to_string(),
                 length: f.length,
+                pad: f.pad,
             })
             .collect();
         Ok(Torrent {
@@ -130,7 +133,8 @@ mod tests {
             t.files,
             vec![TorrentFile {
                 path: "album".into(),
-                length: 40_000
+                length: 40_000,
+                pad: false,
             }]
         );
         assert!(!t.is_multi_file());

@@ -16,6 +16,9 @@ pub struct FileEntry<'a> {
     pub offset: u64,
     /// Where the file goes, relative to the download directory (multi-file: below `name`).
     pub path: FilePath<'a>,
+    /// A BEP 47 pad file (`attr` holds `p`): zeros that align the next file to a piece, part of
+    /// the pieces but not of the content, never to be stored as a file.
+    pub pad: bool,
 }
 
 /// A validated relative path: every component is non-empty, not `.` or `..`, free of `/`, `\`
@@ -130,13 +133,18 @@ impl<'a> Files<'a> {
 impl<'a> Iterator for Files<'a> {
     type Item = FileEntry<'a>;
     fn next(&mut self) -> Option<FileEntry<'a>> {
-        let (length, path) = match self.single.take() {
-            Some((name, length)) => (length, PathInner::Name(name)),
+        let (length, path, pad) = match self.single.take() {
+            Some((name, length)) => (length, PathInner::Name(name), false),
             None => {
                 // Validated by `validate`, so these lookups succeed.
                 let file = self.list.as_mut()?.next()?.as_dict()?;
                 let length = u64::try_from(file.get(b"length")?.as_int()?).ok()?;
-                (length, PathInner::List(file.get(b"path")?.as_list()?))
+                let attr = file
+                    .get(b"attr")
+                    .and_then(|a| a.as_bytes())
+                    .unwrap_or_default();
+                let path = PathInner::List(file.get(b"path")?.as_list()?);
+                (length, path, attr.contains(&b'p'))
             }
         };
         let entry = FileEntry {
@@ -144,6 +152,7 @@ impl<'a> Iterator for Files<'a> {
             length,
             offset: self.offset,
             path: FilePath { inner: path },
+            pad,
         };
         self.index += 1;
         self.offset = self.offset.saturating_add(length);

@@ -53,6 +53,9 @@ pub enum MetainfoError {
     LengthAndFiles,
     /// The file lengths add up to more than `u64::MAX`.
     LengthOverflow,
+    /// A pure v2 torrent (BEP 52: `meta version` 2, no v1 `pieces`): not supported. A hybrid
+    /// (v1 and v2) torrent is read through its v1 side.
+    V2Only,
 }
 
 impl core::fmt::Display for MetainfoError {
@@ -75,6 +78,9 @@ impl core::fmt::Display for MetainfoError {
             MetainfoError::ZeroLength => f.write_str("torrent: total length is zero"),
             MetainfoError::LengthAndFiles => f.write_str("torrent: both `length` and `files`"),
             MetainfoError::LengthOverflow => f.write_str("torrent: total length overflows"),
+            MetainfoError::V2Only => f.write_str(
+                "torrent: a pure v2 (BEP 52) torrent, not supported: only v1 and hybrid torrents",
+            ),
         }
     }
 }
@@ -146,6 +152,9 @@ impl<'a> Metainfo<'a> {
             .filter(|&l| l > 0)
             .ok_or(MetainfoError::BadPieceLength)?;
         let pieces = match info.get(b"pieces") {
+            None if info.get(b"meta version").and_then(|v| v.as_int()) == Some(2) => {
+                return Err(MetainfoError::V2Only)
+            }
             None => return Err(MetainfoError::MissingField("pieces")),
             Some(v) => v.as_bytes().ok_or(MetainfoError::WrongType("pieces"))?,
         };

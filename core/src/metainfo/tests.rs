@@ -75,6 +75,20 @@ fn the_piece_hashes_are_found_inside_the_info_bytes() {
     assert_eq!(&m.info_bytes[at..at + 60], &pieces[..]);
 }
 
+#[test]
+fn a_pure_v2_torrent_is_refused_as_such() {
+    let v2 = b"d4:infod9:file treed1:xd0:d6:lengthi5e11:pieces root32:0123456789abcdef0123456789abcdefeee12:meta versioni2e4:name1:x12:piece lengthi16384eee";
+    let e = Metainfo::parse(v2).unwrap_err();
+    assert_eq!(e, MetainfoError::V2Only);
+    assert!(std::format!("{e}").contains("pure v2"), "{e}");
+    // Without `meta version` 2 a missing `pieces` is just that.
+    let v1 = b"d4:infod6:lengthi5e4:name1:x12:piece lengthi16384eee";
+    assert_eq!(
+        Metainfo::parse(v1).unwrap_err(),
+        MetainfoError::MissingField("pieces")
+    );
+}
+
 /// Build raw bencode with an encoder (to craft torrents `write_torrent` refuses to write).
 fn raw(build: impl FnOnce(&mut Encoder<'_>) -> Result<(), BufferTooSmall>) -> Vec<u8> {
     let mut out = vec![0u8; 1 << 16];
@@ -864,6 +878,9 @@ mod vectors {
                 (".pad/2768".into(), 2768)
             ]
         );
+        // They are marked (`attr` `p`), so a shell never stores them as files.
+        let pads: Vec<bool> = m.files().map(|f| f.pad).collect();
+        assert_eq!(pads, [false, true, false, false, true]);
         // Pad files align b.bin to a piece boundary: piece 3 starts it.
         let p3 = m.geometry().piece(3).unwrap();
         assert_eq!(

@@ -188,7 +188,8 @@ pub async fn writer<T: From<ConnEvent>>(
                     batch.extend_from_slice(&mine.bytes[from..end]);
                     from = end;
                 }
-                Item::Block(b) if zero_copy => {
+                // A block touching a pad file has no file to send from: it is read.
+                Item::Block(b) if zero_copy && !storage.touches_pad(b.piece, b.offset, b.len) => {
                     batch.extend_from_slice(&b.header);
                     if limited {
                         took.flush();

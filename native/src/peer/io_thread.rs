@@ -316,6 +316,7 @@ mod tests {
         let files = [FileLayout {
             rel: safe_relative(["f"]).unwrap(),
             length: 64,
+            pad: false,
         }];
         let storage = Storage::open(dir.path(), &files, 16, Access::Download).unwrap();
         let pool = BufPool::new(16, 4);

@@ -59,6 +59,7 @@ mod tests {
             .map(|p| FileLayout {
                 rel: safe_relative(p.iter().copied()).unwrap(),
                 length: 1,
+                pad: false,
             })
             .collect()
     }

@@ -131,6 +131,7 @@ impl Torrent {
             return Ok(vec![FileLayout {
                 rel: safe_relative([name]).map_err(bad)?,
                 length,
+                pad: false,
             }]);
         }
         let files = self
@@ -143,10 +144,13 @@ impl Torrent {
                 Ok(FileLayout {
                     rel,
                     length: f.length,
+                    pad: f.pad,
                 })
             })
             .collect::<Result<Vec<_>, Failure>>()?;
-        check_distinct(&files)
+        // Pad files are never stored, and several often share a name (`.pad/16384`).
+        let stored: Vec<FileLayout> = files.iter().filter(|f| !f.pad).cloned().collect();
+        check_distinct(&stored)
             .map_err(|e| Failure::new(2, format!("the torrent cannot be stored: {e}")))?;
         Ok(files)
     }
@@ -321,8 +325,12 @@ fn locate_seed_data(torrent: &Torrent, data: &Path) -> Result<SeedData, Failure>
         ));
     }
     let in_place = torrent.layout(None, true)?;
-    let present =
-        |files: &[FileLayout]| files.iter().filter(|f| data.join(&f.rel).is_file()).count();
+    let present = |files: &[FileLayout]| {
+        files
+            .iter()
+            .filter(|f| !f.pad && data.join(&f.rel).is_file())
+            .count()
+    };
     let (here, below) = (present(&in_place), present(&named));
     if here == 0 && below == 0 {
         return Err(Failure::new(

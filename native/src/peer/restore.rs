@@ -216,6 +216,7 @@ mod tests {
             .map(|(name, length)| FileLayout {
                 rel: safe_relative(["t", name]).unwrap(),
                 length: *length,
+                pad: false,
             })
             .collect()
     }

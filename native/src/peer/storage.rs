@@ -111,6 +111,8 @@ pub struct FileLayout {
     pub rel: PathBuf,
     /// Length in bytes (may be zero).
     pub length: u64,
+    /// A BEP 47 pad file: zeros that are never stored (writes dropped, reads give zeros).
+    pub pad: bool,
 }
 
 /// Build a relative path from torrent path components, refusing anything but plain names.
@@ -162,6 +164,8 @@ struct Slot {
     offset: u64,
     path: PathBuf,
     dirty: AtomicBool,
+    /// A pad file: no file on disk.
+    pad: bool,
 }
 
 /// The files of one torrent.
@@ -202,7 +206,7 @@ impl Storage {
         for f in files {
             let path = root.join(&f.rel);
             let parent = path.parent().unwrap_or(root);
-            if access.writes() {
+            if access.writes() && !f.pad {
                 fs::create_dir_all(parent)
                     .map_err(|e| StorageError::io("creating directory", parent, e))?;
                 // A symlink already on disk must not lead a write outside the root.
@@ -219,6 +223,7 @@ impl Storage {
                 offset,
                 path,
                 dirty: AtomicBool::new(false),
+                pad: f.pad,
             });
             offset = offset
                 .checked_add(f.length)
@@ -312,9 +317,18 @@ impl Storage {
             .map(|seg| (self.file(seg.file), seg.file_offset, seg.len as usize)))
     }
 
+    /// Whether `len` bytes at `offset` inside `piece` touch a pad file (which has no file to
+    /// send from: such a block is read, zeros and all, instead).
+    pub fn touches_pad(&self, piece: u32, offset: u32, len: u32) -> bool {
+        let start = self.piece_offset(piece, offset);
+        let end = start.saturating_add(u64::from(len)).min(self.total);
+        segments_in(&self.ends, start, end).any(|seg| self.slots[seg.file].pad)
+    }
+
     /// Write `bytes` at torrent-wide `offset`, splitting across files.
     pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), StorageError> {
         self.for_each_segment(offset, bytes.len(), |slot, file, file_off, range| {
+            let Some(file) = file else { return Ok(()) };
             let result = file.write_all_at(&bytes[range], file_off);
             // Marked after the write: a flush that starts later is sure to cover it.
             slot.dirty.store(true, Ordering::Release);
@@ -327,6 +341,7 @@ impl Storage {
     pub fn write_vectored_at(&self, offset: u64, bufs: &[&[u8]]) -> Result<(), StorageError> {
         let len = bufs.iter().map(|b| b.len()).sum();
         self.for_each_segment(offset, len, |slot, file, file_off, range| {
+            let Some(file) = file else { return Ok(()) };
             let result = write_all_vectored_at(file, bufs, range, file_off);
             slot.dirty.store(true, Ordering::Release);
             result.map_err(|e| StorageError::io("writing", &slot.path, e))
@@ -335,19 +350,28 @@ impl Storage {
 
     /// Read `buf.len()` bytes at torrent-wide `offset`, splitting across files.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
-        self.for_each_segment(offset, buf.len(), |slot, file, file_off, range| {
-            file.read_exact_at(&mut buf[range], file_off)
-                .map_err(|e| StorageError::io("reading", &slot.path, e))
-        })
+        self.for_each_segment(
+            offset,
+            buf.len(),
+            |slot, file, file_off, range| match file {
+                Some(file) => file
+                    .read_exact_at(&mut buf[range], file_off)
+                    .map_err(|e| StorageError::io("reading", &slot.path, e)),
+                None => {
+                    buf[range].fill(0);
+                    Ok(())
+                }
+            },
+        )
     }
 
-    /// Call `f(slot, its open file, offset in file, range of the caller's buffer)` for each file
-    /// the range touches.
+    /// Call `f(slot, its open file (`None` for a pad file), offset in file, range of the
+    /// caller's buffer)` for each file the range touches.
     fn for_each_segment(
         &self,
         offset: u64,
         len: usize,
-        mut f: impl FnMut(&Slot, &File, u64, std::ops::Range<usize>) -> Result<(), StorageError>,
+        mut f: impl FnMut(&Slot, Option<&File>, u64, std::ops::Range<usize>) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         self.check_range(offset, len as u64)?;
         // Segments are at most `u32::MAX` bytes: a longer range goes in parts of that size.
@@ -358,12 +382,13 @@ impl Storage {
             for seg in segments_in(&self.ends, at, at + part as u64) {
                 let from = done + seg.block_offset as usize;
                 let range = from..from + seg.len as usize;
-                f(
-                    &self.slots[seg.file],
-                    &*self.file(seg.file)?,
-                    seg.file_offset,
-                    range,
-                )?;
+                let slot = &self.slots[seg.file];
+                let file = if slot.pad {
+                    None
+                } else {
+                    Some(self.file(seg.file)?)
+                };
+                f(slot, file.as_deref(), seg.file_offset, range)?;
             }
             done += part;
         }
@@ -407,7 +432,7 @@ impl Storage {
 
     /// Flush every file, written by this process or not (a previous run's unflushed data).
     pub fn flush_all(&self) -> Result<(), StorageError> {
-        for (i, slot) in self.slots.iter().enumerate() {
+        for (i, slot) in self.slots.iter().enumerate().filter(|(_, s)| !s.pad) {
             self.file(i)?
                 .sync_data()
                 .map_err(|e| StorageError::io("flushing", &slot.path, e))?;
@@ -438,6 +463,9 @@ impl Storage {
     /// Return the length and modification time of file `index` (from its open descriptor).
     pub fn stamp_of(&self, index: usize) -> Result<FileStamp, StorageError> {
         let slot = &self.slots[index];
+        if slot.pad {
+            return Ok(pad_stamp(&self.ends, index, slot));
+        }
         let meta = self
             .file(index)?
             .metadata()
@@ -449,7 +477,11 @@ impl Storage {
     pub fn stamps(&self) -> Result<Vec<FileStamp>, StorageError> {
         self.slots
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
+                if s.pad {
+                    return Ok(pad_stamp(&self.ends, i, s));
+                }
                 let meta = fs::metadata(&s.path)
                     .map_err(|e| StorageError::io("reading metadata of", &s.path, e))?;
                 Ok(stamp_of(&meta))
@@ -465,6 +497,14 @@ pub type FileSegment = (Result<Arc<File>, StorageError>, u64, usize);
 /// A file's length and modification time in nanoseconds, as the resume state and the write
 /// journal record it.
 pub type FileStamp = enjambre_core::journal::Stamp;
+
+/// A pad file's stamp: its length, never modified.
+fn pad_stamp(ends: &[u64], index: usize, slot: &Slot) -> FileStamp {
+    FileStamp {
+        length: ends[index] - slot.offset,
+        mtime_ns: 0,
+    }
+}
 
 fn stamp_of(meta: &fs::Metadata) -> FileStamp {
     use std::os::unix::fs::MetadataExt;
@@ -568,7 +608,7 @@ fn on_tmpfs(file: &File) -> bool {
 /// Refuse to start when a file already there is longer than the torrent says: it is not ours
 /// to shorten. Checked before anything is created or resized.
 fn refuse_longer_files(root: &Path, files: &[FileLayout]) -> Result<(), StorageError> {
-    for f in files {
+    for f in files.iter().filter(|f| !f.pad) {
         let path = root.join(&f.rel);
         if let Ok(meta) = fs::symlink_metadata(&path) {
             if meta.is_file() && meta.len() > f.length {

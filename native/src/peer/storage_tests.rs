@@ -7,6 +7,7 @@ fn layout(files: &[(&[&str], u64)]) -> Vec<FileLayout> {
         .map(|(path, length)| FileLayout {
             rel: safe_relative(path.iter().copied()).unwrap(),
             length: *length,
+            pad: false,
         })
         .collect()
 }
@@ -173,6 +174,7 @@ fn thousands_of_files_work_with_a_few_open_at_once() {
         .map(|n| FileLayout {
             rel: safe_relative(["t", n.as_str()]).unwrap(),
             length: 3,
+            pad: false,
         })
         .collect();
     let s = Storage::open(dir.path(), &files, 16, Access::Download).unwrap();
@@ -270,4 +272,44 @@ fn a_full_disk_is_reported_as_such() {
     // A write that hits ENOSPC (a filesystem without fallocate) says the same.
     let err = StorageError::io("writing", Path::new("x"), io::Error::from_raw_os_error(28));
     assert!(err.is_disk_full(), "{err}");
+}
+
+#[test]
+fn a_pad_file_is_never_stored_and_reads_as_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    // a (5 bytes), a pad of 3 aligning b to the second piece of 8, b (6 bytes), a last pad of 2.
+    let mut files = layout(&[
+        (&["t", "a"], 5),
+        (&["t", ".pad", "3"], 3),
+        (&["t", "b"], 6),
+        (&["t", ".pad", "2"], 2),
+    ]);
+    files[1].pad = true;
+    files[3].pad = true;
+    let s = Storage::open(dir.path(), &files, 8, Access::Download).unwrap();
+    // What a seed sends for the pads (zeros) is dropped, the rest lands in its files.
+    s.write_piece(0, 0, &[1, 2, 3, 4, 5, 0, 0, 0]).unwrap();
+    s.write_piece(1, 0, &[6, 7, 8, 9, 10, 11, 0, 0]).unwrap();
+    assert_eq!(fs::read(dir.path().join("t/a")).unwrap(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        fs::read(dir.path().join("t/b")).unwrap(),
+        [6, 7, 8, 9, 10, 11]
+    );
+    assert!(!dir.path().join("t/.pad").exists(), "no pad file on disk");
+    // Reading a piece gives the pads' zeros, so it verifies and can be uploaded.
+    let mut buf = [9u8; 8];
+    s.read_piece(0, 0, &mut buf).unwrap();
+    assert_eq!(buf, [1, 2, 3, 4, 5, 0, 0, 0]);
+    // Blocks touching a pad are read rather than sent from a file.
+    assert!(s.touches_pad(0, 4, 4));
+    assert!(!s.touches_pad(0, 0, 5));
+    assert!(s.touches_pad(1, 6, 2));
+    assert_eq!(s.stamp_of(1).unwrap().length, 3);
+    assert_eq!(s.stamps().unwrap().len(), 4);
+    s.flush_all().unwrap();
+    // Seeding the same data (no pad on disk) reads the same.
+    let seed = Storage::open(dir.path(), &files, 8, Access::Seed).unwrap();
+    let mut buf = [9u8; 8];
+    seed.read_piece(1, 0, &mut buf).unwrap();
+    assert_eq!(buf, [6, 7, 8, 9, 10, 11, 0, 0]);
 }

@@ -149,10 +149,12 @@ mod tests {
             FileLayout {
                 rel: safe_relative(["a"]).unwrap(),
                 length: 40_000,
+                pad: false,
             },
             FileLayout {
                 rel: safe_relative(["b"]).unwrap(),
                 length: 60_000,
+                pad: false,
             },
         ];
         let storage = Storage::open(dir.path(), &files, 16384, Access::Download).unwrap();
