@@ -49,7 +49,7 @@ pub struct CommonArgs {
 /// `enjambre get TORRENT [-o DIR]`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GetArgs {
-    /// The .torrent file, or an http(s) URL of one.
+    /// The .torrent file, an http(s) URL of one, or a magnet link (`magnet:?xt=urn:btih:…`).
     pub torrent: PathBuf,
     /// Directory to download into (the torrent's name is created inside it).
     #[arg(short, long = "output", value_name = "DIR", default_value = ".")]
