@@ -93,6 +93,9 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) ut_metadata: Option<u8>,
     /// The id they receive BEP 11 `ut_pex` messages with; `None` while PEX is off.
     pub(crate) ut_pex: Option<u8>,
+    /// The id they receive `enjambre_partial` messages with; `None` while ours is off. Only a
+    /// peer that offered it may request bytes of a piece we have not verified.
+    pub(crate) enjambre_partial: Option<u8>,
     /// The address other peers are told this one is at (see [`pex`](super::pex)), once known,
     /// and whether the PEX log carries it (a twin's may instead).
     pub(crate) pex_addr: Option<SocketAddr>,
@@ -171,6 +174,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             extended: false,
             ut_metadata: None,
             ut_pex: None,
+            enjambre_partial: None,
             pex_addr: None,
             pex_logged: false,
             pex_synced: false,

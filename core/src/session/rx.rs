@@ -20,6 +20,8 @@ const MAX_EXTENDED: usize = 1024;
 const MAX_METADATA_REQUEST: usize = 64;
 /// The extended id we receive BEP 9 `ut_metadata` messages with (libtorrent's choice too).
 pub(crate) const UT_METADATA_ID: u8 = 2;
+/// The extended id we receive our `enjambre_partial` messages with.
+pub(crate) const ENJAMBRE_PARTIAL_ID: u8 = 3;
 
 /// A decoded message with nothing borrowed from the ring.
 enum Msg {
@@ -53,6 +55,7 @@ enum Msg {
         listen_port: Option<u16>,
         ut_metadata: Option<u8>,
         ut_pex: Option<u8>,
+        enjambre_partial: Option<u8>,
         yourip: Option<IpAddr>,
     },
     /// A BEP 9 request for a piece of our metadata.
@@ -388,6 +391,7 @@ impl<
                     listen_port: h.listen_port,
                     ut_metadata: h.ut_metadata,
                     ut_pex: h.ut_pex,
+                    enjambre_partial: h.enjambre_partial,
                     yourip: h.yourip_addr(),
                 }
             }
@@ -551,9 +555,11 @@ impl<
                 listen_port,
                 ut_metadata,
                 ut_pex,
+                enjambre_partial,
                 yourip,
             } => {
                 self.peers[i].ut_metadata = ut_metadata;
+                self.peers[i].enjambre_partial = enjambre_partial.filter(|_| self.partial_on());
                 self.peers[i].ut_pex = ut_pex.filter(|_| self.pex_on());
                 if let Some(ip) = yourip.filter(|_| self.pex_on()) {
                     self.learn_own_ip(ip);
@@ -615,6 +621,23 @@ impl<
         p.am_interested = !self.config.upload_only && p.has.any_not_in(&self.have);
     }
 
+    /// Return whether `partial_ext` is on and this session downloads at all.
+    pub(crate) fn partial_on(&self) -> bool {
+        PARTIAL > 0 && self.config.partial_ext
+    }
+
+    /// Return whether peer `i` offered `enjambre_partial` and `begin..begin + len` of an
+    /// unverified piece lies within the bytes we have written of it (confirmed by storage,
+    /// so the shell can read them back like a verified piece's).
+    fn partly_servable(&self, i: usize, index: u32, begin: u32, len: u32) -> bool {
+        let Some(end) = begin.checked_add(len).filter(|_| len > 0) else {
+            return false;
+        };
+        self.peers[i].enjambre_partial.is_some()
+            && (self.partial_index(index))
+                .is_some_and(|k| self.partials[k].written.contains(begin, end))
+    }
+
     fn on_request(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {
         let Some(block) = self
             .geometry
@@ -624,8 +647,9 @@ impl<
             self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadRequest));
             return;
         };
+        let servable = !self.peers[i].am_choking
+            && (self.have.get(index) || self.partly_servable(i, index, begin, len));
         let p = &mut self.peers[i];
-        let servable = !p.am_choking && self.have.get(index);
         if servable && p.incoming.push_back(block).is_ok() {
             p.last_useful = now;
             return;

@@ -1,0 +1,101 @@
+//! Our `enjambre_partial` extension: offered in the extended handshake, and bytes of a piece we
+//! have not verified served to a peer that offered it too, within the ranges we have written.
+
+use super::*;
+use crate::wire::piece_header;
+
+/// Extended message 0 naming `enjambre_partial` with id `id` (when given).
+fn ext_hs(id: Option<u8>) -> Vec<u8> {
+    let dict = match id {
+        Some(id) => std::format!("d1:md16:enjambre_partiali{id}eee"),
+        None => std::string::String::from("d1:mdee"),
+    };
+    let mut out = ((dict.len() + 2) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&[20, 0]);
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// A session holding piece 0 verified and bytes 0..20000 of piece 2 written, unverified; peer
+/// `n` connected with `id` as its `enjambre_partial`, interested and unchoked.
+fn holding_half(t: &Torrent, config: Config, n: u8, id: Option<u8>) -> (H, PeerHandle) {
+    let mut state = state_with(t, &[0]);
+    state.record_write(&t.geometry, 2, 0, 20000).unwrap();
+    let mut h = H::started(t, config, Some(&state));
+    let a = h.accept(n);
+    h.input(a, &h.their_handshake(n, true, true));
+    h.input(a, &ext_hs(id));
+    h.input(a, &HAVE_NONE);
+    assert_eq!(h.input(a, &INTERESTED), [tx(a, UNCHOKE.to_vec())]);
+    (h, a)
+}
+
+fn send(a: PeerHandle, index: u32, begin: u32, len: u32) -> Out {
+    Out::Cmd(Command::SendBlock {
+        peer: a,
+        header: piece_header(index, begin, len),
+        piece: piece(index),
+        offset: begin,
+        len,
+    })
+}
+
+#[test]
+fn we_offer_it_unless_configured_off() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.connect(1);
+    let out = h.input(a, &h.their_handshake(1, true, true));
+    assert_eq!(out[0], tx(a, cat(&[&HAVE_NONE, &our_extended_handshake()])));
+    let mut off = config();
+    off.partial_ext = false;
+    let mut h = H::started(&t, off, None);
+    let a = h.connect(1);
+    let Out::Tx(_, ref ours) = h.input(a, &h.their_handshake(1, true, true))[0] else {
+        panic!()
+    };
+    let dict = b"d1:md6:ut_pexi1ee1:pi6881e4:reqqi8e1:v12:Enjambre 0.1e";
+    assert!(ours.ends_with(dict), "{}", ours.escape_ascii());
+}
+
+#[test]
+fn a_peer_that_offered_it_gets_written_bytes_of_an_unverified_piece_and_nothing_else() {
+    let t = four_pieces();
+    let (mut h, a) = holding_half(&t, config(), 1, Some(9));
+    // Inside the written range, starting mid-block: served from storage like a verified piece.
+    assert_eq!(
+        h.input(a, &request(2, 1000, 5000)),
+        [send(a, 2, 1000, 5000)]
+    );
+    assert_eq!(
+        h.input(a, &request(2, 16384, 3616)),
+        [send(a, 2, 16384, 3616)]
+    );
+    // Reaching past the written bytes, or a piece with nothing written: rejected.
+    assert_eq!(
+        h.input(a, &request(2, 16384, 3617)),
+        [tx(a, reject(2, 16384, 3617))]
+    );
+    assert_eq!(
+        h.input(a, &request(2, 20000, 100)),
+        [tx(a, reject(2, 20000, 100))]
+    );
+    assert_eq!(h.input(a, &request(1, 0, 100)), [tx(a, reject(1, 0, 100))]);
+    // A verified piece as always.
+    assert_eq!(h.input(a, &request(0, 0, 100)), [send(a, 0, 0, 100)]);
+    assert_eq!(h.s.stats().uploaded, 5000 + 3616 + 100);
+}
+
+#[test]
+fn other_clients_and_a_session_with_it_off_serve_verified_pieces_only() {
+    let t = four_pieces();
+    // A peer that did not offer the extension.
+    let (mut h, a) = holding_half(&t, config(), 1, None);
+    assert_eq!(h.input(a, &request(2, 0, 100)), [tx(a, reject(2, 0, 100))]);
+    assert_eq!(h.input(a, &request(0, 0, 100)), [send(a, 0, 0, 100)]);
+    // A peer that did, to a session with the extension off.
+    let mut off = config();
+    off.partial_ext = false;
+    let (mut h, a) = holding_half(&t, off, 1, Some(9));
+    assert_eq!(h.input(a, &request(2, 0, 100)), [tx(a, reject(2, 0, 100))]);
+}
