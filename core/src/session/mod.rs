@@ -25,6 +25,7 @@ mod bitfield_tests;
 mod choke;
 mod config;
 mod output;
+mod partial_ext;
 mod peer;
 mod pex;
 mod pieces;
@@ -153,6 +154,9 @@ pub struct Session<
     have_log_end: u32,
     /// Peers connected and lost, for PEX messages to peers.
     pex_log: PexLog<PEX>,
+    /// Bumped whenever our partial pieces or their written bytes change: a peer told an older
+    /// value is owed an `enjambre_partial` message.
+    partial_gen: u32,
     /// Our own IP addresses, as peers told them (`yourip`): never dialled from PEX.
     own_ips: Vec<IpAddr, 2>,
     events: Deque<Event, EVENTS>,
@@ -525,6 +529,9 @@ impl<
         }
         for i in 0..PEERS {
             if let Some(due) = self.pex_deadline(i) {
+                consider(due);
+            }
+            if let Some(due) = self.partial_deadline(i) {
                 consider(due);
             }
         }

@@ -304,6 +304,7 @@ impl<
             r.sent = true;
         }
         self.compose_pex(i, w);
+        self.compose_partial(i, w);
     }
 
     /// Queue requests up to the peer's pipeline depth.

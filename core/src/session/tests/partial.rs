@@ -2,7 +2,8 @@
 //! have not verified served to a peer that offered it too, within the ranges we have written.
 
 use super::*;
-use crate::wire::piece_header;
+use crate::wire::{piece_header, PartialMessage};
+use core::ops::Range;
 
 /// Extended message 0 naming `enjambre_partial` with id `id` (when given).
 fn ext_hs(id: Option<u8>) -> Vec<u8> {
@@ -98,4 +99,70 @@ fn other_clients_and_a_session_with_it_off_serve_verified_pieces_only() {
     off.partial_ext = false;
     let (mut h, a) = holding_half(&t, off, 1, Some(9));
     assert_eq!(h.input(a, &request(2, 0, 100)), [tx(a, reject(2, 0, 100))]);
+}
+
+/// The `enjambre_partial` messages (sent with id 9) in what went to `peer`: for each, bytes
+/// downloaded and every piece with its ranges.
+fn told(outs: &[Out], peer: PeerHandle) -> Vec<(u64, Vec<(u32, Vec<Range<u32>>)>)> {
+    let mut found = Vec::new();
+    for o in outs {
+        let Out::Tx(to, bytes) = o else { continue };
+        if *to != peer {
+            continue;
+        }
+        let mut rest = &bytes[..];
+        while rest.len() >= 4 {
+            let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+            let m = &rest[4..4 + len];
+            if m.len() >= 2 && m[..2] == [20, 9] {
+                let p = PartialMessage::decode(&m[2..]).unwrap();
+                let pieces = p
+                    .pieces()
+                    .map(|x| (x.index, x.ranges().collect()))
+                    .collect();
+                found.push((p.downloaded, pieces));
+            }
+            rest = &rest[4 + len..];
+        }
+    }
+    found
+}
+
+#[test]
+fn a_peer_that_offered_it_is_told_on_connection_then_on_change_at_most_once_a_second() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    // Peer 2 offers the extension: told at once that we hold nothing.
+    let b = h.accept(2);
+    h.input(b, &h.their_handshake(2, true, true));
+    let out = h.input(b, &ext_hs(Some(9)));
+    assert_eq!(told(&out, b), [(0, std::vec![])]);
+    // Peer 1 has piece 2 and sends its first block.
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0010_0000]));
+    h.input(a, &UNCHOKE);
+    assert_eq!(
+        h.input(a, &h.block(2, 0, K16)),
+        [write(0, 2, 0, h.bytes(2, 0, K16))]
+    );
+    // Written: peer 2 is owed a message, but not within a second of the last one.
+    let out = h.write_done(0);
+    assert_eq!(told(&out, b), []);
+    // (The session started at t = 1 s; peer 2 was told then.)
+    assert_eq!(h.deadline, Instant::from_millis(2000));
+    assert_eq!(told(&h.at(1999).timeout(), b), []);
+    assert_eq!(
+        told(&h.at(2000).timeout(), b),
+        [(16384, std::vec![(2, std::vec![0..K16])])]
+    );
+    // Nothing changed: nothing more, ever.
+    assert_eq!(told(&h.at(6000).timeout(), b), []);
+    // The second half completes the piece: it is no longer partial, and peer 2 hears so
+    // (its `have` goes at once, this message as soon as a message may).
+    h.input(a, &h.block(2, K16, K16));
+    let out = h.write_done(1);
+    assert_eq!(told(&out, b), [(32768, std::vec![])]);
+    let has_have = |m: &Vec<u8>| m.windows(9).any(|w| w == have(2).as_slice());
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Out::Tx(p, m) if *p == b && has_have(m))));
 }
