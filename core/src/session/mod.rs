@@ -157,6 +157,8 @@ pub struct Session<
     /// Bumped whenever our partial pieces or their written bytes change: a peer told an older
     /// value is owed an `enjambre_partial` message.
     partial_gen: u32,
+    /// Pieces peers hold partly, as their `enjambre_partial` messages said.
+    adverts: Vec<partial_ext::Advert, PARTIAL>,
     /// Our own IP addresses, as peers told them (`yourip`): never dialled from PEX.
     own_ips: Vec<IpAddr, 2>,
     events: Deque<Event, EVENTS>,
@@ -626,6 +628,7 @@ impl<
         }
         let (outbound, addr, listen) = (p.outbound, p.addr, p.listen_addr);
         self.pex_gone(i);
+        self.forget_adverts(i);
         let p = &mut self.peers[i];
         // Its block in progress is no longer coming: bytes received are written, the rest free.
         p.inbound = None;

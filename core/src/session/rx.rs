@@ -1,6 +1,7 @@
 //! Receiving: the handshake, then messages; `Piece` payload streams to storage as it arrives.
 
 use super::output::{CloseReason, PeerMisbehaved};
+use super::partial_ext::{read_held, Held, MAX_PARTIAL_PAYLOAD};
 use super::peer::{Control, Inbound, Phase};
 use super::pieces::Accepted;
 use super::pipeline;
@@ -60,6 +61,8 @@ enum Msg {
     },
     /// A BEP 9 request for a piece of our metadata.
     MetadataRequest(u32),
+    /// An `enjambre_partial` message: what we keep of it.
+    Partial(Held),
     /// Legal and of no use to us: Port, Suggest, AllowedFast, other extended messages.
     Ignored {
         needs_fast: bool,
@@ -410,6 +413,22 @@ impl<
                     _ => Msg::Ignored { needs_fast: false },
                 }
             }
+            Message::Extended { id, payload }
+                if id == ENJAMBRE_PARTIAL_ID
+                    && PARTIAL > 0
+                    && self.config.partial_ext
+                    && p.enjambre_partial.is_some()
+                    && payload.len() <= MAX_PARTIAL_PAYLOAD =>
+            {
+                let mut scratch = [0u8; MAX_PARTIAL_PAYLOAD];
+                let n = payload.len();
+                payload.copy_to(&mut scratch[..n]);
+                // One that does not decode is ignored, as unknown messages are.
+                match read_held(&scratch[..n]) {
+                    Some(held) => Msg::Partial(held),
+                    None => Msg::Ignored { needs_fast: false },
+                }
+            }
             Message::Suggest(_) | Message::AllowedFast(_) => Msg::Ignored { needs_fast: true },
             Message::Piece { .. } | Message::Port(_) | Message::Extended { .. } => {
                 Msg::Ignored { needs_fast: false }
@@ -577,6 +596,10 @@ impl<
                     p.max_requests = p.max_requests.min(p.request_cap);
                 }
             }
+            Msg::Partial(held) => {
+                self.take_adverts(i, held);
+                self.update_interest(i);
+            }
             Msg::MetadataRequest(piece) => {
                 let count = metadata_piece_count(self.metadata_len);
                 let p = &mut self.peers[i];
@@ -617,8 +640,8 @@ impl<
 
     /// Recompute whether the peer has anything we lack (and want).
     pub(crate) fn update_interest(&mut self, i: usize) {
-        let p = &mut self.peers[i];
-        p.am_interested = !self.config.upload_only && p.has.any_not_in(&self.have);
+        let wanted = self.peers[i].has.any_not_in(&self.have) || self.advert_wanted(i);
+        self.peers[i].am_interested = !self.config.upload_only && wanted;
     }
 
     /// Return whether `partial_ext` is on and this session downloads at all.

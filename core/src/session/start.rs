@@ -72,6 +72,7 @@ impl<
             have_log_end: 0,
             pex_log: PexLog::new(),
             partial_gen: 0,
+            adverts: Vec::new(),
             own_ips: Vec::new(),
             events: Deque::new(),
             cursor: 0,

@@ -346,6 +346,9 @@ impl<
                 });
             }
         }
+        if let Some(r) = self.advert_block(i) {
+            return Some(r);
+        }
         if !self.partials.is_full() {
             let in_progress = &self.in_progress;
             let picked =

@@ -2,7 +2,7 @@
 //! have not verified served to a peer that offered it too, within the ranges we have written.
 
 use super::*;
-use crate::wire::{piece_header, PartialMessage};
+use crate::wire::{piece_header, PartialMessage, PartialUpdate};
 use core::ops::Range;
 
 /// Extended message 0 naming `enjambre_partial` with id `id` (when given).
@@ -165,4 +165,151 @@ fn a_peer_that_offered_it_is_told_on_connection_then_on_change_at_most_once_a_se
     assert!(out
         .iter()
         .any(|o| matches!(o, Out::Tx(p, m) if *p == b && has_have(m))));
+}
+
+/// Peer `n`'s `enjambre_partial` message to us (our id 3): it holds `ranges` of `piece`.
+fn advert(piece: u32, ranges: &[Range<u32>]) -> Vec<u8> {
+    let update = PartialUpdate {
+        downloaded: 0,
+        uploaded: 0,
+        pieces: core::iter::once((piece, ranges.iter().cloned())),
+    };
+    let mut out = std::vec![0u8; 512];
+    let n = update.encode(3, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+/// A session holding the first half of piece 2 (written, on disk, unverified), and peer 1,
+/// which offered the extension, has no whole piece and holds the second half of piece 2.
+fn two_halves(config: Config, second: &[u8]) -> (H, PeerHandle, Vec<Out>) {
+    let t = four_pieces();
+    let mut state = state_with(&t, &[]);
+    state.record_write(&t.geometry, 2, 0, K16).unwrap();
+    let mut h = H::started(&t, config, Some(&state));
+    h.disk[65536..65536 + K16 as usize].copy_from_slice(&t.data[65536..65536 + K16 as usize]);
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    h.input(a, &ext_hs(Some(9)));
+    assert_eq!(h.input(a, &HAVE_NONE), []);
+    // Its advertisement makes it interesting; unchoked, we ask for exactly the half we miss.
+    assert_eq!(
+        h.input(a, &advert(2, &[K16..2 * K16])),
+        [tx(a, INTERESTED.to_vec())]
+    );
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, request(2, K16, K16))]);
+    let out = h.input(a, &piece_msg(2, K16, second));
+    (h, a, out)
+}
+
+/// Answer every `Read` (verification reads back what it did not hash as it streamed); return
+/// every other output.
+fn read_all_back(h: &mut H, mut out: Vec<Out>) -> Vec<Out> {
+    let mut rest = Vec::new();
+    while let Some(k) = out
+        .iter()
+        .position(|o| matches!(o, Out::Cmd(Command::Read { .. })))
+    {
+        let read = out.remove(k);
+        rest.append(&mut out);
+        out = h.read_back(&read);
+    }
+    rest.append(&mut out);
+    rest
+}
+
+#[test]
+fn a_piece_we_hold_half_of_is_completed_from_the_half_a_peer_advertised() {
+    let t = four_pieces();
+    let second = t.data[65536 + K16 as usize..98304].to_vec();
+    let (mut h, a, out) = two_halves(config(), &second);
+    assert_eq!(out, [write(0, 2, K16, second.clone())]);
+    let done = h.write_done(0);
+    let out = read_all_back(&mut h, done);
+    assert!(out.contains(&Out::Cmd(Command::PieceVerified { piece: piece(2) })));
+    assert!(h.s.have().get(2));
+    // What the peer sent is exactly the half we missed.
+    assert_eq!(h.s.stats().downloaded, u64::from(K16));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Out::Ev(Event::PeerClosed { peer, .. }) if *peer == a)));
+}
+
+#[test]
+fn a_bad_advertised_half_fails_the_piece_and_bans_its_sender() {
+    let mut config = config();
+    config.ban_after_hash_failures = 1;
+    let (mut h, a, out) = two_halves(config, &[0xAA; K16 as usize]);
+    assert_eq!(out.len(), 1);
+    let done = h.write_done(0);
+    let out = read_all_back(&mut h, done);
+    assert!(out.contains(&Out::Ev(Event::PeerBanned { addr: addr(1).ip() })));
+    assert!(!h.s.have().get(2));
+    assert!(out.contains(&Out::Cmd(Command::PieceDiscarded {
+        piece: piece(2),
+        cause: DiscardCause::HashMismatch,
+    })));
+    assert!(out.contains(&Out::Ev(Event::PeerClosed {
+        peer: a,
+        reason: CloseReason::Banned
+    })));
+}
+
+#[test]
+fn we_ask_only_for_bytes_we_miss_inside_the_advertised_ranges_from_the_exact_byte() {
+    let t = four_pieces();
+    // We hold 0..20000 of piece 2; the peer advertises 10000..30000 and 31000..32768.
+    let mut state = state_with(&t, &[]);
+    state.record_write(&t.geometry, 2, 0, 20000).unwrap();
+    let mut h = H::started(&t, config(), Some(&state));
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    h.input(a, &ext_hs(Some(9)));
+    h.input(a, &HAVE_NONE);
+    let out = h.input(a, &advert(2, &[10000..30000, 31000..2 * K16]));
+    assert_eq!(out, [tx(a, INTERESTED.to_vec())]);
+    // From 20000 (mid-block) to the block's end, the rest of the first range, the second.
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(
+            a,
+            cat(&[
+                &request(2, 20000, 2 * K16 - 20000 - 2768),
+                &request(2, 31000, 1768),
+            ])
+        )]
+    );
+    // A later message that advertises nothing we miss: no longer interesting.
+    assert_eq!(
+        h.input(a, &advert(1, &[])),
+        [tx(a, NOT_INTERESTED.to_vec())]
+    );
+}
+
+#[test]
+fn a_message_from_a_peer_that_did_not_offer_it_is_ignored() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    h.input(a, &ext_hs(None));
+    h.input(a, &HAVE_NONE);
+    assert_eq!(h.input(a, &advert(2, &[0..K16])), []);
+}
+
+#[test]
+fn a_peer_advertising_only_bytes_we_hold_is_not_interesting() {
+    let t = four_pieces();
+    let mut state = state_with(&t, &[]);
+    state.record_write(&t.geometry, 2, 0, 20000).unwrap();
+    let mut h = H::started(&t, config(), Some(&state));
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    h.input(a, &ext_hs(Some(9)));
+    h.input(a, &HAVE_NONE);
+    assert_eq!(h.input(a, &advert(2, &[100..20000])), []);
+    assert_eq!(
+        h.input(a, &advert(2, &[100..20001])),
+        [tx(a, INTERESTED.to_vec())]
+    );
 }
