@@ -1,6 +1,9 @@
 //! Our `enjambre_partial` extension: offered in the extended handshake, and bytes of a piece we
 //! have not verified served to a peer that offered it too, within the ranges we have written.
 
+// Ranges are what the message carries; one range is a list of one here.
+#![allow(clippy::single_range_in_vec_init)]
+
 use super::*;
 use crate::wire::{piece_header, PartialMessage, PartialUpdate};
 use core::ops::Range;
@@ -101,9 +104,12 @@ fn other_clients_and_a_session_with_it_off_serve_verified_pieces_only() {
     assert_eq!(h.input(a, &request(2, 0, 100)), [tx(a, reject(2, 0, 100))]);
 }
 
+/// What one message said: each piece with its ranges.
+type Told = Vec<(u32, Vec<Range<u32>>)>;
+
 /// The `enjambre_partial` messages (sent with id 9) in what went to `peer`: for each, bytes
 /// downloaded and every piece with its ranges.
-fn told(outs: &[Out], peer: PeerHandle) -> Vec<(u64, Vec<(u32, Vec<Range<u32>>)>)> {
+fn told(outs: &[Out], peer: PeerHandle) -> Vec<(u64, Told)> {
     let mut found = Vec::new();
     for o in outs {
         let Out::Tx(to, bytes) = o else { continue };
