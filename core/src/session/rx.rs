@@ -656,7 +656,8 @@ impl<
         let Some(end) = begin.checked_add(len).filter(|_| len > 0) else {
             return false;
         };
-        self.peers[i].enjambre_partial.is_some()
+        self.partial_on()
+            && self.peers[i].enjambre_partial.is_some()
             && (self.partial_index(index))
                 .is_some_and(|k| self.partials[k].written.contains(begin, end))
     }
