@@ -39,11 +39,12 @@ pub(crate) struct Advert {
     pub(crate) ranges: Vec<(u32, u32), ADVERT_RANGES>,
 }
 
-/// Read what we keep of an `enjambre_partial` payload; `None` when it does not decode.
-pub(crate) fn read_held(payload: &[u8]) -> Option<Held> {
+/// Read what we keep of an `enjambre_partial` payload: the pieces `wanted` accepts; `None`
+/// when it does not decode.
+pub(crate) fn read_held(payload: &[u8], wanted: impl Fn(u32) -> bool) -> Option<Held> {
     let m = PartialMessage::decode(payload).ok()?;
     let mut held = Held::new();
-    for p in m.pieces() {
+    for p in m.pieces().filter(|p| wanted(p.index)) {
         let ranges = p.ranges().take(ADVERT_RANGES).map(|r| (r.start, r.end));
         if held.push((p.index, ranges.collect())).is_err() {
             break;

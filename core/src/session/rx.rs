@@ -424,7 +424,8 @@ impl<
                 let n = payload.len();
                 payload.copy_to(&mut scratch[..n]);
                 // One that does not decode is ignored, as unknown messages are.
-                match read_held(&scratch[..n]) {
+                let have = &self.have;
+                match read_held(&scratch[..n], |piece| !have.get(piece)) {
                     Some(held) => Msg::Partial(held),
                     None => Msg::Ignored { needs_fast: false },
                 }

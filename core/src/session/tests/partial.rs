@@ -319,3 +319,25 @@ fn a_peer_advertising_only_bytes_we_hold_is_not_interesting() {
         [tx(a, INTERESTED.to_vec())]
     );
 }
+
+#[test]
+fn pieces_we_have_do_not_take_the_room_of_those_we_miss() {
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), Some(&state_with(&t, &[0, 1])));
+    let a = h.accept(1);
+    h.input(a, &h.their_handshake(1, true, true));
+    h.input(a, &ext_hs(Some(9)));
+    h.input(a, &HAVE_NONE);
+    // Pieces 0 and 1 (ours already) come first; piece 3 is still kept.
+    let update = PartialUpdate {
+        downloaded: 0,
+        uploaded: 0,
+        pieces: [(0u32, 0..10u32), (1, 0..10), (3, 0..100)]
+            .into_iter()
+            .map(|(i, r)| (i, core::iter::once(r))),
+    };
+    let mut m = std::vec![0u8; 256];
+    let n = update.encode(3, &mut m).unwrap();
+    assert_eq!(h.input(a, &m[..n]), [tx(a, INTERESTED.to_vec())]);
+    assert_eq!(h.input(a, &UNCHOKE), [tx(a, request(3, 0, 100))]);
+}
