@@ -223,6 +223,31 @@ impl Swarm {
         n
     }
 
+    /// Add a node that holds only the verified pieces `pieces` and the written, unverified
+    /// byte ranges `ranges` (piece, start, end), on its disk and in its resume state: a leech
+    /// as a departed seed left it. Returns its index.
+    pub fn add_node_holding(&mut self, pieces: &[u32], ranges: &[(u32, u32, u32)]) -> usize {
+        let n = self.add_node(false, Behaviour::Honest);
+        let geometry = self.torrent.geometry;
+        let mut state = SimResume::new(self.torrent.info_hash, geometry.piece_count()).unwrap();
+        let mut copy = |piece: u32, start: u32, end: u32| {
+            let at = geometry.piece_offset(geometry.piece(piece).unwrap()) as usize;
+            let (s, e) = (at + start as usize, at + end as usize);
+            self.nodes[n].disk[s..e].copy_from_slice(&self.torrent.data[s..e]);
+        };
+        for &piece in pieces {
+            let len = geometry.piece_len(geometry.piece(piece).unwrap());
+            copy(piece, 0, len);
+            state.have.set(piece, true);
+        }
+        for &(piece, start, end) in ranges {
+            copy(piece, start, end);
+            state.record_write(&geometry, piece, start, end).unwrap();
+        }
+        self.nodes[n].session = Some(self.build_session(&self.nodes[n], Some(&state)));
+        n
+    }
+
     fn build_session(&self, node: &Node, resume: Option<&SimResume>) -> Box<SimSession> {
         Box::new(
             Session::new(

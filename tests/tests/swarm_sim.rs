@@ -310,3 +310,44 @@ fn uneven_uplinks_finish_near_the_fluid_bound() {
         seed_busy * 100.0
     );
 }
+
+#[test]
+fn two_leeches_holding_the_two_halves_of_a_piece_whose_seed_left_complete_it_between_them() {
+    // Three pieces of 256 KiB; the seed left after leech A had piece 0 and the first half of
+    // piece 1, and leech B piece 2 and the second half of piece 1 (both halves written, not
+    // verified). Only `enjambre_partial` lets either finish.
+    const BIG: u32 = 256 * 1024;
+    const HALF: u32 = BIG / 2;
+    for seed in 1..=3 {
+        let mut swarm = Swarm::new(Torrent::new(3 * BIG as usize - 1000, BIG, seed), seed);
+        let a = swarm.add_node_holding(&[0], &[(1, 0, HALF)]);
+        let b = swarm.add_node_holding(&[2], &[(1, HALF, BIG)]);
+        let done = swarm.run_until(Duration::from_secs(120), |s| {
+            s.is_complete(a) && s.is_complete(b)
+        });
+        assert!(done, "seed {seed}: the leeches did not finish");
+        for (n, missing) in [(a, (HALF, BIG)), (b, (0, HALF))] {
+            // Piece 1 verified at the first try, from exactly the half the node lacked.
+            let written = swarm.nodes[n].writes.get(&1).cloned().unwrap_or_default();
+            let spans = written.iter().map(|&(off, len)| (off, off + len)).collect();
+            assert_eq!(merged(spans), [missing], "seed {seed}, node {n}");
+            let bytes: u32 = written.iter().map(|w| w.1).sum();
+            assert_eq!(
+                bytes, HALF,
+                "seed {seed}, node {n}: bytes of piece 1 written twice"
+            );
+            assert_eq!(
+                swarm.count_facts(n, |c| matches!(c, Command::PieceDiscarded { .. })),
+                0
+            );
+            let asked: u32 = (swarm.nodes[n].requests_sent.iter())
+                .filter(|r| r.1 == 1)
+                .map(|r| r.3)
+                .sum();
+            assert_eq!(
+                asked, HALF,
+                "seed {seed}, node {n}: asked for more than the half"
+            );
+        }
+    }
+}

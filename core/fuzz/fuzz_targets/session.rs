@@ -17,7 +17,9 @@ use enjambre_core::session::{
     MIN_SEND_WINDOW,
 };
 use enjambre_core::sha1::{Sha1, Sha1Smol};
-use enjambre_core::wire::{ExtendedHandshake, Extensions, Handshake, Message, Split};
+use enjambre_core::wire::{
+    ExtendedHandshake, Extensions, Handshake, Message, PartialUpdate, Split,
+};
 use enjambre_core::{Duration, Geometry, InfoHash, Instant, PeerId};
 use libfuzzer_sys::fuzz_target;
 
@@ -303,7 +305,7 @@ fn encode(m: Message<'_>) -> Vec<u8> {
 fn message(input: &mut Input<'_>) -> Vec<u8> {
     let t = torrent();
     let index = u32::from(input.byte() % 7);
-    match input.byte() % 18 {
+    match input.byte() % 19 {
         0 => encode(Message::KeepAlive),
         1 => encode(Message::Choke),
         2 => encode(Message::Unchoke),
@@ -335,6 +337,7 @@ fn message(input: &mut Input<'_>) -> Vec<u8> {
         12 => {
             let hs = ExtendedHandshake {
                 reqq: Some(u32::from(input.byte())),
+                enjambre_partial: input.byte().is_multiple_of(2).then_some(9),
                 client: Some("fuzz"),
                 ..Default::default()
             };
@@ -367,6 +370,29 @@ fn message(input: &mut Input<'_>) -> Vec<u8> {
         }
         15 => encode(Message::Suggest(index)),
         16 => encode(Message::AllowedFast(index)),
+        17 => {
+            // An `enjambre_partial` message (our id 3): up to two pieces of up to two ranges,
+            // in order or not (a broken one is ignored whole).
+            let mut pieces = Vec::new();
+            for _ in 0..input.byte() % 3 {
+                let piece = u32::from(input.byte() % 7);
+                let ranges: Vec<_> = (0..input.byte() % 3)
+                    .map(|_| {
+                        let start = input.offset();
+                        start..start.saturating_add(input.offset().max(1))
+                    })
+                    .collect();
+                pieces.push((piece, ranges));
+            }
+            let update = PartialUpdate {
+                downloaded: 0,
+                uploaded: 0,
+                pieces: pieces.iter().map(|(i, r)| (*i, r.iter().cloned())),
+            };
+            let mut out = [0u8; 256];
+            let n = update.encode(3, &mut out).unwrap();
+            out[..n].to_vec()
+        }
         _ => encode(Message::Port(input.u16())),
     }
 }

@@ -58,6 +58,11 @@ pub struct Config {
     /// tell them ours. Turn it off for a private torrent (BEP 27), whose peers come only from
     /// its trackers.
     pub pex: bool,
+    /// Offer our `enjambre_partial` extension: peers that offer it too may request bytes of a
+    /// piece we have not verified yet, within the ranges we have written (the SHA-1 check at
+    /// their end still decides). Has no effect in a session that never downloads
+    /// (`PARTIAL = 0`).
+    pub partial_ext: bool,
     /// Never ask peers for pieces, only serve: a seed whose data lacks some pieces.
     pub upload_only: bool,
     /// Bytes per peer the session hands the shell (transmits, and uploaded blocks with their
@@ -92,6 +97,7 @@ impl Config {
             client_name: "Enjambre 0.1",
             fast_extension: true,
             pex: true,
+            partial_ext: true,
             upload_only: false,
             send_window: 256 * 1024,
         }

@@ -25,6 +25,7 @@ mod bitfield_tests;
 mod choke;
 mod config;
 mod output;
+mod partial_ext;
 mod peer;
 mod pex;
 mod pieces;
@@ -153,6 +154,11 @@ pub struct Session<
     have_log_end: u32,
     /// Peers connected and lost, for PEX messages to peers.
     pex_log: PexLog<PEX>,
+    /// Bumped whenever our partial pieces or their written bytes change: a peer told an older
+    /// value is owed an `enjambre_partial` message.
+    partial_gen: u32,
+    /// Pieces peers hold partly, as their `enjambre_partial` messages said.
+    adverts: Vec<partial_ext::Advert, PARTIAL>,
     /// Our own IP addresses, as peers told them (`yourip`): never dialled from PEX.
     own_ips: Vec<IpAddr, 2>,
     events: Deque<Event, EVENTS>,
@@ -527,6 +533,9 @@ impl<
             if let Some(due) = self.pex_deadline(i) {
                 consider(due);
             }
+            if let Some(due) = self.partial_deadline(i) {
+                consider(due);
+            }
         }
         if let Some(idle) = self.next_idle() {
             consider(idle);
@@ -619,6 +628,7 @@ impl<
         }
         let (outbound, addr, listen) = (p.outbound, p.addr, p.listen_addr);
         self.pex_gone(i);
+        self.forget_adverts(i);
         let p = &mut self.peers[i];
         // Its block in progress is no longer coming: bytes received are written, the rest free.
         p.inbound = None;

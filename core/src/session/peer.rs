@@ -93,6 +93,13 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) ut_metadata: Option<u8>,
     /// The id they receive BEP 11 `ut_pex` messages with; `None` while PEX is off.
     pub(crate) ut_pex: Option<u8>,
+    /// The id they receive `enjambre_partial` messages with; `None` while ours is off. Only a
+    /// peer that offered it may request bytes of a piece we have not verified.
+    pub(crate) enjambre_partial: Option<u8>,
+    /// Our `enjambre_partial` messages to it: the `partial_gen` it was last told (`None`:
+    /// never), and when the next may go.
+    pub(crate) partial_told: Option<u32>,
+    pub(crate) partial_due: Instant,
     /// The address other peers are told this one is at (see [`pex`](super::pex)), once known,
     /// and whether the PEX log carries it (a twin's may instead).
     pub(crate) pex_addr: Option<SocketAddr>,
@@ -171,6 +178,9 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             extended: false,
             ut_metadata: None,
             ut_pex: None,
+            enjambre_partial: None,
+            partial_told: None,
+            partial_due: Instant::ZERO,
             pex_addr: None,
             pex_logged: false,
             pex_synced: false,
@@ -226,6 +236,9 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.extended = false;
         self.ut_metadata = None;
         self.ut_pex = None;
+        self.enjambre_partial = None;
+        self.partial_told = None;
+        self.partial_due = Instant::ZERO;
         self.pex_addr = None;
         self.pex_logged = false;
         self.pex_synced = false;

@@ -143,6 +143,7 @@ impl<
     fn end_piece(&mut self, k: usize) -> Partial<H> {
         let partial = self.partials.swap_remove(k);
         self.in_progress.set(partial.piece, false);
+        self.partials_changed();
         partial
     }
 
@@ -242,6 +243,7 @@ impl<
                 };
                 self.downloaded += fresh as u64;
                 self.persist_dirty = true;
+                self.partials_changed();
                 let partial = &self.partials[k];
                 if partial.written.is_complete() && partial.pending_writes == 0 {
                     self.start_verify(k);

@@ -1,6 +1,7 @@
 //! Receiving: the handshake, then messages; `Piece` payload streams to storage as it arrives.
 
 use super::output::{CloseReason, PeerMisbehaved};
+use super::partial_ext::{read_held, Held, MAX_PARTIAL_PAYLOAD};
 use super::peer::{Control, Inbound, Phase};
 use super::pieces::Accepted;
 use super::pipeline;
@@ -20,6 +21,8 @@ const MAX_EXTENDED: usize = 1024;
 const MAX_METADATA_REQUEST: usize = 64;
 /// The extended id we receive BEP 9 `ut_metadata` messages with (libtorrent's choice too).
 pub(crate) const UT_METADATA_ID: u8 = 2;
+/// The extended id we receive our `enjambre_partial` messages with.
+pub(crate) const ENJAMBRE_PARTIAL_ID: u8 = 3;
 
 /// A decoded message with nothing borrowed from the ring.
 enum Msg {
@@ -53,10 +56,13 @@ enum Msg {
         listen_port: Option<u16>,
         ut_metadata: Option<u8>,
         ut_pex: Option<u8>,
+        enjambre_partial: Option<u8>,
         yourip: Option<IpAddr>,
     },
     /// A BEP 9 request for a piece of our metadata.
     MetadataRequest(u32),
+    /// An `enjambre_partial` message: what we keep of it.
+    Partial(Held),
     /// Legal and of no use to us: Port, Suggest, AllowedFast, other extended messages.
     Ignored {
         needs_fast: bool,
@@ -388,6 +394,7 @@ impl<
                     listen_port: h.listen_port,
                     ut_metadata: h.ut_metadata,
                     ut_pex: h.ut_pex,
+                    enjambre_partial: h.enjambre_partial,
                     yourip: h.yourip_addr(),
                 }
             }
@@ -404,6 +411,23 @@ impl<
                 match MetadataMessage::decode(&scratch[..n]) {
                     Ok(MetadataMessage::Request { piece }) => Msg::MetadataRequest(piece),
                     _ => Msg::Ignored { needs_fast: false },
+                }
+            }
+            Message::Extended { id, payload }
+                if id == ENJAMBRE_PARTIAL_ID
+                    && PARTIAL > 0
+                    && self.config.partial_ext
+                    && p.enjambre_partial.is_some()
+                    && payload.len() <= MAX_PARTIAL_PAYLOAD =>
+            {
+                let mut scratch = [0u8; MAX_PARTIAL_PAYLOAD];
+                let n = payload.len();
+                payload.copy_to(&mut scratch[..n]);
+                // One that does not decode is ignored, as unknown messages are.
+                let have = &self.have;
+                match read_held(&scratch[..n], |piece| !have.get(piece)) {
+                    Some(held) => Msg::Partial(held),
+                    None => Msg::Ignored { needs_fast: false },
                 }
             }
             Message::Suggest(_) | Message::AllowedFast(_) => Msg::Ignored { needs_fast: true },
@@ -551,9 +575,11 @@ impl<
                 listen_port,
                 ut_metadata,
                 ut_pex,
+                enjambre_partial,
                 yourip,
             } => {
                 self.peers[i].ut_metadata = ut_metadata;
+                self.peers[i].enjambre_partial = enjambre_partial.filter(|_| self.partial_on());
                 self.peers[i].ut_pex = ut_pex.filter(|_| self.pex_on());
                 if let Some(ip) = yourip.filter(|_| self.pex_on()) {
                     self.learn_own_ip(ip);
@@ -570,6 +596,10 @@ impl<
                     p.request_cap = p.request_cap.min(reqq as usize).max(1);
                     p.max_requests = p.max_requests.min(p.request_cap);
                 }
+            }
+            Msg::Partial(held) => {
+                self.take_adverts(i, held);
+                self.update_interest(i);
             }
             Msg::MetadataRequest(piece) => {
                 let count = metadata_piece_count(self.metadata_len);
@@ -611,8 +641,26 @@ impl<
 
     /// Recompute whether the peer has anything we lack (and want).
     pub(crate) fn update_interest(&mut self, i: usize) {
-        let p = &mut self.peers[i];
-        p.am_interested = !self.config.upload_only && p.has.any_not_in(&self.have);
+        let wanted = self.peers[i].has.any_not_in(&self.have) || self.advert_wanted(i);
+        self.peers[i].am_interested = !self.config.upload_only && wanted;
+    }
+
+    /// Return whether `partial_ext` is on and this session downloads at all.
+    pub(crate) fn partial_on(&self) -> bool {
+        PARTIAL > 0 && self.config.partial_ext
+    }
+
+    /// Return whether peer `i` offered `enjambre_partial` and `begin..begin + len` of an
+    /// unverified piece lies within the bytes we have written of it (confirmed by storage,
+    /// so the shell can read them back like a verified piece's).
+    fn partly_servable(&self, i: usize, index: u32, begin: u32, len: u32) -> bool {
+        let Some(end) = begin.checked_add(len).filter(|_| len > 0) else {
+            return false;
+        };
+        self.partial_on()
+            && self.peers[i].enjambre_partial.is_some()
+            && (self.partial_index(index))
+                .is_some_and(|k| self.partials[k].written.contains(begin, end))
     }
 
     fn on_request(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {
@@ -624,8 +672,9 @@ impl<
             self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadRequest));
             return;
         };
+        let servable = !self.peers[i].am_choking
+            && (self.have.get(index) || self.partly_servable(i, index, begin, len));
         let p = &mut self.peers[i];
-        let servable = !p.am_choking && self.have.get(index);
         if servable && p.incoming.push_back(block).is_ok() {
             p.last_useful = now;
             return;

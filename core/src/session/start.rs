@@ -71,6 +71,8 @@ impl<
             have_log: Deque::new(),
             have_log_end: 0,
             pex_log: PexLog::new(),
+            partial_gen: 0,
+            adverts: Vec::new(),
             own_ips: Vec::new(),
             events: Deque::new(),
             cursor: 0,

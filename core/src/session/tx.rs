@@ -4,7 +4,7 @@ use super::output::Command;
 use super::peer::{Control, Request};
 use super::pex::UT_PEX_ID;
 use super::pipeline;
-use super::rx::UT_METADATA_ID;
+use super::rx::{ENJAMBRE_PARTIAL_ID, UT_METADATA_ID};
 use super::Session;
 use crate::sha1::Sha1;
 use crate::wire::{
@@ -173,6 +173,7 @@ impl<
 
     fn compose_active(&mut self, i: usize, w: &mut Writer<'_>) {
         let complete = self.is_complete();
+        let partial_ext = self.partial_on();
         let p = &mut self.peers[i];
         if !p.bitfield_sent {
             if !p.first_done {
@@ -201,6 +202,7 @@ impl<
                 let hs = ExtendedHandshake {
                     ut_metadata: serving.then_some(UT_METADATA_ID),
                     ut_pex: (PEX > 0 && self.config.pex).then_some(UT_PEX_ID),
+                    enjambre_partial: partial_ext.then_some(ENJAMBRE_PARTIAL_ID),
                     client: Some(self.config.client_name),
                     listen_port: Some(self.config.listen_port),
                     reqq: Some(Q as u32),
@@ -302,6 +304,7 @@ impl<
             r.sent = true;
         }
         self.compose_pex(i, w);
+        self.compose_partial(i, w);
     }
 
     /// Queue requests up to the peer's pipeline depth.
@@ -342,6 +345,9 @@ impl<
                     sent: false,
                 });
             }
+        }
+        if let Some(r) = self.advert_block(i) {
+            return Some(r);
         }
         if !self.partials.is_full() {
             let in_progress = &self.in_progress;

@@ -23,6 +23,9 @@ pub struct ExtendedHandshake<'a> {
     pub ut_metadata: Option<u8>,
     /// The id the sender wants BEP 11 `ut_pex` messages sent to it with (`m.ut_pex`).
     pub ut_pex: Option<u8>,
+    /// The id the sender wants our `enjambre_partial` messages sent to it with
+    /// (`m.enjambre_partial`): only an enjambre peer names it.
+    pub enjambre_partial: Option<u8>,
     /// Client name and version (`v`); absent when not UTF-8.
     pub client: Option<&'a str>,
     /// The sender's TCP listen port (`p`).
@@ -41,16 +44,21 @@ impl<'a> ExtendedHandshake<'a> {
         // Keys in any order: BEP 10 dictionaries come from many hand-written encoders.
         let value = bencode::decode_with(payload, DecodeOptions::LENIENT)?;
         let dict = value.as_dict().ok_or(WireError::BadExtendedHandshake)?;
-        let (ut_metadata, ut_pex) = match dict.get(b"m") {
-            None => (None, None),
+        let (ut_metadata, ut_pex, enjambre_partial) = match dict.get(b"m") {
+            None => (None, None, None),
             Some(m) => {
                 let m = m.as_dict().ok_or(WireError::BadExtendedHandshake)?;
-                (extension_id(m, b"ut_metadata"), extension_id(m, b"ut_pex"))
+                (
+                    extension_id(m, b"ut_metadata"),
+                    extension_id(m, b"ut_pex"),
+                    extension_id(m, b"enjambre_partial"),
+                )
             }
         };
         Ok(ExtendedHandshake {
             ut_metadata,
             ut_pex,
+            enjambre_partial,
             client: dict.get(b"v").and_then(|v| v.as_str()),
             listen_port: int_field(dict, b"p"),
             reqq: int_field(dict, b"reqq"),
@@ -77,6 +85,9 @@ impl<'a> ExtendedHandshake<'a> {
         let mut e = Encoder::new(out);
         // Keys in sorted byte order, as bencode requires.
         e.dict()?.bytes(b"m")?.dict()?;
+        if let Some(id) = self.enjambre_partial {
+            e.bytes(b"enjambre_partial")?.int(id.into())?;
+        }
         if let Some(id) = self.ut_metadata {
             e.bytes(b"ut_metadata")?.int(id.into())?;
         }
@@ -168,10 +179,12 @@ mod tests {
 
     #[test]
     fn every_field_decodes_and_encodes_to_the_same_bytes() {
-        let payload: &[u8] = b"d1:md11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31235e\
+        let payload: &[u8] = b"d1:md16:enjambre_partiali3e11:ut_metadatai2e6:ut_pexi1ee\
+            13:metadata_sizei31235e\
             1:pi51413e4:reqqi500e1:v16:Transmission 4.06:yourip4:\x7f\x00\x00\x01e";
         let h = ExtendedHandshake::decode(payload).unwrap();
-        assert_eq!(h.ut_metadata, Some(3));
+        assert_eq!(h.enjambre_partial, Some(3));
+        assert_eq!(h.ut_metadata, Some(2));
         assert_eq!(h.ut_pex, Some(1));
         assert_eq!(h.metadata_size, Some(31235));
         assert_eq!(h.listen_port, Some(51413));
@@ -267,6 +280,7 @@ mod tests {
         fn round_trips(
             ut_metadata in proptest::option::of(1u8..),
             ut_pex in proptest::option::of(1u8..),
+            enjambre_partial in proptest::option::of(1u8..),
             client in proptest::option::of("\\PC{0,20}"),
             listen_port: Option<u16>,
             reqq: Option<u32>,
@@ -277,6 +291,7 @@ mod tests {
             let h = ExtendedHandshake {
                 ut_metadata,
                 ut_pex,
+                enjambre_partial,
                 client: client.as_deref(),
                 listen_port,
                 reqq,

@@ -1,5 +1,5 @@
 //! The BitTorrent peer wire protocol (BEP 3, BEP 6 fast extension, BEP 10 extension protocol,
-//! BEP 9 `ut_metadata` and BEP 11 `ut_pex` messages).
+//! BEP 9 `ut_metadata` and BEP 11 `ut_pex` messages, and our own `enjambre_partial`).
 //!
 //! Decoders read straight out of a receive ring's two halves ([`Split`]), so a message that wraps
 //! around the end of the ring is never copied. They return [`Status::Partial`] while more bytes
@@ -8,6 +8,7 @@
 //! allocate. What a message *means* at a given moment (a piece that was never requested, a
 //! bitfield of the wrong size) is the session's business, not this module's.
 
+mod enjambre_partial;
 mod extended;
 mod handshake;
 mod message;
@@ -18,12 +19,18 @@ mod ut_pex;
 #[cfg(test)]
 mod capture_tests;
 #[cfg(test)]
+mod enjambre_partial_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod ut_metadata_tests;
 #[cfg(test)]
 mod ut_pex_tests;
 
+pub use enjambre_partial::{
+    PartialError, PartialField, PartialMessage, PartialPiece, PartialUpdate, MAX_PARTIAL_PIECES,
+    MAX_PARTIAL_RANGES,
+};
 pub use extended::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};
 pub use handshake::{Extensions, Handshake, HANDSHAKE_LEN, PROTOCOL};
 pub(crate) use message::BITFIELD as BITFIELD_ID;

@@ -310,6 +310,7 @@ fn with_pex_off_nothing_is_offered_taken_or_told() {
     let t = four_pieces();
     let mut config = quiet();
     config.pex = false;
+    config.partial_ext = false;
     let mut h = H::started(&t, config, None);
     let a = h.connect(1);
     let out = h.input(a, &h.their_handshake(1, true, true));
