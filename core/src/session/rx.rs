@@ -400,6 +400,7 @@ impl<
             }
             Message::Extended { id, payload }
                 if id == UT_METADATA_ID
+                    && Self::SERVES_METADATA
                     && self.metadata_len > 0
                     && payload.len() <= MAX_METADATA_REQUEST =>
             {

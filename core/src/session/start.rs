@@ -33,6 +33,11 @@ impl<
     /// Connection slots: `PEERS`.
     pub const SLOTS: usize = PEERS;
 
+    /// Whether this shape serves the torrent's metadata (BEP 9) when started with it: not a
+    /// session that never downloads (`PARTIAL = 0`, the MCU seeder), whose small output buffer
+    /// could not carry a 16 KiB metadata piece anyway; there the code is compiled out.
+    pub const SERVES_METADATA: bool = PARTIAL > 0;
+
     /// A session for no torrent, doing nothing: the value to put in a `static` before
     /// [`Session::start`] fills it in place.
     pub const EMPTY: Self = Self::with_peers([const { Peer::new() }; PEERS]);
@@ -132,7 +137,8 @@ impl<
     /// ask for it (BEP 9 `ut_metadata`, so magnet links resolve from us): `info` is the whole
     /// info dictionary, exactly as it hashes to `info_hash` (which is the caller's to check),
     /// with the piece hashes at `hashes_at` in it
-    /// ([`Metainfo::pieces_offset`](crate::metainfo::Metainfo::pieces_offset)).
+    /// ([`Metainfo::pieces_offset`](crate::metainfo::Metainfo::pieces_offset)). A shape that
+    /// does not [serve metadata](Self::SERVES_METADATA) starts as [`Session::start`] would.
     #[allow(clippy::too_many_arguments)]
     pub fn start_serving_metadata(
         &mut self,
@@ -191,7 +197,11 @@ impl<
         self.geometry = geometry;
         self.hashes = Some(piece_hashes);
         self.hashes_at = hashes_at;
-        self.metadata_len = metadata_len;
+        self.metadata_len = if Self::SERVES_METADATA {
+            metadata_len
+        } else {
+            0
+        };
         self.have_count = 0;
         self.verified_bytes = 0;
         self.partials.clear();

@@ -198,7 +198,7 @@ impl<
             }
             if p.extended {
                 let mut scratch = [0u8; 192];
-                let serving = self.metadata_len > 0;
+                let serving = Self::SERVES_METADATA && self.metadata_len > 0;
                 let hs = ExtendedHandshake {
                     ut_metadata: serving.then_some(UT_METADATA_ID),
                     ut_pex: (PEX > 0 && self.config.pex).then_some(UT_PEX_ID),
@@ -233,6 +233,10 @@ impl<
         p.have_cursor = self.have_log_end;
         while let Some(c) = p.control.front().copied() {
             let m = match c {
+                Control::Metadata { .. } if !Self::SERVES_METADATA => {
+                    p.control.pop_front();
+                    continue;
+                }
                 Control::Metadata { piece, reject } => {
                     let info = self.hashes.as_ref().map_or(&[][..], |h| h.as_ref());
                     let data = metadata_piece(info, piece).filter(|_| !reject);
