@@ -32,6 +32,7 @@ mod pieces;
 mod pipeline;
 pub mod preset;
 mod query;
+mod requests;
 mod room;
 mod rx;
 mod start;

@@ -14,7 +14,7 @@ use crate::Instant;
 use core::net::{IpAddr, SocketAddr};
 
 /// The largest `Piece` payload accepted: 128 KiB, the most any client requests.
-const MAX_PIECE_PAYLOAD: u32 = 128 * 1024;
+pub(super) const MAX_PIECE_PAYLOAD: u32 = 128 * 1024;
 /// The largest extended message read (the extended handshake); longer ones are skipped.
 const MAX_EXTENDED: usize = 1024;
 /// The largest BEP 9 message read: a request is about 30 bytes; data sent to us is skipped.
@@ -649,45 +649,6 @@ impl<
     /// Return whether `partial_ext` is on and this session downloads at all.
     pub(crate) fn partial_on(&self) -> bool {
         PARTIAL > 0 && self.config.partial_ext
-    }
-
-    /// Return whether peer `i` offered `enjambre_partial` and `begin..begin + len` of an
-    /// unverified piece lies within the bytes we have written of it (confirmed by storage,
-    /// so the shell can read them back like a verified piece's).
-    fn partly_servable(&self, i: usize, index: u32, begin: u32, len: u32) -> bool {
-        let Some(end) = begin.checked_add(len).filter(|_| len > 0) else {
-            return false;
-        };
-        self.partial_on()
-            && self.peers[i].enjambre_partial.is_some()
-            && (self.partial_index(index))
-                .is_some_and(|k| self.partials[k].written.contains(begin, end))
-    }
-
-    fn on_request(&mut self, now: Instant, i: usize, index: u32, begin: u32, len: u32) {
-        let Some(block) = self
-            .geometry
-            .block(index, begin, len)
-            .filter(|b| b.len <= MAX_PIECE_PAYLOAD)
-        else {
-            self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadRequest));
-            return;
-        };
-        let servable = !self.peers[i].am_choking
-            && (self.have.get(index) || self.partly_servable(i, index, begin, len));
-        let p = &mut self.peers[i];
-        if servable && p.incoming.push_back(block).is_ok() {
-            p.last_useful = now;
-            return;
-        }
-        if p.fast {
-            let _ = p.control.push_back(Control::Reject {
-                piece: index,
-                begin,
-                len,
-            });
-        }
-        // Without the fast extension, an unservable request is silently dropped (BEP 3).
     }
 }
 
