@@ -107,8 +107,7 @@ pub fn resolve(
             fetched: false,
         });
     }
-    let mut known: Vec<SocketAddr> = peers.iter().chain(extra).copied().collect();
-    known.dedup();
+    let known: Vec<SocketAddr> = peers.iter().chain(extra).copied().collect();
     if known.is_empty() && trackers.is_empty() {
         return Err(Failure::new(
             2,
