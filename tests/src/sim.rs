@@ -145,6 +145,8 @@ pub struct Swarm {
     /// Whether nodes added from now on exchange peers (`Config::pex`; on by default). The
     /// simulated tracker gives every node every address, so PEX only adds its messages.
     pub pex: bool,
+    /// Whether seeds added from now on super-seed (`Config::super_seed`; off by default).
+    pub super_seed: bool,
     buf: Vec<u8>,
     /// Bytes a rate-limited uplink will have sent: (when, node, peer, bytes).
     sending: Vec<(Instant, usize, PeerHandle, usize)>,
@@ -162,6 +164,7 @@ impl Swarm {
             latency_ms: (1, 20),
             announce_interval: Duration::from_secs(30),
             pex: true,
+            super_seed: false,
             buf: vec![0; MIN_OUTPUT_BUF * 2],
             sending: Vec::new(),
         }
@@ -195,6 +198,7 @@ impl Swarm {
         config.seed = 0x1234 + n as u64;
         config.pipeline_depth = Q;
         config.pex = self.pex;
+        config.super_seed = self.super_seed && seed;
         let mut node = Node {
             addr,
             session: None,

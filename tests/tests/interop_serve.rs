@@ -9,6 +9,9 @@
 //! first byte, and Transmission redials in plaintext at once.
 //!
 //! Issue 9: a libtorrent leech still gets the file from a seed whose slots idle connections took.
+//!
+//! Issue 13: a super-seeding seed (BEP 16: `HaveNone`, then a `Have` or two at a time) serves a
+//! libtorrent, an aria2 and an enjambre leech in one swarm.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -125,6 +128,63 @@ fn enjambre_seed_serves_an_aria2_leech() {
     a.wait_complete(Duration::from_secs(60));
     assert_same_file(&fx.file_in(&out), &fx.bytes, "aria2 leech");
     assert_seed_sent_all(&s, &fx);
+}
+
+#[test]
+fn a_super_seed_serves_libtorrent_aria2_and_enjambre_leeches_in_one_swarm() {
+    if !have("libtorrent") || !have("aria2") {
+        return;
+    }
+    let dir = Scratch::new("serve-super-seed");
+    let t = tracker(&dir);
+    let fx = Fixture::new(
+        &dir,
+        "serve-super-seed",
+        4 * MIB,
+        64 * 1024,
+        &[t.announce_url()],
+    );
+    let data = fx.seed_dir("enjambre-seed");
+    let opts = PeerOpts {
+        ip: loopback(),
+        extra: vec!["--super-seed".into()],
+        ..PeerOpts::default()
+    };
+    let s = Peer::seed("super-seed", &fx.dir, &fx.torrent, &fx.file_in(&data), opts);
+    let (lt_out, a_out, e_out) = (
+        fx.empty_dir("libtorrent-leech"),
+        fx.empty_dir("aria2-leech"),
+        fx.empty_dir("enjambre-leech"),
+    );
+    let mut l = Libtorrent::leech(
+        "libtorrent-leech",
+        &fx.dir,
+        &fx.torrent,
+        &lt_out,
+        libtorrent::Opts::default(),
+    );
+    let mut a = Aria2::leech(
+        "aria2-leech",
+        &fx.dir,
+        &fx.torrent,
+        &a_out,
+        aria2::Opts::default(),
+    );
+    let e_opts = PeerOpts {
+        ip: loopback(),
+        ..PeerOpts::default()
+    };
+    let mut e = Peer::get("enjambre-leech", &fx.dir, &fx.torrent, &e_out, e_opts);
+    l.wait_done(Duration::from_secs(90));
+    a.wait_complete(Duration::from_secs(90));
+    e.wait_complete(Duration::from_secs(90));
+    assert_same_file(&fx.file_in(&lt_out), &fx.bytes, "libtorrent leech");
+    assert_same_file(&fx.file_in(&a_out), &fx.bytes, "aria2 leech");
+    assert_same_file(&fx.file_in(&e_out), &fx.bytes, "enjambre leech");
+    eprintln!(
+        "the super-seed uploaded {:.2} copies to three leeches",
+        uploaded(&s) as f64 / fx.bytes.len() as f64
+    );
 }
 
 #[test]

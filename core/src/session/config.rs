@@ -63,6 +63,11 @@ pub struct Config {
     /// their end still decides). Has no effect in a session that never downloads
     /// (`PARTIAL = 0`).
     pub partial_ext: bool,
+    /// Super-seed (BEP 16) while complete: show each peer that connects only a piece or two
+    /// at a time, pieces nobody was shown yet first, so the first copy uploaded spreads the
+    /// whole file. For the first seed of a swarm; costs a little speed where other seeds exist.
+    /// Has no effect in a shape that never downloads (see [`super_seed`](super::super_seed)).
+    pub super_seed: bool,
     /// Never ask peers for pieces, only serve: a seed whose data lacks some pieces.
     pub upload_only: bool,
     /// Bytes per peer the session hands the shell (transmits, and uploaded blocks with their
@@ -98,6 +103,7 @@ impl Config {
             fast_extension: true,
             pex: true,
             partial_ext: true,
+            super_seed: false,
             upload_only: false,
             send_window: 256 * 1024,
         }

@@ -36,6 +36,7 @@ mod requests;
 mod room;
 mod rx;
 mod start;
+mod super_seed;
 mod swarm;
 #[cfg(test)]
 mod tests;
@@ -133,6 +134,10 @@ pub struct Session<
     verified_bytes: u64,
     in_progress: Bitfield<BYTES>,
     picker: Picker<PICK>,
+    /// Pieces shown to some super-seeded peer (see [`super_seed`]).
+    revealed: Bitfield<PICK>,
+    /// Pieces some peer reported having, as a super-seed saw them.
+    reported: Bitfield<PICK>,
     partials: Vec<Partial<H>, PARTIAL>,
     /// Pieces verified or discarded whose command the shell has not polled yet. A piece
     /// leaves `partials` for here, and no piece begins while both together are full, so
@@ -628,6 +633,7 @@ impl<
             p.counted = false;
         }
         let (outbound, addr, listen) = (p.outbound, p.addr, p.listen_addr);
+        self.forget_reveals(i);
         self.pex_gone(i);
         self.forget_adverts(i);
         let p = &mut self.peers[i];

@@ -131,6 +131,10 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) sent_interested: bool,
     /// Index into the session's log of verified pieces: haves before it were sent.
     pub(crate) have_cursor: u32,
+    /// Super-seeded ([`super_seed`](super::super_seed)): shown no pieces but `reveals`.
+    pub(crate) super_seeded: bool,
+    /// Pieces shown to a super-seeded peer and not yet reported back by it.
+    pub(crate) reveals: [u32; super::super_seed::REVEALS],
     pub(crate) requests: Vec<Request, Q>,
     /// Requests to keep in flight now ([`pipeline`](super::pipeline)), and the most ever:
     /// the least of `Q`, `pipeline_depth` and the peer's `reqq`.
@@ -201,6 +205,8 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             sent_choking: true,
             sent_interested: false,
             have_cursor: 0,
+            super_seeded: false,
+            reveals: [super::super_seed::NONE; super::super_seed::REVEALS],
             requests: Vec::new(),
             max_requests: 1,
             request_cap: 1,

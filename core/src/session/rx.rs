@@ -503,6 +503,7 @@ impl<
                     self.close(now, i, CloseReason::Misbehaved(PeerMisbehaved::BadHave));
                     return;
                 }
+                self.reveal_reported(i, index);
                 let p = &mut self.peers[i];
                 if !p.has.get(index) {
                     p.has.set(index, true);
@@ -628,6 +629,7 @@ impl<
         // Whatever was counted before was taken out when the new bitfield arrived.
         self.picker.add_bitfield(&self.peers[i].has);
         self.peers[i].counted = true;
+        self.reveals_known(i);
         self.update_interest(i);
         let now = self.peers[i].last_rx;
         self.close_if_useless(now, i);

@@ -61,6 +61,8 @@ impl<
             verified_bytes: 0,
             in_progress: Bitfield::empty(),
             picker: Picker::empty(),
+            revealed: Bitfield::empty(),
+            reported: Bitfield::empty(),
             partials: Vec::new(),
             facts: Vec::new(),
             peers,
@@ -193,6 +195,8 @@ impl<
         if !can_download {
             self.picker.reset(0, config.seed).map_err(too_many)?;
         }
+        let _ = self.revealed.reset(if can_download { count } else { 0 });
+        let _ = self.reported.reset(if can_download { count } else { 0 });
         self.info_hash = info_hash;
         self.geometry = geometry;
         self.hashes = Some(piece_hashes);

@@ -21,11 +21,11 @@ const ENDGAME_DEPTH: usize = 2;
 pub(crate) struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
-    full: bool,
+    pub(crate) full: bool,
 }
 
 impl Writer<'_> {
-    fn message(&mut self, m: &Message<'_>) -> bool {
+    pub(crate) fn message(&mut self, m: &Message<'_>) -> bool {
         if self.full {
             return false;
         }
@@ -174,6 +174,7 @@ impl<
     fn compose_active(&mut self, i: usize, w: &mut Writer<'_>) {
         let complete = self.is_complete();
         let partial_ext = self.partial_on();
+        let super_seeding = self.super_seeding();
         let p = &mut self.peers[i];
         if !p.bitfield_sent {
             if !p.first_done {
@@ -182,7 +183,12 @@ impl<
                     p.have_cursor = self.have_log_end;
                 }
                 let count = self.have_count;
-                let done = if p.fast && count == 0 {
+                if p.first_at == 0 && super_seeding {
+                    p.super_seeded = true;
+                }
+                let done = if p.super_seeded {
+                    !p.fast || w.message(&Message::HaveNone)
+                } else if p.fast && count == 0 {
                     w.message(&Message::HaveNone)
                 } else if p.fast && complete {
                     w.message(&Message::HaveAll)
@@ -224,13 +230,21 @@ impl<
         // Haves for pieces verified since.
         let behind = self.have_log_end.wrapping_sub(p.have_cursor) as usize;
         let skip = self.have_log.len().saturating_sub(behind);
+        // Not to a seed; to a partial peer even when it has the piece: a super-seeding peer
+        // (BEP 16) shows only some of its pieces and learns from our `Have` when to show more.
+        let seed = p.has.is_full();
         for &piece in self.have_log.iter().skip(skip) {
-            if !p.has.get(piece) && !w.message(&Message::Have(piece)) {
+            if !seed && !w.message(&Message::Have(piece)) {
                 return;
             }
             p.have_cursor = p.have_cursor.wrapping_add(1);
         }
         p.have_cursor = self.have_log_end;
+        self.reveal(i, w);
+        if w.full {
+            return;
+        }
+        let p = &mut self.peers[i];
         while let Some(c) = p.control.front().copied() {
             let m = match c {
                 Control::Metadata { .. } if !Self::SERVES_METADATA => {
@@ -295,7 +309,11 @@ impl<
             p.sent_interested = p.am_interested;
         }
         self.fill_requests(i);
+        let now = self.now;
         let p = &mut self.peers[i];
+        // A peer owing nothing starts owing now: its stall clock starts with this request,
+        // not with the last block it sent, maybe long ago (before a choke).
+        let owed = p.requests.iter().any(|r| r.sent);
         for r in p.requests.iter_mut().filter(|r| !r.sent) {
             let m = Message::Request {
                 index: r.piece,
@@ -303,9 +321,15 @@ impl<
                 length: r.len,
             };
             if !w.message(&m) {
-                return;
+                break;
             }
             r.sent = true;
+        }
+        if !owed && p.requests.iter().any(|r| r.sent) {
+            p.last_piece_rx = now;
+        }
+        if w.full {
+            return;
         }
         self.compose_pex(i, w);
         self.compose_partial(i, w);

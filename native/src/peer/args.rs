@@ -36,6 +36,12 @@ pub struct CommonArgs {
     /// Connected peers at most.
     #[arg(long, default_value_t = 50)]
     pub max_peers: usize,
+    /// Super-seed (BEP 16) while we have every piece: show each peer one or two pieces at a
+    /// time, pieces nobody was shown first, so the first copy uploaded spreads the whole file.
+    /// For the first seed of a new swarm; peers (and the tracker's poller) see only what was
+    /// shown to them.
+    #[arg(long)]
+    pub super_seed: bool,
     /// Stop seeding once this many times the torrent's size is uploaded (with `get`: seed
     /// after the download until then).
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]

@@ -480,6 +480,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         config.send_window = driver::SEND_WINDOW;
         config.seed = rand::random();
         config.upload_only = upload_only;
+        config.super_seed = common.super_seed;
         // A private torrent's peers come from its trackers only (BEP 27): no peer exchange.
         config.pex = !meta.private;
         let epoch = launched;

@@ -9,6 +9,7 @@ mod contract;
 mod metadata;
 mod partial;
 mod pex;
+mod super_seed;
 
 use std::boxed::Box;
 use std::vec;
@@ -618,7 +619,8 @@ fn a_block_in_three_chunks_is_written_at_exact_offsets_and_hashed_in_order() {
         out,
         [
             Out::Cmd(Command::PieceVerified { piece: piece(2) }),
-            tx(a, NOT_INTERESTED.to_vec()),
+            // A redundant `Have`: the peer has the piece, but is not a seed.
+            tx(a, cat(&[&have(2), &NOT_INTERESTED])),
             tx(b, have(2)),
         ]
     );
@@ -663,7 +665,8 @@ fn blocks_out_of_order_are_verified_by_reading_back_the_unhashed_tail() {
         h.read_back(&read),
         [
             Out::Cmd(Command::PieceVerified { piece: piece(1) }),
-            tx(a, NOT_INTERESTED.to_vec()),
+            // A redundant `Have`: the peer has the piece, but is not a seed.
+            tx(a, cat(&[&have(1), &NOT_INTERESTED])),
         ]
     );
 }
@@ -829,7 +832,8 @@ fn a_peer_closing_mid_block_costs_no_byte_the_rest_is_asked_from_the_exact_byte(
         h.write_done(2),
         [
             Out::Cmd(Command::PieceVerified { piece: piece(1) }),
-            tx(b, NOT_INTERESTED.to_vec()),
+            // A redundant `Have`: the peer has the piece, but is not a seed.
+            tx(b, cat(&[&have(1), &NOT_INTERESTED])),
         ]
     );
     assert_eq!(h.s.stats().downloaded, 32768);
@@ -1732,7 +1736,8 @@ fn a_failed_write_is_reported_and_its_bytes_fetched_again() {
         h.read_back(&out[0]),
         [
             Out::Cmd(Command::PieceVerified { piece: piece(1) }),
-            tx(a, NOT_INTERESTED.to_vec()),
+            // A redundant `Have`: the peer has the piece, but is not a seed.
+            tx(a, cat(&[&have(1), &NOT_INTERESTED])),
         ]
     );
     assert_eq!(h.s.stats().downloaded, 32768);
