@@ -27,6 +27,8 @@ ap.add_argument("addr")
 ap.add_argument("--data")
 ap.add_argument("--enjambre", default="enjambre")
 ap.add_argument("--stall-after", type=int, default=1 << 20)
+# Super-seed (BEP 16) where the client can: enjambre and libtorrent.
+ap.add_argument("--super-seed", action="store_true")
 a = ap.parse_args()
 PORT = 6881
 state = {"have": 0, "pieces": 0, "up": 0, "down": 0, "wasted": None}
@@ -66,6 +68,7 @@ def run_enjambre():
     cmd = [a.enjambre]
     if a.role == "seed":
         cmd += ["seed", a.torrent, "--data", a.data]
+        cmd += ["--super-seed"] if a.super_seed else []
     else:
         cmd += ["get", a.torrent, "-o", a.dir, "--seed", "--wait"]
     cmd += ["--listen", a.addr, "--port", str(PORT), "--json", "--max-peers", "80"]
@@ -105,6 +108,8 @@ def run_libtorrent():
               else os.path.dirname(a.data)}
     if a.role == "seed":
         params["flags"] = lt.torrent_flags.seed_mode
+        if a.super_seed:
+            params["flags"] |= lt.torrent_flags.super_seeding
     h = ses.add_torrent(params)
     n = h.torrent_file().num_pieces()
     while True:

@@ -48,7 +48,8 @@ def plan(sc):
     s = sc["seed"]
     for _ in range(s.get("count", 1)):
         nodes.append({"role": "seed", "link": link_of(s, rng), "arrive": 0.0,
-                      "kind": s.get("kind"), "leave_after_copies": s.get("leave_after_copies")})
+                      "kind": s.get("kind"), "leave_after_copies": s.get("leave_after_copies"),
+                      "super_seed": s.get("super_seed", False)})
     st = sc.get("stall")
     for _ in range(st["count"] if st else 0):
         nodes.append({"role": "seed", "link": link_of(st, rng), "arrive": 0.0, "kind": "stall",
@@ -110,7 +111,8 @@ class Run:
         cmd = labnet.in_ns(i, PY, f"{HERE}/agent.py", kind, role, f"{self.work}/t.torrent", d,
                            labnet.addr(i), "--data", f"{self.work}/src/data.bin",
                            "--enjambre", self.args.enjambre,
-                           "--stall-after", str(n.get("stall_after", 0)))
+                           "--stall-after", str(n.get("stall_after", 0)),
+                           *(["--super-seed"] if n.get("super_seed") else []))
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         ev = {"node": i, "role": role, "kind": kind, "start": time.time(), "done": None,
               "status": {}, "final": None, "left": None}
