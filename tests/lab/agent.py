@@ -5,7 +5,9 @@
 Prints JSON lines on stdout, the same for every client:
   {"ev":"status","t":UNIX,"have":PIECES,"pieces":N,"up":B,"down":B,"wasted":B|null}  about twice a second
   {"ev":"done","t":UNIX}                                         once, when a leech has every piece
-  {"ev":"final","cpu_s":S,"rss_kib":K,"up":B,"down":B,"wasted":B|null}  on SIGTERM, then exits
+  {"ev":"final","cpu_s":S,"rss_kib":K,"up":B,"down":B,"wasted":B|null,"waste":{CAUSE:B|null}|null}
+      on SIGTERM, then exits (waste by cause: enjambre duplicate/unrequested/corrupt,
+      libtorrent redundant as duplicate and failed as corrupt)
 A leech keeps seeding after it completes until SIGTERM. CPU seconds and peak RSS come from the
 client's /proc entry just before it is stopped.
 """
@@ -31,7 +33,9 @@ ap.add_argument("--stall-after", type=int, default=1 << 20)
 ap.add_argument("--super-seed", action="store_true")
 a = ap.parse_args()
 PORT = 6881
-state = {"have": 0, "pieces": 0, "up": 0, "down": 0, "wasted": None}
+# enjambre's wasted bytes by cause (its progress lines' `wasted_<cause>`).
+WASTE = ("duplicate", "unrequested", "corrupt")
+state = {"have": 0, "pieces": 0, "up": 0, "down": 0, "wasted": None, "waste": None}
 lock = threading.Lock()
 out_lock = threading.Lock()
 done_said = False
@@ -86,7 +90,8 @@ def run_enjambre():
         with lock:
             if ty == "progress":
                 state.update(have=m["pieces_have"], pieces=m["piece_count"], up=m["uploaded"],
-                             down=m["downloaded"], wasted=m.get("wasted"))
+                             down=m["downloaded"], wasted=m.get("wasted"),
+                             waste={k: m.get(f"wasted_{k}") for k in WASTE})
             elif ty == "finished":
                 state.update(up=m["uploaded"], down=m["downloaded"])
         if ty == "completed":
@@ -117,7 +122,9 @@ def run_libtorrent():
         with lock:
             state.update(have=st.num_pieces, pieces=n, up=st.total_payload_upload,
                          down=st.total_payload_download,
-                         wasted=st.total_redundant_bytes + st.total_failed_bytes)
+                         wasted=st.total_redundant_bytes + st.total_failed_bytes,
+                         waste={"duplicate": st.total_redundant_bytes, "unrequested": None,
+                                "corrupt": st.total_failed_bytes})
         if st.is_seeding:
             mark_done()
         time.sleep(0.2)
@@ -227,7 +234,7 @@ def stop(*_):
     cpu, rss = proc_usage(pid)
     with lock:
         final = {"ev": "final", "cpu_s": cpu, "rss_kib": rss, **{k: state[k] for k in
-                                                                ("up", "down", "wasted")}}
+                                                                ("up", "down", "wasted", "waste")}}
     emit(final)
     if child:
         child.terminate()

@@ -9,8 +9,9 @@ def table(jsonl, md):
     except FileNotFoundError:
         pass
     lines = ["| scenario | client | leeches done | all done (s) | bound (s) | × bound | seed copies "
-             "| median leech (s) | leech CPU s (mean) | leech peak RSS MiB (max) | wasted MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| median leech (s) | leech CPU s (mean) | leech peak RSS MiB (max) | wasted MiB "
+             "| of which duplicate / unrequested / corrupt |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         s, b = r["swarm"], r["bound_s"]
         le = [p for p in r["peers"] if p["role"] == "leech"]
@@ -19,12 +20,19 @@ def table(jsonl, md):
         rss = [p["rss_kib"] for p in le if p["rss_kib"] is not None]
         w = [p["wasted"] for p in le if p["wasted"] is not None]
         f = lambda v, fmt="%.1f": "-" if v is None else fmt % v
-        lines.append("| %s%s | %s | %d/%d | %s | %.1f | %s | %.2f | %s | %s | %s | %s |" % (
+        causes = "-"
+        split = [p.get("waste") for p in le if p.get("waste")]
+        if split:
+            def cause(c):
+                v = [x[c] for x in split if x.get(c) is not None]
+                return f(sum(v) / 2**20 if v else None)
+            causes = " / ".join(cause(c) for c in ("duplicate", "unrequested", "corrupt"))
+        lines.append("| %s%s | %s | %d/%d | %s | %.1f | %s | %.2f | %s | %s | %s | %s | %s |" % (
             r["scenario"], " (short)" if r.get("short") else "", r["kind"], s["completed"],
             s["leeches"], f(s["all_done_s"]), b,
             f(s["all_done_s"] / b if s["all_done_s"] else None, "%.2f"), s["seed_copies"],
             f(ct[len(ct) // 2] if ct else None), f(sum(cpu) / len(cpu) if cpu else None, "%.2f"),
-            f(max(rss) / 1024 if rss else None), f(sum(w) / 2**20 if w else None)))
+            f(max(rss) / 1024 if rss else None), f(sum(w) / 2**20 if w else None), causes))
     open(md, "w").write("\n".join(lines) + "\n")
 
 

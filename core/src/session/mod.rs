@@ -49,7 +49,7 @@ use heapless::{Deque, Vec};
 pub use config::Config;
 pub use output::{
     CloseReason, Command, DiscardCause, Event, OpId, Output, PeerHandle, PeerMisbehaved,
-    SessionError, Stats, StorageError,
+    SessionError, Stats, StorageError, Waste,
 };
 
 use announce::Announce;
@@ -176,7 +176,7 @@ pub struct Session<
     next_persist: Instant,
     uploaded: u64,
     downloaded: u64,
-    wasted: u64,
+    waste: Waste,
     /// Some block was asked of two peers (endgame): a finished block cancels its twins.
     duplicates: bool,
     rng: u64,

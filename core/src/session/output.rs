@@ -265,6 +265,27 @@ pub enum SessionError {
     SendWindowTooSmall,
 }
 
+/// Received payload thrown away, by cause; never counts bytes that were kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Waste {
+    /// Bytes we had already: a block written before (an endgame twin, a reply that crossed
+    /// its cancel) or a piece verified or no longer being fetched.
+    pub duplicate: u64,
+    /// Bytes answering no request of ours in flight: asked and then given up on (a stalled
+    /// or choking peer's, cancelled) or never asked.
+    pub unrequested: u64,
+    /// Pieces that failed their SHA-1 check, whole.
+    pub corrupt: u64,
+}
+
+impl Waste {
+    /// Every byte thrown away.
+    pub const fn total(&self) -> u64 {
+        self.duplicate + self.unrequested + self.corrupt
+    }
+}
+
 /// Counters for progress displays and announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -281,8 +302,11 @@ pub struct Stats {
     pub left: u64,
     /// Connected peers (handshake done).
     pub peers: usize,
-    /// Bytes received but thrown away (duplicates, unrequested, failed pieces).
+    /// Bytes received but thrown away (duplicates, unrequested, failed pieces): the sum of
+    /// `waste`.
     pub wasted: u64,
+    /// `wasted`, by cause.
+    pub waste: Waste,
     /// Pieces being downloaded now.
     pub in_progress: usize,
     /// Of those, pieces being read back for verification.

@@ -187,16 +187,16 @@ impl<
     ) -> Accepted {
         let len = data.len() as u32;
         let Some(k) = self.partial_index(piece) else {
-            self.wasted += len as u64;
+            self.waste.duplicate += len as u64;
             return Accepted::NotInProgress;
         };
         if self.partials[k].written.contains(offset, offset + len) {
-            self.wasted += len as u64;
+            self.waste.duplicate += len as u64;
             return Accepted::AlreadyWritten;
         }
         let Some(op) = self.new_op(OpKind::Write, piece, offset, len) else {
             // The caller checks for room first; treat a full table like a duplicate.
-            self.wasted += len as u64;
+            self.waste.duplicate += len as u64;
             return Accepted::AlreadyWritten;
         };
         let ip = self.peers[i].addr.map(|a| a.ip());
@@ -365,7 +365,7 @@ impl<
     }
 
     fn piece_failed(&mut self, piece: u32, contributors: &[IpAddr], len: u32) {
-        self.wasted += len as u64;
+        self.waste.corrupt += len as u64;
         self.persist_dirty = true;
         self.cancel_everywhere(piece);
         if let Some(piece) = self.geometry.piece(piece) {

@@ -65,7 +65,8 @@ impl<
             uploaded: self.uploaded,
             left: self.left(),
             peers: self.peers.iter().filter(|p| p.is_active()).count(),
-            wasted: self.wasted,
+            wasted: self.waste.total(),
+            waste: self.waste,
             in_progress: self.partials.len(),
             verifying: self
                 .partials

@@ -204,7 +204,7 @@ impl<
             }
         } else {
             n = available;
-            self.wasted += n as u64;
+            self.waste.unrequested += n as u64;
         }
         let p = &mut self.peers[i];
         p.rx.consume(n as usize);

@@ -7,7 +7,7 @@ use super::announce::Announce;
 use super::peer::Peer;
 use super::pex::PexLog;
 use super::pieces::Partial;
-use super::{Config, Resume, Session, SessionError, MIN_SEND_WINDOW};
+use super::{Config, Resume, Session, SessionError, Waste, MIN_SEND_WINDOW};
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
 use crate::sha1::Sha1;
@@ -90,7 +90,11 @@ impl<
             next_persist: Instant::ZERO,
             uploaded: 0,
             downloaded: 0,
-            wasted: 0,
+            waste: Waste {
+                duplicate: 0,
+                unrequested: 0,
+                corrupt: 0,
+            },
             duplicates: false,
             rng: 1,
             complete_at_start: false,
@@ -234,7 +238,7 @@ impl<
         self.next_persist = now;
         self.uploaded = 0;
         self.downloaded = 0;
-        self.wasted = 0;
+        self.waste = Waste::default();
         self.duplicates = false;
         self.rng = config.seed | 1;
         self.now = now;

@@ -19,7 +19,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::{
     CloseReason, Command, Config, DiscardCause, Event, OpId, Output, PeerHandle, PeerMisbehaved,
-    Resume, Session, SessionError, StorageError, MIN_OUTPUT_BUF,
+    Resume, Session, SessionError, StorageError, Waste, MIN_OUTPUT_BUF,
 };
 use crate::sha1::{Sha1 as _, Sha1Smol};
 use crate::tracker::AnnounceEvent;
@@ -759,7 +759,13 @@ fn a_piece_with_bad_data_fails_is_fetched_again_and_its_sender_banned() {
             tx(a, asks)
         ]
     );
-    assert_eq!(h.s.stats().wasted, 20000);
+    assert_eq!(
+        h.s.stats().waste,
+        Waste {
+            corrupt: 20000,
+            ..Waste::default()
+        }
+    );
     assert_eq!(h.s.stats().downloaded, 20000);
     // Bad again: the second strike bans the address and closes the peer.
     assert_eq!(h.input(a, &bad0).len(), 1);
@@ -1417,7 +1423,13 @@ fn a_snubbing_peer_loses_its_blocks_to_another() {
     );
     // A late block from A is no longer wanted: discarded, counted as waste.
     assert_eq!(h.input(a, &h.block(1, 0, K16)), []);
-    assert_eq!(h.s.stats().wasted, 16384);
+    assert_eq!(
+        h.s.stats().waste,
+        Waste {
+            unrequested: 16384,
+            ..Waste::default()
+        }
+    );
 }
 
 #[test]
@@ -1694,7 +1706,13 @@ fn endgame_asks_a_second_peer_and_cancels_the_duplicate_when_a_block_lands() {
     );
     // B's answer to the cancelled request arrives anyway: dropped as waste.
     assert_eq!(h.input(b, &h.block(0, 0, K16)), []);
-    assert_eq!(h.s.stats().wasted, 16384);
+    assert_eq!(
+        h.s.stats().waste,
+        Waste {
+            unrequested: 16384,
+            ..Waste::default()
+        }
+    );
 }
 
 #[test]
