@@ -48,12 +48,26 @@ impl Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Inbound {
     pub(crate) piece: u32,
+    /// Offset of the block's first byte inside the piece.
+    pub(crate) begin: u32,
     /// Offset of the next payload byte inside the piece.
     pub(crate) offset: u32,
     /// Payload bytes still to come.
     pub(crate) remaining: u32,
-    /// Whether we asked for this block (else its bytes are discarded).
+    /// Whether its bytes are kept: it answers a request of ours, or answers one we gave up on
+    /// with bytes still missing (a late reply). Else they are discarded as `discard`.
     pub(crate) wanted: bool,
+    /// Why the bytes of a block not wanted are thrown away.
+    pub(crate) discard: Discard,
+}
+
+/// Why an arriving block's bytes are thrown away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Discard {
+    /// We have them, or they are being written or arriving from another peer.
+    Duplicate,
+    /// Of a piece we are not fetching.
+    Unrequested,
 }
 
 /// Small messages waiting to be sent, other than requests and haves.

@@ -460,6 +460,28 @@ impl<
         self.partials[k].covered = covered;
     }
 
+    /// Whether bytes `begin..end` of `piece` are all still to come, for a block arriving from
+    /// peer `i` that no request of ours asked for: the piece is being fetched, and none of
+    /// those bytes is written, being written, or arriving from another peer.
+    pub(crate) fn still_missing(&self, i: usize, piece: u32, begin: u32, end: u32) -> bool {
+        let Some(k) = self.partial_index(piece) else {
+            return false;
+        };
+        let overlaps = |b: u32, e: u32| begin < e && b < end;
+        let partial = &self.partials[k];
+        let written = partial.written.ranges().any(|(b, e)| overlaps(b, e));
+        let writing = (self.ops.iter()).any(|o| {
+            o.kind == OpKind::Write && o.piece == piece && overlaps(o.offset, o.offset + o.len)
+        });
+        let arriving = self.peers.iter().enumerate().any(|(j, p)| {
+            j != i
+                && p.inbound.is_some_and(|b| {
+                    b.wanted && b.piece == piece && overlaps(b.offset, b.offset + b.remaining)
+                })
+        });
+        partial.verify == Verify::No && !written && !writing && !arriving
+    }
+
     /// Count a bad piece against `ip`; ban it at the configured threshold.
     fn strike(&mut self, ip: IpAddr) {
         let limit = self.config.ban_after_hash_failures.max(1);

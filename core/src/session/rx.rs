@@ -2,7 +2,7 @@
 
 use super::output::{CloseReason, PeerMisbehaved};
 use super::partial_ext::{read_held, Held, MAX_PARTIAL_PAYLOAD};
-use super::peer::{Control, Inbound, Phase};
+use super::peer::{Control, Discard, Inbound, Phase, Request};
 use super::pieces::Accepted;
 use super::pipeline;
 use super::{Event, Produced, Session};
@@ -204,7 +204,10 @@ impl<
             }
         } else {
             n = available;
-            self.waste.unrequested += n as u64;
+            match inb.discard {
+                Discard::Duplicate => self.waste.duplicate += n as u64,
+                Discard::Unrequested => self.waste.unrequested += n as u64,
+            }
         }
         let p = &mut self.peers[i];
         p.rx.consume(n as usize);
@@ -233,15 +236,28 @@ impl<
     /// A `Piece` message ended: its request is fulfilled, here and at every other peer.
     fn block_finished(&mut self, i: usize, inb: Inbound) {
         let p = &mut self.peers[i];
-        let Some(pos) = p
+        let (r, late) = match p
             .requests
             .iter()
             .position(|r| r.piece == inb.piece && r.begin + r.len == inb.offset)
-        else {
-            return;
+        {
+            Some(pos) => (p.requests.swap_remove(pos), false),
+            // A late reply: whoever was asked for these bytes instead is asked no more.
+            None => {
+                let len = inb.offset - inb.begin;
+                let (piece, begin, sent) = (inb.piece, inb.begin, true);
+                (
+                    Request {
+                        piece,
+                        begin,
+                        len,
+                        sent,
+                    },
+                    true,
+                )
+            }
         };
-        let r = p.requests.swap_remove(pos);
-        if !self.duplicates {
+        if !self.duplicates && !late {
             // Outside endgame no block is asked of two peers: nothing to cancel elsewhere.
             return;
         }
@@ -449,11 +465,21 @@ impl<
         let p = &mut self.peers[i];
         p.last_piece_rx = now;
         // Wanted when it answers one of our requests, begun at `begin`, ending within it.
-        let wanted = !self.have.get(index)
+        let requested = !self.have.get(index)
             && p.requests
                 .iter()
                 .any(|r| r.piece == index && r.begin == begin && len <= r.len);
-        if wanted {
+        // Or when it answers one we gave up on (a stall, a choke, a timeout) and no byte of it
+        // arrived since: kept rather than fetched again.
+        let late = !requested && self.still_missing(i, index, begin, begin + len);
+        let discard = if self.have.get(index) || self.partial_index(index).is_some() {
+            Discard::Duplicate
+        } else {
+            Discard::Unrequested
+        };
+        let wanted = requested || late;
+        let p = &mut self.peers[i];
+        if requested {
             // The request now ends where this reply ends; the rest is free to ask again.
             let mut shrunk = false;
             if let Some(r) = p
@@ -471,9 +497,11 @@ impl<
         let p = &mut self.peers[i];
         p.inbound = Some(Inbound {
             piece: index,
+            begin,
             offset: begin,
             remaining: len,
             wanted,
+            discard,
         });
     }
 

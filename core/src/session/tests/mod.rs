@@ -1421,14 +1421,24 @@ fn a_snubbing_peer_loses_its_blocks_to_another() {
             tx(a, cat(&[&cancel(1, 0, K16), &cancel(1, K16, K16)])),
         ]
     );
-    // A late block from A is no longer wanted: discarded, counted as waste.
-    assert_eq!(h.input(a, &h.block(1, 0, K16)), []);
+    // A late block from A comes before B's copy: kept, and B is asked for it no more.
+    assert_eq!(
+        h.input(a, &h.block(1, 0, K16)),
+        [write(0, 1, 0, h.bytes(1, 0, K16)), tx(b, cancel(1, 0, K16))]
+    );
+    // B's copy crossed the cancel: it is what we have already.
+    assert_eq!(h.input(b, &h.block(1, 0, K16)), []);
     assert_eq!(
         h.s.stats().waste,
         Waste {
-            unrequested: 16384,
+            duplicate: 16384,
             ..Waste::default()
         }
+    );
+    // B's other block is still wanted.
+    assert_eq!(
+        h.input(b, &h.block(1, K16, K16)),
+        [write(1, 1, K16, h.bytes(1, K16, K16))]
     );
 }
 
@@ -1688,6 +1698,25 @@ fn a_choke_with_fast_keeps_requests_until_each_is_rejected() {
 }
 
 #[test]
+fn a_block_of_a_piece_we_are_not_fetching_is_discarded_as_unrequested() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    assert_eq!(h.input(a, &h.block(2, 0, K16)), []);
+    assert_eq!(
+        h.s.stats().waste,
+        Waste {
+            unrequested: 16384,
+            ..Waste::default()
+        }
+    );
+}
+
+#[test]
 fn endgame_asks_a_second_peer_and_cancels_the_duplicate_when_a_block_lands() {
     let t = one_piece();
     let mut h = H::started(&t, config(), None);
@@ -1704,12 +1733,13 @@ fn endgame_asks_a_second_peer_and_cancels_the_duplicate_when_a_block_lands() {
         h.input(a, &h.block(0, 0, K16)),
         [write(0, 0, 0, h.bytes(0, 0, K16)), tx(b, cancel(0, 0, K16)),]
     );
-    // B's answer to the cancelled request arrives anyway: dropped as waste.
+    // B's answer to the cancelled request arrives anyway: dropped, a duplicate (A's copy is
+    // being written).
     assert_eq!(h.input(b, &h.block(0, 0, K16)), []);
     assert_eq!(
         h.s.stats().waste,
         Waste {
-            unrequested: 16384,
+            duplicate: 16384,
             ..Waste::default()
         }
     );
