@@ -265,7 +265,12 @@ impl<
             if j == i {
                 continue;
             }
-            if let Some(pos) = q.requests.iter().position(|x| x.overlaps(&r)) {
+            // A late reply cancels only what it covers whole; an endgame twin is the same block.
+            let twin = |x: &Request| {
+                x.overlaps(&r)
+                    && (!late || (r.begin <= x.begin && x.begin + x.len <= r.begin + r.len))
+            };
+            if let Some(pos) = q.requests.iter().position(twin) {
                 let x = q.requests.swap_remove(pos);
                 if x.sent {
                     let _ = q.control.push_back(Control::Cancel {
@@ -274,6 +279,12 @@ impl<
                         len: x.len,
                     });
                 }
+            }
+        }
+        if late {
+            // What is claimed now comes from what is written, being written and asked.
+            if let Some(k) = self.partial_index(r.piece) {
+                self.rebuild_covered(k);
             }
         }
     }
