@@ -72,11 +72,7 @@ pub async fn serve(
     reply: &mut Vec<enjambre_core::tracker::ReplyPeer>,
 ) -> Response {
     let Some(store) = st.store.as_deref() else {
-        return (
-            "404 Not Found",
-            "text/plain",
-            b"not found\n".to_vec(),
-        );
+        return ("404 Not Found", "text/plain", b"not found\n".to_vec());
     };
     let now = unix_now();
     let mut body = Vec::new();
@@ -92,7 +88,10 @@ pub async fn serve(
                     return ("200 OK", "text/plain", body);
                 }
             };
-            match store.announce(now, &a, Families::Both, Asker::Register, picked).await {
+            match store
+                .announce(now, &a, Families::Both, Asker::Register, picked)
+                .await
+            {
                 Ok(Ok(mut out)) => {
                     inc(&st.metrics.http_announces);
                     out.warning = out.warning.or(warn_bits);

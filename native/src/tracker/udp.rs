@@ -186,7 +186,8 @@ pub fn handle(
             };
             let r = match &st.store {
                 Some(store) => {
-                    let fut = store.announce(now, &a, Families::Same, Asker::Register, &mut sc.picked);
+                    let fut =
+                        store.announce(now, &a, Families::Same, Asker::Register, &mut sc.picked);
                     match store.block_on(fut) {
                         Ok(r) => r,
                         Err(e) => {
@@ -237,11 +238,14 @@ pub fn handle(
                     .filter_map(|c| Some(enjambre_core::InfoHash(c.try_into().ok()?)))
                     .collect();
                 match store.block_on(store.scrape(now, &hashes)) {
-                    Ok(entries) => sc.stats.extend(entries.iter().map(|&(_, s, c, l)| ScrapeStats {
-                        seeders: s,
-                        completed: c.min(u64::from(u32::MAX)) as u32,
-                        leechers: l,
-                    })),
+                    Ok(entries) => {
+                        sc.stats
+                            .extend(entries.iter().map(|&(_, s, c, l)| ScrapeStats {
+                                seeders: s,
+                                completed: c.min(u64::from(u32::MAX)) as u32,
+                                leechers: l,
+                            }))
+                    }
                     Err(e) => {
                         store.failed(&e);
                         return error_packet(out, transaction_id, UNAVAILABLE);

@@ -176,7 +176,10 @@ impl Store {
 }
 
 /// Register the `--torrent` files in the store, retrying every second until Redis answers.
-pub async fn register_all(store: std::sync::Arc<Store>, torrents: Vec<super::torrents::Registered>) {
+pub async fn register_all(
+    store: std::sync::Arc<Store>,
+    torrents: Vec<super::torrents::Registered>,
+) {
     for t in torrents {
         loop {
             match store.register(&t.info_hash, &t.name, t.pieces).await {

@@ -131,24 +131,30 @@ impl Store {
     pub async fn swarm(&self, now: u32, ih: &InfoHash) -> Result<Option<SwarmData>, StoreError> {
         let k = TorrentKeys::of(ih);
         let dl = self.deadline(now);
-        let (seeders, leechers, recs, bits, fails, meta): (Members, Members, Hash, Hash, Hash, Hash) =
-            redis::pipe()
-                .cmd("ZRANGEBYSCORE")
-                .arg(&k.seeders)
-                .arg(dl)
-                .arg("+inf")
-                .arg("WITHSCORES")
-                .cmd("ZRANGEBYSCORE")
-                .arg(&k.leechers)
-                .arg(dl)
-                .arg("+inf")
-                .arg("WITHSCORES")
-                .hgetall(&k.peers)
-                .hgetall(&k.bits)
-                .hgetall(&k.fails)
-                .hgetall(&k.meta)
-                .query_async(&mut self.conn())
-                .await?;
+        let (seeders, leechers, recs, bits, fails, meta): (
+            Members,
+            Members,
+            Hash,
+            Hash,
+            Hash,
+            Hash,
+        ) = redis::pipe()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&k.seeders)
+            .arg(dl)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .cmd("ZRANGEBYSCORE")
+            .arg(&k.leechers)
+            .arg(dl)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .hgetall(&k.peers)
+            .hgetall(&k.bits)
+            .hgetall(&k.fails)
+            .hgetall(&k.meta)
+            .query_async(&mut self.conn())
+            .await?;
         if seeders.is_empty() && leechers.is_empty() && meta.is_empty() {
             return Ok(None);
         }
@@ -168,7 +174,15 @@ impl Store {
                 .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok())
                 .unwrap_or(0);
             let last_seen = *seen as u32;
-            peers.push(record::view(addr, last_seen, &rec, b.as_ref(), f, pieces, stride));
+            peers.push(record::view(
+                addr,
+                last_seen,
+                &rec,
+                b.as_ref(),
+                f,
+                pieces,
+                stride,
+            ));
         }
         // IPv4 first, as the in-memory registry lists them.
         peers.sort_by_key(|p| p.addr.is_ipv6());
