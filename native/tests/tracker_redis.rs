@@ -416,3 +416,139 @@ fn an_aria2_leech_on_one_node_downloads_from_a_seed_on_another() {
         "aria2's completion, through node B: {s:#}"
     );
 }
+
+/// A peer that answers the tracker's poll: handshake back, then a bitfield of pieces 0 and 2
+/// (of 8); it notes the time of every connection.
+struct FakePeer {
+    port: u16,
+    polls: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl FakePeer {
+    fn start() -> FakePeer {
+        use std::io::Read;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let polls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = polls.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                seen.lock().unwrap().push(Instant::now());
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut hs = [0u8; 68];
+                    if s.read_exact(&mut hs).is_err() {
+                        return;
+                    }
+                    hs[48..68].copy_from_slice(b"-FK0001-000000000000");
+                    let _ = s.write_all(&hs);
+                    let _ = s.write_all(&[0, 0, 0, 2, 5, 0b1010_0000]);
+                    let mut sink = [0u8; 256];
+                    while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+                });
+            }
+        });
+        FakePeer { port, polls }
+    }
+
+    /// Times of the polls from `from` on.
+    fn polls_since(&self, from: Instant) -> Vec<Instant> {
+        let v = self.polls.lock().unwrap();
+        v.iter().copied().filter(|t| *t >= from).collect()
+    }
+}
+
+fn wait_metric(t: &Tracker, name: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(t, name) != want {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never {want}:\n{}",
+            t.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_nodes_divide_the_polling_and_take_over_a_killed_ones_share() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "p", 8);
+    let path = torrent.to_str().unwrap();
+    let url = redis.url();
+    let args = [
+        "--store",
+        &url,
+        "--torrent",
+        path,
+        "--poll-interval",
+        "2",
+        "--poll-grace",
+        "0",
+        "--poll-spacing",
+        "0",
+        "--node-timeout",
+        "3",
+    ];
+    let mut nodes: Vec<Tracker> = (0..3).map(|_| Tracker::start(&args)).collect();
+    for n in &nodes {
+        wait_metric(n, "enjambre_tracker_store_nodes", 3);
+    }
+    let peers: Vec<FakePeer> = (0..24).map(|_| FakePeer::start()).collect();
+    for (i, p) in peers.iter().enumerate() {
+        nodes[i % 3].announce(&ih, &peer_id(i as u32), p.port, 100, "");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let from = Instant::now();
+    std::thread::sleep(Duration::from_secs(9));
+    for (i, p) in peers.iter().enumerate() {
+        let t = p.polls_since(from);
+        assert!(
+            (3..=6).contains(&t.len()),
+            "peer {i} polled {} times in 9 s",
+            t.len()
+        );
+        let gap = t.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(
+            gap >= Duration::from_millis(900),
+            "peer {i} polled twice within {gap:?}"
+        );
+    }
+    for n in &nodes {
+        assert!(
+            metric(n, "enjambre_tracker_polls_ok_total") > 10,
+            "every node polls its share"
+        );
+    }
+    // What the polls learned shows on every node.
+    let s = nodes[1].json(&format!("/swarm/{ih}"));
+    let polled = s["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["source"] == "poll" && p["pieces_have"] == 2)
+        .count();
+    assert_eq!(polled, 24, "{s:#}");
+    assert_eq!(s["availability"][0].as_u64(), Some(24));
+    assert_eq!(s["availability"][1].as_u64(), Some(0));
+    // kill -9 one node: within the node timeout the others poll its peers too.
+    let _ = nodes[2].child.kill();
+    let _ = nodes[2].child.wait();
+    let killed = nodes.pop().unwrap();
+    drop(killed);
+    wait_metric(&nodes[0], "enjambre_tracker_store_nodes", 2);
+    let from = Instant::now() + Duration::from_secs(3);
+    std::thread::sleep(Duration::from_secs(9));
+    for (i, p) in peers.iter().enumerate() {
+        let t = p.polls_since(from);
+        assert!(
+            (2..=4).contains(&t.len()),
+            "peer {i} polled {} times in 6 s after the kill",
+            t.len()
+        );
+    }
+}

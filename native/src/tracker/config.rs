@@ -92,6 +92,10 @@ pub struct TrackerArgs {
     /// Redis's own (no --state).
     #[arg(long, value_name = "URL", conflicts_with = "state")]
     pub store: Option<String>,
+    /// With --store: a tracker node not heard from for this long is taken for dead and its
+    /// share of the polling goes to the others, in seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub node_timeout: u32,
     /// Snapshot the registry this often, in seconds (with --state).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub snapshot_interval: u64,

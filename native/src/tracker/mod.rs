@@ -142,7 +142,7 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
     let store = match &args.store {
         Some(url) => {
             let _in_rt = rt.enter();
-            let store = Arc::new(store::Store::open(url, limits.clone())?);
+            let store = Arc::new(store::Store::open(url, limits.clone(), args.node_timeout)?);
             rt.block_on(store.ping());
             let torrents = args
                 .torrents
@@ -233,6 +233,9 @@ async fn serve(
     for l in listeners {
         let l = tokio::net::TcpListener::from_std(l)?;
         tokio::spawn(http::serve(l, st.clone(), stop_rx.clone()));
+    }
+    if let Some(store) = &st.store {
+        tokio::spawn(store.clone().heartbeat(stop_rx.clone()));
     }
     tokio::spawn(poller::run(
         st.clone(),

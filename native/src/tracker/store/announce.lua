@@ -5,7 +5,8 @@
 -- KEYS: seeders, leechers, peers, bits, meta, done, watched, fails (see keys.rs).
 -- ARGV: member, record, now, deadline, ttl, seed (1/0), event (0 none, 1 started,
 -- 2 completed, 3 stopped), numwant, bitfield bytes ('' = none), store (1/0),
--- only registered (1/0), max peers per torrent.
+-- only registered (1/0), max peers per torrent, poll grace (seconds before a new peer's
+-- first poll).
 -- Reply: {'ok', seeders, leechers, completed, warning, fresh, watched, asker's bits record,
 -- pieces, stride, left, member1, record1, member2, record2, ...} or {'refused'}.
 local S, L, P, B, M, D, W, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -119,6 +120,9 @@ if store then
     end
   end
   redis.call('HSET', P, me, rec)
+  if not known then
+    redis.call('HSET', F, me, string.format('%d:0', now + tonumber(ARGV[13])))
+  end
   for _, k in ipairs({S, L, P, B, D, F}) do
     redis.call('EXPIRE', k, ttl)
   end

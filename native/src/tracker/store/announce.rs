@@ -72,7 +72,8 @@ impl Store {
             .arg(bits)
             .arg(u8::from(who == Asker::Register))
             .arg(u8::from(l.allow_only_registered))
-            .arg(l.max_peers_per_torrent);
+            .arg(l.max_peers_per_torrent)
+            .arg(l.poll_grace);
         let v: Value = inv.invoke_async(&mut self.conn()).await?;
         let Value::Array(items) = v else {
             return Err(StoreError::Reply("announce: not an array"));

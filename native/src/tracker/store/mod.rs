@@ -16,8 +16,11 @@
 mod announce;
 mod feed;
 pub mod keys;
+mod nodes;
+mod poll;
 mod read;
 pub mod record;
+mod rendezvous;
 mod view;
 
 use std::fmt::Write;
@@ -31,6 +34,7 @@ use tracing::{info, warn};
 use super::config::Limits;
 use super::registry::unix_now;
 
+pub use nodes::Nodes;
 pub use read::SwarmData;
 pub use view::{swarm_json, swarms_json};
 
@@ -53,7 +57,12 @@ pub struct Store {
     conn: ConnectionManager,
     client: redis::Client,
     script: redis::Script,
+    poll_script: redis::Script,
     limits: Limits,
+    /// This node among the others, when it polls.
+    nodes: Option<Nodes>,
+    /// The piece count and stride of the torrents whose peers are being polled.
+    poll_pieces: std::sync::Mutex<std::collections::HashMap<InfoHash, (Option<u32>, usize)>>,
     rt: tokio::runtime::Handle,
     /// Requests that could not reach Redis.
     errors: AtomicU64,
@@ -65,8 +74,9 @@ pub struct Store {
 
 impl Store {
     /// Open the store at `url` (`redis://HOST:PORT[/DB]`); Redis need not be up yet. Must run
-    /// inside the tracker's runtime.
-    pub fn open(url: &str, limits: Limits) -> anyhow::Result<Self> {
+    /// inside the tracker's runtime. `node_timeout`: seconds after which a silent node's share
+    /// of the polling is taken over.
+    pub fn open(url: &str, limits: Limits, node_timeout: u32) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)
             .map_err(|e| anyhow::anyhow!("--store {url}: not a Redis address: {e}"))?;
         let config = ConnectionManagerConfig::new()
@@ -79,6 +89,9 @@ impl Store {
             conn,
             client,
             script: redis::Script::new(include_str!("announce.lua")),
+            poll_script: redis::Script::new(include_str!("poll.lua")),
+            nodes: limits.poll_interval.map(|_| Nodes::new(node_timeout)),
+            poll_pieces: Default::default(),
             limits,
             rt: tokio::runtime::Handle::current(),
             errors: AtomicU64::new(0),
@@ -172,6 +185,18 @@ impl Store {
             "# HELP enjambre_tracker_store_up Whether the registry store answered (no failure in the last 5 s).\n# TYPE enjambre_tracker_store_up gauge\nenjambre_tracker_store_up {}",
             u8::from(!recent)
         );
+        if let Some(n) = &self.nodes {
+            let _ = writeln!(
+                out,
+                "# HELP enjambre_tracker_store_nodes Tracker nodes heard from within the node timeout.\n# TYPE enjambre_tracker_store_nodes gauge\nenjambre_tracker_store_nodes {}",
+                n.count()
+            );
+            let _ = writeln!(
+                out,
+                "# HELP enjambre_tracker_store_polling Whether this node polls its share (0: cut off from the store).\n# TYPE enjambre_tracker_store_polling gauge\nenjambre_tracker_store_polling {}",
+                u8::from(n.polling() && n.live().is_some())
+            );
+        }
     }
 }
 

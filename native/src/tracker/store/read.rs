@@ -169,10 +169,7 @@ impl Store {
                 continue;
             };
             let b = bits.get(m).and_then(|b| BitsRecord::decode(b));
-            let f = fails
-                .get(m)
-                .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok())
-                .unwrap_or(0);
+            let f = fails.get(m).map_or(0, |e| super::poll::parse_entry(e).1);
             let last_seen = *seen as u32;
             peers.push(record::view(
                 addr,

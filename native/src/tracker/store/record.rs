@@ -68,7 +68,6 @@ pub struct BitsRecord {
 
 impl BitsRecord {
     /// The record as stored (the announce script writes its own).
-    #[cfg(test)]
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(6 + self.bytes.len());
         v.push(match self.source {
