@@ -1,6 +1,7 @@
 //! The poller's bookkeeping in the store: which peers this node must poll now (its share by
-//! rendezvous hashing over the live nodes, those whose next poll is due), and what a poll
-//! taught. Each peer's next poll time is shared, so a peer changing hands when a node joins or
+//! rendezvous hashing of their IP address over the live nodes, those whose next poll is due),
+//! and what a poll taught. One node polls every peer of an address, so the politeness rules
+//! that a single poller keeps per address (spacing, one poll at a time) hold across nodes. Each peer's next poll time is shared, so a peer changing hands when a node joins or
 //! leaves is neither polled twice nor skipped.
 
 use std::collections::HashMap;
@@ -81,19 +82,18 @@ impl Store {
                 if out.len() >= max {
                     break;
                 }
-                let mut rkey = hex.as_bytes().to_vec();
-                rkey.push(b'/');
-                rkey.extend_from_slice(m);
-                if owner(&live, &rkey) != Some(me) {
+                let Some(addr) = keys::parse_member(m) else {
+                    continue;
+                };
+                // Shares go by IP address: all polls to one address come from one node, which
+                // spaces them (`--poll-spacing`) as a single tracker does.
+                if owner(&live, addr.ip().to_canonical().to_string().as_bytes()) != Some(me) {
                     continue;
                 }
                 let (next, f) = fails.get(m).map_or((0, 0), |e| parse_entry(e));
                 if next > now {
                     continue;
                 }
-                let Some(addr) = keys::parse_member(m) else {
-                    continue;
-                };
                 pushed.hset(&k.fails, m, format!("{}:{f}", now.saturating_add(step)));
                 any = true;
                 let b = bits.get(m).and_then(|b| BitsRecord::decode(b));

@@ -1,4 +1,4 @@
-//! Rendezvous (highest random weight) hashing: which live node polls a peer. Every node computes
+//! Rendezvous (highest random weight) hashing: which live node polls the peers of an address. Every node computes
 //! the same owner from the same list of live nodes, and when a node leaves or joins only the
 //! peers it owned (or comes to own) change hands.
 
