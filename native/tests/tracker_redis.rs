@@ -183,6 +183,25 @@ fn peers_announcing_to_two_nodes_get_each_other() {
         let list = t.json("/swarms");
         assert_eq!(list["swarms"][0]["peers"].as_u64(), Some(4), "{list:#}");
     }
+    // A dictionary reply names the peers' ids.
+    let body = b.announce(&ih, &peer_id(2), 7002, 100, "&compact=0");
+    let v = bdecode(&body);
+    let listed = v.as_dict().unwrap().get(b"peers".as_slice()).unwrap();
+    let ids: Vec<&[u8]> = listed
+        .as_list()
+        .expect("dictionary peers")
+        .iter()
+        .map(|p| {
+            p.as_dict()
+                .unwrap()
+                .get(b"peer id".as_slice())
+                .unwrap()
+                .as_bytes()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&peer_id(1).as_slice()));
     // A stop through node B removes the peer for node A too.
     b.announce(&ih, &peer_id(1), 7001, 100, "&compact=1&event=stopped");
     assert_eq!(

@@ -89,7 +89,7 @@ pub async fn serve(
                 }
             };
             match store
-                .announce(now, &a, Families::Both, Asker::Register, picked)
+                .announce(now, &a, Families::Both, Asker::Register, !compact, picked)
                 .await
             {
                 Ok(Ok(mut out)) => {

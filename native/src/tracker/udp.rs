@@ -186,8 +186,14 @@ pub fn handle(
             };
             let r = match &st.store {
                 Some(store) => {
-                    let fut =
-                        store.announce(now, &a, Families::Same, Asker::Register, &mut sc.picked);
+                    let fut = store.announce(
+                        now,
+                        &a,
+                        Families::Same,
+                        Asker::Register,
+                        false,
+                        &mut sc.picked,
+                    );
                     match store.block_on(fut) {
                         Ok(r) => r,
                         Err(e) => {

@@ -6,14 +6,16 @@
 -- ARGV: member, record, now, deadline, ttl, seed (1/0), event (0 none, 1 started,
 -- 2 completed, 3 stopped), numwant, bitfield bytes ('' = none), store (1/0),
 -- only registered (1/0), max peers per torrent, poll grace (seconds before a new peer's
--- first poll).
+-- first poll), peer ids wanted (1/0).
 -- Reply: {'ok', seeders, leechers, completed, warning, fresh, watched, asker's bits record,
--- pieces, stride, left, member1, record1, member2, record2, ...} or {'refused'}.
+-- pieces, stride, left, member1, record1, member2, record2, ...} (records '' when peer ids are
+-- not wanted) or {'refused'}.
 local S, L, P, B, M, D, W, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local me, rec = ARGV[1], ARGV[2]
 local now, deadline, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local seed, event, want = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
 local bits, store = ARGV[9], ARGV[10] == '1'
+local ids = ARGV[14] == '1'
 
 if ARGV[11] == '1' and redis.call('HGET', M, 'registered') ~= '1' then
   return {'refused'}
@@ -136,23 +138,35 @@ end
 local reply = {'ok', redis.call('ZCARD', S), redis.call('ZCARD', L), completed, warning, fresh,
   redis.call('EXISTS', W), redis.call('HGET', B, me) or '', pieces or '', stride or '', left}
 if event ~= '3' then
-  local function pick(z)
-    local got = redis.call('ZRANDMEMBER', z, want + 1)
+  local function pick(z, k)
+    if k <= 0 then
+      return
+    end
+    local got = redis.call('ZRANDMEMBER', z, k)
     if #got == 0 then
       return
     end
-    local recs = redis.call('HMGET', P, unpack(got))
+    -- Peer ids only for a reply that lists them (non-compact): reading them is half the cost.
+    local recs = ids and redis.call('HMGET', P, unpack(got)) or {}
     for i, m in ipairs(got) do
-      if m ~= me and recs[i] then
+      if m ~= me and (recs[i] or not ids) then
         reply[#reply + 1] = m
-        reply[#reply + 1] = recs[i]
+        reply[#reply + 1] = recs[i] or ''
       end
     end
   end
-  -- A seed needs leechers; a leecher takes both.
-  pick(L)
-  if not seed then
-    pick(S)
+  -- A seed needs leechers; a leecher takes both, in proportion (one more of each, for the
+  -- asker itself that is left out).
+  local ns, nl = redis.call('ZCARD', S), redis.call('ZCARD', L)
+  if seed or ns + nl <= want + 1 then
+    pick(L, want + 1)
+    if not seed then
+      pick(S, want + 1)
+    end
+  else
+    local ks = math.min(ns, math.ceil(want * ns / (ns + nl)))
+    pick(S, ks + 1)
+    pick(L, want - ks + 1)
   end
 end
 return reply

@@ -27,13 +27,15 @@ struct Reply {
 
 impl Store {
     /// Handle one announce: the store's answer (or its refusal), and the peers chosen into
-    /// `out`; `Err` when Redis could not be asked.
+    /// `out` (with their peer ids when `ids`, else zeros); `Err` when Redis could not be asked.
+    #[allow(clippy::too_many_arguments)]
     pub async fn announce(
         &self,
         now: u32,
         a: &AnnounceIn<'_>,
         families: Families,
         who: Asker,
+        ids: bool,
         out: &mut Vec<Picked>,
     ) -> Result<Result<AnnounceOut, Refusal>, StoreError> {
         out.clear();
@@ -73,7 +75,8 @@ impl Store {
             .arg(u8::from(who == Asker::Register))
             .arg(u8::from(l.allow_only_registered))
             .arg(l.max_peers_per_torrent)
-            .arg(l.poll_grace);
+            .arg(l.poll_grace)
+            .arg(u8::from(ids));
         let v: Value = inv.invoke_async(&mut self.conn()).await?;
         let Value::Array(items) = v else {
             return Err(StoreError::Reply("announce: not an array"));
@@ -95,17 +98,15 @@ impl Store {
             let (Value::BulkString(m), Value::BulkString(pr)) = (&pair[0], &pair[1]) else {
                 continue;
             };
-            let (Some(addr), Some(pr)) = (keys::parse_member(m), PeerRecord::decode(pr)) else {
+            let Some(addr) = keys::parse_member(m) else {
                 continue;
             };
+            let peer_id = PeerRecord::decode(pr).map_or([0; 20], |r| r.peer_id);
             let same_family = addr.is_ipv4() == a.addr.ip().to_canonical().is_ipv4();
-            if pr.peer_id == a.peer_id || (families == Families::Same && !same_family) {
+            if (ids && peer_id == a.peer_id) || (families == Families::Same && !same_family) {
                 continue;
             }
-            found.push(Picked {
-                addr,
-                peer_id: pr.peer_id,
-            });
+            found.push(Picked { addr, peer_id });
         }
         // A random order of what the script drew, then the number asked for.
         for i in (1..found.len()).rev() {
