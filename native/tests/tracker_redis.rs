@@ -610,3 +610,41 @@ fn three_nodes_divide_the_polling_and_take_over_a_killed_ones_share() {
         );
     }
 }
+
+#[test]
+fn a_node_started_before_redis_serves_and_registers_its_torrents_once_redis_is_up() {
+    let Some(mut redis) = Redis::start(false) else {
+        return;
+    };
+    redis.kill();
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "late", 4);
+    let path = torrent.to_str().unwrap();
+    let a = redis.node(&["--torrent", path, "--allow-only-registered"]);
+    let body = a.announce(&ih, &peer_id(1), 7001, 100, "");
+    assert_eq!(
+        bbytes(&bdecode(&body), "failure reason"),
+        Some(b"tracker storage unavailable, try again later".as_slice())
+    );
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = a.announce(&ih, &peer_id(1), 7001, 100, "");
+        if bbytes(&bdecode(&body), "failure reason").is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let other = InfoHash([0x18; 20]);
+    let body = a.announce(&other, &peer_id(1), 7001, 100, "");
+    assert_eq!(
+        bbytes(&bdecode(&body), "failure reason"),
+        Some(b"torrent not registered with this tracker".as_slice())
+    );
+    let s = a.json(&format!("/swarm/{ih}"));
+    assert_eq!(
+        (s["registered"].as_bool(), s["piece_count"].as_u64()),
+        (Some(true), Some(4))
+    );
+}
