@@ -17,6 +17,7 @@ python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
 command -v opentracker >/dev/null || need+=(opentracker)
 command -v ip >/dev/null || need+=(iproute2)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq

@@ -87,6 +87,15 @@ pub struct TrackerArgs {
     /// Directory for the registry snapshot; without it everything stays in memory.
     #[arg(long = "state", value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Keep the registry in Redis (`redis://HOST:PORT`) instead of memory, shared with every
+    /// tracker node given the same store: any node then answers for any torrent. Persistence is
+    /// Redis's own (no --state).
+    #[arg(long, value_name = "URL", conflicts_with = "state")]
+    pub store: Option<String>,
+    /// With --store: a tracker node not heard from for this long is taken for dead and its
+    /// share of the polling goes to the others, in seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub node_timeout: u32,
     /// Snapshot the registry this often, in seconds (with --state).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub snapshot_interval: u64,

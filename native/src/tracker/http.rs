@@ -28,7 +28,7 @@ use super::select::Picked;
 use super::sse;
 use super::state::State;
 use super::swarm_api::{stats_json, swarm_json, swarms_json};
-use super::{bridge, web};
+use super::{bridge, store_http, web};
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 
@@ -99,6 +99,10 @@ enum After {
     Forward(Box<bridge::forward::Job>, bool),
     /// Read a posted `.torrent`'s body, then answer.
     Torrent(bridge::forward::Post, bool),
+    /// Answer from the shared store (`--store`), then keep alive or not.
+    Store(store_http::StoreReq, String, bool),
+    /// The live feed from the shared store.
+    StoreFeed(InfoHash),
 }
 
 async fn connection(
@@ -194,6 +198,27 @@ async fn connection(
                 head_deadline = (filled > 0).then(|| Instant::now() + st.http_head_timeout);
                 continue;
             }
+            After::Store(req, query, keep) => {
+                let (status, ctype, body) = store_http::serve(
+                    req,
+                    &query,
+                    from_ip,
+                    st,
+                    &mut scratch.bits,
+                    &mut scratch.picked,
+                    &mut scratch.reply,
+                )
+                .await;
+                respond(&mut out, status, ctype, &body, keep);
+                sock.write_all(&out).await?;
+                out.clear();
+                if !keep {
+                    return Ok(());
+                }
+                head_deadline = (filled > 0).then(|| Instant::now() + st.http_head_timeout);
+                continue;
+            }
+            After::StoreFeed(ih) => return store_http::stream(sock, st.clone(), ih, stop).await,
             After::KeepAlive => {}
         }
         if filled == buf.len() {
@@ -408,6 +433,13 @@ fn handle(
             ),
         }
         return ka;
+    }
+    if st.store.is_some() {
+        match store_http::route(path, query) {
+            Some(Ok(req)) => return After::Store(req, query.to_owned(), keep),
+            Some(Err(ih)) => return After::StoreFeed(ih),
+            None => {}
+        }
     }
     match path {
         "/announce" => {

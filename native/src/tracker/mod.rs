@@ -21,7 +21,8 @@
 //!
 //! Threads: one per UDP socket (blocking receive, answer in place); a tokio runtime for HTTP, the
 //! API, the poller and the periodic sweep and snapshot. All share one [`Registry`] behind a mutex
-//! whose critical sections are short and bounded.
+//! whose critical sections are short and bounded; or, with `--store`, the registry lives in Redis
+//! and is shared by every node given the same store (see [`store`]).
 
 mod api_access;
 mod bits;
@@ -40,6 +41,8 @@ mod select;
 mod snapshot;
 mod sse;
 mod state;
+mod store;
+mod store_http;
 mod swarm_api;
 mod torrents;
 mod udp;
@@ -126,8 +129,40 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
             Err(e) => return Err(anyhow::anyhow!("cannot listen on {addr}: {e}")),
         }
     }
+    let rt = if args.http_workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.http_workers)
+            .enable_all()
+            .build()?
+    };
+    let store = match &args.store {
+        Some(url) => {
+            let _in_rt = rt.enter();
+            let store = Arc::new(store::Store::open(url, limits.clone(), args.node_timeout)?);
+            rt.block_on(store.ping());
+            let torrents = args
+                .torrents
+                .iter()
+                .map(|p| torrents::load(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            rt.spawn(store::register_all(store.clone(), torrents));
+            info!(url, "registry kept in the shared store");
+            Some(store)
+        }
+        None => None,
+    };
+    let mut bridge = bridge::Bridge::new(&args.bridge)?;
+    if store.is_some() && bridge.on {
+        warn!("the bridge for browser peers is not served with --store yet: turned off");
+        bridge.on = false;
+    }
     let st = Arc::new(State {
         registry: Mutex::new(registry),
+        store,
         metrics: Metrics::default(),
         connids: ConnIds::new(),
         limits,
@@ -136,7 +171,7 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         per_ip: conn_limit::PerIp::new(args.max_connections_per_ip),
         max_subscribers: args.max_subscribers,
         api: api_access::ApiAccess::new(args.no_api, &args.api_allow),
-        bridge: bridge::Bridge::new(&args.bridge)?,
+        bridge,
         http_idle_timeout: args.http_idle_timeout,
         http_head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
         started: Instant::now(),
@@ -165,16 +200,6 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
                 .spawn(move || udp::run(udp, st, stop))?,
         );
     }
-    let rt = if args.http_workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.http_workers)
-            .enable_all()
-            .build()?
-    };
     let times = poller::PollTimes {
         connect: secs(args.poll_connect_timeout, "--poll-connect-timeout")?,
         read: secs(args.poll_read_time, "--poll-read-time")?,
@@ -208,6 +233,9 @@ async fn serve(
     for l in listeners {
         let l = tokio::net::TcpListener::from_std(l)?;
         tokio::spawn(http::serve(l, st.clone(), stop_rx.clone()));
+    }
+    if let Some(store) = &st.store {
+        tokio::spawn(store.clone().heartbeat(stop_rx.clone()));
     }
     tokio::spawn(poller::run(
         st.clone(),

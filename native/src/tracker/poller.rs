@@ -9,7 +9,8 @@
 //! Bounded everywhere: polls in flight (a semaphore), connect and read time, bytes read, and
 //! polls to one IP address (spaced by `--poll-spacing`, because some clients drop a second
 //! connection from an address whose first one is still closing). A peer that cannot be reached
-//! keeps its last known bitfield and is backed off by the registry. Silence until the read time
+//! keeps its last known bitfield and is backed off by the registry. With `--store`, the due
+//! peers are this node's share of the shared registry's (see `store::poll`). Silence until the read time
 //! is over means no pieces: a peer without pieces and without the fast extension sends nothing.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -71,6 +72,8 @@ pub async fn run(
     let mut queue: VecDeque<PollTarget> = VecDeque::new();
     let mut fresh = Vec::new();
     let mut last_scan = Instant::now() - Duration::from_secs(1);
+    // A scan of the shared store reads every swarm: once a second at most.
+    let idle_scan = Duration::from_millis(if st.store.is_some() { 1000 } else { 200 });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -82,13 +85,18 @@ pub async fn run(
         // sooner when the queue ran dry.
         let room = (concurrency * 4).saturating_sub(queue.len());
         let since = last_scan.elapsed();
-        if room > 0
-            && (since >= Duration::from_secs(1)
-                || (queue.is_empty() && since >= Duration::from_millis(200)))
+        if room > 0 && (since >= Duration::from_secs(1) || (queue.is_empty() && since >= idle_scan))
         {
             last_scan = Instant::now();
             fresh.clear();
-            st.reg().due_polls(unix_now(), room, &mut fresh);
+            match &st.store {
+                Some(store) => {
+                    if let Err(e) = store.due_polls(unix_now(), room, &mut fresh).await {
+                        store.failed(&e);
+                    }
+                }
+                None => st.reg().due_polls(unix_now(), room, &mut fresh),
+            }
             queue.extend(fresh.drain(..));
         }
         let now = Instant::now();
@@ -126,7 +134,14 @@ pub async fn run(
                         debug!(peer = %t.addr, info_hash = %t.info_hash, why, "poll failed");
                     }
                 }
-                st.reg().record_poll(unix_now(), &t, result);
+                match &st.store {
+                    Some(store) => {
+                        if let Err(e) = store.record_poll(unix_now(), &t, result).await {
+                            store.failed(&e);
+                        }
+                    }
+                    None => st.reg().record_poll(unix_now(), &t, result),
+                }
                 lock(&in_flight).remove(&t.addr);
                 st.metrics.polls_in_flight.fetch_sub(1, Relaxed);
                 drop(permit);

@@ -13,6 +13,8 @@ use super::{api_access, bridge, conn_limit};
 /// Everything the servers share.
 pub struct State {
     pub(super) registry: Mutex<Registry>,
+    /// The shared registry in Redis (`--store`); the in-memory one then stays empty.
+    pub(super) store: Option<Arc<super::store::Store>>,
     pub(super) metrics: Metrics,
     pub(super) connids: ConnIds,
     pub(super) limits: Limits,

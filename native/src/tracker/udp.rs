@@ -18,9 +18,10 @@ use tracing::{debug, warn};
 use super::metrics::inc;
 use super::mmsg::{Batch, SendBatch};
 use super::proto;
-use super::registry::{unix_now, AnnounceIn, Families};
+use super::registry::{unix_now, AnnounceIn, Asker, Families};
 use super::select::Picked;
 use super::state::State;
+use super::store::UNAVAILABLE;
 
 /// Info-hashes answered in one UDP scrape (BEP 15: about 74 fit a packet).
 const MAX_UDP_SCRAPE: usize = 74;
@@ -183,7 +184,26 @@ pub fn handle(
                 },
                 bitfield: None,
             };
-            let r = st.reg().announce(now, &a, Families::Same, &mut sc.picked);
+            let r = match &st.store {
+                Some(store) => {
+                    let fut = store.announce(
+                        now,
+                        &a,
+                        Families::Same,
+                        Asker::Register,
+                        false,
+                        &mut sc.picked,
+                    );
+                    match store.block_on(fut) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            store.failed(&e);
+                            return error_packet(out, transaction_id, UNAVAILABLE);
+                        }
+                    }
+                }
+                None => st.reg().announce(now, &a, Families::Same, &mut sc.picked),
+            };
             match r {
                 Ok(reply) => {
                     inc(&st.metrics.udp_announces);
@@ -217,7 +237,27 @@ pub fn handle(
             }
             inc(&st.metrics.udp_scrapes);
             sc.stats.clear();
-            {
+            if let Some(store) = &st.store {
+                let hashes: Vec<_> = info_hashes
+                    .chunks_exact(20)
+                    .take(MAX_UDP_SCRAPE)
+                    .filter_map(|c| Some(enjambre_core::InfoHash(c.try_into().ok()?)))
+                    .collect();
+                match store.block_on(store.scrape(now, &hashes)) {
+                    Ok(entries) => {
+                        sc.stats
+                            .extend(entries.iter().map(|&(_, s, c, l)| ScrapeStats {
+                                seeders: s,
+                                completed: c.min(u64::from(u32::MAX)) as u32,
+                                leechers: l,
+                            }))
+                    }
+                    Err(e) => {
+                        store.failed(&e);
+                        return error_packet(out, transaction_id, UNAVAILABLE);
+                    }
+                }
+            } else {
                 let reg = st.reg();
                 for chunk in info_hashes.chunks_exact(20).take(MAX_UDP_SCRAPE) {
                     let mut ih = [0u8; 20];

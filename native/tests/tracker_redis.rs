@@ -1,0 +1,650 @@
+//! Tracker nodes sharing one registry in Redis (`--store`): peers announcing to different
+//! nodes get each other, scrape / swarm API / `/metrics` / the live feed agree across nodes, a
+//! real download goes through two nodes, and Redis going away gives a failure reason, never a
+//! wrong peer list, until it is back (without restarting the tracker). Each test starts its own
+//! `redis-server` (Debian's) on a free loopback port in a temp dir; skipped when not installed.
+
+mod peer_support;
+mod tracker_support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use enjambre_core::tracker::udp::Response;
+use enjambre_core::tracker::AnnounceEvent;
+use enjambre_core::InfoHash;
+use tracker_support::{bbytes, bdecode, bint, compact_ports, peer_id, Tracker, UdpClient};
+
+/// A `redis-server` of the test's own, killed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    aof: bool,
+}
+
+impl Redis {
+    /// Start one on a free port; `aof`: append-only file on, fsync'd at every write.
+    fn start(aof: bool) -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            eprintln!("skipped: redis-server not installed");
+            return None;
+        }
+        let mut r = Redis {
+            child: None,
+            port: peer_support::free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            aof,
+        };
+        r.spawn();
+        Some(r)
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.aof {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        self.child = Some(cmd.spawn().expect("spawn redis-server"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kill it at once (SIGKILL: only what it had acknowledged and written survives).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port and directory.
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A tracker node on this store, not polling.
+    fn node(&self, extra: &[&str]) -> Tracker {
+        let url = self.url();
+        let mut args = vec!["--store", &url, "--poll-interval", "0"];
+        args.extend_from_slice(extra);
+        Tracker::start(&args)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn ports_of(body: &[u8]) -> Vec<u16> {
+    let v = bdecode(body);
+    assert!(
+        bbytes(&v, "failure reason").is_none(),
+        "unexpected failure: {}",
+        String::from_utf8_lossy(body)
+    );
+    let mut p = compact_ports(bbytes(&v, "peers").expect("peers"));
+    p.sort_unstable();
+    p
+}
+
+fn metric(t: &Tracker, name: &str) -> u64 {
+    let (_, _, body) = t.get("/metrics");
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+#[test]
+fn peers_announcing_to_two_nodes_get_each_other() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let (a, b) = (redis.node(&[]), redis.node(&[]));
+    let ih = InfoHash([0x15; 20]);
+    assert_eq!(
+        ports_of(&a.announce(&ih, &peer_id(1), 7001, 100, "&compact=1")),
+        [] as [u16; 0]
+    );
+    assert_eq!(
+        ports_of(&b.announce(&ih, &peer_id(2), 7002, 100, "&compact=1")),
+        [7001]
+    );
+    assert_eq!(
+        ports_of(&a.announce(&ih, &peer_id(1), 7001, 100, "&compact=1")),
+        [7002]
+    );
+    // A seed that completed on node A, re-announcing on node B, counts once.
+    a.announce(&ih, &peer_id(3), 7003, 0, "&compact=1&event=completed");
+    b.announce(&ih, &peer_id(3), 7003, 0, "&compact=1&event=completed");
+    // UDP on node B sees the peers HTTP put in through node A.
+    let udp = UdpClient::connect(b.udp);
+    let mut buf = [0u8; 2048];
+    let n = udp.announce(ih, peer_id(4), 7004, 100, AnnounceEvent::None, -1, &mut buf);
+    match Response::decode(&buf[..n]).expect("UDP reply") {
+        Response::Announce {
+            seeders,
+            leechers,
+            peers,
+            ..
+        } => {
+            assert_eq!((seeders, leechers), (1, 3));
+            let mut ports = compact_ports(peers);
+            ports.sort_unstable();
+            assert_eq!(ports, [7001, 7002, 7003]);
+        }
+        other => panic!("UDP announce: {other:?}"),
+    }
+    for t in [&a, &b] {
+        let (_, _, body) = t.get(&format!(
+            "/scrape?info_hash={}",
+            tracker_support::pct(&ih.0)
+        ));
+        let v = bdecode(&body);
+        let files = v.as_dict().unwrap().get(b"files".as_slice()).unwrap();
+        let e = &files.as_dict().unwrap().get(ih.0.as_slice()).unwrap();
+        assert_eq!((bint(e, "complete"), bint(e, "incomplete")), (1, 3));
+        assert_eq!(bint(e, "downloaded"), 1, "one completion, counted once");
+        let s = t.json(&format!("/swarm/{ih}"));
+        assert_eq!(s["peers"].as_array().unwrap().len(), 4, "{s:#}");
+        assert_eq!(
+            (s["seeders"].as_u64(), s["completed"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(metric(t, "enjambre_tracker_peers"), 4);
+        assert_eq!(metric(t, "enjambre_tracker_store_up"), 1);
+        let list = t.json("/swarms");
+        assert_eq!(list["swarms"][0]["peers"].as_u64(), Some(4), "{list:#}");
+    }
+    // A dictionary reply names the peers' ids.
+    let body = b.announce(&ih, &peer_id(2), 7002, 100, "&compact=0");
+    let v = bdecode(&body);
+    let listed = v.as_dict().unwrap().get(b"peers".as_slice()).unwrap();
+    let ids: Vec<&[u8]> = listed
+        .as_list()
+        .expect("dictionary peers")
+        .iter()
+        .map(|p| {
+            p.as_dict()
+                .unwrap()
+                .get(b"peer id".as_slice())
+                .unwrap()
+                .as_bytes()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&peer_id(1).as_slice()));
+    // A stop through node B removes the peer for node A too.
+    b.announce(&ih, &peer_id(1), 7001, 100, "&compact=1&event=stopped");
+    assert_eq!(
+        ports_of(&a.announce(&ih, &peer_id(2), 7002, 100, "&compact=1")),
+        [7003, 7004]
+    );
+}
+
+#[test]
+fn a_reported_bitfield_shows_on_every_node_with_its_availability() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "r", 12);
+    let path = torrent.to_str().unwrap();
+    let (a, b) = (
+        redis.node(&["--torrent", path]),
+        redis.node(&["--torrent", path]),
+    );
+    // 12 pieces: 0b1010_0000 0b0001_0000 is pieces 0, 2, 11.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body = a.announce(&ih, &peer_id(1), 7001, 9, "&bitfield=oBA");
+        if !String::from_utf8_lossy(&body).contains("failure") || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let v = bdecode(&body);
+    assert!(
+        bbytes(&v, "warning message").is_none(),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let bad = a.announce(&ih, &peer_id(2), 7002, 9, "&bitfield=oA");
+    let v = bdecode(&bad);
+    assert_eq!(
+        bbytes(&v, "warning message"),
+        Some(b"bitfield ignored: wrong length for this torrent".as_slice())
+    );
+    b.announce(&ih, &peer_id(3), 7003, 0, "");
+    let s = b.json(&format!("/swarm/{ih}"));
+    assert_eq!(s["piece_count"].as_u64(), Some(12));
+    assert_eq!(s["registered"].as_bool(), Some(true));
+    let p1 = s["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["addr"] == "127.0.0.1:7001")
+        .expect("peer 1");
+    assert_eq!(
+        (p1["have"].as_str(), p1["source"].as_str()),
+        (Some("some"), Some("report"))
+    );
+    assert_eq!(p1["pieces_have"].as_u64(), Some(3));
+    let avail: Vec<u64> = s["availability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        avail,
+        [2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2],
+        "the seed has all"
+    );
+}
+
+#[test]
+fn the_live_feed_of_one_node_shows_an_announce_to_another() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let (a, b) = (redis.node(&[]), redis.node(&[]));
+    let ih = InfoHash([0x16; 20]);
+    b.announce(&ih, &peer_id(1), 7001, 100, "");
+    let mut sock = TcpStream::connect(a.http).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(sock, "GET /swarm/{ih}/events HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut lines = BufReader::new(sock).lines();
+    let mut next_data = || loop {
+        let l = lines.next().expect("feed open").expect("feed line");
+        if let Some(d) = l.strip_prefix("data: ") {
+            return serde_json::from_str::<serde_json::Value>(d).unwrap();
+        }
+    };
+    let snap = next_data();
+    assert_eq!(snap["peers"].as_array().unwrap().len(), 1, "{snap:#}");
+    b.announce(&ih, &peer_id(2), 7002, 100, "");
+    let e = next_data();
+    assert_eq!(
+        (e["type"].as_str(), e["peer"]["addr"].as_str()),
+        (Some("peer"), Some("127.0.0.1:7002"))
+    );
+    b.announce(&ih, &peer_id(2), 7002, 100, "&event=stopped");
+    let e = next_data();
+    assert_eq!(
+        (e["type"].as_str(), e["addr"].as_str()),
+        (Some("leave"), Some("127.0.0.1:7002"))
+    );
+}
+
+#[test]
+fn redis_away_means_a_failure_reason_and_its_return_means_service() {
+    let Some(mut redis) = Redis::start(true) else {
+        return;
+    };
+    let a = redis.node(&[]);
+    let ih = InfoHash([0x17; 20]);
+    a.announce(&ih, &peer_id(1), 7001, 100, "&compact=1");
+    a.announce(&ih, &peer_id(2), 7002, 100, "&compact=1");
+    redis.kill();
+    for _ in 0..3 {
+        let body = a.announce(&ih, &peer_id(3), 7003, 100, "&compact=1");
+        let v = bdecode(&body);
+        assert_eq!(
+            bbytes(&v, "failure reason"),
+            Some(b"tracker storage unavailable, try again later".as_slice()),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(bbytes(&v, "peers").is_none());
+    }
+    let udp = UdpClient::connect(a.udp);
+    let mut buf = [0u8; 2048];
+    let n = udp.announce(ih, peer_id(4), 7004, 100, AnnounceEvent::None, -1, &mut buf);
+    match Response::decode(&buf[..n]).expect("UDP reply") {
+        Response::Error { message, .. } => {
+            assert_eq!(message, b"tracker storage unavailable, try again later")
+        }
+        other => panic!("UDP announce while Redis is away: {other:?}"),
+    }
+    let (status, _, _) = a.get(&format!("/swarm/{ih}"));
+    assert_eq!(status, 503);
+    assert_eq!(metric(&a, "enjambre_tracker_store_up"), 0);
+    assert!(metric(&a, "enjambre_tracker_store_errors_total") >= 5);
+    // Back, with its append-only file: the acknowledged peers are there, the tracker
+    // reconnects by itself.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ports = loop {
+        let body = a.announce(&ih, &peer_id(3), 7003, 100, "&compact=1");
+        if bbytes(&bdecode(&body), "failure reason").is_none() {
+            break ports_of(&body);
+        }
+        assert!(Instant::now() < deadline, "no recovery:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ports, [7001, 7002]);
+    assert!(
+        a.log().contains("registry store unavailable"),
+        "{}",
+        a.log()
+    );
+}
+
+/// Two torrents of the same file with different trackers have one info-hash.
+fn torrent_for(file: &Path, out: &Path, tracker: &Tracker) -> std::path::PathBuf {
+    let url = format!("http://{}/announce", tracker.http);
+    peer_support::create(file, out, &[&url], 65536)
+}
+
+#[test]
+fn an_aria2_leech_on_one_node_downloads_from_a_seed_on_another() {
+    let aria2 = Command::new("aria2c")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
+    let Some(redis) = Redis::start(false).filter(|_| aria2) else {
+        eprintln!("skipped: aria2c or redis-server not installed");
+        return;
+    };
+    let (a, b) = (redis.node(&[]), redis.node(&[]));
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = peer_support::data(3_000_000, 15);
+    let file = dir.path().join("z.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let ta = torrent_for(&file, &dir.path().join("a.torrent"), &a);
+    let tb = torrent_for(&file, &dir.path().join("b.torrent"), &b);
+    let hex = peer_support::info_hash(&ta);
+    assert_eq!(hex, peer_support::info_hash(&tb));
+    let mut seed = peer_support::Background::spawn(
+        peer_support::enjambre()
+            .arg("seed")
+            .arg(&ta)
+            .arg("--data")
+            .arg(&file)
+            .args(["--listen", "127.0.0.2", "--port", "0"]),
+    );
+    let ih = InfoHash::from_hex(&hex).unwrap();
+    b.wait_swarm(&ih, Duration::from_secs(20), |s| s["seeders"] == 1);
+    let out = dir.path().join("aria");
+    std::fs::create_dir(&out).unwrap();
+    let o = peer_support::run(
+        Command::new("aria2c")
+            .arg("-d")
+            .arg(&out)
+            // Three seconds of seeding: aria2 then announces `completed` (with --seed-time=0 it
+            // leaves at once with only `stopped`, which counts no completion).
+            .args([
+                "--seed-time=0.05",
+                &format!("--listen-port={}", peer_support::free_port()),
+            ])
+            .args([
+                "--enable-dht=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--summary-interval=0",
+                "--console-log-level=warn",
+            ])
+            .arg(&tb),
+        Duration::from_secs(90),
+    );
+    seed.stop();
+    assert!(
+        o.status.success(),
+        "aria2: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        std::fs::read(out.join("z.bin")).unwrap() == bytes,
+        "aria2's copy differs"
+    );
+    let s = a.json(&format!("/swarm/{ih}"));
+    assert_eq!(
+        s["completed"].as_u64(),
+        Some(1),
+        "aria2's completion, through node B: {s:#}"
+    );
+}
+
+/// A peer on its own loopback address that answers the tracker's poll: handshake back, then a
+/// bitfield of pieces 0 and 2 (of 8); it notes the time of every connection.
+struct FakePeer {
+    ip: String,
+    port: u16,
+    polls: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl FakePeer {
+    fn start(ip: String) -> FakePeer {
+        use std::io::Read;
+        let l = std::net::TcpListener::bind((ip.as_str(), 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let polls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = polls.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                seen.lock().unwrap().push(Instant::now());
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut hs = [0u8; 68];
+                    if s.read_exact(&mut hs).is_err() {
+                        return;
+                    }
+                    hs[48..68].copy_from_slice(b"-FK0001-000000000000");
+                    let _ = s.write_all(&hs);
+                    let _ = s.write_all(&[0, 0, 0, 2, 5, 0b1010_0000]);
+                    let mut sink = [0u8; 256];
+                    while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+                });
+            }
+        });
+        FakePeer { ip, port, polls }
+    }
+
+    /// Announce to `t` from the peer's own address (the tracker stores the connection's).
+    fn announce(&self, t: &Tracker, ih: &InfoHash, n: u32) {
+        use std::io::Read;
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let from: std::net::SocketAddr = format!("{}:0", self.ip).parse().unwrap();
+        s.bind(&from.into()).unwrap();
+        s.connect(&t.http.into()).unwrap();
+        let mut s: TcpStream = s.into();
+        write!(
+            s,
+            "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0&left=100 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            tracker_support::pct(&ih.0),
+            tracker_support::pct(&peer_id(n)),
+            self.port
+        )
+        .unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.contains("8:interval"), "{reply}");
+    }
+
+    /// Times of the polls from `from` on.
+    fn polls_since(&self, from: Instant) -> Vec<Instant> {
+        let v = self.polls.lock().unwrap();
+        v.iter().copied().filter(|t| *t >= from).collect()
+    }
+}
+
+fn wait_metric(t: &Tracker, name: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(t, name) != want {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never {want}:\n{}",
+            t.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_nodes_divide_the_polling_and_take_over_a_killed_ones_share() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "p", 8);
+    let path = torrent.to_str().unwrap();
+    let url = redis.url();
+    let args = [
+        "--store",
+        &url,
+        "--torrent",
+        path,
+        "--poll-interval",
+        "2",
+        "--poll-grace",
+        "0",
+        "--poll-spacing",
+        "0.5",
+        "--node-timeout",
+        "3",
+    ];
+    let mut nodes: Vec<Tracker> = (0..3).map(|_| Tracker::start(&args)).collect();
+    for n in &nodes {
+        wait_metric(n, "enjambre_tracker_store_nodes", 3);
+    }
+    // 24 addresses, the last with three peers.
+    let peers: Vec<FakePeer> = (0..26)
+        .map(|i| FakePeer::start(format!("127.0.0.{}", 10 + i.min(23))))
+        .collect();
+    for (i, p) in peers.iter().enumerate() {
+        p.announce(&nodes[i % 3], &ih, i as u32);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let from = Instant::now();
+    std::thread::sleep(Duration::from_secs(9));
+    for (i, p) in peers.iter().enumerate() {
+        let t = p.polls_since(from);
+        assert!(
+            (3..=6).contains(&t.len()),
+            "peer {i} polled {} times in 9 s",
+            t.len()
+        );
+        let gap = t.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(
+            gap >= Duration::from_millis(900),
+            "peer {i} polled twice within {gap:?}"
+        );
+    }
+    // The peers of one address are polled by one node, which spaces them (--poll-spacing 0.5).
+    let mut same: Vec<Instant> = peers[23..]
+        .iter()
+        .flat_map(|p| p.polls_since(from))
+        .collect();
+    same.sort();
+    let gap = same.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    assert!(
+        gap >= Duration::from_millis(450),
+        "one address polled twice within {gap:?}"
+    );
+    // Shares go by address: 24 addresses over 3 nodes leave none without a share but by a
+    // 1-in-5000 chance of the random node names.
+    for n in &nodes {
+        assert!(
+            metric(n, "enjambre_tracker_polls_ok_total") > 0,
+            "every node polls its share"
+        );
+    }
+    // What the polls learned shows on every node.
+    let s = nodes[1].json(&format!("/swarm/{ih}"));
+    let polled = s["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["source"] == "poll" && p["pieces_have"] == 2)
+        .count();
+    assert_eq!(polled, 26, "{s:#}");
+    assert_eq!(s["availability"][0].as_u64(), Some(26));
+    assert_eq!(s["availability"][1].as_u64(), Some(0));
+    // kill -9 one node: within the node timeout the others poll its peers too.
+    let _ = nodes[2].child.kill();
+    let _ = nodes[2].child.wait();
+    let killed = nodes.pop().unwrap();
+    drop(killed);
+    wait_metric(&nodes[0], "enjambre_tracker_store_nodes", 2);
+    let from = Instant::now() + Duration::from_secs(3);
+    std::thread::sleep(Duration::from_secs(9));
+    for (i, p) in peers.iter().enumerate() {
+        let t = p.polls_since(from);
+        assert!(
+            (2..=4).contains(&t.len()),
+            "peer {i} polled {} times in 6 s after the kill",
+            t.len()
+        );
+    }
+}
+
+#[test]
+fn a_node_started_before_redis_serves_and_registers_its_torrents_once_redis_is_up() {
+    let Some(mut redis) = Redis::start(false) else {
+        return;
+    };
+    redis.kill();
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "late", 4);
+    let path = torrent.to_str().unwrap();
+    let a = redis.node(&["--torrent", path, "--allow-only-registered"]);
+    let body = a.announce(&ih, &peer_id(1), 7001, 100, "");
+    assert_eq!(
+        bbytes(&bdecode(&body), "failure reason"),
+        Some(b"tracker storage unavailable, try again later".as_slice())
+    );
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = a.announce(&ih, &peer_id(1), 7001, 100, "");
+        if bbytes(&bdecode(&body), "failure reason").is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let other = InfoHash([0x18; 20]);
+    let body = a.announce(&other, &peer_id(1), 7001, 100, "");
+    assert_eq!(
+        bbytes(&bdecode(&body), "failure reason"),
+        Some(b"torrent not registered with this tracker".as_slice())
+    );
+    let s = a.json(&format!("/swarm/{ih}"));
+    assert_eq!(
+        (s["registered"].as_bool(), s["piece_count"].as_u64()),
+        (Some(true), Some(4))
+    );
+}
