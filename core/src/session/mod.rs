@@ -40,6 +40,7 @@ mod swarm;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod wanted;
 
 use core::net::{IpAddr, SocketAddr};
 
@@ -132,6 +133,11 @@ pub struct Session<
     /// Total length of the verified pieces.
     verified_bytes: u64,
     in_progress: Bitfield<BYTES>,
+    /// The pieces to download (see [`Session::set_wanted`]); all unless the shell narrows it.
+    wanted: Bitfield<BYTES>,
+    /// Wanted pieces not yet verified, and their total length.
+    wanted_missing: u32,
+    wanted_left: u64,
     picker: Picker<PICK>,
     partials: Vec<Partial<H>, PARTIAL>,
     /// Pieces verified or discarded whose command the shell has not polled yet. A piece

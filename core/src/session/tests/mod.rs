@@ -9,6 +9,7 @@ mod contract;
 mod metadata;
 mod partial;
 mod pex;
+mod wanted;
 
 use std::boxed::Box;
 use std::vec;
