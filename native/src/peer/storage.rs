@@ -556,15 +556,16 @@ impl Storage {
         (self.slots.get(index)?.in_parts).then_some(self.slots.len())
     }
 
+    /// The part file's stamp; an index past the files when there is no part file is not found.
     fn parts_stamp(&self) -> Result<FileStamp, StorageError> {
-        let path = self
-            .parts
-            .as_deref()
-            .ok_or_else(|| StorageError::OutOfRange {
-                offset: self.slots.len() as u64,
-                len: 0,
-                total: self.slots.len() as u64,
-            })?;
+        let Some(path) = self.parts.as_deref() else {
+            let e = io::Error::new(io::ErrorKind::NotFound, "no such file index");
+            return Err(StorageError::io(
+                "reading metadata of",
+                Path::new("part file"),
+                e,
+            ));
+        };
         let meta =
             fs::metadata(path).map_err(|e| StorageError::io("reading metadata of", path, e))?;
         Ok(stamp_of(&meta))
