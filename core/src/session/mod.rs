@@ -7,7 +7,9 @@
 //!   becomes a `Close` command plus an event.
 //! - **output** [`Session::poll_output`]: call after every input until it returns
 //!   [`Output::Timeout`]; then wait for the next input or that instant.
-//! - **queries**: [`Session::stats`], [`Session::have`], [`Session::encode_resume`].
+//! - **queries**: [`Session::stats`], [`Session::have`], [`Session::is_done`],
+//!   [`Session::encode_resume`].
+//! - **setting** [`Session::set_wanted`]: download only some pieces (a selection of files).
 //!
 //! The session never blocks, allocates, reads a clock or touches a socket or a file.
 //! Its size is about `PEERS * (RX + BYTES + 32 * Q) + 18 * PICK` bytes: keep it in a `static`
