@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use enjambre_core::bitfield::Bitfield;
-use enjambre_core::metainfo::{FileEntry, Metainfo};
+use enjambre_core::metainfo::Metainfo;
 use enjambre_core::select::{wanted_bytes, wanted_pieces};
 use enjambre_core::session::Config;
 use enjambre_core::{Geometry, InfoHash, PeerId};
@@ -439,9 +439,13 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let hashes: &'static [u8] = meta.pieces();
     let mode = Mode::detect(common.json, common.quiet);
     let mut wanted = Box::new(Bitfield::<BYTES>::empty());
-    let chosen = |f: &FileEntry<'_>| selected.as_ref().is_none_or(|s| s[f.index]);
-    wanted_pieces(&geometry, meta.files(), chosen, &mut wanted)
-        .map_err(|e| Failure::new(2, format!("cannot select files: {e}")))?;
+    let cannot = |e| Failure::new(2, format!("cannot select files: {e}"));
+    match &selected {
+        Some(s) => wanted_pieces(&geometry, meta.files(), |f| s[f.index], &mut wanted),
+        // No selection: every piece, whatever its files.
+        None => wanted.reset(geometry.piece_count()).map(|()| wanted.fill()),
+    }
+    .map_err(cannot)?;
     let progress = Progress::new(mode, meta.name, wanted_bytes(&geometry, &wanted));
     if let Some(s) = &selected {
         let files = meta.files().filter(|f| !f.pad).count();
