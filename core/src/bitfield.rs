@@ -237,6 +237,14 @@ impl<const BYTES: usize> Bitfield<BYTES> {
         (piece < self.len).then_some(piece)
     }
 
+    /// Return true when some piece set here and in `wanted` is not set in `have` (e.g. "has
+    /// the peer a piece we want and lack").
+    pub fn any_wanted_not_in(&self, wanted: &Self, have: &Self) -> bool {
+        (self.bits.iter().zip(wanted.bits.iter()))
+            .zip(have.bits.iter())
+            .any(|((mine, w), h)| mine & w & !h != 0)
+    }
+
     /// Return true when some piece set here is not set in `other` (e.g. "is the peer interesting").
     pub fn any_not_in(&self, other: &Self) -> bool {
         self.bits

@@ -12,6 +12,7 @@
 //! - [`tracker`]: HTTP and UDP tracker messages, both directions (BEP 3, 7, 15, 23, 48).
 //! - [`bitfield`], [`progress`], [`resume`], [`picker`]: which pieces and which exact bytes
 //!   are held, what to fetch next, and the state that survives a restart.
+//! - [`select`]: the pieces a selection of files needs, and the globs that name files.
 //! - [`session`]: one torrent's swarm, tying it all together.
 //! - [`magnet`], [`metadata`]: from a magnet link to the info dictionary, fetched from peers
 //!   (BEP 9) before a session can start.
@@ -123,6 +124,7 @@ pub mod progress;
 pub mod resume;
 pub mod ring;
 pub mod rng;
+pub mod select;
 pub mod session;
 pub mod sha1;
 pub mod time;

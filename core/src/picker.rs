@@ -89,8 +89,9 @@ impl<const PICK: usize> Picker<PICK> {
             .unwrap_or(0)
     }
 
-    /// Return the rarest piece that `peer` has, `have` lacks and `skip` does not exclude
-    /// (e.g. pieces already in progress). Among the equally rare, the first one from a random
+    /// Return the rarest piece that `peer` has, `have` lacks, `wanted` holds (a selection of
+    /// files; all pieces when everything is wanted) and `skip` does not exclude (e.g. pieces
+    /// already in progress). Among the equally rare, the first one from a random
     /// piece onwards (wrapping round): random, and uniform when the candidates are contiguous.
     ///
     /// `counted`: `peer`'s own pieces are in the counts, so none it offers is rarer than 1 and
@@ -102,6 +103,7 @@ impl<const PICK: usize> Picker<PICK> {
         &mut self,
         peer: &Bitfield<B>,
         have: &Bitfield<B>,
+        wanted: &Bitfield<B>,
         counted: bool,
         skip: impl Fn(u32) -> bool,
     ) -> Option<u32> {
@@ -112,7 +114,7 @@ impl<const PICK: usize> Picker<PICK> {
         let floor = u16::from(counted);
         let start = self.rng.below(self.piece_count.into()) as u32;
         let (first, head) = ((start / 8) as usize, 0xffu8 >> (start % 8));
-        let (theirs, ours) = (peer.raw(), have.raw());
+        let (theirs, ours, selected) = (peer.raw(), have.raw(), wanted.raw());
         let mut best: Option<(u32, u16)> = None;
         // Byte `first` from bit `start % 8`, every other byte, then `first`'s earlier bits.
         for step in 0..=used {
@@ -122,7 +124,7 @@ impl<const PICK: usize> Picker<PICK> {
                 s if s == used => !head,
                 _ => 0xff,
             };
-            let mut wanted = theirs[i] & !ours[i] & mask;
+            let mut wanted = theirs[i] & !ours[i] & selected[i] & mask;
             while wanted != 0 {
                 let bit = wanted.leading_zeros();
                 wanted &= !(0x80 >> bit);
@@ -182,6 +184,34 @@ mod tests {
         b
     }
 
+    /// Every piece wanted.
+    fn all() -> Bitfield<4> {
+        let mut b = Bitfield::new(32).unwrap();
+        b.fill();
+        b
+    }
+
+    #[test]
+    fn only_wanted_pieces_are_picked() {
+        let mut p = Picker::<4>::new(20, 7).unwrap();
+        let peer = field(20, &(0..20).collect::<Vec<_>>());
+        let none = field(20, &[]);
+        p.add_bitfield(&peer);
+        let wanted = field(20, &[3, 17]);
+        let first = p.pick(&peer, &none, &wanted, true, |_| false).unwrap();
+        assert!(first == 3 || first == 17);
+        let other = 20 - first;
+        assert_eq!(
+            p.pick(&peer, &field(20, &[first]), &wanted, true, |_| false),
+            Some(other)
+        );
+        assert_eq!(
+            p.pick(&peer, &field(20, &[3, 17]), &wanted, true, |_| false),
+            None
+        );
+        assert_eq!(p.pick(&peer, &none, &none, true, |_| false), None);
+    }
+
     #[test]
     fn picks_the_rarest_piece_the_peer_has() {
         let mut p = Picker::<4>::new(20, 1).unwrap();
@@ -193,24 +223,25 @@ mod tests {
         let none = field(20, &[]);
         // Counts: 0..=3 three peers, 4 two, 5 and 17 one, 19 none; the peer offers 19 first.
         assert_eq!(p.availability(19), 0);
-        assert_eq!(p.pick(&peer, &none, false, |_| false), Some(19));
-        let tied = p.pick(&peer, &field(20, &[19]), false, |_| false);
+        assert_eq!(p.pick(&peer, &none, &all(), false, |_| false), Some(19));
+        let tied = p.pick(&peer, &field(20, &[19]), &all(), false, |_| false);
         assert!(tied == Some(5) || tied == Some(17), "{tied:?}");
         // Among 5 (count 1) and 17 (count 1) the choice is random; skip one to force the other.
         assert_eq!(
-            p.pick(&peer, &field(20, &[19]), false, |i| i == 5),
+            p.pick(&peer, &field(20, &[19]), &all(), false, |i| i == 5),
             Some(17)
         );
         assert_eq!(
-            p.pick(&peer, &field(20, &[19, 17]), false, |_| false),
+            p.pick(&peer, &field(20, &[19, 17]), &all(), false, |_| false),
             Some(5)
         );
         assert_eq!(
-            p.pick(&peer, &field(20, &[19, 17, 5]), false, |_| false),
+            p.pick(&peer, &field(20, &[19, 17, 5]), &all(), false, |_| false),
             Some(4)
         );
         assert_eq!(
-            p.pick(&peer, &field(20, &[19, 17, 5, 4]), false, |i| i == 0),
+            p.pick(&peer, &field(20, &[19, 17, 5, 4]), &all(), false, |i| i
+                == 0),
             Some(1)
         );
     }
@@ -220,10 +251,16 @@ mod tests {
         let mut p = Picker::<4>::new(20, 1).unwrap();
         p.add_all();
         let peer = field(20, &[3, 9]);
-        assert_eq!(p.pick(&peer, &field(20, &[3, 9]), false, |_| false), None);
-        assert_eq!(p.pick(&peer, &field(20, &[3]), false, |i| i == 9), None);
         assert_eq!(
-            p.pick(&field(20, &[]), &field(20, &[]), false, |_| false),
+            p.pick(&peer, &field(20, &[3, 9]), &all(), false, |_| false),
+            None
+        );
+        assert_eq!(
+            p.pick(&peer, &field(20, &[3]), &all(), false, |i| i == 9),
+            None
+        );
+        assert_eq!(
+            p.pick(&field(20, &[]), &field(20, &[]), &all(), false, |_| false),
             None
         );
     }
@@ -235,10 +272,13 @@ mod tests {
         let have = field(20, &[]);
         for seed in 0..2000 {
             let mut p = Picker::<4>::new(20, seed).unwrap();
-            let first = p.pick(&peer, &have, false, |_| false).unwrap();
+            let first = p.pick(&peer, &have, &all(), false, |_| false).unwrap();
             seen[first as usize] += 1;
             let mut again = Picker::<4>::new(20, seed).unwrap();
-            assert_eq!(again.pick(&peer, &have, false, |_| false), Some(first));
+            assert_eq!(
+                again.pick(&peer, &have, &all(), false, |_| false),
+                Some(first)
+            );
         }
         // Each of the 20 tied pieces expects 100 picks; the bounds are about ±5 sigma.
         for (piece, n) in seen.iter().enumerate() {
@@ -254,7 +294,7 @@ mod tests {
         let mut have = field(32, &[]);
         for _ in 0..32 {
             let looked = core::cell::Cell::new(0);
-            let picked = p.pick(&seed, &have, true, |_| {
+            let picked = p.pick(&seed, &have, &all(), true, |_| {
                 looked.set(looked.get() + 1);
                 false
             });
@@ -289,6 +329,7 @@ mod tests {
             peer in any::<u32>(),
             have in any::<u32>(),
             skipped in any::<u32>(),
+            unwanted in any::<u32>(),
             seed in any::<u64>(),
             counted in any::<bool>(),
         ) {
@@ -300,9 +341,14 @@ mod tests {
             if counted {
                 p.add_bitfield(&bits(peer));
             }
-            let eligible = |i: u32| peer & (1 << i) != 0 && have & (1 << i) == 0 && skipped & (1 << i) == 0;
+            let eligible = |i: u32| {
+                peer & (1 << i) != 0
+                    && have & (1 << i) == 0
+                    && skipped & (1 << i) == 0
+                    && unwanted & (1 << i) == 0
+            };
             let rarest = (0..len).filter(|&i| eligible(i)).map(|i| p.availability(i)).min();
-            let picked = p.pick(&bits(peer), &bits(have), counted, |i| skipped & (1 << i) != 0);
+            let picked = p.pick(&bits(peer), &bits(have), &bits(!unwanted), counted, |i| skipped & (1 << i) != 0);
             match picked {
                 None => prop_assert_eq!(rarest, None),
                 Some(i) => {

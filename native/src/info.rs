@@ -65,7 +65,8 @@ fn text(meta: &Metainfo<'_>) -> String {
             out += &format!("  tier {tier}: {url}\n");
         }
     }
-    out += "files:\n";
+    // The index is what `get --files` takes.
+    out += "files (index, bytes, path):\n";
     for f in meta.files() {
         let path = if meta.is_multi_file() {
             format!("{}/{}", meta.name, f.path)
@@ -77,7 +78,7 @@ fn text(meta: &Metainfo<'_>) -> String {
         } else {
             ""
         };
-        out += &format!("  {:>12}  {path}{pad}\n", f.length);
+        out += &format!("  {:>4}  {:>12}  {path}{pad}\n", f.index, f.length);
     }
     out += &format!("magnet:     {}\n", magnet(meta));
     out
@@ -90,7 +91,7 @@ fn json(meta: &Metainfo<'_>) -> serde_json::Value {
         .files()
         .map(|f| {
             let path: Vec<&str> = f.path.components().collect();
-            serde_json::json!({ "path": path, "length": f.length, "pad": f.pad })
+            serde_json::json!({ "index": f.index, "path": path, "length": f.length, "pad": f.pad })
         })
         .collect();
     let trackers: Vec<_> = meta

@@ -34,8 +34,8 @@ fn info_shows_a_directory_torrent_as_text_and_json() {
         "pieces:     7 of 16.0 KiB (16384 bytes)\n".into(),
         "  tier 0: http://127.0.0.1:1/announce\n".into(),
         "  tier 1: udp://127.0.0.1:2\n".into(),
-        "         40000  my album/a.txt\n".into(),
-        "         70001  my album/cd2/b.bin\n".into(),
+        "     0         40000  my album/a.txt\n".into(),
+        "     1         70001  my album/cd2/b.bin\n".into(),
         format!(
             "magnet:     magnet:?xt=urn:btih:{hex}&dn=my%20album\
              &tr=http%3A%2F%2F127.0.0.1%3A1%2Fannounce&tr=udp%3A%2F%2F127.0.0.1%3A2\n"
@@ -55,6 +55,7 @@ fn info_shows_a_directory_torrent_as_text_and_json() {
     assert_eq!(v["total_length"], 110_001);
     assert_eq!(v["piece_count"], 7);
     assert_eq!(v["files"][1]["path"], serde_json::json!(["cd2", "b.bin"]));
+    assert_eq!(v["files"][1]["index"], 1);
     assert_eq!(v["trackers"][1]["url"], "udp://127.0.0.1:2");
 }
 

@@ -7,7 +7,9 @@
 //!   becomes a `Close` command plus an event.
 //! - **output** [`Session::poll_output`]: call after every input until it returns
 //!   [`Output::Timeout`]; then wait for the next input or that instant.
-//! - **queries**: [`Session::stats`], [`Session::have`], [`Session::encode_resume`].
+//! - **queries**: [`Session::stats`], [`Session::have`], [`Session::is_done`],
+//!   [`Session::encode_resume`].
+//! - **setting** [`Session::set_wanted`]: download only some pieces (a selection of files).
 //!
 //! The session never blocks, allocates, reads a clock or touches a socket or a file.
 //! Its size is about `PEERS * (RX + BYTES + 32 * Q) + 18 * PICK` bytes: keep it in a `static`
@@ -41,6 +43,7 @@ mod swarm;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod wanted;
 
 use core::net::{IpAddr, SocketAddr};
 
@@ -133,6 +136,11 @@ pub struct Session<
     /// Total length of the verified pieces.
     verified_bytes: u64,
     in_progress: Bitfield<BYTES>,
+    /// The pieces to download (see [`Session::set_wanted`]); all unless the shell narrows it.
+    wanted: Bitfield<BYTES>,
+    /// Wanted pieces not yet verified, and their total length.
+    wanted_missing: u32,
+    wanted_left: u64,
     picker: Picker<PICK>,
     /// Pieces shown to some super-seeded peer (see [`super_seed`]).
     revealed: Bitfield<PICK>,

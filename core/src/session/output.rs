@@ -263,6 +263,8 @@ pub enum SessionError {
     SeedOnly,
     /// `Config::send_window` is below [`MIN_SEND_WINDOW`](super::MIN_SEND_WINDOW).
     SendWindowTooSmall,
+    /// A wanted-pieces bitfield whose length is not the torrent's piece count.
+    BadWanted,
 }
 
 /// Received payload thrown away, by cause; never counts bytes that were kept.
@@ -300,6 +302,8 @@ pub struct Stats {
     pub uploaded: u64,
     /// Bytes not yet verified.
     pub left: u64,
+    /// Bytes of the wanted pieces not yet verified (see `Session::set_wanted`).
+    pub wanted_left: u64,
     /// Connected peers (handshake done).
     pub peers: usize,
     /// Bytes received but thrown away (duplicates, unrequested, failed pieces): the sum of
@@ -344,6 +348,7 @@ impl fmt::Display for SessionError {
             SessionError::RecentlyIdle => "address was idle a moment ago and slots are short",
             SessionError::SeedOnly => "data is incomplete and this session can only seed",
             SessionError::SendWindowTooSmall => "send window smaller than one block",
+            SessionError::BadWanted => "wanted pieces do not match the torrent's piece count",
         })
     }
 }

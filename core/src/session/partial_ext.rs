@@ -168,7 +168,7 @@ impl<
     /// Whether peer `i` advertised bytes we have not written.
     pub(crate) fn advert_wanted(&self, i: usize) -> bool {
         (self.adverts.iter())
-            .filter(|a| a.peer == i && !self.have.get(a.piece))
+            .filter(|a| a.peer == i && !self.have.get(a.piece) && self.wanted.get(a.piece))
             .any(|a| match self.partial_index(a.piece) {
                 None => true,
                 Some(k) => self.partials[k]
@@ -184,7 +184,7 @@ impl<
     pub(crate) fn advert_block(&mut self, i: usize) -> Option<Request> {
         for a in 0..self.adverts.len() {
             let advert = &self.adverts[a];
-            if advert.peer != i || self.have.get(advert.piece) {
+            if advert.peer != i || self.have.get(advert.piece) || !self.wanted.get(advert.piece) {
                 continue;
             }
             let (piece, ranges) = (advert.piece, advert.ranges.clone());

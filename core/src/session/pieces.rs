@@ -338,9 +338,12 @@ impl<
     fn piece_verified(&mut self, piece: u32) {
         self.have.set(piece, true);
         self.have_count += 1;
-        if let Some(p) = self.geometry.piece(piece) {
-            self.verified_bytes += self.geometry.piece_len(p) as u64;
-        }
+        let len = self
+            .geometry
+            .piece(piece)
+            .map_or(0, |p| self.geometry.piece_len(p));
+        self.verified_bytes += u64::from(len);
+        let done = self.wanted_verified(piece, u64::from(len));
         if self.have_log.is_full() {
             self.have_log.pop_front();
         }
@@ -356,11 +359,11 @@ impl<
         if let Some(piece) = self.geometry.piece(piece) {
             self.push_fact(piece, None);
         }
-        if self.is_complete() {
+        if done {
             self.push_event(Event::Completed);
-            if !self.complete_at_start {
-                self.announce.completed();
-            }
+        }
+        if self.is_complete() && !self.complete_at_start {
+            self.announce.completed();
         }
     }
 

@@ -42,7 +42,7 @@ impl<
 
     /// A download with no peer to download from: worth asking the tracker sooner.
     pub(crate) fn peerless(&self) -> bool {
-        !self.is_complete() && !self.peers.iter().any(|p| p.is_active())
+        !self.is_done() && !self.peers.iter().any(|p| p.is_active())
     }
 
     /// Return the torrent's geometry.
@@ -64,6 +64,7 @@ impl<
             downloaded: self.downloaded,
             uploaded: self.uploaded,
             left: self.left(),
+            wanted_left: self.wanted_left,
             peers: self.peers.iter().filter(|p| p.is_active()).count(),
             wasted: self.waste.total(),
             waste: self.waste,

@@ -551,7 +551,8 @@ impl<
                         p.counted = true;
                     }
                     self.picker.add_have(index);
-                    if !self.have.get(index) && !self.config.upload_only {
+                    let wanted = self.wanted.get(index) && !self.have.get(index);
+                    if wanted && !self.config.upload_only {
                         self.peers[i].am_interested = true;
                     }
                 }
@@ -683,7 +684,10 @@ impl<
 
     /// Recompute whether the peer has anything we lack (and want).
     pub(crate) fn update_interest(&mut self, i: usize) {
-        let wanted = self.peers[i].has.any_not_in(&self.have) || self.advert_wanted(i);
+        let wanted = self.peers[i]
+            .has
+            .any_wanted_not_in(&self.wanted, &self.have)
+            || self.advert_wanted(i);
         self.peers[i].am_interested = !self.config.upload_only && wanted;
     }
 

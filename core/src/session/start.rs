@@ -60,6 +60,9 @@ impl<
             have_count: 0,
             verified_bytes: 0,
             in_progress: Bitfield::empty(),
+            wanted: Bitfield::empty(),
+            wanted_missing: 0,
+            wanted_left: 0,
             picker: Picker::empty(),
             revealed: Bitfield::empty(),
             reported: Bitfield::empty(),
@@ -195,6 +198,8 @@ impl<
         let too_many = |_| SessionError::TooManyPieces;
         self.have.reset(count).map_err(too_many)?;
         self.in_progress.reset(count).map_err(too_many)?;
+        self.wanted.reset(count).map_err(too_many)?;
+        self.wanted.fill();
         let can_download = self.picker.reset(count, config.seed).is_ok() && PARTIAL > 0;
         if !can_download {
             self.picker.reset(0, config.seed).map_err(too_many)?;
@@ -246,6 +251,7 @@ impl<
         if let Some(state) = resume {
             self.restore(state)?;
         }
+        self.recount_wanted();
         if !can_download && !self.is_complete() && !self.config.upload_only {
             return Err(SessionError::SeedOnly);
         }

@@ -80,7 +80,9 @@ impl<
         let revealed = &self.revealed;
         let fresh = self
             .picker
-            .pick(&self.have, &p.has, false, |x| shown(x) || revealed.get(x));
+            .pick(&self.have, &p.has, &self.have, false, |x| {
+                shown(x) || revealed.get(x)
+            });
         if fresh.is_some() {
             return fresh;
         }
@@ -89,7 +91,9 @@ impl<
         if on_its_way {
             return None;
         }
-        self.picker.pick(&self.have, &p.has, false, shown)
+        // Every piece we have may be shown: our `have` is the wanted mask.
+        self.picker
+            .pick(&self.have, &p.has, &self.have, false, shown)
     }
 
     /// Peer `i` reported `piece`: it is out in the swarm, and when it was shown to `i` that

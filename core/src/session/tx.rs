@@ -338,7 +338,7 @@ impl<
     /// Queue requests up to the peer's pipeline depth.
     fn fill_requests(&mut self, i: usize) {
         let p = &self.peers[i];
-        if p.peer_choking || !p.am_interested || self.is_complete() {
+        if p.peer_choking || !p.am_interested || self.is_done() {
             return;
         }
         // Top a deep pipeline up a quarter at a time: fewer, fuller request messages, so the
@@ -361,7 +361,7 @@ impl<
     fn next_block_for(&mut self, i: usize) -> Option<Request> {
         for k in 0..self.partials.len() {
             let piece = self.partials[k].piece;
-            if !self.peers[i].has.get(piece) {
+            if !self.peers[i].has.get(piece) || !self.wanted.get(piece) {
                 continue;
             }
             if let Some((begin, end)) = self.partials[k].next_hole() {
@@ -379,11 +379,13 @@ impl<
         }
         if !self.partials.is_full() {
             let in_progress = &self.in_progress;
-            let picked =
-                self.picker
-                    .pick(&self.peers[i].has, &self.have, self.peers[i].counted, |p| {
-                        in_progress.get(p)
-                    });
+            let picked = self.picker.pick(
+                &self.peers[i].has,
+                &self.have,
+                &self.wanted,
+                self.peers[i].counted,
+                |p| in_progress.get(p),
+            );
             if let Some(piece) = picked {
                 let k = self.begin_piece(piece)?;
                 let (begin, end) = self.partials[k].next_hole()?;
@@ -405,8 +407,9 @@ impl<
     /// would send last), never a block two peers hold already, and only the bytes not yet
     /// written (a cut block continues from its exact byte).
     fn endgame_block(&mut self, i: usize) -> Option<Request> {
-        let missing = self.geometry.piece_count() - self.have_count;
-        if missing as usize != self.partials.len() {
+        let wanted = &self.wanted;
+        let started = self.partials.iter().filter(|p| wanted.get(p.piece)).count();
+        if self.wanted_missing as usize != started {
             return None;
         }
         let me = &self.peers[i];

@@ -71,6 +71,19 @@ pub struct GetArgs {
     /// after three failed attempts with no peer.
     #[arg(long)]
     pub wait: bool,
+    /// Download only the files whose path matches GLOB (repeatable). Paths are as `enjambre
+    /// info` lists them, below the torrent's name; `*` and `?` stay within a directory, `**`
+    /// crosses them, and a pattern without `/` also matches the file's own name.
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Do not download the files whose path matches GLOB (repeatable; applied after --only
+    /// and --files).
+    #[arg(long, value_name = "GLOB")]
+    pub skip: Vec<String>,
+    /// Download only the files of these indexes, as `enjambre info` numbers them: `0,2,5-7`
+    /// (repeatable; adds to --only).
+    #[arg(long, value_name = "LIST")]
+    pub files: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -226,6 +226,12 @@ fn stamp_touched(storage: &Storage, entries: &mut Vec<Entry>) {
             files.extend(storage.files_in(at, u64::from(end - start)));
         }
     }
+    // A file kept in the part file changes the part file.
+    let parts: Vec<usize> = files
+        .iter()
+        .filter_map(|&i| storage.parts_stamp_index(i))
+        .collect();
+    files.extend(parts);
     files.sort_unstable();
     files.dedup();
     for i in files {

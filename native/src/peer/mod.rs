@@ -14,12 +14,14 @@ pub mod io_thread;
 pub mod journal;
 pub mod layout;
 pub mod magnet;
+pub mod parts;
 pub mod pool;
 pub mod progress;
 pub mod rate;
 pub mod restore;
 pub mod resume_file;
 pub mod seed_until;
+pub mod select;
 pub mod sha1;
 pub mod storage;
 pub mod tls;
@@ -30,7 +32,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use enjambre_core::bitfield::Bitfield;
 use enjambre_core::metainfo::Metainfo;
+use enjambre_core::select::{wanted_bytes, wanted_pieces};
 use enjambre_core::session::Config;
 use enjambre_core::{Geometry, InfoHash, PeerId};
 use tokio::net::TcpListener;
@@ -40,9 +44,11 @@ use self::args::{CommonArgs, GetArgs, SeedArgs};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
+use self::parts::{parts_path, Parts};
 use self::progress::{Mode, Progress};
 use self::resume_file::ResumeFile;
 use self::seed_until::SeedUntil;
+use self::select::Selection;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
 
 /// A failure with its exit code.
@@ -180,6 +186,12 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     }
     let torrent = Torrent::load(&args.torrent)?;
     let files = torrent.layout(None, false)?;
+    let selection = Selection {
+        only: std::mem::take(&mut args.only),
+        skip: std::mem::take(&mut args.skip),
+        files: std::mem::take(&mut args.files),
+    };
+    let selected = selection.resolve(&torrent.meta)?;
     let resume = ResumeFile::in_dir(&args.output, torrent.meta.info_hash);
     // Held until this function returns: one writer per download directory and torrent.
     let _lock = match resume.lock() {
@@ -205,11 +217,21 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     } else {
         Access::Download
     };
-    let storage = Storage::open(
+    // With no selection nothing is skipped, but a file an earlier run skipped still gets the
+    // bytes the part file holds for it.
+    let parts = Parts {
+        path: parts_path(&args.output, torrent.meta.info_hash),
+        skipped: match &selected {
+            Some(chosen) => chosen.iter().map(|c| !c).collect(),
+            None => vec![false; files.len()],
+        },
+    };
+    let storage = Storage::open_with_parts(
         &args.output,
         &files,
         torrent.geometry().piece_length(),
         access,
+        Some(&parts),
     )
     .map_err(Failure::storage)?;
     // A seed limit means seeding after the download, until it is reached.
@@ -223,6 +245,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         seeding: false,
         keep_trying: args.wait,
         launched,
+        selected,
     };
     match start(plan)? {
         Outcome::Stopped if !seed => Err(Failure::new(
@@ -241,11 +264,19 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         files,
         state_dir,
     } = locate_seed_data(&torrent, &args.data)?;
-    let storage = Storage::open(
+    // Bytes of files a selective download skipped are read from its part file.
+    let parts = Some(parts_path(&state_dir, torrent.meta.info_hash))
+        .filter(|p| p.is_file())
+        .map(|path| Parts {
+            path,
+            skipped: vec![true; files.len()],
+        });
+    let storage = Storage::open_with_parts(
         &root,
         &files,
         torrent.geometry().piece_length(),
         Access::Seed,
+        parts.as_ref(),
     )
     .map_err(Failure::storage)?;
     let resume = ResumeFile::for_seed(&state_dir, &args.data, torrent.meta.info_hash);
@@ -258,6 +289,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         seeding: true,
         keep_trying: false,
         launched,
+        selected: None,
     };
     start(plan).map(|_| ())
 }
@@ -365,6 +397,8 @@ struct Plan {
     keep_trying: bool,
     /// When the command started (the clock's origin, so "first byte" times count everything).
     launched: tokio::time::Instant,
+    /// Per file, whether to download it (`get --only/--skip/--files`); `None`: all.
+    selected: Option<Vec<bool>>,
 }
 
 /// Pick the session's bitfield capacity from the piece count, then run.
@@ -396,6 +430,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         seeding,
         keep_trying,
         launched,
+        selected,
     } = plan;
     let meta = torrent.meta;
     let trackers = torrent.trackers();
@@ -403,7 +438,26 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     let geometry = meta.geometry();
     let hashes: &'static [u8] = meta.pieces();
     let mode = Mode::detect(common.json, common.quiet);
-    let progress = Progress::new(mode, meta.name, geometry.total_length());
+    let mut wanted = Box::new(Bitfield::<BYTES>::empty());
+    let cannot = |e| Failure::new(2, format!("cannot select files: {e}"));
+    match &selected {
+        Some(s) => wanted_pieces(&geometry, meta.files(), |f| s[f.index], &mut wanted),
+        // No selection: every piece, whatever its files.
+        None => wanted.reset(geometry.piece_count()).map(|()| wanted.fill()),
+    }
+    .map_err(cannot)?;
+    let progress = Progress::new(mode, meta.name, wanted_bytes(&geometry, &wanted));
+    if let Some(s) = &selected {
+        let files = meta.files().filter(|f| !f.pad).count();
+        let chosen = meta.files().filter(|f| s[f.index]);
+        let bytes: u64 = chosen.clone().map(|f| f.length).sum();
+        progress.note(&format!(
+            "downloading {} of {files} files ({bytes} bytes; {} of {} pieces)",
+            chosen.count(),
+            wanted.count_ones(),
+            geometry.piece_count()
+        ));
+    }
 
     let state = restore::load_resume::<BYTES>(
         &resume, &storage, info_hash, geometry, hashes, seeding, &progress,
@@ -485,7 +539,10 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         config.pex = !meta.private;
         let epoch = launched;
         let info = (meta.info_bytes, meta.pieces_offset());
-        let session = build_session::<BYTES, RX>(config, info_hash, geometry, info, state)?;
+        let mut session = build_session::<BYTES, RX>(config, info_hash, geometry, info, state)?;
+        session
+            .set_wanted(&wanted)
+            .map_err(|e| Failure::new(2, format!("cannot select files: {e}")))?;
         let announcer = Announcer::new(
             info_hash,
             peer_id,

@@ -277,7 +277,7 @@ impl Progress {
         self.down.record(now, s.downloaded);
         self.up.record(now, s.uploaded);
         let (down, up) = (self.down.per_sec(), self.up.per_sec());
-        let done = self.total.saturating_sub(s.left);
+        let done = self.total.saturating_sub(s.wanted_left);
         match self.mode {
             Mode::Quiet => {}
             Mode::Bar => {
@@ -332,14 +332,14 @@ impl Progress {
     }
 
     fn line(&self, s: &Stats, down: f64, up: f64) -> String {
-        let done = self.total.saturating_sub(s.left);
+        let done = self.total.saturating_sub(s.wanted_left);
         let pct = if self.total == 0 {
             100.0
         } else {
             done as f64 * 100.0 / self.total as f64
         };
-        let eta = if down > 0.0 && s.left > 0 {
-            format!(" ETA {}s", (s.left as f64 / down).ceil() as u64)
+        let eta = if down > 0.0 && s.wanted_left > 0 {
+            format!(" ETA {}s", (s.wanted_left as f64 / down).ceil() as u64)
         } else {
             String::new()
         };
@@ -415,7 +415,7 @@ impl Progress {
             s.uploaded.saturating_sub(up0),
         );
         if let Some(bar) = self.bar.take() {
-            bar.set_position(self.total.saturating_sub(s.left));
+            bar.set_position(self.total.saturating_sub(s.wanted_left));
             bar.finish_and_clear();
         }
         match self.mode {

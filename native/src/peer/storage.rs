@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use enjambre_core::metainfo::segments_in;
 use lru::LruCache;
 
+use super::parts::{copy_out, Parts};
+
 /// Why a storage operation failed, with the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -166,6 +168,19 @@ struct Slot {
     dirty: AtomicBool,
     /// A pad file: no file on disk.
     pad: bool,
+    /// A skipped file kept in the part file (`path`), its bytes at their torrent-wide offset.
+    in_parts: bool,
+}
+
+impl Slot {
+    /// Where byte `file_offset` of this file is in the file at `path`.
+    fn at(&self, file_offset: u64) -> u64 {
+        if self.in_parts {
+            self.offset + file_offset
+        } else {
+            file_offset
+        }
+    }
 }
 
 /// The files of one torrent.
@@ -180,18 +195,46 @@ pub struct Storage {
     writable: bool,
     /// The files open now, by slot index, least recently used first out.
     open: Mutex<LruCache<usize, Arc<File>>>,
+    /// The part file, when some skipped file's bytes are kept there.
+    parts: Option<PathBuf>,
 }
 
 impl Storage {
     /// Open (or create) every file of `files` under `root`, which is created if missing.
+    #[allow(dead_code)] // `get` and `seed` use the form with a part file; tests use this one.
     pub fn open(
         root: &Path,
         files: &[FileLayout],
         piece_length: u32,
         access: Access,
     ) -> Result<Self, StorageError> {
+        Self::open_with_parts(root, files, piece_length, access, None)
+    }
+
+    /// As [`Storage::open`], with skipped files: one not in `root` is neither created nor
+    /// looked for there, its bytes are kept in the part file (see [`super::parts`]); a file
+    /// created now gets the bytes the part file already holds for it.
+    pub fn open_with_parts(
+        root: &Path,
+        files: &[FileLayout],
+        piece_length: u32,
+        access: Access,
+        parts: Option<&Parts>,
+    ) -> Result<Self, StorageError> {
+        let skipped = |i: usize| parts.is_some_and(|p| p.skipped.get(i) == Some(&true));
+        let in_parts: Vec<bool> = (files.iter().enumerate())
+            .map(|(i, f)| !f.pad && skipped(i) && fs::symlink_metadata(root.join(&f.rel)).is_err())
+            .collect();
+        let kept: Vec<FileLayout> = (files.iter().zip(&in_parts))
+            .filter(|(_, p)| !**p)
+            .map(|(f, _)| f.clone())
+            .collect();
         if access == Access::Download {
-            refuse_longer_files(root, files)?;
+            refuse_longer_files(root, &kept)?;
+        }
+        let parts_path = (parts.filter(|_| in_parts.contains(&true))).map(|p| p.path.clone());
+        if let (Some(path), true) = (&parts_path, access.writes()) {
+            create_parts(path)?;
         }
         if access.writes() {
             fs::create_dir_all(root)
@@ -203,10 +246,13 @@ impl Storage {
         let mut slots = Vec::with_capacity(files.len());
         let mut had_data = false;
         let mut offset = 0u64;
-        for f in files {
-            let path = root.join(&f.rel);
+        for (f, &in_parts) in files.iter().zip(&in_parts) {
+            let path = match (&parts_path, in_parts) {
+                (Some(parts), true) => parts.clone(),
+                _ => root.join(&f.rel),
+            };
             let parent = path.parent().unwrap_or(root);
-            if access.writes() && !f.pad {
+            if access.writes() && !f.pad && !in_parts {
                 fs::create_dir_all(parent)
                     .map_err(|e| StorageError::io("creating directory", parent, e))?;
                 // A symlink already on disk must not lead a write outside the root.
@@ -216,14 +262,19 @@ impl Storage {
                 if !canon_parent.starts_with(&canon_root) || is_symlink(&path) {
                     return Err(StorageError::UnsafePath(f.rel.display().to_string()));
                 }
+                let created = fs::symlink_metadata(&path).is_err();
                 // Created and sized now, then closed: the cache opens it again when needed.
                 had_data |= prepare_for_download(&path, f.length)?;
+                if let (true, Some(parts)) = (created && f.length > 0, parts) {
+                    fill_from_parts(&parts.path, offset, f.length, &path)?;
+                }
             }
             slots.push(Slot {
                 offset,
                 path,
                 dirty: AtomicBool::new(false),
                 pad: f.pad,
+                in_parts,
             });
             offset = offset
                 .checked_add(f.length)
@@ -246,6 +297,7 @@ impl Storage {
             had_data,
             writable: access.writes(),
             open: Mutex::new(LruCache::new(open_files_budget())),
+            parts: parts_path,
         })
     }
 
@@ -313,8 +365,10 @@ impl Storage {
     ) -> Result<impl Iterator<Item = FileSegment> + '_, StorageError> {
         let start = self.piece_offset(piece, offset);
         let end = self.check_range(start, u64::from(len))?;
-        Ok(segments_in(&self.ends, start, end)
-            .map(|seg| (self.file(seg.file), seg.file_offset, seg.len as usize)))
+        Ok(segments_in(&self.ends, start, end).map(|seg| {
+            let at = self.slots[seg.file].at(seg.file_offset);
+            (self.file(seg.file), at, seg.len as usize)
+        }))
     }
 
     /// Whether `len` bytes at `offset` inside `piece` touch a pad file (which has no file to
@@ -388,7 +442,7 @@ impl Storage {
                 } else {
                     Some(self.file(seg.file)?)
                 };
-                f(slot, file.as_deref(), seg.file_offset, range)?;
+                f(slot, file.as_deref(), slot.at(seg.file_offset), range)?;
             }
             done += part;
         }
@@ -461,9 +515,12 @@ impl Storage {
     }
 
     /// Return the length and modification time of file `index` (from its open descriptor).
+    /// Index `files().len()` is the part file's, when there is one.
     pub fn stamp_of(&self, index: usize) -> Result<FileStamp, StorageError> {
-        let slot = &self.slots[index];
-        if slot.pad {
+        let Some(slot) = self.slots.get(index) else {
+            return self.parts_stamp();
+        };
+        if slot.pad || slot.in_parts {
             return Ok(pad_stamp(&self.ends, index, slot));
         }
         let meta = self
@@ -474,19 +531,44 @@ impl Storage {
     }
 
     /// Return each file's length and modification time, to tell later whether the files changed.
+    /// A file kept in the part file has its length for a stamp, and the part file's own
+    /// stamp comes last.
     pub fn stamps(&self) -> Result<Vec<FileStamp>, StorageError> {
-        self.slots
-            .iter()
-            .enumerate()
+        let mut stamps = (self.slots.iter().enumerate())
             .map(|(i, s)| {
-                if s.pad {
+                if s.pad || s.in_parts {
                     return Ok(pad_stamp(&self.ends, i, s));
                 }
                 let meta = fs::metadata(&s.path)
                     .map_err(|e| StorageError::io("reading metadata of", &s.path, e))?;
                 Ok(stamp_of(&meta))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.parts.is_some() {
+            stamps.push(self.parts_stamp()?);
+        }
+        Ok(stamps)
+    }
+
+    /// The index of the part file's stamp when file `index` is kept there (see
+    /// [`Storage::stamp_of`]).
+    pub fn parts_stamp_index(&self, index: usize) -> Option<usize> {
+        (self.slots.get(index)?.in_parts).then_some(self.slots.len())
+    }
+
+    /// The part file's stamp; an index past the files when there is no part file is not found.
+    fn parts_stamp(&self) -> Result<FileStamp, StorageError> {
+        let Some(path) = self.parts.as_deref() else {
+            let e = io::Error::new(io::ErrorKind::NotFound, "no such file index");
+            return Err(StorageError::io(
+                "reading metadata of",
+                Path::new("part file"),
+                e,
+            ));
+        };
+        let meta =
+            fs::metadata(path).map_err(|e| StorageError::io("reading metadata of", path, e))?;
+        Ok(stamp_of(&meta))
     }
 }
 
@@ -597,6 +679,29 @@ fn prepare_for_download(path: &Path, length: u64) -> Result<bool, StorageError> 
         }
     }
     Ok(had_data)
+}
+
+/// Create the part file (and its directory) if missing.
+fn create_parts(path: &Path) -> Result<(), StorageError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io("creating directory", dir, e))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|e| StorageError::io("creating", path, e))
+}
+
+/// Give a file just created the bytes of it the part file holds (a file skipped before).
+fn fill_from_parts(parts: &Path, offset: u64, len: u64, path: &Path) -> Result<(), StorageError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io("opening", path, e))?;
+    copy_out(parts, offset, len, &file).map_err(|e| StorageError::io("copying into", path, e))
 }
 
 /// Whether `file` lives on tmpfs (memory), where `fallocate` zeroes what it reserves.

@@ -1,5 +1,6 @@
 //! Tests of `storage.rs`.
 use super::*;
+use crate::peer::parts::Parts;
 
 fn layout(files: &[(&[&str], u64)]) -> Vec<FileLayout> {
     files
@@ -312,4 +313,42 @@ fn a_pad_file_is_never_stored_and_reads_as_zeros() {
     let mut buf = [9u8; 8];
     seed.read_piece(1, 0, &mut buf).unwrap();
     assert_eq!(buf, [6, 7, 8, 9, 10, 11, 0, 0]);
+}
+
+#[test]
+fn a_skipped_file_lives_in_the_part_file_until_a_later_open_selects_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Files of 5, 3 and 9 bytes, pieces of 4; only c is selected: pieces 1 and 2 straddle.
+    let files = layout(&[(&["t", "a"], 5), (&["t", "c"], 3), (&["t", "d"], 9)]);
+    let parts = Parts {
+        path: dir.path().join(".enjambre").join("x.parts"),
+        skipped: vec![true, false, true],
+    };
+    let s =
+        Storage::open_with_parts(dir.path(), &files, 4, Access::Download, Some(&parts)).unwrap();
+    s.write_piece(1, 0, &[5, 6, 7, 8]).unwrap(); // a[4], c[0..3]
+    s.write_piece(2, 0, &[9, 10, 11, 12]).unwrap(); // d[0..4]
+    assert!(!dir.path().join("t/a").exists() && !dir.path().join("t/d").exists());
+    assert_eq!(fs::read(dir.path().join("t/c")).unwrap(), [6, 7, 8]);
+    let mut buf = [0u8; 8];
+    s.read_at(4, &mut buf).unwrap();
+    assert_eq!(buf, [5, 6, 7, 8, 9, 10, 11, 12]);
+    // The part file's stamp follows the files kept in it.
+    assert_eq!(s.parts_stamp_index(0), Some(3));
+    assert_eq!(s.parts_stamp_index(1), None);
+    assert_eq!(s.stamps().unwrap().len(), 4);
+    drop(s);
+
+    // Everything selected: a and d are created with the bytes the part file holds.
+    let all = Parts {
+        skipped: vec![false; 3],
+        ..parts
+    };
+    let s = Storage::open_with_parts(dir.path(), &files, 4, Access::Download, Some(&all)).unwrap();
+    assert_eq!(fs::read(dir.path().join("t/a")).unwrap(), [0, 0, 0, 0, 5]);
+    assert_eq!(
+        fs::read(dir.path().join("t/d")).unwrap()[..4],
+        [9, 10, 11, 12]
+    );
+    assert_eq!(s.stamps().unwrap().len(), 3);
 }

@@ -10,6 +10,7 @@ mod metadata;
 mod partial;
 mod pex;
 mod super_seed;
+mod wanted;
 
 use std::boxed::Box;
 use std::vec;

@@ -194,7 +194,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         let now = self.now();
         let extra = self.extra_peers.clone();
         self.session.handle_dial(now, extra);
-        self.complete = self.session.is_complete();
+        self.complete = self.session.is_done();
         if self.complete && self.exit_when_complete {
             self.progress.note("already complete");
             self.start_shutdown();

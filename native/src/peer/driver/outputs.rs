@@ -107,7 +107,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             Command::PieceVerified { piece } => {
                 self.io(IoOp::Note(Entry::Verified(piece.get())));
                 self.progress.fact(piece, None);
-                if self.session.is_complete() {
+                if self.session.is_done() {
                     self.completed();
                 }
             }

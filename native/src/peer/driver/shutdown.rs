@@ -72,7 +72,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         let stats = self.session.stats();
-        let complete = self.session.is_complete();
+        // Complete: every wanted piece (with no file selection, every piece) verified.
+        let complete = self.session.is_done();
         let text = match (&self.fatal, complete) {
             (Some(e), _) => format!("stopped: {e}"),
             (None, true) if self.exit_when_complete => "complete".to_string(),
