@@ -552,7 +552,7 @@ impl<
                     }
                     self.picker.add_have(index);
                     let wanted = self.wanted.get(index) && !self.have.get(index);
-                    if wanted && !self.config.upload_only {
+                    if PARTIAL > 0 && wanted && !self.config.upload_only {
                         self.peers[i].am_interested = true;
                     }
                 }
@@ -684,6 +684,11 @@ impl<
 
     /// Recompute whether the peer has anything we lack (and want).
     pub(crate) fn update_interest(&mut self, i: usize) {
+        if PARTIAL == 0 {
+            // A shape that never downloads is never interested (and carries none of this).
+            self.peers[i].am_interested = false;
+            return;
+        }
         let wanted = self.peers[i]
             .has
             .any_wanted_not_in(&self.wanted, &self.have)
