@@ -58,6 +58,14 @@ def run(out):
                      "goodput_pct": round(100 * good / rate, 1),
                      "frame_pct": round(100 * good * FRAME / rate, 1),
                      "ok": good * FRAME >= 0.95 * rate})
+    # Scenario 5b's path (both links 1.25 MB/s, 150 ms each way: 600 ms RTT): what one plain TCP
+    # flow reaches there is the ceiling for any client on it.
+    sat = {"rate": 1_250_000, "delay_ms": 150}
+    r = with_link(sat, lambda: probe(["bulk", ip, "9000", "30"]), dict(sat))
+    rows.append({"check": "rate, 600 ms path", "configured": 1_250_000, "goodput": round(r["rate"]),
+                 "goodput_pct": round(100 * r["rate"] / 1_250_000, 1),
+                 "frame_pct": round(100 * r["rate"] * FRAME / 1_250_000, 1),
+                 "ok": r["rate"] * FRAME >= 0.95 * 1_250_000})
     for loss in (1.0, 5.0):
         n = 5000
         r = with_link({"up_loss": loss}, lambda: probe(["loss", ip, "9000", str(n), "1000"]))
