@@ -501,3 +501,124 @@ fn three_nodes_over_a_cluster_divide_the_polling() {
         assert_eq!(polled, 12, "{s:#}");
     }
 }
+
+/// What a peer saw of its polls in a window: (count, shortest gap, longest gap).
+fn gaps(t: &[Instant]) -> (usize, Duration, Duration) {
+    let g: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    (
+        t.len(),
+        g.iter().copied().min().unwrap_or(Duration::MAX),
+        g.iter().copied().max().unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Every peer polled once per interval, counted at the peers, while a third node joins and
+/// then one of the first two leaves (SIGTERM: it leaves the heartbeat set at once).
+///
+/// What is asserted, with `--poll-interval 2`: next-poll times are whole Unix seconds, so two
+/// polls of consecutive intervals can be as close as just over 1 s; two polls of one interval
+/// (two nodes both claiming a peer) would be milliseconds apart. So: no two polls of one peer
+/// within 0.9 s, and no gap over 5 s (2 s interval + 1 s of clock granularity + 1 s between the
+/// poller's scans + a heartbeat's delay in learning who left); over the 14 s window that is
+/// 4 to 8 polls per peer.
+#[test]
+fn polls_stay_once_per_interval_while_a_node_joins_and_another_leaves() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, ih) = tracker_support::write_torrent(dir.path(), "j", 8);
+    let p1 = t1.to_str().unwrap();
+    let args = [
+        "--torrent",
+        p1,
+        "--poll-interval",
+        "2",
+        "--poll-grace",
+        "0",
+        "--poll-spacing",
+        "0.05",
+        "--node-timeout",
+        "3",
+    ];
+    let mut nodes: Vec<Tracker> = (0..2).map(|_| cluster.node(&args)).collect();
+    for n in &nodes {
+        wait_metric(n, "enjambre_tracker_store_nodes", 2);
+    }
+    let peers: Vec<FakePeer> = (0..30)
+        .map(|i| FakePeer::start(format!("127.0.2.{}", 10 + i)))
+        .collect();
+    for (i, p) in peers.iter().enumerate() {
+        p.announce(&nodes[i % 2], &ih, i as u32);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let from = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    nodes.push(cluster.node(&args));
+    wait_metric(&nodes[0], "enjambre_tracker_store_nodes", 3);
+    let joined = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let left = nodes.remove(1);
+    let polls_of_leaver = metric(&left, "enjambre_tracker_polls_ok_total");
+    let leaving = Instant::now();
+    assert!(left.terminate().success());
+    let exited = Instant::now();
+    wait_metric(&nodes[0], "enjambre_tracker_store_nodes", 2);
+    let seen_gone = Instant::now();
+    std::thread::sleep(Duration::from_secs(14) - from.elapsed());
+    let window: Vec<Vec<Instant>> = peers
+        .iter()
+        .map(|p| {
+            p.polls_since(from)
+                .into_iter()
+                .filter(|t| *t < from + Duration::from_secs(14))
+                .collect()
+        })
+        .collect();
+    let at = |x: Instant| format!("{:.2}", (x - from).as_secs_f64());
+    let story = |t: &[Instant]| {
+        format!(
+            "polls at {:?} s; joined at {} s, left at {} s (exited at {} s, seen gone at {} s)",
+            t.iter().map(|x| at(*x)).collect::<Vec<_>>(),
+            at(joined),
+            at(leaving),
+            at(exited),
+            at(seen_gone),
+        )
+    };
+    for (i, t) in window.iter().enumerate() {
+        let (n, short, long) = gaps(t);
+        assert!(
+            short >= Duration::from_millis(900),
+            "peer {i} polled twice within {short:?}: {}",
+            story(t)
+        );
+        assert!(
+            long <= Duration::from_secs(5),
+            "peer {i} unpolled for {long:?}: {}",
+            story(t)
+        );
+        assert!(
+            (4..=8).contains(&n),
+            "peer {i} polled {n} times in 14 s: {}",
+            story(t)
+        );
+    }
+    // The newcomer took a share, and the one that left had one.
+    assert!(polls_of_leaver > 0);
+    let after_join = peers
+        .iter()
+        .filter(|p| !p.polls_since(joined).is_empty())
+        .count();
+    assert_eq!(after_join, peers.len());
+    assert!(
+        metric(&nodes[1], "enjambre_tracker_polls_ok_total") > 0,
+        "{}",
+        nodes[1].log()
+    );
+    let total: usize = window.iter().map(Vec::len).sum();
+    eprintln!(
+        "{} peers, {total} polls in 14 s (interval 2 s)",
+        peers.len()
+    );
+}

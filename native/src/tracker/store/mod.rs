@@ -60,6 +60,7 @@ pub struct Store {
     target: Target,
     script: redis::Script,
     poll_script: redis::Script,
+    claim_script: redis::Script,
     limits: Limits,
     /// This node among the others, when it polls.
     nodes: Option<Nodes>,
@@ -86,6 +87,7 @@ impl Store {
             target,
             script: redis::Script::new(include_str!("announce.lua")),
             poll_script: redis::Script::new(include_str!("poll.lua")),
+            claim_script: redis::Script::new(include_str!("claim.lua")),
             nodes: limits.poll_interval.map(|_| Nodes::new(node_timeout)),
             poll_pieces: Default::default(),
             limits,
