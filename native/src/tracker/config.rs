@@ -88,8 +88,9 @@ pub struct TrackerArgs {
     #[arg(long = "state", value_name = "DIR")]
     pub state: Option<PathBuf>,
     /// Keep the registry in Redis (`redis://HOST:PORT`) instead of memory, shared with every
-    /// tracker node given the same store: any node then answers for any torrent. Persistence is
-    /// Redis's own (no --state).
+    /// tracker node given the same store: any node then answers for any torrent. A Redis Cluster:
+    /// `redis+cluster://HOST:PORT,HOST:PORT,...` (some of its masters). Persistence is Redis's own
+    /// (no --state).
     #[arg(long, value_name = "URL", conflicts_with = "state")]
     pub store: Option<String>,
     /// With --store: a tracker node not heard from for this long is taken for dead and its

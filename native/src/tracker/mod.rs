@@ -234,10 +234,14 @@ async fn serve(
         let l = tokio::net::TcpListener::from_std(l)?;
         tokio::spawn(http::serve(l, st.clone(), stop_rx.clone()));
     }
-    if let Some(store) = &st.store {
-        tokio::spawn(store.clone().heartbeat(stop_rx.clone()));
-    }
-    tokio::spawn(poller::run(
+    // The heartbeat stops after the poller: a node leaving the store first stops claiming
+    // peers and finishes the polls it started, then leaves the set of nodes at once.
+    let (leave_tx, leave_rx) = watch::channel(false);
+    let heartbeat = st
+        .store
+        .as_ref()
+        .map(|store| tokio::spawn(store.clone().heartbeat(leave_rx)));
+    let poller = tokio::spawn(poller::run(
         st.clone(),
         poll_concurrency,
         times,
@@ -275,6 +279,11 @@ async fn serve(
     wait_for_signal().await;
     info!("shutting down");
     let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(3), poller).await;
+    let _ = leave_tx.send(true);
+    if let Some(h) = heartbeat {
+        let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+    }
     if let Some(dir) = state_dir {
         save(&st, &dir).await;
     }

@@ -79,7 +79,13 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // Let the polls under way finish and be recorded (their peers were claimed for
+                // this interval), within a bound.
+                let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+                let _ = tokio::time::timeout(Duration::from_secs(2), sem.acquire_many(all)).await;
+                return;
+            }
         }
         // Scanning the registry walks every peer under the lock: at most once a second, or
         // sooner when the queue ran dry.

@@ -44,8 +44,37 @@ impl Store {
     /// Subscribe to the feed of `ih` and mark it watched.
     pub async fn subscribe(&self, ih: &InfoHash) -> Result<Subscription, StoreError> {
         let k = TorrentKeys::of(ih);
-        let mut ps = self.client.get_async_pubsub().await?;
-        ps.subscribe(&k.feed).await?;
+        // On a cluster a `PUBLISH` reaches every node, so any node that answers will do.
+        let mut last = None;
+        let mut ps = None;
+        for url in self.target.pubsub_urls() {
+            let got = async {
+                let client = redis::Client::open(url.as_str())?;
+                let mut ps = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    client.get_async_pubsub(),
+                )
+                .await
+                .map_err(|_| {
+                    redis::RedisError::from((redis::ErrorKind::Io, "pub/sub connection timed out"))
+                })??;
+                ps.subscribe(&k.feed).await?;
+                Ok::<_, redis::RedisError>(ps)
+            }
+            .await;
+            match got {
+                Ok(p) => {
+                    ps = Some(p);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(ps) = ps else {
+            return Err(last
+                .unwrap_or_else(|| (redis::ErrorKind::Io, "no store address").into())
+                .into());
+        };
         let sub = Subscription {
             messages: Box::pin(ps.into_on_message()),
             watched: k.watched,

@@ -14,6 +14,7 @@
 //! connection manager reconnects by itself when Redis is back.
 
 mod announce;
+mod conn;
 mod feed;
 pub mod keys;
 mod nodes;
@@ -28,12 +29,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use enjambre_core::InfoHash;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{info, warn};
 
 use super::config::Limits;
 use super::registry::unix_now;
 
+pub use conn::Target;
 pub use nodes::Nodes;
 pub use read::SwarmData;
 pub use view::{swarm_json, swarms_json};
@@ -54,10 +55,12 @@ pub enum StoreError {
 
 /// A connection to the shared registry.
 pub struct Store {
-    conn: ConnectionManager,
-    client: redis::Client,
+    conn: conn::Conn,
+    /// Where the store is (pub/sub connections are opened to it apart).
+    target: Target,
     script: redis::Script,
     poll_script: redis::Script,
+    claim_script: redis::Script,
     limits: Limits,
     /// This node among the others, when it polls.
     nodes: Option<Nodes>,
@@ -73,23 +76,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open the store at `url` (`redis://HOST:PORT[/DB]`); Redis need not be up yet. Must run
-    /// inside the tracker's runtime. `node_timeout`: seconds after which a silent node's share
+    /// Open the store at `url` (`redis://HOST:PORT[/DB]`, or `redis+cluster://H1:P1,H2:P2,...`
+    /// for a Redis Cluster); Redis need not be up yet. Must run inside the tracker's runtime. `node_timeout`: seconds after which a silent node's share
     /// of the polling is taken over.
     pub fn open(url: &str, limits: Limits, node_timeout: u32) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| anyhow::anyhow!("--store {url}: not a Redis address: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let target = Target::parse(url)?;
+        let conn = conn::Conn::open(&target)?;
         Ok(Store {
             conn,
-            client,
+            target,
             script: redis::Script::new(include_str!("announce.lua")),
             poll_script: redis::Script::new(include_str!("poll.lua")),
+            claim_script: redis::Script::new(include_str!("claim.lua")),
             nodes: limits.poll_interval.map(|_| Nodes::new(node_timeout)),
             poll_pieces: Default::default(),
             limits,
@@ -101,7 +99,7 @@ impl Store {
     }
 
     /// A connection to issue commands on (cheap: shares one multiplexed connection).
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> conn::Conn {
         self.conn.clone()
     }
 
@@ -142,8 +140,12 @@ impl Store {
             .ignore()
             .persist(&k.meta)
             .ignore()
-            .sadd(keys::INDEX, ih.to_string())
-            .ignore()
+            .exec_async(&mut self.conn())
+            .await?;
+        // The index has a slot of its own: a command apart.
+        redis::cmd("SADD")
+            .arg(keys::INDEX)
+            .arg(ih.to_string())
             .exec_async(&mut self.conn())
             .await?;
         Ok(())

@@ -1,8 +1,12 @@
 //! The poller's bookkeeping in the store: which peers this node must poll now (its share by
 //! rendezvous hashing of their IP address over the live nodes, those whose next poll is due),
 //! and what a poll taught. One node polls every peer of an address, so the politeness rules
-//! that a single poller keeps per address (spacing, one poll at a time) hold across nodes. Each peer's next poll time is shared, so a peer changing hands when a node joins or
-//! leaves is neither polled twice nor skipped.
+//! that a single poller keeps per address (spacing, one poll at a time) hold across nodes.
+//!
+//! Each peer's next poll time is shared, and a node claims its due peers of a torrent with one
+//! script (`claim.lua`) that checks and pushes that time in one step: while a node joins or
+//! leaves, two nodes may both take a peer for theirs, but only the first to claim it polls it in
+//! that interval, and the new owner polls it once it is due (no gap but the heartbeat's delay).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,11 +79,12 @@ impl Store {
                 .query_async(&mut self.conn())
                 .await?;
             let stride = stride.unwrap_or(0);
-            let mut pushed = redis::pipe();
-            let mut any = false;
+            // This node's due peers as read; the claim script then takes, in one step, those
+            // no other node claimed meanwhile.
+            let mut due: Vec<(&[u8], bool)> = Vec::new();
             let all = seeders.iter().map(|m| (m, true));
             for (m, seed) in all.chain(leechers.iter().map(|m| (m, false))) {
-                if out.len() >= max {
+                if out.len() + due.len() >= max {
                     break;
                 }
                 let Some(addr) = keys::parse_member(m) else {
@@ -90,13 +95,29 @@ impl Store {
                 if owner(&live, addr.ip().to_canonical().to_string().as_bytes()) != Some(me) {
                     continue;
                 }
-                let (next, f) = fails.get(m).map_or((0, 0), |e| parse_entry(e));
-                if next > now {
-                    continue;
+                let (next, _) = fails.get(m).map_or((0, 0), |e| parse_entry(e));
+                if next <= now {
+                    due.push((m, seed));
                 }
-                pushed.hset(&k.fails, m, format!("{}:{f}", now.saturating_add(step)));
-                any = true;
-                let b = bits.get(m).and_then(|b| BitsRecord::decode(b));
+            }
+            if due.is_empty() {
+                continue;
+            }
+            let mut inv = self.claim_script.prepare_invoke();
+            inv.key(&k.fails).key(&k.seeders).key(&k.leechers);
+            inv.arg(now).arg(step);
+            for (m, _) in &due {
+                inv.arg(*m);
+            }
+            let seeds: std::collections::HashSet<&[u8]> =
+                due.iter().filter(|d| d.1).map(|d| d.0).collect();
+            let claimed: Vec<Vec<u8>> = inv.invoke_async(&mut self.conn()).await?;
+            for m in claimed {
+                let Some(addr) = keys::parse_member(&m) else {
+                    continue;
+                };
+                let seed = seeds.contains(m.as_slice());
+                let b = bits.get(&m).and_then(|b| BitsRecord::decode(b));
                 if needs_poll(seed, b.as_ref(), pieces, now, step) {
                     out.push(PollTarget {
                         info_hash: ih,
@@ -105,9 +126,6 @@ impl Store {
                     });
                     self.lock_pieces().insert(ih, (pieces, stride));
                 }
-            }
-            if any {
-                pushed.exec_async(&mut self.conn()).await?;
             }
         }
         Ok(())

@@ -105,21 +105,49 @@ fn number<T: std::str::FromStr>(h: &Hash, k: &str) -> Option<T> {
     text(h, k)?.parse().ok()
 }
 
+/// How many per-torrent pipelines are in flight at once.
+const IN_FLIGHT: usize = 64;
+
 impl Store {
+    /// Send one pipeline per torrent (each within one slot, as a Redis Cluster needs), many at
+    /// a time on the multiplexed connection; the replies in order.
+    async fn per_torrent<T, I>(&self, pipes: I) -> Result<Vec<T>, StoreError>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+        I: IntoIterator<Item = redis::Pipeline>,
+    {
+        let pipes: Vec<redis::Pipeline> = pipes.into_iter().collect();
+        let mut out = Vec::with_capacity(pipes.len());
+        for chunk in pipes.chunks(IN_FLIGHT) {
+            let calls = chunk.iter().map(|pipe| {
+                let mut conn = self.conn();
+                let pipe = pipe.clone();
+                Box::pin(async move { pipe.query_async::<T>(&mut conn).await })
+                    as std::pin::Pin<
+                        Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send>,
+                    >
+            });
+            out.extend(futures_util::future::try_join_all(calls).await?);
+        }
+        Ok(out)
+    }
+
     /// (seeders, completed, leechers) of each torrent, zeros when unknown.
     pub async fn scrape(
         &self,
         now: u32,
         hashes: &[InfoHash],
     ) -> Result<Vec<(InfoHash, u32, u64, u32)>, StoreError> {
-        let mut pipe = redis::pipe();
-        for ih in hashes {
+        let dl = self.deadline(now);
+        let pipes = hashes.iter().map(|ih| {
             let k = TorrentKeys::of(ih);
-            pipe.zcount(&k.seeders, self.deadline(now), "+inf")
-                .zcount(&k.leechers, self.deadline(now), "+inf")
+            let mut pipe = redis::pipe();
+            pipe.zcount(&k.seeders, dl, "+inf")
+                .zcount(&k.leechers, dl, "+inf")
                 .hget(&k.meta, "completed");
-        }
-        let got: Vec<(u32, u32, Option<u64>)> = pipe.query_async(&mut self.conn()).await?;
+            pipe
+        });
+        let got: Vec<(u32, u32, Option<u64>)> = self.per_torrent(pipes).await?;
         Ok(hashes
             .iter()
             .zip(got)
@@ -204,22 +232,24 @@ impl Store {
         let dl = self.deadline(now);
         let mut out = Vec::with_capacity(hexes.len());
         let mut gone = Vec::new();
-        for chunk in hexes.chunks(512) {
-            let mut pipe = redis::pipe();
-            let mut hashes = Vec::with_capacity(chunk.len());
-            for hex in chunk {
-                let Some(ih) = InfoHash::from_hex(hex) else {
-                    gone.push(hex.clone());
-                    continue;
-                };
-                let k = TorrentKeys::of(&ih);
+        {
+            let mut hashes = Vec::with_capacity(hexes.len());
+            for hex in &hexes {
+                match InfoHash::from_hex(hex) {
+                    Some(ih) => hashes.push(ih),
+                    None => gone.push(hex.clone()),
+                }
+            }
+            let pipes = hashes.iter().map(|ih| {
+                let k = TorrentKeys::of(ih);
+                let mut pipe = redis::pipe();
                 pipe.zcount(&k.seeders, dl, "+inf")
                     .zcount(&k.leechers, dl, "+inf")
                     .hlen(&k.bits)
                     .hgetall(&k.meta);
-                hashes.push(ih);
-            }
-            let got: Vec<(u32, u32, usize, Hash)> = pipe.query_async(&mut self.conn()).await?;
+                pipe
+            });
+            let got: Vec<(u32, u32, usize, Hash)> = self.per_torrent(pipes).await?;
             for (ih, (s, l, b, meta)) in hashes.into_iter().zip(got) {
                 if s + l == 0 && meta.is_empty() {
                     gone.push(ih.to_string());
