@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use peer_support::{create, data, enjambre, free_port, run, wait_listening, Background};
+use peer_support::{
+    create, data, enjambre, free_port, run, wait_listening, wait_verified, Background,
+};
 
 /// The files, at sizes that make pieces of 16 KiB straddle them; `b.txt` is empty.
 const FILES: &[(&str, usize)] = &[
@@ -228,22 +230,7 @@ fn a_killed_selective_download_resumes_and_a_wider_selection_adds_to_it() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = leech.stdout.take().unwrap();
-    let verified = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut n = 0;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("\"piece_verified\"") {
-                n += 1;
-                if n == 40 {
-                    break;
-                }
-            }
-        }
-        n
-    });
-    assert_eq!(verified.join().unwrap(), 40);
+    assert_eq!(wait_verified(&mut leech, 40), 40);
     std::thread::sleep(Duration::from_millis(700));
     leech.kill().unwrap();
     leech.wait().unwrap();

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use peer_support::{create, data, enjambre, free_port, run, wait_listening, Background};
+use peer_support::{
+    create, data, enjambre, free_port, run, wait_listening, wait_verified, Background,
+};
 
 /// `enjambre seed TORRENT --data DATA`, listening on 127.0.0.1:`port` when one is given.
 fn seed_cmd(torrent: &Path, data: &Path, port: Option<u16>) -> Command {
@@ -157,22 +159,7 @@ fn a_killed_download_resumes_where_it_stopped() {
         .spawn()
         .unwrap();
     // Wait for about half of the pieces, then kill -9.
-    let stdout = leech.stdout.take().unwrap();
-    let verified = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut n = 0;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("\"piece_verified\"") {
-                n += 1;
-                if n == 64 {
-                    break;
-                }
-            }
-        }
-        n
-    });
-    assert_eq!(verified.join().unwrap(), 64);
+    assert_eq!(wait_verified(&mut leech, 64), 64);
     std::thread::sleep(Duration::from_millis(1200));
     leech.kill().unwrap();
     leech.wait().unwrap();

@@ -5,6 +5,7 @@
 //! `redis-server` (Debian's) on a free loopback port in a temp dir; skipped when not installed.
 
 mod peer_support;
+mod redis_support;
 mod tracker_support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use enjambre_core::tracker::udp::Response;
 use enjambre_core::tracker::AnnounceEvent;
 use enjambre_core::InfoHash;
+use redis_support::{metric, ports_of, wait_metric, FakePeer};
 use tracker_support::{bbytes, bdecode, bint, compact_ports, peer_id, Tracker, UdpClient};
 
 /// A `redis-server` of the test's own, killed on drop.
@@ -100,26 +102,6 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn ports_of(body: &[u8]) -> Vec<u16> {
-    let v = bdecode(body);
-    assert!(
-        bbytes(&v, "failure reason").is_none(),
-        "unexpected failure: {}",
-        String::from_utf8_lossy(body)
-    );
-    let mut p = compact_ports(bbytes(&v, "peers").expect("peers"));
-    p.sort_unstable();
-    p
-}
-
-fn metric(t: &Tracker, name: &str) -> u64 {
-    let (_, _, body) = t.get("/metrics");
-    let text = String::from_utf8(body).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
 #[test]
@@ -434,83 +416,6 @@ fn an_aria2_leech_on_one_node_downloads_from_a_seed_on_another() {
         Some(1),
         "aria2's completion, through node B: {s:#}"
     );
-}
-
-/// A peer on its own loopback address that answers the tracker's poll: handshake back, then a
-/// bitfield of pieces 0 and 2 (of 8); it notes the time of every connection.
-struct FakePeer {
-    ip: String,
-    port: u16,
-    polls: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
-}
-
-impl FakePeer {
-    fn start(ip: String) -> FakePeer {
-        use std::io::Read;
-        let l = std::net::TcpListener::bind((ip.as_str(), 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let polls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = polls.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { return };
-                seen.lock().unwrap().push(Instant::now());
-                std::thread::spawn(move || {
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut hs = [0u8; 68];
-                    if s.read_exact(&mut hs).is_err() {
-                        return;
-                    }
-                    hs[48..68].copy_from_slice(b"-FK0001-000000000000");
-                    let _ = s.write_all(&hs);
-                    let _ = s.write_all(&[0, 0, 0, 2, 5, 0b1010_0000]);
-                    let mut sink = [0u8; 256];
-                    while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
-                });
-            }
-        });
-        FakePeer { ip, port, polls }
-    }
-
-    /// Announce to `t` from the peer's own address (the tracker stores the connection's).
-    fn announce(&self, t: &Tracker, ih: &InfoHash, n: u32) {
-        use std::io::Read;
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        let from: std::net::SocketAddr = format!("{}:0", self.ip).parse().unwrap();
-        s.bind(&from.into()).unwrap();
-        s.connect(&t.http.into()).unwrap();
-        let mut s: TcpStream = s.into();
-        write!(
-            s,
-            "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0&left=100 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            tracker_support::pct(&ih.0),
-            tracker_support::pct(&peer_id(n)),
-            self.port
-        )
-        .unwrap();
-        let mut reply = Vec::new();
-        let _ = s.read_to_end(&mut reply);
-        let reply = String::from_utf8_lossy(&reply);
-        assert!(reply.contains("8:interval"), "{reply}");
-    }
-
-    /// Times of the polls from `from` on.
-    fn polls_since(&self, from: Instant) -> Vec<Instant> {
-        let v = self.polls.lock().unwrap();
-        v.iter().copied().filter(|t| *t >= from).collect()
-    }
-}
-
-fn wait_metric(t: &Tracker, name: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while metric(t, name) != want {
-        assert!(
-            Instant::now() < deadline,
-            "{name} never {want}:\n{}",
-            t.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -6,15 +6,17 @@
 //! ports in a temp dir, and kills it on drop (also on panic); skipped when not installed.
 
 mod peer_support;
+mod redis_support;
 mod tracker_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enjambre_core::InfoHash;
-use tracker_support::{bbytes, bdecode, bint, compact_ports, peer_id, Tracker};
+use redis_support::{metric, ports_of, wait_metric, FakePeer};
+use tracker_support::{bbytes, bdecode, bint, peer_id, Tracker};
 
 /// Three `redis-server` masters joined into one cluster, killed on drop.
 struct Cluster {
@@ -149,38 +151,6 @@ impl Drop for Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-fn ports_of(body: &[u8]) -> Vec<u16> {
-    let v = bdecode(body);
-    assert!(
-        bbytes(&v, "failure reason").is_none(),
-        "unexpected failure: {}",
-        String::from_utf8_lossy(body)
-    );
-    let mut p = compact_ports(bbytes(&v, "peers").expect("peers"));
-    p.sort_unstable();
-    p
-}
-
-fn metric(t: &Tracker, name: &str) -> u64 {
-    let (_, _, body) = t.get("/metrics");
-    let text = String::from_utf8(body).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
-fn wait_metric(t: &Tracker, name: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while metric(t, name) != want {
-        assert!(
-            Instant::now() < deadline,
-            "{name} never {want}:\n{}",
-            t.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -368,68 +338,6 @@ fn an_aria2_leech_downloads_from_a_seed_announced_to_another_node_of_the_cluster
         Some(1),
         "aria2's completion through node 0, seen on node 1: {s:#}"
     );
-}
-
-/// A peer on its own loopback address that answers the tracker's poll with a bitfield of pieces
-/// 0 and 2 (of 8); it notes the time of every connection.
-struct FakePeer {
-    ip: String,
-    port: u16,
-    polls: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
-}
-
-impl FakePeer {
-    fn start(ip: String) -> FakePeer {
-        let l = TcpListener::bind((ip.as_str(), 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let polls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = polls.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { return };
-                seen.lock().unwrap().push(Instant::now());
-                std::thread::spawn(move || {
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut hs = [0u8; 68];
-                    if s.read_exact(&mut hs).is_err() {
-                        return;
-                    }
-                    hs[48..68].copy_from_slice(b"-FK0001-000000000000");
-                    let _ = s.write_all(&hs);
-                    let _ = s.write_all(&[0, 0, 0, 2, 5, 0b1010_0000]);
-                    let mut sink = [0u8; 256];
-                    while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
-                });
-            }
-        });
-        FakePeer { ip, port, polls }
-    }
-
-    /// Announce to `t` from the peer's own address (the tracker stores the connection's).
-    fn announce(&self, t: &Tracker, ih: &InfoHash, n: u32) {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        let from: std::net::SocketAddr = format!("{}:0", self.ip).parse().unwrap();
-        s.bind(&from.into()).unwrap();
-        s.connect(&t.http.into()).unwrap();
-        let mut s: TcpStream = s.into();
-        write!(
-            s,
-            "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0&left=100 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            tracker_support::pct(&ih.0),
-            tracker_support::pct(&peer_id(n)),
-            self.port
-        )
-        .unwrap();
-        let mut reply = Vec::new();
-        let _ = s.read_to_end(&mut reply);
-        let reply = String::from_utf8_lossy(&reply);
-        assert!(reply.contains("8:interval"), "{reply}");
-    }
-
-    fn polls_since(&self, from: Instant) -> Vec<Instant> {
-        let v = self.polls.lock().unwrap();
-        v.iter().copied().filter(|t| *t >= from).collect()
-    }
 }
 
 #[test]

@@ -46,6 +46,51 @@ pub fn frame(event: Option<&str>, data: &str) -> String {
     }
 }
 
+/// Refuse a live feed with `status` and a JSON `{"error": reason}`.
+pub async fn refuse(
+    sock: &mut tokio::net::TcpStream,
+    status: &str,
+    reason: &str,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let body = serde_json::json!({ "error": reason }).to_string();
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await?;
+    sock.write_all(body.as_bytes()).await
+}
+
+/// A live-feed subscriber counted in `/metrics` while it lives.
+pub struct Subscriber<'a>(&'a State);
+
+impl Drop for Subscriber<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.metrics.sse_subscribers.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Count a subscriber, send the event-stream head and the `snapshot` event.
+pub async fn open<'a>(
+    sock: &mut tokio::net::TcpStream,
+    st: &'a State,
+    snapshot: &str,
+) -> std::io::Result<Subscriber<'a>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    use tokio::io::AsyncWriteExt;
+    st.metrics.sse_subscribers.fetch_add(1, Relaxed);
+    let guard = Subscriber(st);
+    sock.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nConnection: keep-alive\r\n\r\n",
+    )
+    .await?;
+    sock.write_all(frame(Some("snapshot"), snapshot).as_bytes())
+        .await?;
+    Ok(guard)
+}
+
 /// Serve the live feed of one swarm on `sock` until the client leaves or `stop` flips.
 pub async fn stream(
     mut sock: tokio::net::TcpStream,
@@ -70,30 +115,10 @@ pub async fn stream(
     let (mut rx, snapshot) = match subscribed {
         Ok(x) => x,
         Err(r) => {
-            let body = serde_json::json!({ "error": r.reason() }).to_string();
-            let head = format!(
-                "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            sock.write_all(head.as_bytes()).await?;
-            sock.write_all(body.as_bytes()).await?;
-            return Ok(());
+            return refuse(&mut sock, "404 Not Found", r.reason()).await;
         }
     };
-    st.metrics.sse_subscribers.fetch_add(1, Relaxed);
-    struct Guard<'a>(&'a State);
-    impl Drop for Guard<'_> {
-        fn drop(&mut self) {
-            self.0.metrics.sse_subscribers.fetch_sub(1, Relaxed);
-        }
-    }
-    let _guard = Guard(&st);
-    sock.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nConnection: keep-alive\r\n\r\n",
-    )
-    .await?;
-    sock.write_all(frame(Some("snapshot"), &snapshot).as_bytes())
-        .await?;
+    let _guard = open(&mut sock, &st, &snapshot).await?;
     let (mut rd, mut wr) = sock.split();
     let mut ping = tokio::time::interval(std::time::Duration::from_secs(15));
     ping.tick().await;

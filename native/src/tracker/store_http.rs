@@ -16,7 +16,7 @@ use tracing::debug;
 use super::metrics::{inc, render};
 use super::proto;
 use super::registry::{unix_now, Asker, Families};
-use super::sse::frame;
+use super::sse::{self, frame};
 use super::state::State;
 use super::store::{self, StoreError, UNAVAILABLE};
 use super::swarm_api::stats_json;
@@ -228,32 +228,12 @@ pub async fn stream(
         Ok(x) => x,
         Err(e) => {
             store.failed(&e);
-            let body = format!("{{\"error\":\"{UNAVAILABLE}\"}}");
-            let head = format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            sock.write_all(head.as_bytes()).await?;
-            sock.write_all(body.as_bytes()).await?;
-            return Ok(());
+            return sse::refuse(&mut sock, "503 Service Unavailable", UNAVAILABLE).await;
         }
     };
-    st.metrics.sse_subscribers.fetch_add(1, Relaxed);
-    struct Guard<'a>(&'a State);
-    impl Drop for Guard<'_> {
-        fn drop(&mut self) {
-            self.0.metrics.sse_subscribers.fetch_sub(1, Relaxed);
-        }
-    }
-    let _guard = Guard(&st);
-    sock.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nConnection: keep-alive\r\n\r\n",
-    )
-    .await?;
     let empty = store::SwarmData::empty();
     let snapshot = store::swarm_json(&ih, snap.as_ref().unwrap_or(&empty), now);
-    sock.write_all(frame(Some("snapshot"), &snapshot).as_bytes())
-        .await?;
+    let _guard = sse::open(&mut sock, &st, &snapshot).await?;
     let watched = sub.watched_key().to_owned();
     let (mut rd, mut wr) = sock.split();
     let mut ping = tokio::time::interval(std::time::Duration::from_secs(15));

@@ -171,20 +171,22 @@ impl Serialize for Availability<'_> {
     }
 }
 
+/// One swarm's JSON, whatever holds it: the in-memory registry streams its peers and
+/// availability (`Peers`, `Availability`), the Redis store hands lists.
 #[derive(Serialize)]
-struct SwarmJson<'a> {
+pub struct SwarmJson<'a, P: Serialize, A: Serialize> {
     #[serde(serialize_with = "display")]
-    info_hash: &'a InfoHash,
-    name: Option<&'a str>,
-    piece_count: Option<u32>,
-    piece_count_range: Option<(usize, usize)>,
-    piece_count_exact: bool,
-    registered: bool,
-    seeders: u32,
-    leechers: u32,
-    completed: u64,
-    peers: Peers<'a>,
-    availability: Availability<'a>,
+    pub info_hash: &'a InfoHash,
+    pub name: Option<&'a str>,
+    pub piece_count: Option<u32>,
+    pub piece_count_range: Option<(usize, usize)>,
+    pub piece_count_exact: bool,
+    pub registered: bool,
+    pub seeders: u32,
+    pub leechers: u32,
+    pub completed: u64,
+    pub peers: P,
+    pub availability: A,
 }
 
 /// One swarm as JSON: counters, every peer, and per-piece availability.

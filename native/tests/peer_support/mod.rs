@@ -189,3 +189,21 @@ pub fn opentracker(dir: &Path, port: u16, torrents: &[&Path]) -> Background {
     wait_listening(port.parse().unwrap());
     tracker
 }
+
+/// Read a `get --json` leech's stdout until `n` `piece_verified` lines came (or it ended);
+/// returns how many came. Takes the child's stdout.
+pub fn wait_verified(child: &mut std::process::Child, n: usize) -> usize {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut seen = 0;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.contains("\"piece_verified\"") {
+            seen += 1;
+            if seen == n {
+                break;
+            }
+        }
+    }
+    seen
+}

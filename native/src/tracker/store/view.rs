@@ -5,27 +5,7 @@ use enjambre_core::InfoHash;
 use serde::Serialize;
 
 use super::read::{Summary, SwarmData};
-use crate::tracker::swarm_api::{to_json, PeerAt};
-
-#[derive(Serialize)]
-struct SwarmJson<'a> {
-    #[serde(serialize_with = "hex")]
-    info_hash: &'a InfoHash,
-    name: Option<&'a str>,
-    piece_count: Option<u32>,
-    piece_count_range: Option<(usize, usize)>,
-    piece_count_exact: bool,
-    registered: bool,
-    seeders: u32,
-    leechers: u32,
-    completed: u64,
-    peers: Vec<PeerAt<'a>>,
-    availability: Vec<u32>,
-}
-
-fn hex<S: serde::Serializer>(ih: &&InfoHash, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(ih)
-}
+use crate::tracker::swarm_api::{to_json, PeerAt, SwarmJson};
 
 /// One swarm as JSON: counters, every peer, and per-piece availability.
 pub fn swarm_json(ih: &InfoHash, d: &SwarmData, now: u32) -> String {
@@ -43,10 +23,14 @@ pub fn swarm_json(ih: &InfoHash, d: &SwarmData, now: u32) -> String {
             seeders: d.seeders,
             leechers: d.leechers,
             completed: d.completed,
-            peers: d.peers.iter().map(|p| PeerAt(p.borrowed(), now)).collect(),
+            peers: (d.peers.iter().map(|p| PeerAt(p.borrowed(), now))).collect::<Vec<_>>(),
             availability: d.availability(listed),
         },
     )
+}
+
+fn hex<S: serde::Serializer>(ih: &&InfoHash, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(ih)
 }
 
 #[derive(Serialize)]
