@@ -26,6 +26,7 @@ mod announce;
 mod bitfield_tests;
 mod choke;
 mod config;
+mod inbound;
 mod output;
 mod partial_ext;
 mod peer;
