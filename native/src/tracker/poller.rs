@@ -23,7 +23,7 @@ use enjambre_core::wire::{Extensions, Handshake, Message, Status, HANDSHAKE_LEN}
 use enjambre_core::PeerId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
 use tracing::debug;
 
@@ -35,6 +35,9 @@ use super::state::State;
 /// How long to keep listening after a `Have` when no bitfield-type message came: a peer that
 /// announces its pieces one `Have` at a time sends them back to back.
 const HAVE_QUIET: Duration = Duration::from_millis(150);
+
+/// Due polls queued per poll in flight, at most.
+const QUEUE_PER_SLOT: usize = 16;
 
 /// Timings of one poll.
 #[derive(Clone, Copy, Debug)]
@@ -76,9 +79,13 @@ pub async fn run(
     let idle_scan = Duration::from_millis(if st.store.is_some() { 1000 } else { 200 });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A finished poll wakes the loop at once: its permit is free for the next due peer (waiting
+    // for the tick instead capped the poller at `concurrency` polls per tick).
+    let done = Arc::new(Notify::new());
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = done.notified() => {}
             _ = stop.changed() => {
                 // Let the polls under way finish and be recorded (their peers were claimed for
                 // this interval), within a bound.
@@ -88,11 +95,12 @@ pub async fn run(
             }
         }
         // Scanning the registry walks every peer under the lock: at most once a second, or
-        // sooner when the queue ran dry.
-        let room = (concurrency * 4).saturating_sub(queue.len());
+        // sooner when the queue runs low. The queue holds a few scans' worth of polls, so a
+        // poller running flat out does not wait for the next scan.
+        let room = (concurrency * QUEUE_PER_SLOT).saturating_sub(queue.len());
         let since = last_scan.elapsed();
-        if room > 0 && (since >= Duration::from_secs(1) || (queue.is_empty() && since >= idle_scan))
-        {
+        let low = queue.len() < concurrency;
+        if room > 0 && (since >= Duration::from_secs(1) || (low && since >= idle_scan)) {
             last_scan = Instant::now();
             fresh.clear();
             match &st.store {
@@ -125,6 +133,7 @@ pub async fn run(
             spaced.insert(t.addr.ip(), now + times.spacing);
             lock(&in_flight).insert(t.addr);
             let in_flight = in_flight.clone();
+            let done = done.clone();
             let st = st.clone();
             st.metrics.polls_in_flight.fetch_add(1, Relaxed);
             tokio::spawn(async move {
@@ -151,6 +160,7 @@ pub async fn run(
                 lock(&in_flight).remove(&t.addr);
                 st.metrics.polls_in_flight.fetch_sub(1, Relaxed);
                 drop(permit);
+                done.notify_one();
             });
         }
     }
