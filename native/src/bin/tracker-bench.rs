@@ -7,10 +7,13 @@
 //! tracker started elsewhere. The load generator is one thread: a window of requests in flight
 //! on one UDP socket; keep-alive connections with one request in flight each for HTTP.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod bench_common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use bench_common::{cpu_secs, pin_self, rss_kb, start_tracker, udp_connect};
 
 use enjambre_core::tracker::udp::{Request, Response};
 use enjambre_core::tracker::AnnounceEvent;
@@ -59,102 +62,6 @@ fn parse_opts() -> Opts {
     o
 }
 
-/// Our tracker, started pinned to CPU 0.
-fn start_ours() -> (Child, SocketAddr, SocketAddr) {
-    // ENJAMBRE_BIN overrides (a shared target directory may hold another branch's build).
-    let exe = std::env::var_os("ENJAMBRE_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::current_exe()
-                .expect("current exe")
-                .with_file_name("enjambre")
-        });
-    let mut cmd = if Command::new("taskset").arg("-V").output().is_ok() {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0"]).arg(&exe);
-        c
-    } else {
-        Command::new(&exe)
-    };
-    let mut child = cmd
-        .args([
-            "tracker",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "0",
-            "--max-peers-per-torrent",
-            "10000000",
-            "--max-peers",
-            "100000000",
-            "--max-torrents",
-            "100000000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {}: {e} (build it with cargo build --release -p enjambre)",
-                exe.display()
-            )
-        });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listen line");
-    let find = |k: &str| -> SocketAddr {
-        let s = line.find(k).expect("address") + k.len();
-        line[s..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let (h, u) = (find("http="), find("udp="));
-    (child, h, u)
-}
-
-fn pin_self_to_cpu1() {
-    let pid = std::process::id().to_string();
-    let _ = Command::new("taskset")
-        .args(["-p", "-c", "1", &pid])
-        .stdout(Stdio::null())
-        .status();
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU seconds (user + system) the process has used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let tck: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name: state is field 3; utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) / tck
-}
-
 /// A throughput figure: requests per wall-clock second and per CPU-second of the tracker.
 struct Rate {
     count: u64,
@@ -194,23 +101,6 @@ fn peer_id_of(i: u32) -> PeerId {
     let mut p = *b"-BN0001-000000000000";
     p[8..12].copy_from_slice(&i.to_be_bytes());
     PeerId(p)
-}
-
-fn udp_connect(sock: &UdpSocket, to: SocketAddr) -> u64 {
-    let mut out = [0u8; 64];
-    let mut buf = [0u8; 2048];
-    for _ in 0..10 {
-        let n = Request::Connect { transaction_id: 1 }
-            .encode(&mut out)
-            .unwrap();
-        sock.send_to(&out[..n], to).unwrap();
-        if let Ok((k, _)) = sock.recv_from(&mut buf) {
-            if let Ok(Response::Connect { connection_id, .. }) = Response::decode(&buf[..k]) {
-                return connection_id;
-            }
-        }
-    }
-    panic!("no connect reply from {to}");
 }
 
 /// UDP announces/s with `window` requests in flight, over `torrents` × `per_torrent` peers.
@@ -465,7 +355,19 @@ fn main() {
     let mut ours = None;
     let (http, udp, pid) = match (o.udp, o.http) {
         (None, None) => {
-            let (child, h, u) = start_ours();
+            let (child, h, u) = start_tracker(
+                Some(0),
+                &[
+                    "--poll-interval",
+                    "0",
+                    "--max-peers-per-torrent",
+                    "10000000",
+                    "--max-peers",
+                    "100000000",
+                    "--max-torrents",
+                    "100000000",
+                ],
+            );
             let pid = child.id();
             ours = Some(child);
             (Some(h), Some(u), pid)
@@ -476,7 +378,7 @@ fn main() {
             o.pid.expect("--pid is needed with --udp/--http"),
         ),
     };
-    pin_self_to_cpu1();
+    pin_self(1);
     let skip = |s: &str| o.skip.iter().any(|x| x == s);
     println!(
         "tracker pid {pid}; load generator: one thread; {} s per throughput run",
