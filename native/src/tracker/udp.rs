@@ -13,6 +13,7 @@ use std::time::Duration;
 use enjambre_core::tracker::udp::{
     write_announce_response, write_scrape_response, Request, Response, ScrapeStats,
 };
+use futures_util::FutureExt;
 use tracing::{debug, warn};
 
 use super::metrics::inc;
@@ -55,7 +56,7 @@ pub fn run(sock: UdpSocket, st: Arc<State>, stop: Arc<AtomicBool>) {
     let mut tx = SendBatch::new(BATCH);
     let mut out = vec![[0u8; 2048]; BATCH];
     let mut lens: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
-    let mut sc = UdpScratch::new();
+    let mut scratch: Vec<UdpScratch> = (0..BATCH).map(|_| UdpScratch::new()).collect();
     while !stop.load(Relaxed) {
         let got = match rx.recv(&sock) {
             Ok(n) => n,
@@ -74,22 +75,30 @@ pub fn run(sock: UdpSocket, st: Arc<State>, stop: Arc<AtomicBool>) {
                 continue;
             }
         };
-        lens.clear();
-        for i in 0..got {
-            let Some((packet, from)) = rx.get(i) else {
-                continue;
-            };
-            let slot = lens.len();
-            if let Some(len) = out
-                .get_mut(slot)
-                .and_then(|o| handle(packet, from, &st, &mut sc, o))
-            {
-                lens.push((len, from));
+        // Each packet answers into its own slot. In memory every answer is ready at once;
+        // with --store the batch's Redis calls run together (pipelined on the store's
+        // connection) instead of one round trip after another.
+        let answers = out.iter_mut().zip(scratch.iter_mut()).take(got);
+        let answers = answers.enumerate().map(|(i, (o, sc))| {
+            let rx = &rx;
+            let st = &st;
+            async move {
+                let (packet, from) = rx.get(i)?;
+                handle(packet, from, st, sc, o).await.map(|len| (len, from))
             }
+        });
+        lens.clear();
+        match &st.store {
+            Some(store) => {
+                let done = store.block_on(futures_util::future::join_all(answers));
+                lens.extend(done.into_iter().map(|a| a.unwrap_or((0, UNSENT))));
+            }
+            None => lens.extend(answers.map(|a| a.now_or_never().flatten().unwrap_or((0, UNSENT)))),
         }
         let replies: Vec<(&[u8], SocketAddr)> = lens
             .iter()
             .zip(out.iter())
+            .filter(|((_, to), _)| *to != UNSENT)
             .map(|(&(len, to), buf)| (&buf[..len.min(buf.len())], to))
             .collect();
         if let Err(e) = tx.send(&sock, &replies) {
@@ -97,6 +106,12 @@ pub fn run(sock: UdpSocket, st: Arc<State>, stop: Arc<AtomicBool>) {
         }
     }
 }
+
+/// Marks a slot whose packet gets no answer.
+const UNSENT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
 
 fn error_packet(out: &mut [u8], transaction_id: u32, message: &str) -> Option<usize> {
     Response::Error {
@@ -107,8 +122,9 @@ fn error_packet(out: &mut [u8], transaction_id: u32, message: &str) -> Option<us
     .ok()
 }
 
-/// Answer one packet into `out`; `None` means send nothing.
-pub fn handle(
+/// Answer one packet into `out`; `None` means send nothing. Awaits only the shared store (with
+/// the registry in memory it is ready at its first poll).
+pub async fn handle(
     packet: &[u8],
     from: SocketAddr,
     st: &State,
@@ -194,7 +210,7 @@ pub fn handle(
                         false,
                         &mut sc.picked,
                     );
-                    match store.block_on(fut) {
+                    match fut.await {
                         Ok(r) => r,
                         Err(e) => {
                             store.failed(&e);
@@ -243,7 +259,7 @@ pub fn handle(
                     .take(MAX_UDP_SCRAPE)
                     .filter_map(|c| Some(enjambre_core::InfoHash(c.try_into().ok()?)))
                     .collect();
-                match store.block_on(store.scrape(now, &hashes)) {
+                match store.scrape(now, &hashes).await {
                     Ok(entries) => {
                         sc.stats
                             .extend(entries.iter().map(|&(_, s, c, l)| ScrapeStats {
