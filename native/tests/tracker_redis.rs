@@ -11,98 +11,16 @@ mod tracker_support;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enjambre_core::tracker::udp::Response;
 use enjambre_core::tracker::AnnounceEvent;
 use enjambre_core::InfoHash;
-use redis_support::{metric, ports_of, wait_metric, FakePeer};
+use redis_support::{metric, ports_of, wait_metric, FakePeer, Redis};
 use tracker_support::{bbytes, bdecode, bint, compact_ports, peer_id, Tracker, UdpClient};
 
 /// A `redis-server` of the test's own, killed on drop.
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-    aof: bool,
-}
-
-impl Redis {
-    /// Start one on a free port; `aof`: append-only file on, fsync'd at every write.
-    fn start(aof: bool) -> Option<Redis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            eprintln!("skipped: redis-server not installed");
-            return None;
-        }
-        let mut r = Redis {
-            child: None,
-            port: peer_support::free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            aof,
-        };
-        r.spawn();
-        Some(r)
-    }
-
-    fn spawn(&mut self) {
-        let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if self.aof {
-            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            cmd.args(["--appendonly", "no"]);
-        }
-        self.child = Some(cmd.spawn().expect("spawn redis-server"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kill it at once (SIGKILL: only what it had acknowledged and written survives).
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Start it again on the same port and directory.
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// A tracker node on this store, not polling.
-    fn node(&self, extra: &[&str]) -> Tracker {
-        let url = self.url();
-        let mut args = vec!["--store", &url, "--poll-interval", "0"];
-        args.extend_from_slice(extra);
-        Tracker::start(&args)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[test]
 fn peers_announcing_to_two_nodes_get_each_other() {

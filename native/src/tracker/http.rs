@@ -95,6 +95,9 @@ enum After {
     Close,
     Feed(InfoHash),
     Bridge(bridge::Upgrade),
+    /// Ask the shared store whether the swarm lists the bridge's target, then write the `101`
+    /// head and relay (or refuse).
+    BridgeAsk(String, bridge::Target),
     /// Relay a page's announce to other trackers, then answer it (keep-alive or not).
     Forward(Box<bridge::forward::Job>, bool),
     /// Read a posted `.torrent`'s body, then answer.
@@ -170,11 +173,48 @@ async fn connection(
                 let early = buf[..filled].to_vec();
                 return bridge::relay(sock, early, up, st.clone(), stop).await;
             }
+            After::BridgeAsk(head, target) => {
+                let listed = match &st.store {
+                    Some(store) => match store
+                        .lists(unix_now(), &target.info_hash, target.addr)
+                        .await
+                    {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            store.failed(&e);
+                            None
+                        }
+                    },
+                    None => Some(st.reg().lists(&target.info_hash, target.addr)),
+                };
+                let up = bridge::decide(st, from_ip, target, listed);
+                sock.write_all(head.as_bytes()).await?;
+                let early = buf[..filled].to_vec();
+                return bridge::relay(sock, early, up, st.clone(), stop).await;
+            }
             After::Forward(job, keep) => {
                 let extra = bridge::forward::relay(st, &job).await;
-                let q = job.query.as_bytes();
-                announce(q, from_ip, st, &mut scratch, Asker::Unlisted, &extra);
-                respond(&mut out, "200 OK", "text/plain", &scratch.body, keep);
+                if st.store.is_some() {
+                    let who = store_http::StoreReq::Announce {
+                        who: Asker::Unlisted,
+                        extra,
+                    };
+                    let (status, ctype, body) = store_http::serve(
+                        who,
+                        &job.query,
+                        from_ip,
+                        st,
+                        &mut scratch.bits,
+                        &mut scratch.picked,
+                        &mut scratch.reply,
+                    )
+                    .await;
+                    respond(&mut out, status, ctype, &body, keep);
+                } else {
+                    let q = job.query.as_bytes();
+                    announce(q, from_ip, st, &mut scratch, Asker::Unlisted, &extra);
+                    respond(&mut out, "200 OK", "text/plain", &scratch.body, keep);
+                }
                 sock.write_all(&out).await?;
                 out.clear();
                 if !keep {
@@ -405,15 +445,23 @@ fn handle(
             if let Some(job) = st.bridge.forward.job(query, bridge_port) {
                 return After::Forward(job, keep);
             }
+            if st.store.is_some() {
+                let who = store_http::StoreReq::Announce {
+                    who: Asker::Unlisted,
+                    extra: Vec::new(),
+                };
+                return After::Store(who, query.to_owned(), keep);
+            }
             announce(query.as_bytes(), from, st, sc, Asker::Unlisted, &[]);
             respond(out, "200 OK", "text/plain", &sc.body, keep);
             return ka;
         }
         return match bridge::upgrade(req, rest, from, st) {
-            Ok((head, up)) => {
+            Ok(bridge::Opened::Ready(head, up)) => {
                 out.extend_from_slice(head.as_bytes());
                 After::Bridge(up)
             }
+            Ok(bridge::Opened::AskStore(head, target)) => After::BridgeAsk(head, target),
             Err((status, why)) => {
                 inc(&st.metrics.http_bad_requests);
                 respond(out, status, "text/plain", why.as_bytes(), false);

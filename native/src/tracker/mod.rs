@@ -155,11 +155,13 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut bridge = bridge::Bridge::new(&args.bridge)?;
-    if store.is_some() && bridge.on {
-        warn!("the bridge for browser peers is not served with --store yet: turned off");
-        bridge.on = false;
+    if store.is_some() && args.bridge.inbound.bridge_ports.len() > 0 {
+        anyhow::bail!(
+            "--bridge-ports is not served with --store yet: pages dial out through any node, but a \
+             page's port is listed through the in-memory registry"
+        );
     }
+    let bridge = bridge::Bridge::new(&args.bridge)?;
     let st = Arc::new(State {
         registry: Mutex::new(registry),
         store,

@@ -23,9 +23,17 @@ use super::swarm_api::stats_json;
 
 /// A request for the store.
 pub enum StoreReq {
-    Announce,
+    /// An announce: `who` is stored or not (a page behind the bridge); `extra` are peers
+    /// other trackers listed (the bridge's announce relay), added after the store's.
+    Announce {
+        who: Asker,
+        extra: Vec<std::net::SocketAddr>,
+    },
     Scrape,
-    Swarms { offset: usize, limit: usize },
+    Swarms {
+        offset: usize,
+        limit: usize,
+    },
     Swarm(InfoHash),
     Stats,
     Metrics,
@@ -40,7 +48,10 @@ pub fn route(path: &str, query: &str) -> Option<Result<StoreReq, InfoHash>> {
             .and_then(|v| v.parse::<usize>().ok())
     };
     Some(Ok(match path {
-        "/announce" => StoreReq::Announce,
+        "/announce" => StoreReq::Announce {
+            who: Asker::Register,
+            extra: Vec::new(),
+        },
         "/scrape" => StoreReq::Scrape,
         "/swarms" => StoreReq::Swarms {
             offset: param("offset").unwrap_or(0),
@@ -77,7 +88,7 @@ pub async fn serve(
     let now = unix_now();
     let mut body = Vec::new();
     match req {
-        StoreReq::Announce => {
+        StoreReq::Announce { who, extra } => {
             let parsed = proto::parse_announce(query.as_bytes(), from, bits, st.limits.max_pieces);
             let (a, compact, warn_bits) = match parsed {
                 Ok(x) => x,
@@ -89,12 +100,20 @@ pub async fn serve(
                 }
             };
             match store
-                .announce(now, &a, Families::Both, Asker::Register, !compact, picked)
+                .announce(now, &a, Families::Both, who, !compact, picked)
                 .await
             {
                 Ok(Ok(mut out)) => {
                     inc(&st.metrics.http_announces);
                     out.warning = out.warning.or(warn_bits);
+                    for addr in extra {
+                        if !picked.iter().any(|p| p.addr == addr) {
+                            picked.push(super::select::Picked {
+                                addr,
+                                peer_id: [0; 20],
+                            });
+                        }
+                    }
                     let l = &st.limits;
                     proto::write_http_announce(
                         &mut body,

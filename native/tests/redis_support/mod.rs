@@ -1,10 +1,11 @@
 //! Shared helpers of the tests of tracker nodes over Redis (`tracker_redis.rs`,
 //! `tracker_redis_cluster.rs`): reading announce replies and `/metrics`, and a fake peer on its
-//! own loopback address that counts the tracker's polls.
+//! own loopback address that counts the tracker's polls; a `redis-server` of the test's own.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enjambre_core::InfoHash;
@@ -106,5 +107,98 @@ pub fn wait_metric(t: &Tracker, name: &str, want: u64) {
             t.log()
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A free loopback TCP port.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `redis-server` of the test's own, on a free loopback port.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    aof: bool,
+}
+
+impl Redis {
+    /// Start one on a free port; `aof`: append-only file on, fsync'd at every write.
+    pub fn start(aof: bool) -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            eprintln!("skipped: redis-server not installed");
+            return None;
+        }
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            aof,
+        };
+        r.spawn();
+        Some(r)
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.aof {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        self.child = Some(cmd.spawn().expect("spawn redis-server"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kill it at once (SIGKILL: only what it had acknowledged and written survives).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A tracker node on this store, not polling.
+    pub fn node(&self, extra: &[&str]) -> Tracker {
+        let url = self.url();
+        let mut args = vec!["--store", &url, "--poll-interval", "0"];
+        args.extend_from_slice(extra);
+        Tracker::start(&args)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

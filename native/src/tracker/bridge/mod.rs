@@ -3,7 +3,7 @@
 //! `GET /bridge/<info-hash hex>/<ip>:<port>` (IPv6 as `[addr]:port`) on the tracker's HTTP
 //! listener upgrades to a WebSocket, and binary messages then carry the TCP byte stream both
 //! ways (message boundaries mean nothing). The tracker dials that address **only if its registry
-//! lists it in that torrent's swarm now**; loopback and private addresses are reachable only that
+//! (with `--store`, the shared one) lists it in that torrent's swarm now**; loopback and private addresses are reachable only that
 //! way, so the bridge never becomes an open proxy.
 //!
 //! A request that is not a WebSocket handshake, or names no peer address, gets an HTTP 400 (426
@@ -46,7 +46,7 @@ pub use relay::relay;
 
 use super::State;
 use caps::{Caps, Slot};
-use target::Target;
+pub use target::Target;
 
 /// The bridge's settings, open connections and counters, shared by every connection.
 pub struct Bridge {
@@ -149,6 +149,15 @@ fn metric(out: &mut String, name: &str, kind: &str, v: u64) {
     );
 }
 
+/// An accepted bridge handshake: ready to relay (or to refuse with a close frame), or waiting
+/// for the shared store to say whether the swarm lists the peer.
+pub enum Opened {
+    /// The `101` head and what to relay.
+    Ready(String, Upgrade),
+    /// With `--store`: ask [`super::store::Store::lists`], then [`decide`].
+    AskStore(String, Target),
+}
+
 /// Answer a request for `/bridge/<rest>` (not `announce`): the `101` head and what to relay, or
 /// the HTTP status and text of a refusal.
 pub fn upgrade(
@@ -156,26 +165,37 @@ pub fn upgrade(
     rest: &str,
     from: IpAddr,
     st: &State,
-) -> Result<(String, Upgrade), (&'static str, String)> {
+) -> Result<Opened, (&'static str, String)> {
     if let Some(up) = inbound::upgrade(req, rest, from, st) {
-        return up.map(|(head, up)| (head, Upgrade(Kind::Inbound(up))));
+        return up.map(|(head, up)| Opened::Ready(head, Upgrade(Kind::Inbound(up))));
     }
     let target = target::parse(rest).map_err(|why| ("400 Bad Request", format!("{why}\n")))?;
     let head = handshake::accept(req)?;
+    if st.store.is_some() {
+        return Ok(Opened::AskStore(head, target));
+    }
+    let listed = st.reg().lists(&target.info_hash, target.addr);
+    Ok(Opened::Ready(head, decide(st, from, target, Some(listed))))
+}
+
+/// Relay to `target` or refuse it: `listed` is whether the registry lists it (`None`: the
+/// shared store could not be asked).
+pub fn decide(st: &State, from: IpAddr, target: Target, listed: Option<bool>) -> Upgrade {
     let b = &st.bridge;
-    let listed = st.reg().lists(&target.info_hash, target.addr)
-        || b.forward.lists(&target.info_hash, target.addr);
-    let verdict = if !listed {
-        b.counters.refused_unlisted.fetch_add(1, Relaxed);
-        Err((
-            4403,
-            "not listed: the tracker lists no such peer for this torrent",
-        ))
-    } else {
-        b.caps.take(from, target.info_hash).map_err(|hit| {
+    let listed = listed.map(|l| l || b.forward.lists(&target.info_hash, target.addr));
+    let verdict = match listed {
+        None => Err((1013, super::store::UNAVAILABLE)),
+        Some(false) => {
+            b.counters.refused_unlisted.fetch_add(1, Relaxed);
+            Err((
+                4403,
+                "not listed: the tracker lists no such peer for this torrent",
+            ))
+        }
+        Some(true) => b.caps.take(from, target.info_hash).map_err(|hit| {
             b.counters.refused_cap.fetch_add(1, Relaxed);
             (4429, hit.reason())
-        })
+        }),
     };
-    Ok((head, Upgrade(Kind::Dial(Dial { target, verdict }))))
+    Upgrade(Kind::Dial(Dial { target, verdict }))
 }

@@ -3,6 +3,7 @@
 //! Expired peers not trimmed yet are never counted: counts are taken above the deadline.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use enjambre_core::InfoHash;
 
@@ -153,6 +154,25 @@ impl Store {
             .zip(got)
             .map(|(ih, (s, l, c))| (*ih, s, c.unwrap_or(0), l))
             .collect())
+    }
+
+    /// Whether the swarm of `ih` lists `addr` (a seeder or leecher heard from within the peer
+    /// timeout): what the bridge asks before it dials.
+    pub async fn lists(
+        &self,
+        now: u32,
+        ih: &InfoHash,
+        addr: SocketAddr,
+    ) -> Result<bool, StoreError> {
+        let k = TorrentKeys::of(ih);
+        let m = keys::member(addr);
+        let (seed, leech): (Option<f64>, Option<f64>) = redis::pipe()
+            .zscore(&k.seeders, &m)
+            .zscore(&k.leechers, &m)
+            .query_async(&mut self.conn())
+            .await?;
+        let dl = f64::from(self.deadline(now));
+        Ok(seed.into_iter().chain(leech).any(|seen| seen >= dl))
     }
 
     /// The whole swarm of `ih`, `None` when the store knows nothing of it.
