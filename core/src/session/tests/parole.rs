@@ -23,7 +23,12 @@ fn swarm(h: &mut H, peers: &[PeerHandle], bad: PeerHandle, first: Vec<Out>) -> V
                         Message::decode(&bytes[at..], &[], 1 << 20)
                     {
                         at += n;
-                        if let Message::Request { index, begin, length } = m {
+                        if let Message::Request {
+                            index,
+                            begin,
+                            length,
+                        } = m
+                        {
                             asks.push_back((peer, index, begin, length));
                         }
                     }
@@ -61,18 +66,20 @@ fn swarm(h: &mut H, peers: &[PeerHandle], bad: PeerHandle, first: Vec<Out>) -> V
 
 #[test]
 fn a_piece_mixing_a_corrupt_and_an_honest_peer_bans_only_the_corrupt_one() {
-    let t = torrent(8 * 32768, 32768);
+    // Pieces of eight blocks, four requests per peer: each piece is shared by both peers.
+    let t = torrent(8 * 131_072, 131_072);
     let mut config = config();
     config.ban_after_hash_failures = 2;
     let mut h = H::started(&t, config, None);
     let all = bitfield(&[0xff]);
     let (a, _, out_a) = h.peer_with(1, &all);
     let (b, _, out_b) = h.peer_with(2, &all);
-    assert!(out_a.is_empty() && out_b.is_empty(), "{out_a:?} {out_b:?}");
-    let mut first = h.input(a, &UNCHOKE);
+    let mut first = [out_a, out_b].concat();
+    first.extend(h.input(a, &UNCHOKE));
     first.extend(h.input(b, &UNCHOKE));
     let banned = swarm(&mut h, &[a, b], a, first);
     assert_eq!(banned, [addr(1).ip()], "only the corrupt peer is banned");
     assert!(h.s.is_done(), "the honest peer completes the download");
     assert!(h.disk == h.data);
+    assert!(h.s.stats().waste.corrupt > 0);
 }
