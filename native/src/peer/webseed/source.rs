@@ -255,9 +255,7 @@ impl<T: From<ConnEvent> + Send + 'static> Worker<T> {
                     }
                     Err(e) => result = Err(e),
                 }
-                if let Err(e) = self.take_messages() {
-                    return Err(e);
-                }
+                self.take_messages()?;
             }
             self.out.flush().await;
             match result {
