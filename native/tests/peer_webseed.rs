@@ -2,7 +2,7 @@
 //! seed alone that resets its connections every 3 MiB; a swarm of a web seed and a seed; a
 //! leech killed with SIGKILL in the middle that continues where it was; a web seed serving
 //! corrupt data, dropped while a seed completes the download; web seeds that answer what was
-//! not asked; a multi-file torrent's URLs.
+//! not asked; a busy one (`503`, `Retry-After`); a multi-file torrent's URLs.
 
 mod peer_support;
 mod webseed_support;
@@ -235,6 +235,30 @@ fn a_web_seed_answering_what_was_not_asked_is_dropped_with_its_reason() {
             "{behaviour:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_busy_web_seed_is_asked_again_after_its_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let knobs = Knobs {
+        busy_first: 2,
+        ..Knobs::default()
+    };
+    let (content, torrent, server) = shared_file(dir.path(), 2 * MIB as usize, knobs);
+    let started = Instant::now();
+    let o = run(
+        &mut get(&torrent, &dir.path().join("out"), &[]),
+        Duration::from_secs(20),
+    );
+    assert!(o.status.success(), "{}", output(&o));
+    assert!(std::fs::read(dir.path().join("out/data.bin")).unwrap() == content);
+    let took = started.elapsed();
+    println!("two 503s with Retry-After: 1, done in {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "{took:?}: Retry-After not honoured"
+    );
+    assert!(server.requests() >= 3);
 }
 
 #[test]

@@ -38,6 +38,8 @@ pub struct Knobs {
     pub rate: u64,
     /// How it answers.
     pub behaviour: Behaviour,
+    /// The first this many requests are answered `503` with `Retry-After: 1`.
+    pub busy_first: u64,
 }
 
 /// A running server and its counters.
@@ -133,7 +135,14 @@ impl Shared {
                     range = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()));
                 }
             }
-            self.requests.fetch_add(1, Ordering::SeqCst);
+            let n = self.requests.fetch_add(1, Ordering::SeqCst);
+            if n < self.knobs.busy_first {
+                let busy = b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
+                if out.write_all(busy).is_err() {
+                    return;
+                }
+                continue;
+            }
             if !self.answer(&mut out, &path, range) {
                 return;
             }
