@@ -74,15 +74,17 @@ fn a_web_seed_alone_that_resets_every_3_mib_delivers_the_file_and_each_reset_cos
         ..Knobs::default()
     };
     let (content, torrent, server) = shared_file(dir.path(), len as usize, knobs);
+    let started = Instant::now();
     let o = run(
         &mut get(&torrent, &dir.path().join("out"), &[]),
         Duration::from_secs(60),
     );
+    let took = started.elapsed();
     assert!(o.status.success(), "{}", output(&o));
     assert!(std::fs::read(dir.path().join("out/data.bin")).unwrap() == content);
     let (served, resets) = (server.served(), server.resets());
     println!(
-        "served {served} bytes for {len} ({resets} resets, {} requests)",
+        "served {served} bytes for {len} ({resets} resets, {} requests) in {took:?}",
         server.requests()
     );
     assert!(resets >= 5, "{resets} resets");

@@ -31,6 +31,8 @@ use crate::peer::rate::RateLimit;
 const MAX_RUN: u64 = 4 << 20;
 /// Failures in a row without a byte received before the web seed is given up.
 const MAX_FAILURES: u32 = 6;
+/// How often an idle web seed sends the session a keep-alive.
+const KEEPALIVE: Duration = Duration::from_secs(60);
 /// The longest wait between attempts, and the longest `Retry-After` honoured.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -126,7 +128,12 @@ impl<T: From<ConnEvent> + Send + 'static> Worker<T> {
                 return e;
             }
             let Some(run) = self.next_run() else {
-                self.s.outbox.queued().await;
+                // Idle, a keep-alive now and then, so the session does not time it out.
+                let queued = self.s.outbox.queued();
+                if tokio::time::timeout(KEEPALIVE, queued).await.is_err() {
+                    self.out.put(&[0, 0, 0, 0]).await;
+                    self.out.flush().await;
+                }
                 continue;
             };
             if let Err(e) = self.fetch(&run).await {
