@@ -2,9 +2,11 @@
 //! seed alone that resets its connections every 3 MiB; a swarm of a web seed and a seed; a
 //! leech killed with SIGKILL in the middle that continues where it was; a web seed serving
 //! corrupt data, dropped while a seed completes the download; web seeds that answer what was
-//! not asked; a busy one (`503`, `Retry-After`); a multi-file torrent's URLs.
+//! not asked; a busy one (`503`, `Retry-After`); one over `https://`; a multi-file torrent's
+//! URLs.
 
 mod peer_support;
+mod tls_support;
 mod webseed_support;
 
 use std::path::{Path, PathBuf};
@@ -261,6 +263,25 @@ fn a_busy_web_seed_is_asked_again_after_its_retry_after() {
         "{took:?}: Retry-After not honoured"
     );
     assert!(server.requests() >= 3);
+}
+
+#[test]
+fn an_https_web_seed_is_fetched_through_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    let content = data(3 * MIB as usize, 9);
+    std::fs::write(srv.join("data.bin"), &content).unwrap();
+    let server = WebSeed::start(&srv, Knobs::default());
+    let ca_file = dir.path().join("ca.pem");
+    let port = tls_support::tls_proxy(tls_support::tls_server(&ca_file), server.addr.to_string());
+    let url = format!("https://localhost:{port}/data.bin");
+    let torrent = create(&srv.join("data.bin"), &dir.path().join("t.torrent"), &[url]);
+    let mut cmd = get(&torrent, &dir.path().join("out"), &[]);
+    let o = run(cmd.env("SSL_CERT_FILE", &ca_file), Duration::from_secs(30));
+    assert!(o.status.success(), "{}", output(&o));
+    assert!(std::fs::read(dir.path().join("out/data.bin")).unwrap() == content);
+    assert_eq!(server.served(), 3 * MIB);
 }
 
 #[test]
