@@ -45,8 +45,9 @@ impl<'a> Iterator for WebSeeds<'a> {
 
 /// Return whether `url` is one a web seed can be fetched from.
 pub fn is_web_url(url: &str) -> bool {
-    let lower = |p: &str| url.len() > p.len() && url[..p.len()].eq_ignore_ascii_case(p);
-    url.is_char_boundary(8) && (lower("http://") || lower("https://"))
+    let url = url.as_bytes();
+    let starts = |p: &[u8]| url.len() > p.len() && url[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"http://") || starts(b"https://")
 }
 
 /// Write the URL of one file on the web seed `base` into `out` and return its length.
@@ -126,6 +127,7 @@ mod tests {
         let none = std::format!("d{INFO_SINGLE}e");
         assert!(urls(none.as_bytes()).is_empty());
         assert!(urls(b"not bencode").is_empty());
+        assert!(is_web_url("http://é.example/f") && !is_web_url("http://") && !is_web_url("htt"));
     }
 
     #[test]
