@@ -1,5 +1,6 @@
 //! Magnet links (BEP 9): the info-hash a link names, and its display name (`dn`), trackers
-//! (`tr`) and peers (`x.pe`), each percent-decoded into a buffer the caller gives.
+//! (`tr`), peers (`x.pe`) and web seeds (`ws`), each percent-decoded into a buffer the caller
+//! gives.
 //!
 //! Parsing borrows the link and copies nothing; it never allocates. It checks the info-hash
 //! (`xt=urn:btih:` with 40 hex digits or 32 base32 letters) and nothing else: a parameter it
@@ -102,6 +103,11 @@ impl<'a> Magnet<'a> {
     /// The peers (`x.pe`, `host:port`) in the link's order, each still percent-encoded.
     pub fn peers(&self) -> impl Iterator<Item = &'a str> + 'a {
         self.values("x.pe")
+    }
+
+    /// The web seeds (`ws`, BEP 19) in the link's order, each still percent-encoded.
+    pub fn web_seeds(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.values("ws")
     }
 
     fn values(&self, wanted: &'static str) -> impl Iterator<Item = &'a str> + 'a {
@@ -207,6 +213,17 @@ mod tests {
         let peers: std::vec::Vec<_> = m.peers().collect();
         assert_eq!(peers[0], "10.0.0.1:6881");
         assert_eq!(decode(peers[1], &mut buf), Ok(&b"[::1]:51413"[..]));
+    }
+
+    #[test]
+    fn web_seeds_are_the_ws_parameters() {
+        let link =
+            std::format!("magnet:?xt=urn:btih:{HEX}&ws=http%3A%2F%2Fws.example%2Ff&tr=x&ws=b");
+        let m = Magnet::parse(&link).unwrap();
+        let ws: std::vec::Vec<_> = m.web_seeds().collect();
+        assert_eq!(ws, ["http%3A%2F%2Fws.example%2Ff", "b"]);
+        let mut buf = [0u8; 64];
+        assert_eq!(decode(ws[0], &mut buf), Ok(&b"http://ws.example/f"[..]));
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct CreateArgs {
     /// Also write a flash image (header, info dictionary, file) for a board to seed.
     #[arg(long, value_name = "OUT.bin")]
     pub flash_image: Option<PathBuf>,
+    /// A web seed (BEP 19): an http(s) URL serving the file (or, ending with `/`, the directory
+    /// holding it under the torrent's name); repeat for more.
+    #[arg(long = "web-seed", value_name = "URL")]
+    pub web_seeds: Vec<String>,
 }
 
 /// One file to hash: where it is and its path inside the torrent.
@@ -117,6 +121,11 @@ pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
             check_tracker_url(url).map_err(|e| anyhow::anyhow!("--tracker {url:?}: {e}"))?;
         }
     }
+    for url in &args.web_seeds {
+        if !enjambre_core::metainfo::is_web_url(url) {
+            bail!("--web-seed {url:?}: not an http:// or https:// URL");
+        }
+    }
     let name = torrent_name(&args.path)?;
     // Our own earlier output, if it sits among the files, is not part of the torrent.
     let skip = output_path(args, &name).canonicalize().ok();
@@ -182,7 +191,7 @@ pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
         creation_date: Some(now),
         comment: args.comment.as_deref(),
     };
-    let bytes = encode(&spec)?;
+    let bytes = with_url_list(encode(&spec)?, &args.web_seeds);
     let info_hash = Metainfo::parse(&bytes)
         .map_err(|e| anyhow::anyhow!("the torrent we wrote does not parse: {e}"))?
         .info_hash;
@@ -195,6 +204,20 @@ pub fn build(args: &CreateArgs) -> anyhow::Result<Built> {
         pieces: pieces.len() / 20,
         piece_length,
     })
+}
+
+/// Add `url-list` (BEP 19) to an encoded torrent: it sorts after every key the writer puts in
+/// the root dictionary, so it goes just before the dictionary's end.
+fn with_url_list(mut torrent: Vec<u8>, urls: &[String]) -> Vec<u8> {
+    if urls.is_empty() || torrent.pop() != Some(b'e') {
+        return torrent;
+    }
+    torrent.extend_from_slice(b"8:url-listl");
+    for url in urls {
+        torrent.extend_from_slice(format!("{}:{url}", url.len()).as_bytes());
+    }
+    torrent.extend_from_slice(b"ee");
+    torrent
 }
 
 /// Aim for about 1,500 pieces: 16 KiB for small files up to 16 MiB for very large ones.

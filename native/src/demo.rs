@@ -109,6 +109,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         comment: Some("enjambre demo".into()),
         force: false,
         flash_image: None,
+        web_seeds: Vec::new(),
     })?;
     std::fs::write(&torrent, &built.bytes)?;
     let hex = built.info_hash.to_string();

@@ -25,10 +25,19 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             format!("{} is not a valid torrent: {e}", args.torrent.display()),
         )
     })?;
+    let web_seeds: Vec<&str> = enjambre_core::metainfo::web_seeds(&bytes).collect();
     if args.json {
-        println!("{}", json(&meta));
+        let mut j = json(&meta);
+        j["web_seeds"] = serde_json::json!(web_seeds);
+        println!("{j}");
     } else {
-        print!("{}", text(&meta));
+        let mut out = text(&meta);
+        if !web_seeds.is_empty() {
+            let at = out.find("files (index").unwrap_or(out.len());
+            let list: String = web_seeds.iter().map(|u| format!("  {u}\n")).collect();
+            out.insert_str(at, &format!("web seeds:\n{list}"));
+        }
+        print!("{out}");
     }
     Ok(())
 }

@@ -8,12 +8,14 @@
 
 mod files;
 mod trackers;
+mod web_seeds;
 mod write;
 
 pub use files::{
     segments_in, Components, EndSegments, FileEntry, FilePath, Files, Segment, Segments,
 };
 pub use trackers::Trackers;
+pub use web_seeds::{is_web_url, web_seeds, write_file_url, WebSeeds};
 pub use write::{write_torrent, write_torrent_with_info, FileSpec, TorrentSpec, WriteError};
 
 use crate::bencode::{decode_with, BencodeError, DecodeOptions, Dict, List, Value};

@@ -28,6 +28,7 @@ mod choke;
 mod config;
 mod inbound;
 mod output;
+mod parole;
 mod partial_ext;
 mod peer;
 mod pex;
@@ -163,6 +164,8 @@ pub struct Session<
     /// Peers evicted for a newcomer: their slot is already reused, their `Close` not yet emitted.
     evicted: Deque<PeerHandle, 8>,
     strikes: Vec<(IpAddr, u8), BANS>,
+    /// Pieces that failed with bytes from several addresses: fetched from one alone (`parole`).
+    parole: Vec<u32, PARTIAL>,
     ops: Vec<Op, OPS>,
     next_op: u32,
     have_log: Deque<u32, HAVES>,

@@ -196,7 +196,7 @@ impl<
                 },
                 None => continue,
             };
-            if self.partials[k].next_hole().is_none() {
+            if self.partials[k].next_hole().is_none() || !self.parole_allows(i, piece) {
                 continue;
             }
             let covered = &self.partials[k].covered;

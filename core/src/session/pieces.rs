@@ -336,6 +336,7 @@ impl<
     }
 
     fn piece_verified(&mut self, piece: u32) {
+        self.parole_over(piece);
         self.have.set(piece, true);
         self.have_count += 1;
         let len = self
@@ -374,8 +375,10 @@ impl<
         if let Some(piece) = self.geometry.piece(piece) {
             self.push_fact(piece, Some(DiscardCause::HashMismatch));
         }
-        for &ip in contributors {
-            self.strike(ip);
+        if self.blame(piece, contributors) {
+            for &ip in contributors {
+                self.strike(ip);
+            }
         }
     }
 

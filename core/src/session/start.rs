@@ -76,6 +76,7 @@ impl<
             cooling: Vec::new(),
             evicted: Deque::new(),
             strikes: Vec::new(),
+            parole: Vec::new(),
             ops: Vec::new(),
             next_op: 0,
             have_log: Deque::new(),
@@ -229,6 +230,7 @@ impl<
         self.cooling.clear();
         self.evicted.clear();
         self.strikes.clear();
+        self.parole.clear();
         self.ops.clear();
         self.have_log.clear();
         self.have_log_end = 0;

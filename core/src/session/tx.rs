@@ -361,7 +361,8 @@ impl<
     fn next_block_for(&mut self, i: usize) -> Option<Request> {
         for k in 0..self.partials.len() {
             let piece = self.partials[k].piece;
-            if !self.peers[i].has.get(piece) || !self.wanted.get(piece) {
+            let allowed = self.parole_allows(i, piece);
+            if !self.peers[i].has.get(piece) || !self.wanted.get(piece) || !allowed {
                 continue;
             }
             if let Some((begin, end)) = self.partials[k].next_hole() {
@@ -430,6 +431,7 @@ impl<
                 .iter()
                 .rev()
                 .filter(|r| me.has.get(r.piece) && !self.requested_by_other(r, j))
+                .filter(|r| self.parole_allows(i, r.piece))
                 .find_map(|r| self.unwritten_part(r));
             if let Some(r) = found {
                 best = Some((rate, r));

@@ -107,6 +107,29 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Append the bytes queued so far to `into` and return how many the queue held, uploads'
+    /// headers and data included (a peer that never asks for blocks has none): for a task that
+    /// stands in for a socket, such as a web seed's.
+    pub fn take_bytes(&self, into: &mut Vec<u8>) -> usize {
+        let mut s = self.state.lock().expect("outbox poisoned");
+        let mut taken = s.bytes.len();
+        into.extend_from_slice(&s.bytes);
+        for item in s.items.drain(..) {
+            if let Item::Block(b) = item {
+                taken += b.header.len() + b.len as usize;
+            }
+        }
+        s.bytes.clear();
+        taken
+    }
+
+    /// Wait until something is queued (at once if something was queued since the last wait).
+    pub async fn queued(&self) {
+        self.notify.notified().await;
+    }
+}
+
 /// Read from the socket until it closes, handing each read to the loop.
 pub async fn reader<T: From<ConnEvent>>(
     peer: PeerHandle,

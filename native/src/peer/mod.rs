@@ -27,6 +27,7 @@ pub mod storage;
 pub mod tls;
 pub mod udp_tracker;
 pub mod verify;
+pub mod webseed;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ use tokio::net::TcpListener;
 
 use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
-use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
+use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome, WebSeed};
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
 use self::parts::{parts_path, Parts};
@@ -50,6 +51,7 @@ use self::resume_file::ResumeFile;
 use self::seed_until::SeedUntil;
 use self::select::Selection;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
+use self::webseed::WebFiles;
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -105,6 +107,8 @@ pub fn seed(args: SeedArgs) -> anyhow::Result<()> {
 /// A parsed torrent, kept for the whole process (the session borrows its piece hashes).
 struct Torrent {
     meta: Metainfo<'static>,
+    /// The whole `.torrent` (for what `meta` does not keep, such as web seeds).
+    bytes: &'static [u8],
 }
 
 impl Torrent {
@@ -114,7 +118,7 @@ impl Torrent {
         let meta = Metainfo::parse(bytes).map_err(|e| {
             Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
         })?;
-        Ok(Torrent { meta })
+        Ok(Torrent { meta, bytes })
     }
 
     fn geometry(&self) -> Geometry {
@@ -159,6 +163,23 @@ impl Torrent {
         check_distinct(&stored)
             .map_err(|e| Failure::new(2, format!("the torrent cannot be stored: {e}")))?;
         Ok(files)
+    }
+
+    /// The web seeds (BEP 19) with their files' URLs; one whose URLs cannot be written is
+    /// skipped with a warning.
+    fn web_seeds(&self) -> Vec<WebSeed> {
+        let urls = enjambre_core::metainfo::web_seeds(self.bytes);
+        let files = urls.filter_map(|url| match WebFiles::new(&self.meta, url) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!("{e}: skipped");
+                None
+            }
+        });
+        let info_hash = self.meta.info_hash;
+        (files.enumerate())
+            .map(|(n, f)| WebSeed::new(n, f, info_hash))
+            .collect()
     }
 
     fn trackers(&self) -> Vec<(usize, String)> {
@@ -434,6 +455,11 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
     } = plan;
     let meta = torrent.meta;
     let trackers = torrent.trackers();
+    let web_seeds = if seeding {
+        Vec::new()
+    } else {
+        torrent.web_seeds()
+    };
     let info_hash = meta.info_hash;
     let geometry = meta.geometry();
     let hashes: &'static [u8] = meta.pieces();
@@ -569,6 +595,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             down_limit: common.max_download_rate,
             up_limit: common.max_upload_rate,
             progress,
+            web_seeds,
         };
         Driver::new(session, epoch, setup)
             .run()

@@ -7,6 +7,7 @@
 
 mod contract;
 mod metadata;
+mod parole;
 mod partial;
 mod pex;
 mod super_seed;

@@ -260,6 +260,26 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     }
 }
 
+impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
+    /// Register a task that stands in for a peer's socket (a web seed): it reads the outbox
+    /// and reports like a reader and a writer would.
+    pub(super) fn register_stand_in(
+        &mut self,
+        peer: PeerHandle,
+        ip: IpAddr,
+        outbox: Arc<Outbox>,
+        task: JoinHandle<()>,
+    ) {
+        let conn = Conn {
+            ip: Some(ip),
+            outbox,
+            reader: task,
+            writer: tokio::spawn(async {}),
+        };
+        self.conns.insert(peer, conn);
+    }
+}
+
 /// Connections at most from one address: a quarter of the peer slots, between 2 and 8, so no
 /// single host fills them.
 fn per_ip_limit(max_peers: usize) -> usize {

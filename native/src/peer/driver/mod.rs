@@ -19,8 +19,10 @@ mod persist;
 mod setup;
 mod shutdown;
 mod signals;
+mod webseeds;
 
 pub use self::setup::DriveSetup;
+pub use self::webseeds::WebSeed;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -178,6 +180,8 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     complete: bool,
     accept_task: JoinHandle<()>,
     announce_task: JoinHandle<()>,
+    /// The torrent's web seeds (`webseeds`).
+    web_seeds: Vec<WebSeed>,
 }
 
 impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
@@ -194,11 +198,16 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         let now = self.now();
         let extra = self.extra_peers.clone();
         self.session.handle_dial(now, extra);
+        self.start_web_seeds();
         self.complete = self.session.is_done();
         if self.complete && self.exit_when_complete {
             self.progress.note("already complete");
             self.start_shutdown();
-        } else if !self.has_trackers && self.extra_peers.is_empty() && self.exit_when_complete {
+        } else if !self.has_trackers
+            && self.extra_peers.is_empty()
+            && self.web_seeds.is_empty()
+            && self.exit_when_complete
+        {
             let msg = "the torrent lists no tracker and no --peer was given: no way to find peers";
             self.fail(DriveError::TrackerUnreachable(msg.into()));
         }
@@ -244,6 +253,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 self.progress.update(&stats);
                 next_progress = now + PROGRESS_EVERY;
                 self.check_seed_until(stats.uploaded);
+                self.start_web_seeds();
             }
             let wake = due.max(earliest_timeout).min(next_progress);
             if sleep.deadline() != wake {
@@ -274,7 +284,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             Input::Conn(ConnEvent::Sent { peer, bytes }) => {
                 self.session.handle_sent(now, peer, bytes);
             }
-            Input::Conn(ConnEvent::Closed { peer }) => self.socket_closed(now, peer),
+            Input::Conn(ConnEvent::Closed { peer }) => {
+                // A web seed's task ends only when it gives up.
+                self.web_seed_left(peer, None);
+                self.socket_closed(now, peer);
+            }
             Input::Connected { peer, stream } => self.connected(now, peer, stream),
             Input::ConnectFailed { peer } => self.connect_failed(now, peer),
             Input::Accepted { stream, addr } => self.accepted(now, stream, addr),

@@ -72,7 +72,10 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     fn command(&mut self, c: Command) {
         match c {
             Command::Connect { peer, addr } => self.dial(peer, addr),
-            Command::Close { peer, .. } => self.close(peer),
+            Command::Close { peer, reason } => {
+                self.web_seed_left(peer, Some(reason));
+                self.close(peer);
+            }
             Command::SendBlock {
                 peer,
                 header,

@@ -53,6 +53,8 @@ pub struct DriveSetup {
     pub up_limit: Option<u64>,
     /// The display.
     pub progress: Progress,
+    /// The torrent's web seeds.
+    pub web_seeds: Vec<super::WebSeed>,
 }
 
 impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
@@ -140,6 +142,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             complete: false,
             accept_task,
             announce_task,
+            web_seeds: setup.web_seeds,
         }
     }
 }
