@@ -8,6 +8,7 @@
 pub mod announce;
 pub mod args;
 pub mod conn;
+pub mod dht;
 pub mod driver;
 pub mod http_tracker;
 pub mod io_thread;
@@ -41,6 +42,7 @@ use tokio::net::TcpListener;
 
 use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
+use self::dht::{DhtNode, DhtOptions, NodesFile};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
@@ -171,10 +173,20 @@ impl Torrent {
 
 fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
+    let mut dht = None;
     if magnet::is_magnet(&args.torrent) {
         let link = args.torrent.to_string_lossy().into_owned();
         let c = &args.common;
-        let found = magnet::resolve(&link, &args.output, &c.peers, c.port, c.listen, args.wait)?;
+        dht = start_dht(c);
+        let found = magnet::resolve(
+            &link,
+            &args.output,
+            &c.peers,
+            c.port,
+            c.listen,
+            args.wait,
+            dht.as_deref(),
+        )?;
         if found.fetched {
             eprintln!(
                 "metadata fetched; the torrent is kept in {}",
@@ -185,6 +197,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         args.torrent = found.torrent;
     }
     let torrent = Torrent::load(&args.torrent)?;
+    let dht = dht_for(&torrent, &args.common, dht);
     let files = torrent.layout(None, false)?;
     let selection = Selection {
         only: std::mem::take(&mut args.only),
@@ -246,6 +259,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         keep_trying: args.wait,
         launched,
         selected,
+        dht,
     };
     match start(plan)? {
         Outcome::Stopped if !seed => Err(Failure::new(
@@ -259,6 +273,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
 fn run_seed(args: SeedArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
+    let dht = dht_for(&torrent, &args.common, None);
     let SeedData {
         root,
         files,
@@ -290,6 +305,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         keep_trying: false,
         launched,
         selected: None,
+        dht,
     };
     start(plan).map(|_| ())
 }
@@ -399,6 +415,8 @@ struct Plan {
     launched: tokio::time::Instant,
     /// Per file, whether to download it (`get --only/--skip/--files`); `None`: all.
     selected: Option<Vec<bool>>,
+    /// The DHT node (`None`: off, or a private torrent).
+    dht: Option<Arc<DhtNode>>,
 }
 
 /// Pick the session's bitfield capacity from the piece count, then run.
@@ -431,6 +449,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         keep_trying,
         launched,
         selected,
+        dht,
     } = plan;
     let meta = torrent.meta;
     let trackers = torrent.trackers();
@@ -528,6 +547,9 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             "{} ({}), listening on port {port}",
             meta.name, info_hash
         ));
+        if let Some(node) = &dht {
+            progress.note(&format!("DHT node on UDP port {}", node.port()));
+        }
         let peer_id = new_peer_id();
         let mut config = Config::new(peer_id, port);
         config.max_peers = common.max_peers.clamp(1, NativeSession::<BYTES, RX>::SLOTS);
@@ -569,12 +591,41 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             down_limit: common.max_download_rate,
             up_limit: common.max_upload_rate,
             progress,
+            dht: dht.clone().map(|node| (node, info_hash)),
         };
-        Driver::new(session, epoch, setup)
-            .run()
-            .await
-            .map_err(Failure::from)
+        let outcome = Driver::new(session, epoch, setup).run().await;
+        if let Some(node) = dht {
+            node.save().await;
+        }
+        outcome.map_err(Failure::from)
     })
+}
+
+/// Start the DHT node unless `--no-dht`, on the port asked for the peers.
+fn start_dht(common: &CommonArgs) -> Option<Arc<DhtNode>> {
+    if common.no_dht {
+        return None;
+    }
+    DhtNode::start(DhtOptions {
+        bootstrap: common.dht_bootstrap.clone(),
+        port: common.port,
+        listen: common.listen,
+        nodes_file: NodesFile::for_user(),
+    })
+    .map(Arc::new)
+}
+
+/// The DHT node for `torrent`: none for a private one (BEP 27: its peers come from its
+/// trackers only), else `started` or a new one.
+fn dht_for(
+    torrent: &Torrent,
+    common: &CommonArgs,
+    started: Option<Arc<DhtNode>>,
+) -> Option<Arc<DhtNode>> {
+    if torrent.meta.private {
+        return None;
+    }
+    started.or_else(|| start_dht(common))
 }
 
 /// Build the session on the heap, on a thread with a large stack: it is megabytes, and
