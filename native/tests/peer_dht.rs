@@ -331,7 +331,7 @@ fn a_flood_of_dht_datagrams_leaves_memory_bounded_and_the_node_answering() {
         x ^= x << 17;
         x
     };
-    let mut id = |r: &mut dyn FnMut() -> u64| {
+    let id = |r: &mut dyn FnMut() -> u64| {
         let mut b = [0u8; 20];
         for chunk in b.chunks_mut(8) {
             chunk.copy_from_slice(&r().to_le_bytes()[..chunk.len()]);

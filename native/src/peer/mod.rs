@@ -559,6 +559,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         config.super_seed = common.super_seed;
         // A private torrent's peers come from its trackers only (BEP 27): no peer exchange.
         config.pex = !meta.private;
+        config.dht_port = dht.as_ref().map(|n| n.port());
         let epoch = launched;
         let info = (meta.info_bytes, meta.pieces_offset());
         let mut session = build_session::<BYTES, RX>(config, info_hash, geometry, info, state)?;
