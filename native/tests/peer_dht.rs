@@ -1,8 +1,8 @@
 //! The DHT (BEP 5) on loopback, never the internet: every node is given an explicit bootstrap
 //! (`none` for the first), and its saved routing table goes in the test's own state directory.
 //!
-//! A leech given only `magnet:?xt=urn:btih:…` finds our seeds, and a libtorrent seed, through
-//! the DHT alone; `--no-dht` opens no UDP socket; the routing table saved by one run bootstraps
+//! A leech given only `magnet:?xt=urn:btih:…` finds our seeds through our nodes, and a
+//! libtorrent seed through libtorrent's node, by the DHT alone; `--no-dht` opens no UDP socket; the routing table saved by one run bootstraps
 //! the next; a flood of datagrams leaves the node's memory bounded and the node answering.
 
 mod peer_support;
@@ -276,11 +276,11 @@ fn the_routing_table_saved_by_one_run_bootstraps_the_next() {
 }
 
 /// A KRPC query (bencoded), `kind` with `args` already encoded as a dictionary's inside.
-fn query(tid: u16, kind: &str, args: &[u8]) -> Vec<u8> {
+fn query(tid: u32, kind: &str, args: &[u8]) -> Vec<u8> {
     let mut q = Vec::new();
     q.extend_from_slice(b"d1:ad");
     q.extend_from_slice(args);
-    q.extend_from_slice(format!("e1:q{}:{kind}1:t2:", kind.len()).as_bytes());
+    q.extend_from_slice(format!("e1:q{}:{kind}1:t4:", kind.len()).as_bytes());
     q.extend_from_slice(&tid.to_be_bytes());
     q.extend_from_slice(b"1:y1:qe");
     q
@@ -304,19 +304,21 @@ fn a_flood_of_dht_datagrams_leaves_memory_bounded_and_the_node_answering() {
     let senders: Vec<UdpSocket> = (0..16)
         .map(|i| UdpSocket::bind((format!("127.0.1.{}", i + 1), 0)).unwrap())
         .collect();
-    let ping = |sock: &UdpSocket, tid: u16| {
+    let ping = |sock: &UdpSocket, tid: u32| {
         sock.send_to(&query(tid, "ping", &id_arg("id", &[7; 20])), target)
             .unwrap();
     };
     // It answers before the flood.
     let probe = UdpSocket::bind("127.0.0.9:0").unwrap();
     probe
-        .set_read_timeout(Some(Duration::from_secs(2)))
+        .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
+    // A ping each second (one may be dropped while the node's socket queue is full) until an
+    // answer comes, for 15 s at most.
     let answers = |probe: &UdpSocket| {
-        ping(probe, 0xbeef);
         let mut buf = [0u8; 1500];
-        (0..10).any(|_| {
+        (0..15).any(|_| {
+            ping(probe, 0xbeef);
             probe
                 .recv(&mut buf)
                 .is_ok_and(|n| buf[..n].windows(6).any(|w| w == b"1:y1:r"))
@@ -343,7 +345,7 @@ fn a_flood_of_dht_datagrams_leaves_memory_bounded_and_the_node_answering() {
     // Bounded in count and time: at most 200,000 datagrams over at most 10 s.
     while sent < 200_000 && started.elapsed() < Duration::from_secs(10) {
         let sock = &senders[(sent % 16) as usize];
-        let tid = sent as u16;
+        let tid = sent as u32;
         let who = id(&mut rand);
         let thing = id(&mut rand);
         let datagram = match sent % 5 {
@@ -386,26 +388,31 @@ fn a_flood_of_dht_datagrams_leaves_memory_bounded_and_the_node_answering() {
         started.elapsed()
     );
     assert!(
-        after < before + 64 * 1024,
+        after < before + 16 * 1024,
         "RSS grew from {before} KiB to {after} KiB"
     );
+    let quiet = Instant::now();
     assert!(answers(&probe), "no answer to a ping after the flood");
+    eprintln!("answering again {:?} after the flood", quiet.elapsed());
 }
 
-/// A libtorrent seed joined to the loopback DHT through `bootstrap`, announcing often.
+/// Two libtorrent sessions: a DHT node alone (the DHT's first node), and a seed that joins
+/// through it and announces every second. (Our node could not be libtorrent's bootstrap:
+/// `mainline` 8 drops KRPC messages whose transaction id is not 4 bytes, and libtorrent's are
+/// 2; its answers to our queries echo our ids, so we reach libtorrent's nodes.)
 const LT_SEED: &str = r#"
 import sys, time, libtorrent as lt
-torrent, save, iface, bootstrap = sys.argv[1:5]
-s = lt.session({'listen_interfaces': iface, 'enable_dht': True, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False,
-                'dht_bootstrap_nodes': bootstrap,
-                'dht_restrict_routing_ips': False, 'dht_restrict_search_ips': False,
-                'dht_enforce_node_id': False, 'dht_ignore_dark_internet': False,
-                'dht_prefer_verified_node_ids': False,
-                'allow_multiple_connections_per_ip': True, 'alert_mask': 0})
-h = s.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save,
-                   'flags': lt.torrent_flags.seed_mode})
-print('ready', s.listen_port(), flush=True)
+torrent, save, node_iface, seed_iface = sys.argv[1:5]
+common = {'enable_dht': True, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
+          'dht_restrict_routing_ips': False, 'dht_restrict_search_ips': False,
+          'dht_enforce_node_id': False, 'dht_ignore_dark_internet': False,
+          'dht_prefer_verified_node_ids': False, 'allow_multiple_connections_per_ip': True,
+          'alert_mask': 0}
+node = lt.session(dict(common, listen_interfaces=node_iface, dht_bootstrap_nodes=''))
+seed = lt.session(dict(common, listen_interfaces=seed_iface, dht_bootstrap_nodes=node_iface))
+h = seed.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save,
+                      'flags': lt.torrent_flags.seed_mode})
+print('ready', flush=True)
 deadline = time.time() + 60
 while time.time() < deadline:
     h.force_dht_announce()
@@ -413,7 +420,7 @@ while time.time() < deadline:
 "#;
 
 #[test]
-fn a_magnet_link_completes_from_a_libtorrent_seed_found_on_the_dht() {
+fn a_magnet_link_completes_from_a_libtorrent_seed_found_on_a_libtorrent_dht() {
     if !libtorrent() {
         eprintln!("skipped: python3-libtorrent not installed");
         return;
@@ -421,18 +428,14 @@ fn a_magnet_link_completes_from_a_libtorrent_seed_found_on_the_dht() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let (bytes, file, torrent) = fixture(dir.path(), 3_000_000, 45);
-    // Our node A starts the DHT (seeding another torrent); libtorrent joins through it.
-    let (_, other_file, other) = fixture(dir.path(), 100_000, 46);
-    let a = Addr::new("127.0.0.2");
-    let _a = seed(&other, &other_file, &a, "none", &state.join("a"));
-    let lt_at = Addr::new("127.0.0.3");
+    let (node, lt_at) = (Addr::new("127.0.0.2"), Addr::new("127.0.0.3"));
     let mut lt_seed = Background(Some(
         Command::new("/usr/bin/python3")
             .args(["-c", LT_SEED])
             .arg(&torrent)
             .arg(file.parent().unwrap())
+            .arg(node.to_arg())
             .arg(lt_at.to_arg())
-            .arg(a.to_arg())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -449,8 +452,8 @@ fn a_magnet_link_completes_from_a_libtorrent_seed_found_on_the_dht() {
         &magnet_of(&torrent),
         &out,
         &Addr::new("127.0.0.5"),
-        Some(&a.to_arg()),
-        &state.join("leech"),
+        Some(&node.to_arg()),
+        &state,
     );
     lt_seed.stop();
     assert_complete(&o, &out.join("shared.bin"), &bytes);
