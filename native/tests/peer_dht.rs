@@ -462,3 +462,65 @@ fn a_magnet_link_completes_from_a_libtorrent_seed_found_on_a_libtorrent_dht() {
         started.elapsed()
     );
 }
+
+fn installed(bin: &str) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+#[test]
+fn a_magnet_link_completes_from_an_aria2_seed_that_joined_through_our_node() {
+    if !installed("aria2c") {
+        eprintln!("skipped: aria2c not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (bytes, file, torrent) = fixture(dir.path(), 3_000_000, 47);
+    // Our node A starts the DHT (seeding another torrent); aria2 (4-byte transaction ids,
+    // unlike libtorrent) joins through it and announces its seed there.
+    let (_, other_file, other) = fixture(dir.path(), 100_000, 48);
+    let a = Addr::new("127.0.0.2");
+    let _a = seed(&other, &other_file, &a, "none", &state.join("a"));
+    let (tcp, udp) = (free_tcp_udp_port(), free_tcp_udp_port());
+    let mut aria = Background::spawn(
+        Command::new("aria2c")
+            .arg("-d")
+            .arg(file.parent().unwrap())
+            .args(["-V", "--seed-ratio=0.0", "--seed-time=60"])
+            .arg(format!("--listen-port={tcp}"))
+            .args(["--enable-dht=true", &format!("--dht-listen-port={udp}")])
+            .arg(format!("--dht-entry-point={}", a.to_arg()))
+            .arg(format!(
+                "--dht-file-path={}",
+                dir.path().join("aria2.dht").display()
+            ))
+            .args([
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--summary-interval=0",
+                "--console-log-level=warn",
+            ])
+            .arg(&torrent),
+    );
+    peer_support::wait_listening(tcp);
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    let o = get_magnet(
+        &magnet_of(&torrent),
+        &out,
+        &Addr::new("127.0.0.5"),
+        Some(&a.to_arg()),
+        &state.join("leech"),
+    );
+    aria.stop();
+    assert_complete(&o, &out.join("shared.bin"), &bytes);
+    eprintln!(
+        "magnet to complete from aria2, DHT only: {:?}",
+        started.elapsed()
+    );
+}
