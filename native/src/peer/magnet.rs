@@ -304,7 +304,13 @@ impl Job {
                     }
                     if let Some(node) = dht {
                         let mut found = Vec::new();
-                        node.lookup(self.info_hash, |batch| found.extend(batch)).await;
+                        // The first peers found are tried at once: the rest of the lookup
+                        // waits on its slowest node.
+                        node.lookup(self.info_hash, |batch| {
+                            found.extend(batch);
+                            found.is_empty()
+                        })
+                        .await;
                         tracing::info!(peers = found.len(), "DHT lookup for the metadata");
                         queue.extend(found.into_iter().filter(|p| tried.insert(*p)));
                     }

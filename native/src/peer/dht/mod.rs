@@ -115,18 +115,21 @@ impl DhtNode {
     }
 
     /// Look `info_hash` up, handing each batch of peers found to `found` as it comes; ends
-    /// when the lookup does (or after [`LOOKUP_LIMIT`]). Returns how many addresses came.
+    /// when the lookup does, when `found` returns false, or after [`LOOKUP_LIMIT`] (a lookup
+    /// lasts until its slowest node answers or times out). Returns how many addresses came.
     pub async fn lookup(
         &self,
         info_hash: InfoHash,
-        mut found: impl FnMut(Vec<SocketAddr>),
+        mut found: impl FnMut(Vec<SocketAddr>) -> bool,
     ) -> usize {
         let mut stream = self.dht.get_peers(Id::from(info_hash.0));
         let mut count = 0;
         let deadline = tokio::time::Instant::now() + LOOKUP_LIMIT;
         while let Ok(Some(batch)) = tokio::time::timeout_at(deadline, stream.next()).await {
             count += batch.len();
-            found(batch.into_iter().map(SocketAddr::V4).collect());
+            if !found(batch.into_iter().map(SocketAddr::V4).collect()) {
+                break;
+            }
         }
         count
     }

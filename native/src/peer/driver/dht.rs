@@ -43,9 +43,7 @@ pub(super) async fn dht_loop(
     let mut announced: Option<Instant> = None;
     loop {
         let found = node
-            .lookup(info_hash, |batch| {
-                let _ = tx.send(Input::DhtPeers(batch));
-            })
+            .lookup(info_hash, |batch| tx.send(Input::DhtPeers(batch)).is_ok())
             .await;
         tracing::info!(found, "DHT lookup done");
         if announced.is_none_or(|at| at.elapsed() >= REANNOUNCE)
