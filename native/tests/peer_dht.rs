@@ -224,13 +224,26 @@ fn with_no_dht_no_udp_socket_is_opened() {
                 "--no-dht",
             ]),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect((off.ip, off.port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the --no-dht seed never listened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    // As the test suites run it: ENJAMBRE_NO_DHT=1.
+    let by_env = Addr::new("127.0.0.4");
+    let mut env_off = Background::spawn(
+        peer_support::enjambre()
+            .env("XDG_STATE_HOME", &state)
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args(["--listen", by_env.ip, "--port", &by_env.port.to_string()]),
+    );
+    for at in [&off, &by_env] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect((at.ip, at.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "a seed without the DHT never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let (with_pid, without_pid) = (
         with.0.as_ref().unwrap().id(),
@@ -238,6 +251,9 @@ fn with_no_dht_no_udp_socket_is_opened() {
     );
     assert_eq!(udp_sockets(with_pid), 1, "the DHT's one socket");
     assert_eq!(udp_sockets(without_pid), 0, "--no-dht: no UDP socket");
+    let env_pid = env_off.0.as_ref().unwrap().id();
+    assert_eq!(udp_sockets(env_pid), 0, "ENJAMBRE_NO_DHT=1: no UDP socket");
+    env_off.stop();
     without.stop();
     with.stop();
 }
