@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Time from a magnet link to the first payload byte, and to the whole file: enjambre,
-libtorrent and aria2 in the same run, on the same local swarm, tracker only (`tr=`).
+libtorrent and aria2 in the same run, on the same local swarm, tracker only (`tr=`), or with
+`--dht` DHT only (a link with no `tr=`; every client knows only one libtorrent DHT node, where
+the relay's address is announced, and each starts its own node afresh).
 
 One `enjambre tracker` and one `enjambre seed` of a 64 MiB file on loopback. The seed is
 reached through a relay of this script, which is the only peer the tracker lists: it times the
@@ -8,7 +10,7 @@ first `piece` message the seed sends to each leech (so every client is timed at 
 from the moment its command starts). Each leech starts with an empty directory and only the
 magnet link. A benchmark: it prints, it does not judge.
 
-    native/benches/magnet-first-byte.py [RUNS]      (after `cargo build --release -p enjambre`)
+    native/benches/magnet-first-byte.py [RUNS] [--dht]   (after `cargo build --release -p enjambre`)
 """
 
 import os
@@ -24,20 +26,60 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("ENJAMBRE_BIN", os.path.join(ROOT, "target/release/enjambre"))
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+DHT = "--dht" in sys.argv[1:]
+RUNS = int(ARGS[0]) if ARGS else 3
 SIZE = 64 << 20
 
 LT_SCRIPT = r"""
 import sys, time, libtorrent as lt
 uri, save, iface = sys.argv[1:4]
-s = lt.session({'listen_interfaces': iface, 'enable_dht': False, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': 0})
+dht = sys.argv[4] if len(sys.argv) > 4 else ''
+s = lt.session({'listen_interfaces': iface, 'enable_dht': bool(dht), 'enable_lsd': False,
+                'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': 0,
+                'dht_bootstrap_nodes': dht, 'dht_restrict_routing_ips': False,
+                'dht_restrict_search_ips': False, 'dht_enforce_node_id': False,
+                'dht_ignore_dark_internet': False, 'dht_prefer_verified_node_ids': False})
 p = lt.parse_magnet_uri(uri)
 p.save_path = save
 h = s.add_torrent(p)
 while not h.status().is_seeding:
     time.sleep(0.01)
 print('done', flush=True)
+"""
+
+# The DHT's one node (libtorrent; the DHT's first), where the relay's port is announced every
+# second by hand (two KRPC queries: `get_peers` for a token, then `announce_peer`), from
+# 127.0.0.1 like the relay.
+DHT_HUB = r"""
+import os, re, socket, sys, time, libtorrent as lt
+hub_iface, info_hash, port = sys.argv[1:4]
+hub = lt.session({'enable_dht': True, 'enable_lsd': False, 'enable_upnp': False,
+                  'enable_natpmp': False, 'dht_restrict_routing_ips': False,
+                  'dht_restrict_search_ips': False, 'dht_enforce_node_id': False,
+                  'dht_ignore_dark_internet': False, 'dht_prefer_verified_node_ids': False,
+                  'alert_mask': 0, 'listen_interfaces': hub_iface, 'dht_bootstrap_nodes': ''})
+host, hub_port = hub_iface.rsplit(':', 1)
+to = (host, int(hub_port))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(('127.0.0.1', 0))
+u.settimeout(1)
+me, ih = os.urandom(20), bytes.fromhex(info_hash)
+while True:
+    try:
+        u.sendto(b'd1:ad2:id20:' + me + b'9:info_hash20:' + ih
+                 + b'e1:q9:get_peers1:t2:gp1:y1:qe', to)
+        r = u.recv(1500)
+        m = re.search(rb'5:token(\d+):', r)
+        if m:
+            token = r[m.end():m.end() + int(m.group(1))]
+            u.sendto(b'd1:ad2:id20:' + me + b'9:info_hash20:' + ih + b'4:porti' + port.encode()
+                     + b'e5:token' + str(len(token)).encode() + b':' + token
+                     + b'e1:q13:announce_peer1:t2:ap1:y1:qe', to)
+            u.recv(1500)
+    except OSError:
+        pass
+    time.sleep(1)
 """
 
 
@@ -121,18 +163,32 @@ def announce(tracker_port, info_hash_hex, port):
     urllib.request.urlopen(url, timeout=5).read()
 
 
-def leech(client, link, out, ip):
+def leech(client, link, out, ip, hub=None):
+    """Start `client` on `link`; with `hub` (HOST:PORT), its DHT joins through that node only."""
     port = free_port()
+    env = dict(os.environ)
     if client == "enjambre":
         cmd = [BIN, "get", link, "-o", out, "--listen", ip, "--port", str(port), "-q"]
+        if hub:
+            # A fresh state directory: no routing table saved by an earlier run.
+            env["XDG_STATE_HOME"] = os.path.join(out, ".state")
+            env.pop("ENJAMBRE_NO_DHT", None)
+            cmd += ["--dht-bootstrap", hub]
+        else:
+            cmd += ["--no-dht"]
     elif client == "libtorrent":
-        cmd = ["/usr/bin/python3", "-c", LT_SCRIPT, link, out, f"{ip}:{port}"]
+        cmd = ["/usr/bin/python3", "-c", LT_SCRIPT, link, out, f"{ip}:{port}", hub or ""]
     else:
-        cmd = ["aria2c", "-d", out, "--enable-dht=false", "--bt-enable-lpd=false",
+        dht = ["--enable-dht=false"]
+        if hub:
+            dht = ["--enable-dht=true", f"--dht-listen-port={free_port()}",
+                   f"--dht-entry-point={hub}",
+                   f"--dht-file-path={os.path.join(out, '.aria2-dht.dat')}"]
+        cmd = ["aria2c", "-d", out, *dht, "--bt-enable-lpd=false",
                "--enable-peer-exchange=false", "--seed-time=0", "--summary-interval=0",
                "--console-log-level=error", f"--listen-port={port}", "--bt-save-metadata=false",
                "--follow-torrent=mem", link]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 def main():
@@ -159,12 +215,20 @@ def main():
                                       stderr=subprocess.DEVNULL))
         sp = free_port()
         procs.append(subprocess.Popen([BIN, "seed", bare, "--data", data, "--listen", "127.0.0.1",
-                                       "--port", str(sp), "-q"], stdout=subprocess.DEVNULL,
+                                       "--port", str(sp), "-q", "--no-dht"], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
         time.sleep(1.5)
         relay = Relay(sp)
-        announce(tp, ih, relay.port)
-        link = f"magnet:?xt=urn:btih:{ih}&tr=http%3A%2F%2F127.0.0.1%3A{tp}%2Fannounce"
+        hub = None
+        if DHT:
+            hub = f"127.0.0.1:{free_port()}"
+            procs.append(subprocess.Popen(["/usr/bin/python3", "-c", DHT_HUB, hub, ih,
+                                           str(relay.port)]))
+            time.sleep(3)
+            link = f"magnet:?xt=urn:btih:{ih}"
+        else:
+            announce(tp, ih, relay.port)
+            link = f"magnet:?xt=urn:btih:{ih}&tr=http%3A%2F%2F127.0.0.1%3A{tp}%2Fannounce"
         clients = ["enjambre", "libtorrent", "aria2"]
         if shutil.which("aria2c") is None:
             clients.remove("aria2")
@@ -174,7 +238,7 @@ def main():
                 out = tempfile.mkdtemp(dir=work)
                 ip = f"127.0.{run + 10}.{i + 2}"
                 t0 = time.monotonic()
-                p = leech(client, link, out, ip)
+                p = leech(client, link, out, ip, hub)
                 try:
                     p.wait(timeout=120)
                     done = time.monotonic()
@@ -184,7 +248,9 @@ def main():
                 first = relay.first_since(t0)
                 results[client].append((first and first - t0, done and done - t0))
                 time.sleep(0.5)
-        print(f"\n64 MiB, 256 KiB pieces, magnet link with only tr= (our tracker), one enjambre "
+        how = ("no tr=, DHT only (one libtorrent node)" if DHT
+               else "only tr= (our tracker)")
+        print(f"\n64 MiB, 256 KiB pieces, magnet link with {how}, one enjambre "
               f"seed, loopback, {time.strftime('%Y-%m-%d %H:%M')}, {RUNS} runs each")
         print("| client | to the first payload byte (s) | to the whole file (s) |")
         print("|---|---|---|")

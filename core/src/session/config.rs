@@ -70,6 +70,10 @@ pub struct Config {
     pub super_seed: bool,
     /// Never ask peers for pieces, only serve: a seed whose data lacks some pieces.
     pub upload_only: bool,
+    /// Our DHT node's UDP port (BEP 5): our handshake then offers the DHT, and each peer that
+    /// offers it too is sent a `Port` message after our first messages. `None`: neither (a
+    /// shell without a DHT node).
+    pub dht_port: Option<u16>,
     /// Bytes per peer the session hands the shell (transmits, and uploaded blocks with their
     /// header) before the shell confirms them sent with `handle_sent`: the most a shell ever
     /// holds for one peer. At least [`MIN_SEND_WINDOW`](super::MIN_SEND_WINDOW).
@@ -105,6 +109,7 @@ impl Config {
             partial_ext: true,
             super_seed: false,
             upload_only: false,
+            dht_port: None,
             send_window: 256 * 1024,
         }
     }

@@ -132,6 +132,8 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) handshake_received: bool,
     /// Our first message and extended handshake are out; nothing else is sent before.
     pub(crate) bitfield_sent: bool,
+    /// Our DHT port is owed to it (a `Port` message): it offered the DHT, and so do we.
+    pub(crate) dht_port_due: bool,
     /// Bytes of our first message (`Bitfield`, `HaveAll`, `HaveNone`) already written, and
     /// whether it is complete: a bitfield larger than the output buffer goes out in parts.
     pub(crate) first_at: u32,
@@ -210,6 +212,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             handshake_sent: false,
             handshake_received: false,
             bitfield_sent: false,
+            dht_port_due: false,
             first_at: 0,
             first_done: false,
             am_choking: true,
@@ -270,6 +273,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.handshake_sent = false;
         self.handshake_received = false;
         self.bitfield_sent = false;
+        self.dht_port_due = false;
         self.first_at = 0;
         self.first_done = false;
         self.am_choking = true;

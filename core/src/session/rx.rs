@@ -150,6 +150,7 @@ impl<
         p.peer_id = hs.peer_id;
         p.fast = ext.fast && self.config.fast_extension;
         p.extended = ext.extended;
+        p.dht_port_due = ext.dht && self.config.dht_port.is_some();
         p.phase = Phase::Active;
         p.request_cap = self.config.pipeline_depth.clamp(1, Q.max(1));
         p.max_requests = self.config.pipeline_floor.clamp(1, p.request_cap);

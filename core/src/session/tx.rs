@@ -146,7 +146,7 @@ impl<
         let ext = Extensions {
             fast: self.config.fast_extension,
             extended: true,
-            dht: false,
+            dht: self.config.dht_port.is_some(),
         };
         let p = &mut self.peers[i];
         // The dialler speaks first. Accepting, we answer only a valid handshake for our torrent:
@@ -226,6 +226,14 @@ impl<
                 }
             }
             p.bitfield_sent = true;
+        }
+        if p.dht_port_due {
+            if let Some(port) = self.config.dht_port {
+                if !w.message(&Message::Port(port)) {
+                    return;
+                }
+            }
+            p.dht_port_due = false;
         }
         // Haves for pieces verified since.
         let behind = self.have_log_end.wrapping_sub(p.have_cursor) as usize;

@@ -16,6 +16,15 @@ pub struct CommonArgs {
     /// Connect to this peer as well as the trackers' (repeatable): IP:PORT or HOST:PORT.
     #[arg(long = "peer", value_name = "ADDR", value_parser = parse_peer)]
     pub peers: Vec<SocketAddr>,
+    /// Find no peers through the DHT and answer no DHT queries: no UDP socket for it.
+    /// `ENJAMBRE_NO_DHT=1` (or true, yes, on) does the same.
+    #[arg(long, env = "ENJAMBRE_NO_DHT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_dht: bool,
+    /// Join the DHT through this node (repeatable): HOST:PORT, or `none` to start a DHT of
+    /// our own. Besides, the nodes saved by the last run are used; the public routers only
+    /// when there is neither.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
     /// Print progress as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,

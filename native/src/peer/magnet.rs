@@ -3,7 +3,8 @@
 //!
 //! The protocol is the core's ([`enjambre_core::metadata`]): one [`MetadataFetch`] per
 //! connection, all sharing one [`MetadataAssembler`]. This module owns the sockets, the clock,
-//! the announces that find peers, and the file; it never parses a peer's bytes itself.
+//! the announces and DHT lookups that find peers, and the file; it never parses a peer's bytes
+//! itself.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -23,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use super::announce::{AnnounceParams, AnnounceTimeouts, Announcer};
+use super::dht::DhtNode;
 use super::layout::stored_name;
 use super::sha1::FastSha1;
 use super::Failure;
@@ -65,7 +67,8 @@ pub fn is_magnet(source: &Path) -> bool {
 
 /// Turn `link` into a `.torrent` in `output`: one saved there by an earlier run for the same
 /// info-hash, or the info dictionary fetched from the peers that the link's trackers, its
-/// `x.pe` peers and `extra` peers give. `port` is announced as ours; `wait` keeps trying.
+/// `x.pe` peers, `extra` peers and the DHT give. `port` is announced as ours; `wait` keeps
+/// trying.
 pub fn resolve(
     link: &str,
     output: &Path,
@@ -73,6 +76,7 @@ pub fn resolve(
     port: u16,
     source: Option<std::net::IpAddr>,
     wait: bool,
+    dht: Option<&DhtNode>,
 ) -> Result<Resolved, Failure> {
     let m = Magnet::parse(link).map_err(|e| Failure::new(2, e.to_string()))?;
     let mut buf = vec![0u8; link.len()];
@@ -108,11 +112,11 @@ pub fn resolve(
         });
     }
     let known: Vec<SocketAddr> = peers.iter().chain(extra).copied().collect();
-    if known.is_empty() && trackers.is_empty() {
+    if known.is_empty() && trackers.is_empty() && dht.is_none() {
         return Err(Failure::new(
             2,
-            "the magnet link names no tracker and no peer, and the DHT is not available yet: \
-             give a tracker (`tr=`) or a peer (`--peer`)",
+            "the magnet link names no tracker and no peer, and the DHT is off: \
+             give a tracker (`tr=`) or a peer (`--peer`), or leave the DHT on",
         ));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -126,7 +130,7 @@ pub fn resolve(
         source,
         wait,
     };
-    let info = runtime.block_on(job.fetch(known, &trackers))?;
+    let info = runtime.block_on(job.fetch(known, &trackers, dht))?;
     let torrent = save(output, &info, &trackers)?;
     Ok(Resolved {
         torrent,
@@ -211,6 +215,7 @@ impl Job {
         &self,
         mut candidates: Vec<SocketAddr>,
         trackers: &[String],
+        dht: Option<&DhtNode>,
     ) -> Result<Vec<u8>, Failure> {
         let buf: &'static mut [u8] = Box::leak(vec![0u8; MAX_METADATA].into_boxed_slice());
         let asm = Assembler::new(buf, self.info_hash, core_duration(PIECE_TIMEOUT));
@@ -247,6 +252,8 @@ impl Job {
         let mut rounds = 0u32;
         let mut reasons: HashMap<SocketAddr, String> = HashMap::new();
         let mut announced = false;
+        // Whether a round of announces and lookups was made.
+        let mut asked = false;
         // Peers that went away without fault, to try again after the next announce.
         let mut retry: Vec<SocketAddr> = Vec::new();
         loop {
@@ -257,12 +264,13 @@ impl Job {
                 running.push(async move { (addr, key, self.ask_peer(addr, key, shared).await) });
             }
             let idle = running.is_empty();
-            if idle && announcer.is_empty() && retry.is_empty() {
+            let sources = !announcer.is_empty() || dht.is_some();
+            if idle && !sources && retry.is_empty() {
                 return Err(no_metadata(&reasons));
             }
-            // A round: the peers that went away tried again, and the trackers asked, first at
-            // once, then whenever nothing is left to try.
-            let first = !announced && !announcer.is_empty();
+            // A round: the peers that went away tried again, and the trackers and the DHT
+            // asked, first at once, then whenever nothing is left to try.
+            let first = !asked && sources;
             tokio::select! {
                 Some((addr, key, end)) = running.next() => match end {
                     End::Done => break,
@@ -294,6 +302,19 @@ impl Job {
                         }
                         announced = true;
                     }
+                    if let Some(node) = dht {
+                        let mut found = Vec::new();
+                        // The first peers found are tried at once: the rest of the lookup
+                        // waits on its slowest node.
+                        node.lookup(self.info_hash, |batch| {
+                            found.extend(batch);
+                            found.is_empty()
+                        })
+                        .await;
+                        tracing::info!(peers = found.len(), "DHT lookup for the metadata");
+                        queue.extend(found.into_iter().filter(|p| tried.insert(*p)));
+                    }
+                    asked = true;
                     next_announce = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(300));
                 }

@@ -8,6 +8,7 @@
 pub mod announce;
 pub mod args;
 pub mod conn;
+pub mod dht;
 pub mod driver;
 pub mod http_tracker;
 pub mod io_thread;
@@ -42,6 +43,7 @@ use tokio::net::TcpListener;
 
 use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
+use self::dht::{DhtNode, DhtOptions, NodesFile};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome, WebSeed};
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
@@ -192,10 +194,20 @@ impl Torrent {
 
 fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
+    let mut dht = None;
     if magnet::is_magnet(&args.torrent) {
         let link = args.torrent.to_string_lossy().into_owned();
         let c = &args.common;
-        let found = magnet::resolve(&link, &args.output, &c.peers, c.port, c.listen, args.wait)?;
+        dht = start_dht(c);
+        let found = magnet::resolve(
+            &link,
+            &args.output,
+            &c.peers,
+            c.port,
+            c.listen,
+            args.wait,
+            dht.as_deref(),
+        )?;
         if found.fetched {
             eprintln!(
                 "metadata fetched; the torrent is kept in {}",
@@ -206,6 +218,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         args.torrent = found.torrent;
     }
     let torrent = Torrent::load(&args.torrent)?;
+    let dht = dht_for(&torrent, &args.common, dht);
     let files = torrent.layout(None, false)?;
     let selection = Selection {
         only: std::mem::take(&mut args.only),
@@ -267,6 +280,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         keep_trying: args.wait,
         launched,
         selected,
+        dht,
     };
     match start(plan)? {
         Outcome::Stopped if !seed => Err(Failure::new(
@@ -280,6 +294,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
 fn run_seed(args: SeedArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let torrent = Torrent::load(&args.torrent)?;
+    let dht = dht_for(&torrent, &args.common, None);
     let SeedData {
         root,
         files,
@@ -311,6 +326,7 @@ fn run_seed(args: SeedArgs) -> Result<(), Failure> {
         keep_trying: false,
         launched,
         selected: None,
+        dht,
     };
     start(plan).map(|_| ())
 }
@@ -420,6 +436,8 @@ struct Plan {
     launched: tokio::time::Instant,
     /// Per file, whether to download it (`get --only/--skip/--files`); `None`: all.
     selected: Option<Vec<bool>>,
+    /// The DHT node (`None`: off, or a private torrent).
+    dht: Option<Arc<DhtNode>>,
 }
 
 /// Pick the session's bitfield capacity from the piece count, then run.
@@ -452,6 +470,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         keep_trying,
         launched,
         selected,
+        dht,
     } = plan;
     let meta = torrent.meta;
     let trackers = torrent.trackers();
@@ -554,6 +573,9 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             "{} ({}), listening on port {port}",
             meta.name, info_hash
         ));
+        if let Some(node) = &dht {
+            progress.note(&format!("DHT node on UDP port {}", node.port()));
+        }
         let peer_id = new_peer_id();
         let mut config = Config::new(peer_id, port);
         config.max_peers = common.max_peers.clamp(1, NativeSession::<BYTES, RX>::SLOTS);
@@ -563,6 +585,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         config.super_seed = common.super_seed;
         // A private torrent's peers come from its trackers only (BEP 27): no peer exchange.
         config.pex = !meta.private;
+        config.dht_port = dht.as_ref().map(|n| n.port());
         let epoch = launched;
         let info = (meta.info_bytes, meta.pieces_offset());
         let mut session = build_session::<BYTES, RX>(config, info_hash, geometry, info, state)?;
@@ -596,12 +619,41 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             up_limit: common.max_upload_rate,
             progress,
             web_seeds,
+            dht: dht.clone().map(|node| (node, info_hash)),
         };
-        Driver::new(session, epoch, setup)
-            .run()
-            .await
-            .map_err(Failure::from)
+        let outcome = Driver::new(session, epoch, setup).run().await;
+        if let Some(node) = dht {
+            node.save().await;
+        }
+        outcome.map_err(Failure::from)
     })
+}
+
+/// Start the DHT node unless `--no-dht`, on the port asked for the peers.
+fn start_dht(common: &CommonArgs) -> Option<Arc<DhtNode>> {
+    if common.no_dht {
+        return None;
+    }
+    DhtNode::start(DhtOptions {
+        bootstrap: common.dht_bootstrap.clone(),
+        port: common.port,
+        listen: common.listen,
+        nodes_file: NodesFile::for_user(),
+    })
+    .map(Arc::new)
+}
+
+/// The DHT node for `torrent`: none for a private one (BEP 27: its peers come from its
+/// trackers only), else `started` or a new one.
+fn dht_for(
+    torrent: &Torrent,
+    common: &CommonArgs,
+    started: Option<Arc<DhtNode>>,
+) -> Option<Arc<DhtNode>> {
+    if torrent.meta.private {
+        return None;
+    }
+    started.or_else(|| start_dht(common))
 }
 
 /// Build the session on the heap, on a thread with a large stack: it is megabytes, and

@@ -8,9 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
+/// The binary under test, with the DHT off: a test never reaches the public DHT routers (the
+/// DHT's own tests turn it back on with [`enjambre_with_dht`]).
 pub fn enjambre() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_enjambre"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_enjambre"));
+    c.env("ENJAMBRE_NO_DHT", "1");
+    c
+}
+
+/// The binary under test with the DHT on; its saved routing table goes in `state` (as
+/// `$XDG_STATE_HOME`), never the user's.
+pub fn enjambre_with_dht(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_enjambre"));
+    c.env_remove("ENJAMBRE_NO_DHT").env("XDG_STATE_HOME", state);
+    c
 }
 
 /// Run to completion with a time limit; panics on timeout.

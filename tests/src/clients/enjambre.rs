@@ -44,6 +44,8 @@ pub fn command_in(netns: Option<&str>) -> Command {
         None => Command::new(bin()),
     };
     c.env("NO_COLOR", "1");
+    // Off the DHT: the harness's swarms never reach the public routers.
+    c.env("ENJAMBRE_NO_DHT", "1");
     c
 }
 

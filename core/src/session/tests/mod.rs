@@ -2036,3 +2036,36 @@ fn a_deep_pipeline_is_topped_up_a_quarter_at_a_time() {
         .collect();
     assert_eq!(asked, all);
 }
+
+/// BEP 5: with a DHT port set, our handshake offers the DHT (byte 7, 0x01) and a peer that
+/// offers it too gets our `Port` right after our first message; one that does not, none.
+#[test]
+fn our_dht_port_goes_only_to_peers_that_offer_the_dht() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1, 2, 3]);
+    let mut c = config();
+    c.dht_port = Some(7001);
+    let mut ours = our_handshake(t.info_hash);
+    ours[27] |= 0x01;
+    for offers in [true, false] {
+        let mut h = H::started(&t, c.clone(), Some(&state));
+        let a = h.accept(1);
+        let ext = Extensions {
+            fast: true,
+            extended: false,
+            dht: offers,
+        };
+        let theirs = Handshake::new(t.info_hash, pid(1), ext).encode().to_vec();
+        let out = h.input(a, &theirs);
+        let port = msg(Message::Port(7001));
+        let tail: &[u8] = if offers { &port } else { &[] };
+        let want = [
+            tx(a, cat(&[&ours, &HAVE_ALL, tail])),
+            Out::Ev(Event::PeerHandshake {
+                peer: a,
+                peer_id: pid(1),
+            }),
+        ];
+        assert_eq!(out, want, "the peer offers the DHT: {offers}");
+    }
+}

@@ -9,10 +9,11 @@
 //! This file holds the loop, its state and the dispatch of inputs; each concern has its own
 //! file: building the loop (`setup`), the session's outputs (`outputs`), the sockets and the
 //! closing rule (`conns`), storage batching (`io`), the resume state (`persist`), the announcer
-//! task (`announce`), stop signals (`signals`) and how a run ends (`shutdown`).
+//! task (`announce`), the DHT task (`dht`), stop signals (`signals`) and how a run ends (`shutdown`).
 
 mod announce;
 mod conns;
+mod dht;
 mod io;
 mod outputs;
 mod persist;
@@ -79,6 +80,8 @@ pub enum Input {
     Accepted { stream: TcpStream, addr: SocketAddr },
     /// The announcer's result.
     Announced(Result<Announced, AnnounceError>),
+    /// Peers a DHT lookup found.
+    DhtPeers(Vec<SocketAddr>),
     /// Ctrl-C.
     Shutdown,
 }
@@ -182,6 +185,8 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     announce_task: JoinHandle<()>,
     /// The torrent's web seeds (`webseeds`).
     web_seeds: Vec<WebSeed>,
+    /// The DHT lookups and announces (`dht`), when the DHT is on.
+    dht_task: Option<JoinHandle<()>>,
 }
 
 impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
@@ -206,9 +211,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         } else if !self.has_trackers
             && self.extra_peers.is_empty()
             && self.web_seeds.is_empty()
+            && self.dht_task.is_none()
             && self.exit_when_complete
         {
-            let msg = "the torrent lists no tracker and no --peer was given: no way to find peers";
+            let msg = "the torrent lists no tracker, no --peer or web seed was given and the DHT \
+                       is off: no way to find peers";
             self.fail(DriveError::TrackerUnreachable(msg.into()));
         }
         signals::spawn(self.tx.clone());
@@ -298,6 +305,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 }
             }
             Input::Announced(result) => self.announced(now, result),
+            Input::DhtPeers(peers) => self.dht_found(peers),
             Input::Shutdown => {
                 self.progress
                     .note("stopping (Ctrl-C again to quit at once)");

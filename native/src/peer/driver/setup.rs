@@ -8,12 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use enjambre_core::session::MIN_OUTPUT_BUF;
+use enjambre_core::InfoHash;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{announce, conns, Driver, NativeResume, NativeSession};
+use super::{announce, conns, dht, Driver, NativeResume, NativeSession};
 use crate::peer::announce::Announcer;
+use crate::peer::dht::DhtNode;
 use crate::peer::io_thread;
 use crate::peer::journal::{Journal, Mark};
 use crate::peer::pool::BufPool;
@@ -55,6 +57,9 @@ pub struct DriveSetup {
     pub progress: Progress,
     /// The torrent's web seeds.
     pub web_seeds: Vec<super::WebSeed>,
+    /// The DHT node and the torrent's info-hash, when the DHT is on (never for a private
+    /// torrent).
+    pub dht: Option<(Arc<DhtNode>, InfoHash)>,
 }
 
 impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
@@ -86,6 +91,10 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             ));
             ptx
         });
+        let port = setup.listener.local_addr().map_or(0, |a| a.port());
+        let dht_task = setup
+            .dht
+            .map(|(node, ih)| tokio::spawn(dht::dht_loop(node, ih, port, tx.clone())));
         let accept_task = tokio::spawn(conns::accept_loop(setup.listener, tx.clone()));
         let has_trackers = !setup.announcer.is_empty();
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
@@ -143,6 +152,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             accept_task,
             announce_task,
             web_seeds: setup.web_seeds,
+            dht_task,
         }
     }
 }

@@ -66,6 +66,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     pub(super) async fn finish(mut self) -> Result<Outcome, DriveError> {
         self.conns.clear();
         self.announce_task.abort();
+        if let Some(t) = self.dht_task.take() {
+            t.abort();
+        }
         self.io_tx = None;
         self.persist_tx = None;
         for t in self.io_threads.drain(..) {
