@@ -9,6 +9,7 @@ pub mod announce;
 pub mod args;
 pub mod conn;
 pub mod driver;
+pub mod encryption;
 pub mod http_tracker;
 pub mod io_thread;
 pub mod journal;
@@ -42,6 +43,7 @@ use tokio::net::TcpListener;
 use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
+use self::encryption::Encryption;
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
 use self::parts::{parts_path, Parts};
@@ -559,6 +561,10 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             announcer,
             listener,
             bind_ip: common.listen,
+            encryption: Encryption {
+                policy: common.encryption,
+                info_hash: info_hash.0,
+            },
             extra_peers: common.peers.clone(),
             exit_when_complete,
             keep_trying,
