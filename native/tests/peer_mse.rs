@@ -13,15 +13,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use enjambre_core::mse::{Initiator, Methods};
-use peer_support::{create, data, enjambre, free_port, libtorrent, run, wait_listening, Background};
+use peer_support::{
+    create, data, enjambre, free_port, libtorrent, run, wait_listening, Background,
+};
 
-/// A libtorrent session that accepts and dials only RC4-encrypted connections.
+/// A libtorrent session that accepts and dials only MSE connections, with payload methods
+/// `level` (2: RC4 only; 3: RC4 or plaintext).
 const LIBTORRENT: &str = r#"
 import sys, time, libtorrent as lt
-mode, torrent, save, iface, peer = sys.argv[1:6]
+mode, torrent, save, iface, peer, level = sys.argv[1:7]
 s = lt.session({'listen_interfaces': iface, 'enable_dht': False, 'enable_lsd': False,
                 'enable_upnp': False, 'enable_natpmp': False, 'allow_multiple_connections_per_ip': True,
-                'out_enc_policy': 0, 'in_enc_policy': 0, 'allowed_enc_level': 1 << 1,
+                'out_enc_policy': 0, 'in_enc_policy': 0, 'allowed_enc_level': int(level),
+                'prefer_rc4': level == '2',
                 'alert_mask': 0})
 p = {'ti': lt.torrent_info(torrent), 'save_path': save}
 if mode == 'seed':
@@ -41,11 +45,22 @@ sys.exit(1)
 "#;
 
 fn libtorrent_forced(mode: &str, torrent: &Path, save: &Path, iface: &str, peer: &str) -> Child {
+    libtorrent_mse(mode, torrent, save, iface, peer, "2")
+}
+
+fn libtorrent_mse(
+    mode: &str,
+    torrent: &Path,
+    save: &Path,
+    iface: &str,
+    peer: &str,
+    level: &str,
+) -> Child {
     Command::new("/usr/bin/python3")
         .args(["-c", LIBTORRENT, mode])
         .arg(torrent)
         .arg(save)
-        .args([iface, peer])
+        .args([iface, peer, level])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -129,7 +144,11 @@ fn enjambre_downloads_from_a_libtorrent_seed_that_forces_encryption() {
         "-",
     );
     assert!(first_line(&mut seed).starts_with("ready"));
-    let log = require_get(&torrent, &dir.path().join("out"), &format!("127.0.0.2:{port}"));
+    let log = require_get(
+        &torrent,
+        &dir.path().join("out"),
+        &format!("127.0.0.2:{port}"),
+    );
     let _ = seed.kill();
     let _ = seed.wait();
     assert!(log.contains("encrypted=true"), "{log}");
@@ -160,9 +179,54 @@ fn a_libtorrent_leech_that_forces_encryption_downloads_from_enjambre() {
     let done = first_line(&mut leech);
     let status = leech.wait().unwrap();
     let log = seed.stop();
-    assert!(status.success() && done.starts_with("done"), "seed log:\n{log}");
+    assert!(
+        status.success() && done.starts_with("done"),
+        "seed log:\n{log}"
+    );
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(out.join("lt.bin")).unwrap() == bytes);
+}
+
+#[test]
+fn a_default_seed_answers_a_key_exchange_offering_both_with_plaintext() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "both.bin", 2_000_000, &[]);
+    let port = free_port();
+    // No --encryption: prefer-plaintext selects plaintext after libtorrent's key exchange.
+    let mut seed = Background::spawn(
+        enjambre()
+            .env("RUST_LOG", "enjambre::peer::driver::conns=debug")
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args(["--listen", "127.0.0.1", "--port", &port.to_string()]),
+    );
+    wait_listening(port);
+    let out = dir.path().join("lt");
+    std::fs::create_dir(&out).unwrap();
+    let mut leech = libtorrent_mse(
+        "leech",
+        &torrent,
+        &out,
+        &format!("127.0.0.4:{}", free_port()),
+        &format!("127.0.0.1:{port}"),
+        "3",
+    );
+    assert!(first_line(&mut leech).starts_with("ready"));
+    let done = first_line(&mut leech);
+    let status = leech.wait().unwrap();
+    let log = seed.stop();
+    assert!(
+        status.success() && done.starts_with("done"),
+        "seed log:\n{log}"
+    );
+    assert!(log.contains("encrypted=false"), "{log}");
+    assert!(std::fs::read(out.join("both.bin")).unwrap() == bytes);
 }
 
 const ARIA2_REQUIRE: [&str; 7] = [
@@ -193,7 +257,11 @@ fn enjambre_downloads_from_an_aria2_seed_that_requires_encryption() {
             .arg(&torrent),
     );
     wait_listening(port);
-    let log = require_get(&torrent, &dir.path().join("out"), &format!("127.0.0.1:{port}"));
+    let log = require_get(
+        &torrent,
+        &dir.path().join("out"),
+        &format!("127.0.0.1:{port}"),
+    );
     aria.stop();
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(dir.path().join("out/a2.bin")).unwrap() == bytes);
@@ -227,7 +295,11 @@ fn an_aria2_leech_that_requires_encryption_downloads_from_enjambre() {
     );
     let log = seed.stop();
     tracker.stop();
-    assert!(o.status.success(), "aria2: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "aria2: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(out.join("a2.bin")).unwrap() == bytes);
 }
@@ -280,9 +352,15 @@ fn plaintext_refuses_a_key_exchange_and_require_refuses_a_plaintext_handshake() 
             .args(["--encryption", "plaintext"]),
     );
     wait_listening(port);
-    assert!(answer_to(port, &ya).is_empty(), "plaintext answered a key exchange");
+    assert!(
+        answer_to(port, &ya).is_empty(),
+        "plaintext answered a key exchange"
+    );
     let back = answer_to(port, &plaintext_handshake(ih));
-    assert!(back.starts_with(b"\x13BitTorrent protocol"), "plaintext refused plaintext");
+    assert!(
+        back.starts_with(b"\x13BitTorrent protocol"),
+        "plaintext refused plaintext"
+    );
     plain.stop();
 
     let port = free_port();

@@ -111,7 +111,11 @@ async fn a_peer_that_requires_encryption_is_polled_through_mse() {
     let tt = t.clone();
     let v = tokio::task::spawn_blocking(move || {
         tt.wait_swarm(&ih, Duration::from_secs(20), |v| {
-            v["peers"].as_array().unwrap().iter().any(|p| p["bitfield"] == "oAA")
+            v["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["bitfield"] == "oAA")
         })
     })
     .await

@@ -286,6 +286,10 @@ fn per_ip_limit(max_peers: usize) -> usize {
     max_peers.div_ceil(4).clamp(2, 8)
 }
 
+/// Connections at most whose first bytes or key exchange are still awaited (each for 10 s at
+/// most): more are closed at once.
+const PENDING_ACCEPTS: usize = 64;
+
 /// Hand every accepted connection to the loop once its first bytes say plaintext or its key
 /// exchange is done (each in a task of its own); never ends on its own (aborted at shutdown).
 pub(super) async fn accept_loop(
@@ -293,14 +297,20 @@ pub(super) async fn accept_loop(
     enc: Encryption,
     tx: UnboundedSender<Input>,
 ) {
+    let pending = Arc::new(tokio::sync::Semaphore::new(PENDING_ACCEPTS));
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
                 if tx.is_closed() {
                     return;
                 }
+                let Ok(permit) = pending.clone().try_acquire_owned() else {
+                    tracing::debug!(%addr, "refused: too many connections still handshaking");
+                    continue;
+                };
                 let tx = tx.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     match encryption::accept(stream, enc).await {
                         Ok(stream) => {
                             let _ = tx.send(Input::Accepted { stream, addr });
