@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use enjambre_tests::clients::enjambre::{Peer, PeerOpts, Tracker};
-use enjambre_tests::clients::netns;
 use enjambre_tests::clients::fixture::Fixture;
+use enjambre_tests::clients::netns;
 use enjambre_tests::clients::transmission::{self, Transmission};
 use enjambre_tests::clients::{assert_same_file, have, loopback, Scratch};
 
@@ -41,7 +41,13 @@ fn enjambre_downloads_from_a_transmission_seed_that_requires_encryption() {
     let mut tr = Transmission::start("transmission-seed", &fx.dir, required());
     tr.add_seed(&fx.torrent, &fx.seed_dir("transmission-data"));
     let out = fx.empty_dir("enjambre-out");
-    let mut leech = Peer::get("enjambre-leech", &fx.dir, &fx.torrent, &out, require(tr.addr));
+    let mut leech = Peer::get(
+        "enjambre-leech",
+        &fx.dir,
+        &fx.torrent,
+        &out,
+        require(tr.addr),
+    );
     leech.wait_complete(Duration::from_secs(60));
     assert_same_file(&fx.file_in(&out), &fx.bytes, "enjambre leech");
 }
@@ -81,7 +87,14 @@ fn a_transmission_leech_that_requires_encryption_dials_enjambre_across_namespace
         }
     };
     let dir = Scratch::new("mse-transmission-netns");
-    let args = ["--interval", "2", "--min-interval", "1", "--poll-interval", "0"];
+    let args = [
+        "--interval",
+        "2",
+        "--min-interval",
+        "1",
+        "--poll-interval",
+        "0",
+    ];
     let t = Tracker::start_in(dir.path(), Some(&pair.b), (pair.ip_b, 0).into(), &args);
     let fx = Fixture::new(
         &dir,
@@ -97,7 +110,13 @@ fn a_transmission_leech_that_requires_encryption_dials_enjambre_across_namespace
         extra: vec!["--encryption".into(), "require".into()],
         ..PeerOpts::default()
     };
-    let _seed = Peer::seed("enjambre-seed", &fx.dir, &fx.torrent, &fx.file_in(&data), opts);
+    let _seed = Peer::seed(
+        "enjambre-seed",
+        &fx.dir,
+        &fx.torrent,
+        &fx.file_in(&data),
+        opts,
+    );
     let o = transmission::Opts {
         ip: pair.ip_a,
         netns: Some(pair.a.clone()),
