@@ -110,7 +110,7 @@ fn require_seed(torrent: &Path, file: &Path, ip: &str, port: u16) -> Background 
 }
 
 /// `get` with `--encryption require` from `peer`; returns its stderr once it succeeded.
-fn require_get(torrent: &Path, out: &Path, peer: &str) -> String {
+fn require_get(torrent: impl AsRef<std::ffi::OsStr>, out: &Path, peer: &str) -> String {
     let o = run(
         enjambre()
             .env("RUST_LOG", "enjambre::peer::driver::conns=debug")
@@ -153,6 +153,35 @@ fn enjambre_downloads_from_a_libtorrent_seed_that_forces_encryption() {
     let _ = seed.wait();
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(dir.path().join("out/lt.bin")).unwrap() == bytes);
+}
+
+#[test]
+fn a_magnet_link_is_resolved_and_downloaded_from_a_libtorrent_seed_that_forces_encryption() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "mag.bin", 3_000_000, &[]);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=mag.bin",
+        peer_support::info_hash(&torrent)
+    );
+    let port = free_port();
+    let mut seed = libtorrent_forced(
+        "seed",
+        &torrent,
+        file.parent().unwrap(),
+        &format!("127.0.0.2:{port}"),
+        "-",
+    );
+    assert!(first_line(&mut seed).starts_with("ready"));
+    let out = dir.path().join("out");
+    let log = require_get(&magnet, &out, &format!("127.0.0.2:{port}"));
+    let _ = seed.kill();
+    let _ = seed.wait();
+    assert!(log.contains("encrypted=true"), "{log}");
+    assert!(std::fs::read(out.join("mag.bin")).unwrap() == bytes);
 }
 
 #[test]

@@ -176,7 +176,15 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     if magnet::is_magnet(&args.torrent) {
         let link = args.torrent.to_string_lossy().into_owned();
         let c = &args.common;
-        let found = magnet::resolve(&link, &args.output, &c.peers, c.port, c.listen, args.wait)?;
+        let found = magnet::resolve(
+            &link,
+            &args.output,
+            &c.peers,
+            c.port,
+            c.listen,
+            args.wait,
+            c.encryption,
+        )?;
         if found.fetched {
             eprintln!(
                 "metadata fetched; the torrent is kept in {}",

@@ -16,8 +16,11 @@ use super::{Encryption, Policy, ReadCipher};
 
 /// A whole exchange, from the first byte to the last.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
-/// What a plaintext BitTorrent handshake starts with.
-const PLAIN_START: &[u8; 20] = b"\x13BitTorrent protocol";
+/// What a plaintext BitTorrent handshake starts with: its first two bytes decide. The rest is
+/// the session's to check (it closes a wrong protocol string at its first wrong byte). A key
+/// exchange whose Ya starts so (once in 65,536) is taken for plaintext and closed; its peer
+/// dials again.
+const PLAIN_START: &[u8; 2] = b"\x13B";
 
 /// A connection ready for the session: its socket, the streams to apply, and the bytes
 /// already read past the exchange (decrypted).
