@@ -198,3 +198,61 @@ fn a_plaintext_handshake_never_synchronises() {
     let mut a = Initiator::new(HASH, [3; 20], 0, Methods::BOTH);
     assert_eq!(a.receive(&[0x55; 96 + 600]), Err(MseError::NoSync));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any bytes in any read sizes: neither side panics or takes more than it was given, and
+    /// one that says it is done has streams to hand over.
+    #[test]
+    fn careless_bytes_never_panic(
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1400),
+        chunk in 1usize..700,
+    ) {
+        let mut a = Initiator::new(HASH, [1; 20], 5, Methods::BOTH);
+        let mut b = Responder::new([2; 20], 5, Methods::BOTH, false);
+        for piece in bytes.chunks(chunk) {
+            if let Ok(n) = a.receive(piece) {
+                proptest::prop_assert!(n <= piece.len());
+                proptest::prop_assert_eq!(a.is_done(), a.established().is_some());
+            }
+            if let Ok(n) = b.receive(piece, serves(&[HASH])) {
+                proptest::prop_assert!(n <= piece.len());
+                proptest::prop_assert_eq!(b.is_done(), b.established().is_some());
+            }
+        }
+    }
+
+    /// A real exchange with one byte of each side's stream changed: each side fails or
+    /// finishes, never panics.
+    #[test]
+    fn one_changed_byte_never_panics(at in 0usize..800, flip in 1u8..=255, chunk in 1usize..300) {
+        let mut a = Initiator::new(HASH, [5; 20], 40, Methods::BOTH);
+        let mut b = Responder::new([6; 20], 30, Methods::BOTH, false);
+        let (mut a_sent, mut b_sent) = (0usize, 0usize);
+        for _ in 0..200 {
+            let mut out: heapless::Vec<u8, 1024> = heapless::Vec::from_slice(a.transmit()).unwrap();
+            a.sent(out.len());
+            if (a_sent..a_sent + out.len()).contains(&at) {
+                out[at - a_sent] ^= flip;
+            }
+            a_sent += out.len();
+            let mut ok = true;
+            for piece in out.chunks(chunk) {
+                ok &= b.receive(piece, serves(&[HASH])).is_ok();
+            }
+            let mut back: heapless::Vec<u8, 1024> = heapless::Vec::from_slice(b.transmit()).unwrap();
+            b.sent(back.len());
+            if (b_sent..b_sent + back.len()).contains(&at) {
+                back[at - b_sent] ^= flip;
+            }
+            b_sent += back.len();
+            for piece in back.chunks(chunk) {
+                ok &= a.receive(piece).is_ok();
+            }
+            if !ok || (a.is_done() && b.is_done()) {
+                break;
+            }
+        }
+    }
+}
