@@ -86,17 +86,17 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
     }
 
-    /// Dial `addr` for `peer` (at most 10 s, then the key exchange when the policy dials
-    /// encrypted); the outcome comes back as an [`Input`].
+    /// Dial `addr` for `peer` (at most 10 s; 20 s when the policy dials with the key
+    /// exchange); the outcome comes back as an [`Input`].
     pub(super) fn dial(&mut self, peer: PeerHandle, addr: SocketAddr) {
         self.connecting.insert(peer);
         let tx = self.tx.clone();
         let bind = self.bind_ip;
         let enc = self.encryption;
+        // The key exchange (and a plaintext redial after it) gets 10 s more.
+        let limit = Duration::from_secs(if enc.policy.dials_mse() { 20 } else { 10 });
         tokio::spawn(async move {
-            let r =
-                tokio::time::timeout(Duration::from_secs(20), encryption::dial(addr, bind, enc))
-                    .await;
+            let r = tokio::time::timeout(limit, encryption::dial(addr, bind, enc)).await;
             let _ = tx.send(match r {
                 Ok(Ok(stream)) => Input::Connected { peer, stream },
                 Ok(Err(e)) => {
