@@ -119,6 +119,7 @@ pub mod journal;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;
+pub mod mse;
 pub mod picker;
 pub mod progress;
 pub mod resume;

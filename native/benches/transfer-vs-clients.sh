@@ -16,7 +16,8 @@
 # Usage: native/benches/transfer-vs-clients.sh [RUNS] [PAIR…]   (from the repository root)
 #   PAIR: ours-ours lt-lt aria2-aria2 lt-ours ours-aria2 ours-floor (default: all)
 #   BENCH_DIR (default /tmp/enjambre-transfer-bench) holds the data; SIZE_MIB (default 1024);
-#   DROP_CACHES=0 to keep the page cache.
+#   DROP_CACHES=0 to keep the page cache; ENCRYPTION=require runs enjambre with
+#   `--encryption require`, libtorrent with forced RC4 and aria2 with --bt-require-crypto.
 set -euo pipefail
 shopt -s inherit_errexit
 runs=${1:-3}
@@ -27,6 +28,9 @@ size_mib=${SIZE_MIB:-1024}
 dir=${BENCH_DIR:-/tmp/enjambre-transfer-bench}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 drop=${DROP_CACHES:-1}
+encryption=${ENCRYPTION:-}
+enc=()
+[ -z "$encryption" ] || enc=(--encryption "$encryption")
 py=/usr/bin/python3
 for tool in aria2c curl /usr/bin/time; do
   command -v "$tool" > /dev/null || { echo "needs $tool" >&2; exit 1; }
@@ -70,7 +74,9 @@ s = lt.session({'listen_interfaces': iface, 'enable_dht': False, 'enable_lsd': F
                 'enable_upnp': False, 'enable_natpmp': False,
                 # uTP on loopback crawls at a few MB/s: TCP only, as the other clients.
                 'enable_outgoing_utp': False, 'enable_incoming_utp': False,
-                'alert_mask': lt.alert.category_t.status_notification})
+                'alert_mask': lt.alert.category_t.status_notification,
+                **({'out_enc_policy': 0, 'in_enc_policy': 0, 'allowed_enc_level': 2}
+                   if os.environ.get('ENCRYPTION') == 'require' else {})})
 h = s.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save})
 if peer != '-':
     host, port = peer.rsplit(':', 1)
@@ -96,6 +102,8 @@ EOF
 # aria2 preallocates by writing the whole file first unless told not to: none, as the others.
 a2=(aria2c --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false
     --summary-interval=0 --console-log-level=warn --file-allocation=none)
+[ "$encryption" != require ] || a2+=(--bt-require-crypto=true --bt-min-crypto-level=arc4)
+export ENCRYPTION=$encryption
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 clk=$(getconf CLK_TCK)
@@ -142,7 +150,7 @@ run_once() {
   case $pair in
     ours-*)
       rm -f seed.log
-      ./enjambre seed data.torrent --data src/data.bin --listen 127.0.0.2 --port "$sport" --json \
+      ./enjambre seed data.torrent --data src/data.bin --listen 127.0.0.2 --port "$sport" --json "${enc[@]}" \
         > seed.log 2>&1 &
       seed_pid=$!
       started+=("$seed_pid")
@@ -170,7 +178,7 @@ run_once() {
     *-ours)
       RUST_LOG=enjambre::peer::driver=info /usr/bin/time -v -o leech.time \
         ./enjambre get data.torrent -o out --listen 127.0.0.3 --port "$lport" \
-        --peer "127.0.0.2:$sport" --json > leech.out 2> leech.log
+        --peer "127.0.0.2:$sport" --json "${enc[@]}" > leech.out 2> leech.log
       ;;
     ours-floor)
       mkdir -p out
@@ -227,7 +235,7 @@ name_of() {
 }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "transfer of $size_mib MiB on loopback, $runs runs per pair, data in $dir ($(df -T "$dir" | awk 'NR==2{print $2}')), load before: $load"
+echo "transfer of $size_mib MiB on loopback${encryption:+, encryption $encryption}, $runs runs per pair, data in $dir ($(df -T "$dir" | awk 'NR==2{print $2}')), load before: $load"
 results=()
 for pair in "${pairs[@]}"; do
   : > "$pair.runs"

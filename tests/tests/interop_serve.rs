@@ -5,8 +5,8 @@
 //!
 //! aria2 replaces runs of `Have` with a `Bitfield` (or `HaveAll`) in mid-connection, which the
 //! aria2 scenario exercises. Transmission's default (`encryption` 1, preferred) dials with an MSE
-//! key exchange: our seed, which speaks only after a valid plaintext handshake, closes it at the
-//! first byte, and Transmission redials in plaintext at once.
+//! key exchange offering RC4 and plaintext: our seed (`--encryption prefer-plaintext`, the
+//! default) answers it and selects plaintext.
 //!
 //! Issue 9: a libtorrent leech still gets the file from a seed whose slots idle connections took.
 //!

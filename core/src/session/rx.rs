@@ -114,9 +114,10 @@ impl<
     fn read_handshake(&mut self, now: Instant, i: usize) -> bool {
         let p = &mut self.peers[i];
         let (a, b) = p.rx.as_slices();
-        // A wrong protocol string is refused as soon as its first wrong byte arrives. That
-        // includes an MSE key exchange: we do not speak MSE, and closing at once is what makes
-        // Transmission and aria2 retry in plaintext without delay.
+        // A wrong protocol string is refused as soon as its first wrong byte arrives. An MSE
+        // key exchange is the shell's to answer before the session sees the connection
+        // (`mse`); one that reaches the session is closed at once, which makes Transmission
+        // and aria2 retry in plaintext without delay.
         let hs = match Handshake::decode(a, b) {
             Ok(Status::Complete(hs)) => hs,
             Ok(Status::Partial) => return false,

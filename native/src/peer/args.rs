@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::encryption::Policy;
+
 /// Flags shared by `get` and `seed`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {
@@ -59,6 +61,11 @@ pub struct CommonArgs {
     /// download for that long).
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub seed_time: Option<Duration>,
+    /// Message stream encryption (MSE/PE): `plaintext` (refuse it), `prefer-plaintext`
+    /// (accept both, dial in plaintext), `prefer-encrypted` (accept both, dial encrypted,
+    /// plaintext when that fails) or `require` (encrypted connections only).
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Policy::PreferPlaintext)]
+    pub encryption: Policy,
 }
 
 /// `enjambre get TORRENT [-o DIR]`.

@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use enjambre_core::mse::Rc4;
 use enjambre_core::session::PeerHandle;
 use tokio::io::AsyncWriteExt;
 use tokio::io::Interest;
@@ -17,6 +18,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc::UnboundedSender, Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::encryption::ReadCipher;
 use super::pool::BufPool;
 use super::rate::RateLimit;
 use super::storage::Storage;
@@ -130,15 +132,35 @@ impl Outbox {
     }
 }
 
-/// Read from the socket until it closes, handing each read to the loop.
+/// Read from the socket until it closes, handing each read to the loop, decrypted with
+/// `cipher`; `first` (bytes the key exchange read past its end) goes first.
 pub async fn reader<T: From<ConnEvent>>(
     peer: PeerHandle,
     stream: OwnedReadHalf,
+    mut cipher: ReadCipher,
+    first: Vec<u8>,
     pool: Arc<BufPool>,
     limit: Arc<RateLimit>,
     events: UnboundedSender<T>,
 ) {
     let credit = Arc::new(Semaphore::new(2));
+    if !first.is_empty() {
+        let Ok(permit) = credit.clone().acquire_owned().await else {
+            return;
+        };
+        let mut buf = pool.get();
+        let len = first.len().min(buf.len());
+        buf[..len].copy_from_slice(&first[..len]);
+        let data = ConnEvent::Data {
+            peer,
+            buf,
+            len,
+            permit,
+        };
+        if events.send(data.into()).is_err() {
+            return;
+        }
+    }
     loop {
         let Ok(permit) = credit.clone().acquire_owned().await else {
             break;
@@ -150,6 +172,7 @@ pub async fn reader<T: From<ConnEvent>>(
         match stream.try_read(&mut buf) {
             Ok(0) => break,
             Ok(len) => {
+                cipher.apply(&mut buf[..len]);
                 if events
                     .send(
                         ConnEvent::Data {
@@ -177,10 +200,12 @@ pub async fn reader<T: From<ConnEvent>>(
 ///
 /// Uploaded blocks go out with `sendfile` (the header first, flagged `MSG_MORE` so it leaves
 /// with the data): the page cache is never copied through user space. Where `sendfile` is not
-/// supported, blocks are read into the send buffer instead.
+/// supported, blocks are read into the send buffer instead, as they are on an encrypted
+/// connection (`encrypt`: RC4 applied to every byte just before it is written).
 pub async fn writer<T: From<ConnEvent>>(
     peer: PeerHandle,
     mut stream: OwnedWriteHalf,
+    mut encrypt: Option<Rc4>,
     outbox: Arc<Outbox>,
     storage: Arc<Storage>,
     limit: Arc<RateLimit>,
@@ -188,7 +213,7 @@ pub async fn writer<T: From<ConnEvent>>(
 ) {
     let mut mine = OutState::default();
     let mut batch: Vec<u8> = Vec::with_capacity(SEND_BATCH + 16 * 1024 + 13);
-    let mut zero_copy = true;
+    let mut zero_copy = encrypt.is_none();
     // Bytes the socket took, not yet reported: one report per SEND_BATCH, and one before
     // waiting (for more to send, or for the rate limit), rather than one per write (two per
     // uploaded block). So what a peer got before its connection ended is always counted.
@@ -257,6 +282,9 @@ pub async fn writer<T: From<ConnEvent>>(
                     took.flush();
                 }
                 limit.take(batch.len()).await;
+                if let Some(rc4) = encrypt.as_mut() {
+                    rc4.apply(&mut batch);
+                }
                 if stream.write_all(&batch).await.is_err() {
                     break 'run;
                 }
@@ -270,6 +298,9 @@ pub async fn writer<T: From<ConnEvent>>(
                 took.flush();
             }
             limit.take(batch.len()).await;
+            if let Some(rc4) = encrypt.as_mut() {
+                rc4.apply(&mut batch);
+            }
             if stream.write_all(&batch).await.is_err() {
                 break 'run;
             }

@@ -25,6 +25,7 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use super::announce::{AnnounceParams, AnnounceTimeouts, Announcer};
 use super::dht::DhtNode;
+use super::encryption::{self, Encryption, Policy, Secured};
 use super::layout::stored_name;
 use super::sha1::FastSha1;
 use super::Failure;
@@ -77,6 +78,7 @@ pub fn resolve(
     source: Option<std::net::IpAddr>,
     wait: bool,
     dht: Option<&DhtNode>,
+    policy: Policy,
 ) -> Result<Resolved, Failure> {
     let m = Magnet::parse(link).map_err(|e| Failure::new(2, e.to_string()))?;
     let mut buf = vec![0u8; link.len()];
@@ -129,6 +131,7 @@ pub fn resolve(
         port,
         source,
         wait,
+        policy,
     };
     let info = runtime.block_on(job.fetch(known, &trackers, dht))?;
     let torrent = save(output, &info, &trackers)?;
@@ -191,6 +194,8 @@ struct Job {
     port: u16,
     source: Option<std::net::IpAddr>,
     wait: bool,
+    /// `--encryption`: the metadata is fetched as the data is.
+    policy: Policy,
 }
 
 /// What the connections share: the assembler, and who was found lying.
@@ -334,8 +339,23 @@ impl Job {
 
     /// Ask one peer for the metadata until it is complete, or the peer fails or falls silent.
     async fn ask_peer(&self, addr: SocketAddr, key: u32, shared: &Shared) -> End {
-        let dial = super::http_tracker::connect_from(addr, self.source);
-        let mut stream = match timeout(CONNECT_TIMEOUT, dial).await {
+        let enc = Encryption {
+            policy: self.policy,
+            info_hash: self.info_hash.0,
+        };
+        let dial = encryption::dial(addr, self.source, enc);
+        let limit = if self.policy.dials_mse() {
+            CONNECT_TIMEOUT * 3
+        } else {
+            CONNECT_TIMEOUT
+        };
+        let Secured {
+            mut stream,
+            read: mut decrypt,
+            write: mut encrypt,
+            first,
+            ..
+        } = match timeout(limit, dial).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return End::Gone(format!("cannot connect: {e}")),
             Err(_) => return End::Gone("no answer to connect".into()),
@@ -349,7 +369,8 @@ impl Job {
         ));
         let mut out = vec![0u8; 1024];
         let mut input = vec![0u8; 64 * 1024];
-        let (mut from, mut to) = (0, 0);
+        input[..first.len()].copy_from_slice(&first);
+        let (mut from, mut to) = (0, first.len());
         let mut last_rx = Instant::now();
         loop {
             if shared.banned.borrow().contains(&key) {
@@ -369,7 +390,10 @@ impl Job {
                     }
                 };
                 match act {
-                    Act::Send(bytes) => {
+                    Act::Send(mut bytes) => {
+                        if let Some(rc4) = encrypt.as_mut() {
+                            rc4.apply(&mut bytes);
+                        }
                         if let Err(e) = stream.write_all(&bytes).await {
                             return End::Gone(format!("cannot send: {e}"));
                         }
@@ -409,6 +433,7 @@ impl Job {
             match timeout_at(until, stream.read(&mut input[to..])).await {
                 Ok(Ok(0)) => return End::Gone("closed the connection".into()),
                 Ok(Ok(n)) => {
+                    decrypt.apply(&mut input[to..to + n]);
                     to += n;
                     last_rx = Instant::now();
                 }

@@ -10,6 +10,7 @@ pub mod args;
 pub mod conn;
 pub mod dht;
 pub mod driver;
+pub mod encryption;
 pub mod http_tracker;
 pub mod io_thread;
 pub mod journal;
@@ -45,6 +46,7 @@ use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
 use self::dht::{DhtNode, DhtOptions, NodesFile};
 use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome, WebSeed};
+use self::encryption::Encryption;
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
 use self::parts::{parts_path, Parts};
@@ -207,6 +209,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
             c.listen,
             args.wait,
             dht.as_deref(),
+            c.encryption,
         )?;
         if found.fetched {
             eprintln!(
@@ -608,6 +611,10 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             announcer,
             listener,
             bind_ip: common.listen,
+            encryption: Encryption {
+                policy: common.encryption,
+                info_hash: info_hash.0,
+            },
             extra_peers: common.peers.clone(),
             exit_when_complete,
             keep_trying,

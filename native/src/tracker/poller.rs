@@ -12,6 +12,9 @@
 //! keeps its last known bitfield and is backed off by the registry. With `--store`, the due
 //! peers are this node's share of the shared registry's (see `store::poll`). Silence until the read time
 //! is over means no pieces: a peer without pieces and without the fast extension sends nothing.
+//!
+//! A peer that closes the plaintext handshake unanswered is dialled once more with MSE (RC4
+//! or plaintext, as it selects), so a peer that requires encryption can still be polled.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +34,8 @@ use super::bits::{set_bit, NewBits};
 use super::metrics::inc;
 use super::registry::{unix_now, PollTarget};
 use super::state::State;
+use crate::peer::encryption::{self, Encryption, Policy, ReadCipher, Secured};
+use enjambre_core::mse::Rc4;
 
 /// How long to keep listening after a `Have` when no bitfield-type message came: a peer that
 /// announces its pieces one `Have` at a time sends them back to back.
@@ -189,19 +194,105 @@ enum Learned {
     Bits(NewBits),
 }
 
-/// Dial one peer and learn its bitfield.
+/// Dial one peer and learn its bitfield: in plaintext, then with MSE when the peer closed
+/// the plaintext handshake.
 pub async fn poll_one(
     t: &PollTarget,
     peer_id: PeerId,
     times: PollTimes,
     max_len: u32,
 ) -> Result<NewBits, &'static str> {
-    let mut sock = match timeout(times.connect, TcpStream::connect(t.addr)).await {
-        Err(_) => return Err("connect timed out"),
-        Ok(Err(_)) => return Err("connect failed"),
-        Ok(Ok(s)) => s,
-    };
-    let _ = sock.set_nodelay(true);
+    let sock = dial(t.addr, times).await?;
+    match poll_over(Link::plain(sock), t, peer_id, times, max_len).await {
+        Err("closed before handshake") => {
+            let sock = dial(t.addr, times).await?;
+            let enc = Encryption {
+                policy: Policy::PreferEncrypted,
+                info_hash: t.info_hash.0,
+            };
+            let secured = match timeout(times.connect, encryption::initiate(sock, enc)).await {
+                Ok(Ok(s)) => s,
+                _ => return Err("closed before handshake, and the MSE exchange failed"),
+            };
+            debug!(addr = %t.addr, encrypted = secured.encrypted, "polling with MSE");
+            poll_over(Link::secured(secured), t, peer_id, times, max_len).await
+        }
+        r => r,
+    }
+}
+
+async fn dial(addr: SocketAddr, times: PollTimes) -> Result<TcpStream, &'static str> {
+    match timeout(times.connect, TcpStream::connect(addr)).await {
+        Err(_) => Err("connect timed out"),
+        Ok(Err(_)) => Err("connect failed"),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+/// A polled peer's socket, plaintext or after an MSE exchange.
+struct Link {
+    sock: TcpStream,
+    read: ReadCipher,
+    write: Option<Rc4>,
+    /// Bytes the exchange read past its end, decrypted: read first.
+    first: Vec<u8>,
+}
+
+impl Link {
+    fn plain(sock: TcpStream) -> Self {
+        Link {
+            sock,
+            read: ReadCipher::none(),
+            write: None,
+            first: Vec::new(),
+        }
+    }
+
+    fn secured(s: Secured) -> Self {
+        Link {
+            sock: s.stream,
+            read: s.read,
+            write: s.write,
+            first: s.first,
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.write.as_mut() {
+            Some(rc4) => {
+                let mut b = bytes.to_vec();
+                rc4.apply(&mut b);
+                self.sock.write_all(&b).await
+            }
+            None => self.sock.write_all(bytes).await,
+        }
+    }
+
+    /// Cancel-safe: nothing is consumed unless the read completes.
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.first.is_empty() {
+            let n = self.first.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.first[..n]);
+            self.first.drain(..n);
+            return Ok(n);
+        }
+        let n = self.sock.read(buf).await?;
+        self.read.apply(&mut buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Handshake over `sock` and learn the peer's bitfield.
+async fn poll_over(
+    mut sock: Link,
+    t: &PollTarget,
+    peer_id: PeerId,
+    times: PollTimes,
+    max_len: u32,
+) -> Result<NewBits, &'static str> {
     let ext = Extensions {
         fast: true,
         extended: true,

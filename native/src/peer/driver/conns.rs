@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enjambre_core::session::PeerHandle;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
 use super::{Driver, Input};
 use crate::peer::conn::{self, Outbox};
+use crate::peer::encryption::{self, Encryption, Secured};
 
 /// Socket read size.
 pub(super) const READ_BUF: usize = 128 * 1024;
@@ -85,16 +86,24 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
     }
 
-    /// Dial `addr` for `peer` (at most 10 s); the outcome comes back as an [`Input`].
+    /// Dial `addr` for `peer` (at most 10 s; 20 s when the policy dials with the key
+    /// exchange); the outcome comes back as an [`Input`].
     pub(super) fn dial(&mut self, peer: PeerHandle, addr: SocketAddr) {
         self.connecting.insert(peer);
         let tx = self.tx.clone();
         let bind = self.bind_ip;
+        let enc = self.encryption;
+        // The key exchange (and a plaintext redial after it) gets 10 s more.
+        let limit = Duration::from_secs(if enc.policy.dials_mse() { 20 } else { 10 });
         tokio::spawn(async move {
-            let r = tokio::time::timeout(Duration::from_secs(10), connect(addr, bind)).await;
+            let r = tokio::time::timeout(limit, encryption::dial(addr, bind, enc)).await;
             let _ = tx.send(match r {
                 Ok(Ok(stream)) => Input::Connected { peer, stream },
-                _ => Input::ConnectFailed { peer },
+                Ok(Err(e)) => {
+                    tracing::debug!(%addr, error = %e, "dial failed");
+                    Input::ConnectFailed { peer }
+                }
+                Err(_) => Input::ConnectFailed { peer },
             });
         });
     }
@@ -104,7 +113,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         &mut self,
         now: enjambre_core::Instant,
         peer: PeerHandle,
-        stream: TcpStream,
+        stream: Secured,
     ) {
         self.connecting.remove(&peer);
         if self.dead.remove(&peer) {
@@ -126,7 +135,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
     pub(super) fn accepted(
         &mut self,
         now: enjambre_core::Instant,
-        stream: TcpStream,
+        stream: Secured,
         addr: SocketAddr,
     ) {
         if self.shutdown_at.is_some() {
@@ -228,14 +237,24 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
     }
 
-    fn register(&mut self, peer: PeerHandle, stream: TcpStream) {
+    fn register(&mut self, peer: PeerHandle, secured: Secured) {
+        let Secured {
+            stream,
+            read,
+            write,
+            first,
+            encrypted,
+        } = secured;
         let _ = stream.set_nodelay(true);
         let ip = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
+        tracing::debug!(?ip, encrypted, "peer connected");
         let (r, w) = stream.into_split();
         let outbox = Arc::new(Outbox::default());
         let reader = tokio::spawn(conn::reader(
             peer,
             r,
+            read,
+            first,
             self.read_pool.clone(),
             self.down_limit.clone(),
             self.tx.clone(),
@@ -243,6 +262,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         let writer = tokio::spawn(conn::writer(
             peer,
             w,
+            write,
             outbox.clone(),
             self.storage.clone(),
             self.up_limit.clone(),
@@ -286,18 +306,38 @@ fn per_ip_limit(max_peers: usize) -> usize {
     max_peers.div_ceil(4).clamp(2, 8)
 }
 
-async fn connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    crate::peer::http_tracker::connect_from(addr, bind).await
-}
+/// Connections at most whose first bytes or key exchange are still awaited (each for 10 s at
+/// most): more are closed at once.
+const PENDING_ACCEPTS: usize = 64;
 
-/// Hand every accepted connection to the loop; never ends on its own (aborted at shutdown).
-pub(super) async fn accept_loop(listener: TcpListener, tx: UnboundedSender<Input>) {
+/// Hand every accepted connection to the loop once its first bytes say plaintext or its key
+/// exchange is done (each in a task of its own); never ends on its own (aborted at shutdown).
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    enc: Encryption,
+    tx: UnboundedSender<Input>,
+) {
+    let pending = Arc::new(tokio::sync::Semaphore::new(PENDING_ACCEPTS));
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
-                if tx.send(Input::Accepted { stream, addr }).is_err() {
+                if tx.is_closed() {
                     return;
                 }
+                let Ok(permit) = pending.clone().try_acquire_owned() else {
+                    tracing::debug!(%addr, "refused: too many connections still handshaking");
+                    continue;
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    match encryption::accept(stream, enc).await {
+                        Ok(stream) => {
+                            let _ = tx.send(Input::Accepted { stream, addr });
+                        }
+                        Err(e) => tracing::debug!(%addr, error = %e, "refused"),
+                    }
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enjambre_core::session::{preset, PeerHandle, Resume};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -39,6 +38,7 @@ use tokio::time::Instant;
 use self::conns::{Conn, Pending};
 use super::announce::{AnnounceError, AnnounceParams, Announced};
 use super::conn::ConnEvent;
+use super::encryption::{Encryption, Secured};
 use super::io_thread::{IoDone, IoOp};
 use super::journal::Mark;
 use super::pool::BufPool;
@@ -73,11 +73,11 @@ pub enum Input {
     /// From the storage threads, in order.
     Io(Vec<IoDone>),
     /// An outbound connection is up.
-    Connected { peer: PeerHandle, stream: TcpStream },
+    Connected { peer: PeerHandle, stream: Secured },
     /// An outbound connection failed.
     ConnectFailed { peer: PeerHandle },
     /// Someone connected to us.
-    Accepted { stream: TcpStream, addr: SocketAddr },
+    Accepted { stream: Secured, addr: SocketAddr },
     /// The announcer's result.
     Announced(Result<Announced, AnnounceError>),
     /// Peers a DHT lookup found.
@@ -170,6 +170,7 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     down_limit: Arc<RateLimit>,
     up_limit: Arc<RateLimit>,
     bind_ip: Option<IpAddr>,
+    encryption: Encryption,
     progress: Progress,
     // How the run ends (`shutdown`).
     exit_when_complete: bool,

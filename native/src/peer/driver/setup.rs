@@ -10,6 +10,8 @@ use std::sync::Arc;
 use enjambre_core::session::MIN_OUTPUT_BUF;
 use enjambre_core::InfoHash;
 use tokio::net::TcpListener;
+
+use crate::peer::encryption::Encryption;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -41,6 +43,8 @@ pub struct DriveSetup {
     pub listener: TcpListener,
     /// Source address for outbound connections (the `--listen` address when given).
     pub bind_ip: Option<IpAddr>,
+    /// The `--encryption` policy and the torrent it keys exchanges with.
+    pub encryption: Encryption,
     /// Peers given on the command line.
     pub extra_peers: Vec<SocketAddr>,
     /// Stop once complete (`get` without `--seed`).
@@ -95,7 +99,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         let dht_task = setup
             .dht
             .map(|(node, ih)| tokio::spawn(dht::dht_loop(node, ih, port, tx.clone())));
-        let accept_task = tokio::spawn(conns::accept_loop(setup.listener, tx.clone()));
+        let accept_task = tokio::spawn(conns::accept_loop(
+            setup.listener,
+            setup.encryption,
+            tx.clone(),
+        ));
         let has_trackers = !setup.announcer.is_empty();
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
         let announce_task = tokio::spawn(announce::announce_loop(
@@ -140,6 +148,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             down_limit: Arc::new(RateLimit::new(setup.down_limit)),
             up_limit: Arc::new(RateLimit::new(setup.up_limit)),
             bind_ip: setup.bind_ip,
+            encryption: setup.encryption,
             progress: setup.progress,
             exit_when_complete: setup.exit_when_complete,
             keep_trying: setup.keep_trying,

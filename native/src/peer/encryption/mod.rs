@@ -1,0 +1,62 @@
+//! Message Stream Encryption on our sockets: the `--encryption` policy, the key exchange run
+//! on a fresh connection (dialled or accepted) before the session sees it, and the RC4
+//! streams the reader and writer tasks apply afterwards. The session only ever sees
+//! plaintext.
+
+mod cipher;
+mod exchange;
+
+pub use cipher::ReadCipher;
+pub use exchange::{accept, dial, initiate, Secured};
+
+use enjambre_core::mse::Methods;
+
+/// Whether connections are encrypted (`--encryption`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Never: MSE handshakes are refused, connections dialled in plaintext.
+    Plaintext,
+    /// Accept both; dial in plaintext; when a peer offers both methods, choose plaintext.
+    #[default]
+    PreferPlaintext,
+    /// Accept both; dial with MSE (RC4 chosen when offered), falling back to plaintext when the
+    /// key exchange fails.
+    PreferEncrypted,
+    /// Only RC4-encrypted connections, both ways: plaintext handshakes are refused.
+    Require,
+}
+
+impl Policy {
+    /// Whether an incoming plaintext BitTorrent handshake is taken.
+    pub fn accepts_plaintext(self) -> bool {
+        self != Policy::Require
+    }
+
+    /// Whether an incoming MSE key exchange is answered.
+    pub fn accepts_mse(self) -> bool {
+        self != Policy::Plaintext
+    }
+
+    /// Whether connections we dial start with the key exchange.
+    pub fn dials_mse(self) -> bool {
+        matches!(self, Policy::PreferEncrypted | Policy::Require)
+    }
+
+    /// The payload methods offered and accepted in a key exchange.
+    pub fn methods(self) -> Methods {
+        if self == Policy::Require {
+            Methods::RC4
+        } else {
+            Methods::BOTH
+        }
+    }
+}
+
+/// What a connection needs to run the key exchange: the policy and the torrent.
+#[derive(Clone, Copy, Debug)]
+pub struct Encryption {
+    /// The policy.
+    pub policy: Policy,
+    /// The torrent's info-hash: the exchange's SKEY.
+    pub info_hash: [u8; 20],
+}
