@@ -24,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use super::announce::{AnnounceParams, AnnounceTimeouts, Announcer};
+use super::args::CommonArgs;
 use super::dht::DhtNode;
 use super::encryption::{self, Encryption, Policy, Secured};
 use super::layout::stored_name;
@@ -68,18 +69,17 @@ pub fn is_magnet(source: &Path) -> bool {
 
 /// Turn `link` into a `.torrent` in `output`: one saved there by an earlier run for the same
 /// info-hash, or the info dictionary fetched from the peers that the link's trackers, its
-/// `x.pe` peers, `extra` peers and the DHT give. `port` is announced as ours; `wait` keeps
-/// trying.
+/// `x.pe` peers, the `--peer`s of `common` and the DHT give, dialled with its encryption policy
+/// from its `--listen` address; its `--port` is announced as ours; `wait` keeps trying.
 pub fn resolve(
     link: &str,
     output: &Path,
-    extra: &[SocketAddr],
-    port: u16,
-    source: Option<std::net::IpAddr>,
+    common: &CommonArgs,
     wait: bool,
     dht: Option<&DhtNode>,
-    policy: Policy,
 ) -> Result<Resolved, Failure> {
+    let (extra, port, source, policy) =
+        (&common.peers, common.port, common.listen, common.encryption);
     let m = Magnet::parse(link).map_err(|e| Failure::new(2, e.to_string()))?;
     let mut buf = vec![0u8; link.len()];
     let mut peers = Vec::new();

@@ -201,16 +201,7 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         let link = args.torrent.to_string_lossy().into_owned();
         let c = &args.common;
         dht = start_dht(c);
-        let found = magnet::resolve(
-            &link,
-            &args.output,
-            &c.peers,
-            c.port,
-            c.listen,
-            args.wait,
-            dht.as_deref(),
-            c.encryption,
-        )?;
+        let found = magnet::resolve(&link, &args.output, c, args.wait, dht.as_deref())?;
         if found.fetched {
             eprintln!(
                 "metadata fetched; the torrent is kept in {}",
