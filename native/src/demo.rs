@@ -160,7 +160,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
             .arg(&torrent)
             .arg("--data")
             .arg(&data)
-            .args(["--listen", ip, "--port", "0"])
+            .args(["--listen", ip, "--port", "0", "--no-dht"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -187,6 +187,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
             "0",
             "--max-download-rate",
             &args.rate.to_string(),
+            "--no-dht",
         ])
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())

@@ -303,6 +303,13 @@ fn with_open_file_limit(cmd: &Command, files: u32) -> Command {
         .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
         .arg(cmd.get_program())
         .args(cmd.get_args());
+    // The command's environment too (ENJAMBRE_NO_DHT among it: no DHT in tests).
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
     sh
 }
 
