@@ -525,3 +525,17 @@ fn a_node_cut_off_from_redis_stops_polling_says_so_and_resumes_when_it_returns()
         a.log()
     );
 }
+
+/// The same over one Redis (see `redis_support::kill`).
+#[test]
+fn a_node_killed_during_a_download_leaves_the_others_answering_and_polling() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let url = redis.url();
+    redis_support::kill::node_killed_during_a_download(|args| {
+        let mut all = vec!["--store", url.as_str()];
+        all.extend_from_slice(args);
+        Tracker::start(&all)
+    });
+}
