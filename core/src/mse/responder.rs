@@ -107,11 +107,7 @@ impl Responder {
     /// Bytes received past the end of the exchange: the IA then the payload stream, still as
     /// they came over the wire.
     pub fn leftover(&self) -> &[u8] {
-        if self.is_done() {
-            self.rx.as_slice()
-        } else {
-            &[]
-        }
+        side::leftover(self.is_done(), &self.rx)
     }
 
     /// The streams that carry the payload, once done (and [`Responder::transmit`] is sent).

@@ -50,6 +50,15 @@ pub(super) fn receive<S: Side>(
     }
 }
 
+/// What `rx` holds past the exchange's end, once it is done.
+pub(super) fn leftover(done: bool, rx: &Buf<RX>) -> &[u8] {
+    if done {
+        rx.as_slice()
+    } else {
+        &[]
+    }
+}
+
 /// The streams that carry the payload, once the exchange chose `method`.
 pub(super) fn established(
     method: Option<Method>,

@@ -206,7 +206,14 @@ impl Drop for Redis {
 }
 
 /// An announce to `t` that succeeded, retried for up to 10 s while the store is not ready.
-pub fn announce_ok(t: &Tracker, ih: &InfoHash, n: u32, port: u16, left: u64, extra: &str) -> Vec<u8> {
+pub fn announce_ok(
+    t: &Tracker,
+    ih: &InfoHash,
+    n: u32,
+    port: u16,
+    left: u64,
+    extra: &str,
+) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let body = t.announce(ih, &peer_id(n), port, left, extra);
