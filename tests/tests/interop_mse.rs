@@ -2,8 +2,8 @@
 //! `enjambre get --encryption require` downloads from a Transmission seed, and `enjambre seed
 //! --encryption require` serves a Transmission leech. Transmission never dials loopback peers,
 //! so on loopback our side dials it (`--peer`) and Transmission answers the key exchange; across
-//! two network namespaces Transmission finds our seed through the tracker and starts the key
-//! exchange itself. Each copy is byte-identical.
+//! two network namespaces (in `interop_serve.rs`) Transmission finds our seed through the
+//! tracker and starts the key exchange itself. Each copy is byte-identical.
 
 use std::time::Duration;
 
