@@ -10,37 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use peer_support::{
-    create, data, enjambre, free_port, info_hash, libtorrent, run, wait_listening, Background,
+    create, data, enjambre, first_line, free_port, info_hash, libtorrent, lt_session, run,
+    wait_listening, Background,
 };
-
-const SCRIPT: &str = r#"
-import sys, time, libtorrent as lt
-mode, torrent, save, iface, peer = sys.argv[1:6]
-s = lt.session({'listen_interfaces': iface, 'enable_dht': False, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False, 'allow_multiple_connections_per_ip': True,
-                'alert_mask': 0})
-if mode == 'magnet':
-    p = lt.parse_magnet_uri(torrent)
-    p.save_path = save
-    mode = 'leech'
-else:
-    p = {'ti': lt.torrent_info(torrent), 'save_path': save}
-if mode == 'seed':
-    p['flags'] = lt.torrent_flags.seed_mode
-h = s.add_torrent(p)
-if peer != '-':
-    host, port = peer.rsplit(':', 1)
-    h.connect_peer((host, int(port)))
-print('ready', s.listen_port(), flush=True)
-deadline = time.time() + 90
-while time.time() < deadline:
-    st = h.status()
-    if mode == 'leech' and st.is_seeding:
-        print('done', flush=True)
-        sys.exit(0)
-    time.sleep(0.1)
-sys.exit(1)
-"#;
 
 fn python(
     mode: &str,
@@ -49,23 +21,7 @@ fn python(
     iface: &str,
     peer: &str,
 ) -> Child {
-    Command::new("/usr/bin/python3")
-        .args(["-c", SCRIPT, mode])
-        .arg(torrent)
-        .arg(save)
-        .args([iface, peer])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3")
-}
-
-fn first_line(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line
+    lt_session(mode, torrent, save, iface, peer, "{}")
 }
 
 fn fixture(dir: &Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {

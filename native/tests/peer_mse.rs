@@ -14,65 +14,29 @@ use std::time::Duration;
 
 use enjambre_core::mse::{Initiator, Methods};
 use peer_support::{
-    create, data, enjambre, free_port, libtorrent, run, wait_listening, Background,
+    create, data, enjambre, first_line, free_port, libtorrent, lt_session, run, wait_listening,
+    Background,
 };
+
+fn libtorrent_forced(mode: &str, torrent: &Path, save: &Path, iface: &str, peer: &str) -> Child {
+    libtorrent_mse(mode, torrent, save, iface, peer, 2)
+}
 
 /// A libtorrent session that accepts and dials only MSE connections, with payload methods
 /// `level` (2: RC4 only; 3: RC4 or plaintext).
-const LIBTORRENT: &str = r#"
-import sys, time, libtorrent as lt
-mode, torrent, save, iface, peer, level = sys.argv[1:7]
-s = lt.session({'listen_interfaces': iface, 'enable_dht': False, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False, 'allow_multiple_connections_per_ip': True,
-                'out_enc_policy': 0, 'in_enc_policy': 0, 'allowed_enc_level': int(level),
-                'prefer_rc4': level == '2',
-                'alert_mask': 0})
-p = {'ti': lt.torrent_info(torrent), 'save_path': save}
-if mode == 'seed':
-    p['flags'] = lt.torrent_flags.seed_mode
-h = s.add_torrent(p)
-if peer != '-':
-    host, port = peer.rsplit(':', 1)
-    h.connect_peer((host, int(port)))
-print('ready', s.listen_port(), flush=True)
-deadline = time.time() + 90
-while time.time() < deadline:
-    if mode == 'leech' and h.status().is_seeding:
-        print('done', flush=True)
-        sys.exit(0)
-    time.sleep(0.1)
-sys.exit(1)
-"#;
-
-fn libtorrent_forced(mode: &str, torrent: &Path, save: &Path, iface: &str, peer: &str) -> Child {
-    libtorrent_mse(mode, torrent, save, iface, peer, "2")
-}
-
 fn libtorrent_mse(
     mode: &str,
     torrent: &Path,
     save: &Path,
     iface: &str,
     peer: &str,
-    level: &str,
+    level: u8,
 ) -> Child {
-    Command::new("/usr/bin/python3")
-        .args(["-c", LIBTORRENT, mode])
-        .arg(torrent)
-        .arg(save)
-        .args([iface, peer, level])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3")
-}
-
-fn first_line(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line
+    let settings = format!(
+        r#"{{"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": {level}, "prefer_rc4": {}}}"#,
+        level == 2
+    );
+    lt_session(mode, torrent, save, iface, peer, &settings)
 }
 
 fn installed(bin: &str) -> bool {
@@ -244,7 +208,7 @@ fn a_default_seed_answers_a_key_exchange_offering_both_with_plaintext() {
         &out,
         &format!("127.0.0.4:{}", free_port()),
         &format!("127.0.0.1:{port}"),
-        "3",
+        3,
     );
     assert!(first_line(&mut leech).starts_with("ready"));
     let done = first_line(&mut leech);

@@ -4,6 +4,7 @@
 //! served with a store yet.
 
 mod bridge_support;
+mod peer_support;
 mod redis_support;
 mod tracker_support;
 

@@ -471,3 +471,71 @@ fn a_node_started_before_redis_serves_and_registers_its_torrents_once_redis_is_u
         (Some(true), Some(4))
     );
 }
+
+#[test]
+fn a_node_cut_off_from_redis_stops_polling_says_so_and_resumes_when_it_returns() {
+    let Some(mut redis) = Redis::start(true) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "cut", 8);
+    let path = torrent.to_str().unwrap();
+    let url = redis.url();
+    let a = Tracker::start(&[
+        "--store",
+        &url,
+        "--torrent",
+        path,
+        "--poll-interval",
+        "1",
+        "--poll-grace",
+        "0",
+        "--node-timeout",
+        "3",
+    ]);
+    wait_metric(&a, "enjambre_tracker_store_nodes", 1);
+    let peer = FakePeer::start("127.0.0.61".into());
+    peer.announce(&a, &ih, 1);
+    let polled = |from: Instant, secs: u64| {
+        std::thread::sleep(Duration::from_secs(secs));
+        peer.polls_since(from).len()
+    };
+    assert!(polled(Instant::now(), 3) >= 1, "never polled:\n{}", a.log());
+
+    // Cut off: it cannot know its share, so it polls nobody, and says so.
+    redis.kill();
+    wait_metric(&a, "enjambre_tracker_store_up", 0);
+    wait_metric(&a, "enjambre_tracker_store_polling", 0);
+    // A poll already under way may finish; none starts after that.
+    std::thread::sleep(Duration::from_secs(1));
+    let cut = Instant::now();
+    assert_eq!(polled(cut, 4), 0, "polled while cut off:\n{}", a.log());
+    assert!(
+        a.log().contains("registry store unavailable"),
+        "{}",
+        a.log()
+    );
+
+    // Back (its append-only file kept the peer): polling resumes by itself.
+    redis.restart();
+    wait_metric(&a, "enjambre_tracker_store_polling", 1);
+    assert!(
+        polled(Instant::now(), 4) >= 1,
+        "no polls after Redis returned:\n{}",
+        a.log()
+    );
+}
+
+/// The same over one Redis (see `redis_support::kill`).
+#[test]
+fn a_node_killed_during_a_download_leaves_the_others_answering_and_polling() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let url = redis.url();
+    redis_support::kill::node_killed_during_a_download(|args| {
+        let mut all = vec!["--store", url.as_str()];
+        all.extend_from_slice(args);
+        Tracker::start(&all)
+    });
+}

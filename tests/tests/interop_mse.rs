@@ -2,14 +2,13 @@
 //! `enjambre get --encryption require` downloads from a Transmission seed, and `enjambre seed
 //! --encryption require` serves a Transmission leech. Transmission never dials loopback peers,
 //! so on loopback our side dials it (`--peer`) and Transmission answers the key exchange; across
-//! two network namespaces Transmission finds our seed through the tracker and starts the key
-//! exchange itself. Each copy is byte-identical.
+//! two network namespaces (in `interop_serve.rs`) Transmission finds our seed through the
+//! tracker and starts the key exchange itself. Each copy is byte-identical.
 
 use std::time::Duration;
 
 use enjambre_tests::clients::enjambre::{Peer, PeerOpts, Tracker};
 use enjambre_tests::clients::fixture::Fixture;
-use enjambre_tests::clients::netns;
 use enjambre_tests::clients::transmission::{self, Transmission};
 use enjambre_tests::clients::{assert_same_file, have, loopback, Scratch};
 
@@ -74,57 +73,3 @@ fn a_transmission_leech_that_requires_encryption_downloads_from_enjambre() {
     assert_same_file(&fx.file_in(&out), &fx.bytes, "Transmission leech");
 }
 
-#[test]
-fn a_transmission_leech_that_requires_encryption_dials_enjambre_across_namespaces() {
-    if !have("transmission") {
-        return;
-    }
-    let pair = match netns::Pair::new() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("skipped: cannot create network namespaces here ({e})");
-            return;
-        }
-    };
-    let dir = Scratch::new("mse-transmission-netns");
-    let args = [
-        "--interval",
-        "2",
-        "--min-interval",
-        "1",
-        "--poll-interval",
-        "0",
-    ];
-    let t = Tracker::start_in(dir.path(), Some(&pair.b), (pair.ip_b, 0).into(), &args);
-    let fx = Fixture::new(
-        &dir,
-        "mse-transmission-netns",
-        4 * MIB,
-        64 * 1024,
-        &[t.announce_url()],
-    );
-    let data = fx.seed_dir("enjambre-seed");
-    let opts = PeerOpts {
-        ip: pair.ip_b,
-        netns: Some(pair.b.clone()),
-        extra: vec!["--encryption".into(), "require".into()],
-        ..PeerOpts::default()
-    };
-    let _seed = Peer::seed(
-        "enjambre-seed",
-        &fx.dir,
-        &fx.torrent,
-        &fx.file_in(&data),
-        opts,
-    );
-    let o = transmission::Opts {
-        ip: pair.ip_a,
-        netns: Some(pair.a.clone()),
-        ..required()
-    };
-    let mut tr = Transmission::start("transmission-leech", &fx.dir, o);
-    let out = fx.empty_dir("transmission-out");
-    let id = tr.add(&fx.torrent, &out);
-    tr.wait_complete(id, Duration::from_secs(60));
-    assert_same_file(&fx.file_in(&out), &fx.bytes, "Transmission leech");
-}

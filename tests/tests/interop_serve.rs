@@ -212,8 +212,8 @@ fn enjambre_seed_dials_and_serves_a_transmission_leech() {
 
 /// Transmission in namespace A, `enjambre tracker` and `enjambre seed` in namespace B, joined by
 /// a veth pair: Transmission learns the seed's (non-loopback) address from the tracker and dials
-/// it, with Transmission's `encryption` setting `encryption`.
-fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
+/// it, with Transmission's `encryption` setting `encryption` and `seed_args` given to the seed.
+fn transmission_leech_across_namespaces(scenario: &str, encryption: u8, seed_args: &[&str]) {
     if !have("transmission") {
         return;
     }
@@ -239,6 +239,7 @@ fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
     let opts = PeerOpts {
         ip: pair.ip_b,
         netns: Some(pair.b.clone()),
+        extra: seed_args.iter().map(|a| a.to_string()).collect(),
         ..PeerOpts::default()
     };
     let s = Peer::seed(
@@ -269,12 +270,23 @@ fn transmission_leech_across_namespaces(scenario: &str, encryption: u8) {
 
 #[test]
 fn a_transmission_leech_preferring_plaintext_finds_enjambre_seed_across_namespaces() {
-    transmission_leech_across_namespaces("serve-transmission-netns-plain", 0);
+    transmission_leech_across_namespaces("serve-transmission-netns-plain", 0, &[]);
 }
 
 #[test]
 fn a_default_transmission_leech_finds_enjambre_seed_across_namespaces() {
-    transmission_leech_across_namespaces("serve-transmission-netns", 1);
+    transmission_leech_across_namespaces("serve-transmission-netns", 1, &[]);
+}
+
+/// Transmission with `encryption: 2` (required) dials our seed, which requires it too: the key
+/// exchange is Transmission's to start.
+#[test]
+fn a_transmission_leech_that_requires_encryption_dials_enjambre_across_namespaces() {
+    transmission_leech_across_namespaces(
+        "mse-transmission-netns",
+        2,
+        &["--encryption", "require"],
+    );
 }
 
 /// A connection to `to` from the loopback address of `from`, sending a handshake for `fx`'s

@@ -23,6 +23,7 @@ mod initiator;
 mod keys;
 pub mod rc4;
 mod responder;
+mod side;
 #[cfg(test)]
 mod tests;
 

@@ -4,10 +4,9 @@ use super::buf::{find, Buf};
 use super::dh::{shared_secret, KEY_LEN, PRIVATE_LEN};
 use super::keys;
 use super::rc4::Rc4;
+use super::side::{self, Side, RX};
 use super::{Established, Method, Methods, MseError, PAD_MAX, VC};
 
-/// Receive room: the longest stretch parsed at once is PadA and HASH('req1', S) (532 bytes).
-const RX: usize = 640;
 /// Send room: Yb and PadB, then step 4 (14 bytes, no PadD).
 const TX: usize = KEY_LEN + PAD_MAX + 14;
 
@@ -97,58 +96,23 @@ impl Responder {
         if let State::Failed(e) = self.state {
             return Err(e);
         }
-        let mut taken = 0;
-        loop {
-            if matches!(self.state, State::Done(_)) {
-                return Ok(taken);
-            }
-            let pushed = self.rx.push(&input[taken..]);
-            taken += pushed;
-            let before = self.rx.len();
-            if let Err(e) = self.step(&mut lookup) {
-                self.state = State::Failed(e);
-                return Err(e);
-            }
-            let stalled = self.rx.len() == before && !matches!(self.state, State::Done(_));
-            if stalled && self.rx.len() == RX {
-                // Unreachable within the spec's bounds; refused rather than stuck.
-                self.state = State::Failed(MseError::NoSync);
-                return Err(MseError::NoSync);
-            }
-            if stalled && pushed == 0 {
-                return Ok(taken);
-            }
-        }
+        side::receive(self, input, |s| s.step(&mut lookup))
     }
 
     /// Whether the exchange finished.
     pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Done(_))
+        self.done().is_some()
     }
 
     /// Bytes received past the end of the exchange: the IA then the payload stream, still as
     /// they came over the wire.
     pub fn leftover(&self) -> &[u8] {
-        if self.is_done() {
-            self.rx.as_slice()
-        } else {
-            &[]
-        }
+        side::leftover(self.is_done(), &self.rx)
     }
 
     /// The streams that carry the payload, once done (and [`Responder::transmit`] is sent).
     pub fn established(&self) -> Option<Established> {
-        let State::Done(method) = self.state else {
-            return None;
-        };
-        let (encrypt, decrypt) = self.streams.clone()?;
-        Some(Established {
-            method,
-            info_hash: self.info_hash,
-            encrypt,
-            decrypt,
-            ia_len: self.ia_len,
-        })
+        side::established(self.done(), &self.streams, self.info_hash, self.ia_len)
     }
 
     fn step<F>(&mut self, lookup: &mut F) -> Result<(), MseError>
@@ -253,5 +217,22 @@ impl Responder {
 
     fn decrypt(&mut self, buf: &mut [u8]) {
         self.streams.as_mut().expect("keys set").1.apply(buf);
+    }
+}
+
+impl Side for Responder {
+    fn done(&self) -> Option<Method> {
+        match self.state {
+            State::Done(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn fail(&mut self, e: MseError) {
+        self.state = State::Failed(e);
+    }
+
+    fn rx(&mut self) -> &mut Buf<RX> {
+        &mut self.rx
     }
 }

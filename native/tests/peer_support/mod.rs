@@ -2,6 +2,9 @@
 //! torrents, find free ports, and stop what a test started.
 #![allow(dead_code)]
 
+
+pub mod lt_session;
+pub use lt_session::{first_line, lt_session};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,8 @@ use enjambre_core::InfoHash;
 
 use crate::tracker_support::{self, bbytes, bdecode, compact_ports, peer_id, Tracker};
 
+pub mod kill;
+
 /// The peers' ports of an announce reply, sorted; panics on a failure reason.
 pub fn ports_of(body: &[u8]) -> Vec<u16> {
     let v = bdecode(body);
@@ -200,5 +202,30 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// An announce to `t` that succeeded, retried for up to 10 s while the store is not ready.
+pub fn announce_ok(
+    t: &Tracker,
+    ih: &InfoHash,
+    n: u32,
+    port: u16,
+    left: u64,
+    extra: &str,
+) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = t.announce(ih, &peer_id(n), port, left, extra);
+        if bbytes(&bdecode(&body), "failure reason").is_none() {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            String::from_utf8_lossy(&body),
+            t.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
