@@ -72,4 +72,3 @@ fn a_transmission_leech_that_requires_encryption_downloads_from_enjambre() {
     tr.wait_complete(id, Duration::from_secs(60));
     assert_same_file(&fx.file_in(&out), &fx.bytes, "Transmission leech");
 }
-

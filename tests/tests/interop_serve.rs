@@ -282,11 +282,7 @@ fn a_default_transmission_leech_finds_enjambre_seed_across_namespaces() {
 /// exchange is Transmission's to start.
 #[test]
 fn a_transmission_leech_that_requires_encryption_dials_enjambre_across_namespaces() {
-    transmission_leech_across_namespaces(
-        "mse-transmission-netns",
-        2,
-        &["--encryption", "require"],
-    );
+    transmission_leech_across_namespaces("mse-transmission-netns", 2, &["--encryption", "require"]);
 }
 
 /// A connection to `to` from the loopback address of `from`, sending a handshake for `fx`'s

@@ -2,7 +2,6 @@
 //! torrents, find free ports, and stop what a test started.
 #![allow(dead_code)]
 
-
 pub mod lt_session;
 pub use lt_session::{first_line, lt_session};
 use std::io::Read;
