@@ -4,14 +4,13 @@
 
 mod peer_support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
+use peer_support::lt_session::{first_line, lt_session};
 use peer_support::{
-    create, data, enjambre, first_line, free_port, info_hash, libtorrent, lt_session, run,
-    wait_listening, Background,
+    create, data, enjambre, free_port, info_hash, libtorrent, run, wait_listening, Background,
 };
 
 fn python(

@@ -6,16 +6,16 @@
 
 mod peer_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use enjambre_core::mse::{Initiator, Methods};
+use peer_support::lt_session::{first_line, lt_session};
 use peer_support::{
-    create, data, enjambre, first_line, free_port, libtorrent, lt_session, run, wait_listening,
-    Background,
+    create, data, enjambre, free_port, libtorrent, run, wait_listening, Background,
 };
 
 fn libtorrent_forced(mode: &str, torrent: &Path, save: &Path, iface: &str, peer: &str) -> Child {

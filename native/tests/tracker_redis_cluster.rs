@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use enjambre_core::InfoHash;
 use redis_support::{announce_ok, metric, ports_of, wait_metric, FakePeer};
-use tracker_support::{bbytes, bdecode, bint, peer_id, Tracker};
+use tracker_support::{bdecode, bint, peer_id, Tracker};
 
 /// Three `redis-server` masters joined into one cluster, killed on drop.
 struct Cluster {

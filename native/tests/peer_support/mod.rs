@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod lt_session;
-pub use lt_session::{first_line, lt_session};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

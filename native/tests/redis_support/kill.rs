@@ -10,7 +10,7 @@ use enjambre_core::InfoHash;
 
 use super::{announce_ok, metric, ports_of, wait_metric};
 use crate::peer_support;
-use crate::tracker_support::{bbytes, bdecode, peer_id, Tracker};
+use crate::tracker_support::Tracker;
 
 const LT_LEECH: &str = r#"
 import sys, time, libtorrent as lt
