@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use enjambre_tests::clients::enjambre::{Peer, PeerOpts, Tracker};
+use enjambre_tests::clients::enjambre::{Peer, PeerOpts};
 use enjambre_tests::clients::fixture::Fixture;
 use enjambre_tests::clients::transmission::{self, Transmission};
 use enjambre_tests::clients::{assert_same_file, have, loopback, Scratch};

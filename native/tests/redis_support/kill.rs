@@ -196,7 +196,6 @@ pub fn node_killed_during_a_download(node: impl Fn(&[&str]) -> Tracker) {
 }
 
 /// A child process killed on drop (also on a failed assertion).
-
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
