@@ -435,6 +435,71 @@ fn three_nodes_divide_the_polling_and_take_over_a_killed_ones_share() {
 }
 
 #[test]
+fn the_scan_for_due_peers_reads_only_what_is_due_and_a_late_peer_is_polled_at_once() {
+    let Some(redis) = Redis::start(false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, ih) = tracker_support::write_torrent(dir.path(), "due", 8);
+    let url = redis.url();
+    let node = Tracker::start(&[
+        "--store",
+        &url,
+        "--torrent",
+        torrent.to_str().unwrap(),
+        "--poll-interval",
+        "60",
+        "--poll-grace",
+        "0",
+    ]);
+    wait_metric(&node, "enjambre_tracker_store_nodes", 1);
+    let early = FakePeer::start("127.0.0.30".into());
+    early.announce(&node, &ih, 1);
+    wait_metric(&node, "enjambre_tracker_polls_ok_total", 1);
+    // Polled: the torrent is next due in a minute, and that is what the index says.
+    std::thread::sleep(Duration::from_millis(500));
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let score: f64 = redis
+        .query(&["ZSCORE", "enj:{index}:due", &ih.to_string()])
+        .parse()
+        .unwrap();
+    assert!(
+        (unix + 55.0..unix + 62.0).contains(&score),
+        "next due {score} at {unix}"
+    );
+    // Three seconds of scans with nothing due read no torrent's peers, bitfields or meta, and
+    // claim nothing (before the index, every scan read every torrent).
+    redis.query(&["CONFIG", "RESETSTAT"]);
+    std::thread::sleep(Duration::from_secs(3));
+    for command in ["hgetall", "hmget", "evalsha", "eval"] {
+        assert_eq!(redis.calls(command), 0, "{command} while nothing is due");
+    }
+    assert!(
+        redis.calls("zrangebyscore") >= 2,
+        "the node scans the index"
+    );
+    // A peer new to the torrent lowers its score: polled at once, not a minute later.
+    let late = FakePeer::start("127.0.0.31".into());
+    let from = Instant::now();
+    late.announce(&node, &ih, 2);
+    wait_metric(&node, "enjambre_tracker_polls_ok_total", 2);
+    let polled = late.polls_since(from);
+    assert_eq!(polled.len(), 1);
+    assert!(
+        polled[0] - from < Duration::from_secs(3),
+        "{:?}",
+        polled[0] - from
+    );
+    assert!(
+        early.polls_since(from).is_empty(),
+        "the first peer waits its minute"
+    );
+}
+
+#[test]
 fn a_node_started_before_redis_serves_and_registers_its_torrents_once_redis_is_up() {
     let Some(mut redis) = Redis::start(false) else {
         return;

@@ -190,6 +190,29 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Run one command with the `redis` crate and return its reply as text (`INFO`'s lines,
+    /// a score, …).
+    pub fn query(&self, args: &[&str]) -> String {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut c = client.get_connection().unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let v: Option<String> = cmd.query(&mut c).unwrap();
+        v.unwrap_or_default()
+    }
+
+    /// How many times Redis ran `command` since its statistics were last reset.
+    pub fn calls(&self, command: &str) -> u64 {
+        let info = self.query(&["INFO", "commandstats"]);
+        let head = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&head))
+            .and_then(|l| l.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// A tracker node on this store, not polling.
     pub fn node(&self, extra: &[&str]) -> Tracker {
         let url = self.url();

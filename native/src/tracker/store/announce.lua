@@ -2,15 +2,16 @@
 -- peers, store or remove the asker, count a completion, check a reported bitfield, and pick
 -- peers at random for the reply.
 --
--- KEYS: seeders, leechers, peers, bits, meta, done, watched, fails (see keys.rs).
+-- KEYS: seeders, leechers, peers, bits, meta, done, watched, fails, due (see keys.rs).
 -- ARGV: member, record, now, deadline, ttl, seed (1/0), event (0 none, 1 started,
 -- 2 completed, 3 stopped), numwant, bitfield bytes ('' = none), store (1/0),
 -- only registered (1/0), max peers per torrent, poll grace (seconds before a new peer's
 -- first poll), peer ids wanted (1/0).
 -- Reply: {'ok', seeders, leechers, completed, warning, fresh, watched, asker's bits record,
--- pieces, stride, left, member1, record1, member2, record2, ...} (records '' when peer ids are
--- not wanted) or {'refused'}.
+-- pieces, stride, left, first poll (unix second, 0 = the asker was listed already), member1,
+-- record1, member2, record2, ...} (records '' when peer ids are not wanted) or {'refused'}.
 local S, L, P, B, M, D, W, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local Z = KEYS[9]
 local me, rec = ARGV[1], ARGV[2]
 local now, deadline, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local seed, event, want = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
@@ -28,6 +29,7 @@ local function drop(list)
     redis.call('HDEL', P, unpack(list))
     redis.call('HDEL', B, unpack(list))
     redis.call('HDEL', F, unpack(list))
+    redis.call('ZREM', Z, unpack(list))
     redis.call('SREM', D, unpack(list))
   end
 end
@@ -40,7 +42,7 @@ local was_leech = redis.call('ZSCORE', L, me)
 local known = was_seed or was_leech
 local n = redis.call('ZCARD', S) + redis.call('ZCARD', L)
 local fresh = (n == 0) and 1 or 0
-local warning, left = '', 0
+local warning, left, first_poll = '', 0, 0
 if event == '3' then
   if known then
     drop({me})
@@ -123,9 +125,11 @@ if store then
   end
   redis.call('HSET', P, me, rec)
   if not known then
-    redis.call('HSET', F, me, string.format('%d:0', now + tonumber(ARGV[13])))
+    first_poll = now + tonumber(ARGV[13])
+    redis.call('HSET', F, me, string.format('%d:0', first_poll))
+    redis.call('ZADD', Z, first_poll, me)
   end
-  for _, k in ipairs({S, L, P, B, D, F}) do
+  for _, k in ipairs({S, L, P, B, D, F, Z}) do
     redis.call('EXPIRE', k, ttl)
   end
 end
@@ -136,7 +140,8 @@ if redis.call('HGET', M, 'registered') ~= '1' and completed == 0 and redis.call(
 end
 
 local reply = {'ok', redis.call('ZCARD', S), redis.call('ZCARD', L), completed, warning, fresh,
-  redis.call('EXISTS', W), redis.call('HGET', B, me) or '', pieces or '', stride or '', left}
+  redis.call('EXISTS', W), redis.call('HGET', B, me) or '', pieces or '', stride or '', left,
+  first_poll}
 if event ~= '3' then
   local function pick(z, k)
     if k <= 0 then

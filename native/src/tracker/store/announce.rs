@@ -1,5 +1,6 @@
-//! An announce against the store: one script call (see `announce.lua`), plus one `SADD` to the
-//! torrent index for a torrent's first peer, plus a `PUBLISH` to its live feed while watched.
+//! An announce against the store: one script call (see `announce.lua`), plus, in one round trip,
+//! an `SADD` to the torrent index for a torrent's first peer and a `ZADD` to the index of due
+//! torrents for a peer new to it, plus a `PUBLISH` to its live feed while watched.
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ struct Reply {
     pieces: Option<u32>,
     stride: usize,
     left: bool,
+    /// The asker's first poll (unix second) when it is new to the torrent, else 0.
+    first_poll: u32,
 }
 
 impl Store {
@@ -85,16 +88,28 @@ impl Store {
             return Ok(Err(Refusal::Unregistered));
         }
         let r = parse(&items)?;
-        if r.fresh && who == Asker::Register && a.event != Event::Stopped {
-            redis::cmd("SADD")
-                .arg(keys::INDEX)
-                .arg(a.info_hash.to_string())
-                .exec_async(&mut self.conn())
-                .await?;
+        let index = r.fresh && who == Asker::Register && a.event != Event::Stopped;
+        if index || r.first_poll > 0 {
+            // Both keys share the `{index}` slot: one pipeline. The due index only ever gets
+            // an earlier time here (`LT`): the scan raises it again after claiming.
+            let hex = a.info_hash.to_string();
+            let mut pipe = redis::pipe();
+            if index {
+                pipe.sadd(keys::INDEX, &hex).ignore();
+            }
+            if r.first_poll > 0 {
+                pipe.cmd("ZADD")
+                    .arg(keys::DUE)
+                    .arg("LT")
+                    .arg(r.first_poll)
+                    .arg(&hex)
+                    .ignore();
+            }
+            pipe.exec_async(&mut self.conn()).await?;
         }
         let mut rng = rand::random::<u64>() | 1;
         let mut found = Vec::new();
-        for pair in items[11..].chunks_exact(2) {
+        for pair in items[12..].chunks_exact(2) {
             let (Value::BulkString(m), Value::BulkString(pr)) = (&pair[0], &pair[1]) else {
                 continue;
             };
@@ -171,7 +186,7 @@ fn bytes(v: &Value) -> &[u8] {
 }
 
 fn parse(items: &[Value]) -> Result<Reply, StoreError> {
-    if items.len() < 11 || bytes(&items[0]) != b"ok" {
+    if items.len() < 12 || bytes(&items[0]) != b"ok" {
         return Err(StoreError::Reply("announce: short reply"));
     }
     let num = |v: &Value| std::str::from_utf8(bytes(v)).ok()?.parse::<u64>().ok();
@@ -189,5 +204,6 @@ fn parse(items: &[Value]) -> Result<Reply, StoreError> {
         pieces: num(&items[8]).and_then(|n| u32::try_from(n).ok()),
         stride: num(&items[9]).unwrap_or(0) as usize,
         left: int(&items[10])? == 1,
+        first_poll: int(&items[11])?.clamp(0, i64::from(u32::MAX)) as u32,
     })
 }

@@ -14,6 +14,11 @@ pub const PREFIX: &str = "enj";
 /// totals of `/metrics` walk. Members whose torrent expired are dropped when found.
 pub const INDEX: &str = "enj:{index}:torrents";
 
+/// The torrents whose earliest next poll is due: sorted set of info-hash (hex) scored by the
+/// smallest score of that torrent's [`TorrentKeys::due`] (or lower: a torrent found with nothing
+/// due is rescored). A node's scan for due peers reads this and then only the due torrents.
+pub const DUE: &str = "enj:{index}:due";
+
 /// The keys of one torrent, all in the slot of its hash tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorrentKeys {
@@ -31,8 +36,11 @@ pub struct TorrentKeys {
     pub done: String,
     /// Present while some node serves this torrent's live feed (expires by itself).
     pub watched: String,
-    /// Poll bookkeeping: hash of member → consecutive failed polls.
+    /// Poll bookkeeping: hash of member → `<next poll unix>:<consecutive failed polls>`.
     pub fails: String,
+    /// The same next poll times as a sorted set (member scored by its next poll), so a scan
+    /// reads only the peers that are due.
+    pub due: String,
     /// The live feed's pub/sub channel.
     pub feed: String,
 }
@@ -50,12 +58,13 @@ impl TorrentKeys {
             done: format!("{tag}:done"),
             watched: format!("{tag}:watched"),
             fails: format!("{tag}:fails"),
+            due: format!("{tag}:due"),
             feed: format!("{tag}:feed"),
         }
     }
 
     /// The keys the announce script takes, in its `KEYS` order.
-    pub fn script_keys(&self) -> [&str; 8] {
+    pub fn script_keys(&self) -> [&str; 9] {
         [
             &self.seeders,
             &self.leechers,
@@ -65,6 +74,7 @@ impl TorrentKeys {
             &self.done,
             &self.watched,
             &self.fails,
+            &self.due,
         ]
     }
 }
@@ -110,6 +120,7 @@ mod tests {
         let other = TorrentKeys::of(&InfoHash([0xac; 20]));
         assert_ne!(hash_tag(&other.peers), hash_tag(&k.peers));
         assert_eq!(hash_tag(INDEX), "index");
+        assert_eq!(hash_tag(DUE), "index");
     }
 
     #[test]

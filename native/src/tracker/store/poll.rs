@@ -21,7 +21,19 @@ use super::{Store, StoreError};
 use crate::tracker::bits::{Arena, Have, NewBits, Source};
 use crate::tracker::registry::{PollTarget, SwarmEvent};
 
-type Hash = HashMap<Vec<u8>, Vec<u8>>;
+/// A torrent's piece count and bitfield stride, when known.
+type Meta = (Option<u32>, Option<usize>);
+
+/// Due torrents read per scan: a scan stops early anyway once it has `max` peers.
+const DUE_TORRENTS_PER_SCAN: usize = 1024;
+
+/// A score in a script's reply: a number as text, or nothing (`None`).
+fn score(v: Option<&Value>) -> Option<f64> {
+    match v {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
 
 /// A peer's poll entry: when it is next due, and its consecutive failed polls.
 pub fn parse_entry(v: &[u8]) -> (u32, u8) {
@@ -39,6 +51,13 @@ impl Store {
 
     /// Collect up to `max` peers of this node's share that are due for a poll, and push their
     /// next poll out by one interval. Nothing while this node is cut off from the store.
+    ///
+    /// Reads only what is due: the torrents whose earliest next poll has come (`keys::DUE`),
+    /// and of each, the peers whose next poll has come (`TorrentKeys::due`); never the whole
+    /// registry. After claiming, the torrent is rescored with its new earliest next poll, then
+    /// that earliest time is read again: an announce that added a peer meanwhile lowered the
+    /// score after this write (it writes after its script) or is seen by the read, so no due
+    /// peer is left unindexed.
     pub async fn due_polls(
         &self,
         now: u32,
@@ -51,8 +70,13 @@ impl Store {
         let me = self.nodes.as_ref().map(|n| n.id.as_str()).unwrap_or("");
         let step = self.poll_step();
         let dl = self.deadline(now);
-        let hexes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys::INDEX)
+        let hexes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(keys::DUE)
+            .arg("-inf")
+            .arg(now)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(DUE_TORRENTS_PER_SCAN)
             .query_async(&mut self.conn())
             .await?;
         for hex in hexes {
@@ -60,72 +84,122 @@ impl Store {
                 break;
             }
             let Some(ih) = InfoHash::from_hex(&hex) else {
+                redis::cmd("ZREM")
+                    .arg(keys::DUE)
+                    .arg(&hex)
+                    .exec_async(&mut self.conn())
+                    .await?;
                 continue;
             };
             let k = TorrentKeys::of(&ih);
-            type Scan = (
-                Vec<Vec<u8>>,
-                Vec<Vec<u8>>,
-                Hash,
-                Hash,
-                (Option<u32>, Option<usize>),
-            );
-            let (seeders, leechers, fails, bits, (pieces, stride)): Scan = redis::pipe()
-                .zrangebyscore(&k.seeders, dl, "+inf")
-                .zrangebyscore(&k.leechers, dl, "+inf")
-                .hgetall(&k.fails)
-                .hgetall(&k.bits)
+            // Other nodes' due peers come first as often as this node's: read as many more as
+            // there are nodes.
+            let want = (max - out.len()).saturating_mul(live.len().max(1));
+            let (members, (pieces, stride)): (Vec<Vec<u8>>, Meta) = redis::pipe()
+                .cmd("ZRANGEBYSCORE")
+                .arg(&k.due)
+                .arg("-inf")
+                .arg(now)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(want)
                 .hmget(&k.meta, &["pieces", "stride"])
                 .query_async(&mut self.conn())
                 .await?;
             let stride = stride.unwrap_or(0);
-            // This node's due peers as read; the claim script then takes, in one step, those
-            // no other node claimed meanwhile.
-            let mut due: Vec<(&[u8], bool)> = Vec::new();
-            let all = seeders.iter().map(|m| (m, true));
-            for (m, seed) in all.chain(leechers.iter().map(|m| (m, false))) {
-                if out.len() + due.len() >= max {
-                    break;
-                }
-                let Some(addr) = keys::parse_member(m) else {
-                    continue;
-                };
-                // Shares go by IP address: all polls to one address come from one node, which
-                // spaces them (`--poll-spacing`) as a single tracker does.
-                if owner(&live, addr.ip().to_canonical().to_string().as_bytes()) != Some(me) {
-                    continue;
-                }
-                let (next, _) = fails.get(m).map_or((0, 0), |e| parse_entry(e));
-                if next <= now {
-                    due.push((m, seed));
-                }
-            }
-            if due.is_empty() {
-                continue;
-            }
+            // Shares go by IP address: all polls to one address come from one node, which
+            // spaces them (`--poll-spacing`) as a single tracker does. Members that no longer
+            // parse are handed to the script too, which drops them from the due set.
+            let mine = members.iter().filter(|m| {
+                keys::parse_member(m).is_none_or(|a| {
+                    owner(&live, a.ip().to_canonical().to_string().as_bytes()) == Some(me)
+                })
+            });
             let mut inv = self.claim_script.prepare_invoke();
-            inv.key(&k.fails).key(&k.seeders).key(&k.leechers);
-            inv.arg(now).arg(step);
-            for (m, _) in &due {
-                inv.arg(*m);
+            inv.key(&k.fails)
+                .key(&k.seeders)
+                .key(&k.leechers)
+                .key(&k.due)
+                .key(&k.bits);
+            inv.arg(now).arg(step).arg(dl);
+            let mut any = false;
+            for m in mine.take(max - out.len()) {
+                inv.arg(m.as_slice());
+                any = true;
             }
-            let seeds: std::collections::HashSet<&[u8]> =
-                due.iter().filter(|d| d.1).map(|d| d.0).collect();
-            let claimed: Vec<Vec<u8>> = inv.invoke_async(&mut self.conn()).await?;
-            for m in claimed {
-                let Some(addr) = keys::parse_member(&m) else {
-                    continue;
-                };
-                let seed = seeds.contains(m.as_slice());
-                let b = bits.get(&m).and_then(|b| BitsRecord::decode(b));
-                if needs_poll(seed, b.as_ref(), pieces, now, step) {
-                    out.push(PollTarget {
-                        info_hash: ih,
-                        addr,
-                        stride,
-                    });
-                    self.lock_pieces().insert(ih, (pieces, stride));
+            // With nothing of this node's due, the torrent's score is left to the nodes whose
+            // peers are due (or to the next scan, once the shares move).
+            let earliest = if any {
+                let v: Vec<Value> = inv.invoke_async(&mut self.conn()).await?;
+                for c in v.get(1..).unwrap_or(&[]).chunks_exact(3) {
+                    let (Value::BulkString(m), Value::Int(seed)) = (&c[0], &c[1]) else {
+                        continue;
+                    };
+                    let Some(addr) = keys::parse_member(m) else {
+                        continue;
+                    };
+                    let b = match &c[2] {
+                        Value::BulkString(b) => BitsRecord::decode(b),
+                        _ => None,
+                    };
+                    if needs_poll(*seed == 1, b.as_ref(), pieces, now, step) {
+                        out.push(PollTarget {
+                            info_hash: ih,
+                            addr,
+                            stride,
+                        });
+                        self.lock_pieces().insert(ih, (pieces, stride));
+                    }
                 }
+                Some(score(v.first()))
+            } else if members.is_empty() {
+                Some(self.earliest(&k).await?)
+            } else {
+                None
+            };
+            if let Some(earliest) = earliest {
+                self.rescore(&hex, &k, earliest).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The earliest next poll in a torrent's due set (`None` when it has none).
+    async fn earliest(&self, k: &TorrentKeys) -> Result<Option<f64>, StoreError> {
+        let first: Vec<(Vec<u8>, f64)> = redis::cmd("ZRANGE")
+            .arg(&k.due)
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(first.first().map(|f| f.1))
+    }
+
+    /// Set a torrent's score in the due index to `earliest` (or drop it when nothing is left to
+    /// poll), then read its earliest next poll again and lower the score if an announce added
+    /// an earlier one in between.
+    async fn rescore(
+        &self,
+        hex: &str,
+        k: &TorrentKeys,
+        earliest: Option<f64>,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd(if earliest.is_some() { "ZADD" } else { "ZREM" });
+        cmd.arg(keys::DUE);
+        if let Some(t) = earliest {
+            cmd.arg(t);
+        }
+        cmd.arg(hex).exec_async(&mut self.conn()).await?;
+        if let Some(again) = self.earliest(k).await? {
+            if earliest.is_none_or(|t| again < t) {
+                redis::cmd("ZADD")
+                    .arg(keys::DUE)
+                    .arg("LT")
+                    .arg(again)
+                    .arg(hex)
+                    .exec_async(&mut self.conn())
+                    .await?;
             }
         }
         Ok(())
@@ -182,6 +256,7 @@ impl Store {
         ] {
             inv.key(key);
         }
+        inv.key(&k.due);
         inv.arg(&me).arg(rec).arg(now).arg(self.poll_step());
         let v: Vec<Value> = inv.invoke_async(&mut self.conn()).await?;
         let int = |i: usize| match v.get(i) {

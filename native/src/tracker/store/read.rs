@@ -288,9 +288,12 @@ impl Store {
             }
         }
         if !gone.is_empty() {
-            redis::cmd("SREM")
-                .arg(keys::INDEX)
-                .arg(&gone)
+            // Both keys share the `{index}` slot.
+            redis::pipe()
+                .srem(keys::INDEX, &gone)
+                .ignore()
+                .zrem(keys::DUE, &gone)
+                .ignore()
                 .exec_async(&mut self.conn())
                 .await?;
         }
