@@ -8,3 +8,25 @@ pub mod http;
 pub mod source;
 
 pub use files::WebFiles;
+
+use super::driver::WebSeed;
+use super::Torrent;
+
+impl Torrent {
+    /// The web seeds (BEP 19) with their files' URLs; one whose URLs cannot be written is
+    /// skipped with a warning.
+    pub(super) fn web_seeds(&self) -> Vec<WebSeed> {
+        let urls = enjambre_core::metainfo::web_seeds(self.bytes);
+        let files = urls.filter_map(|url| match WebFiles::new(&self.meta, url) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!("{e}: skipped");
+                None
+            }
+        });
+        let info_hash = self.meta.info_hash;
+        (files.enumerate())
+            .map(|(n, f)| WebSeed::new(n, f, info_hash))
+            .collect()
+    }
+}
