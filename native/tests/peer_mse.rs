@@ -1,7 +1,8 @@
 //! Message stream encryption against the clients that insist on it: libtorrent with forced
 //! encryption (RC4 only) and aria2 with `--bt-require-crypto`, each as a seed enjambre downloads
 //! from and as a leech that downloads from enjambre, with `--encryption require` on our side.
-//! Byte-identical every way. Plus the refusals: `plaintext` answers no key exchange, `require`
+//! Byte-identical every way; and the default policy, whose plaintext dial such a seed closes,
+//! dialling it again with MSE. Plus the refusals: `plaintext` answers no key exchange, `require`
 //! no plaintext handshake. A client that is not installed is skipped.
 
 mod peer_support;
@@ -146,6 +147,48 @@ fn a_magnet_link_is_resolved_and_downloaded_from_a_libtorrent_seed_that_forces_e
     let _ = seed.wait();
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(out.join("mag.bin")).unwrap() == bytes);
+}
+
+#[test]
+fn a_default_get_dials_a_libtorrent_seed_that_forces_encryption_again_with_mse() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "fb.bin", 3_000_000, &[]);
+    let port = free_port();
+    let mut seed = libtorrent_forced(
+        "seed",
+        &torrent,
+        file.parent().unwrap(),
+        &format!("127.0.0.2:{port}"),
+        "-",
+    );
+    assert!(first_line(&mut seed).starts_with("ready"));
+    // No --encryption: prefer-plaintext dials in plaintext, which the seed closes unanswered.
+    let out = dir.path().join("out");
+    let o = run(
+        enjambre()
+            .env(
+                "RUST_LOG",
+                "enjambre::peer::driver::conns=debug,enjambre::peer::driver::fallback=debug",
+            )
+            .arg("get")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.3", "--port", "0"])
+            .args(["--peer", &format!("127.0.0.2:{port}")]),
+        Duration::from_secs(60),
+    );
+    let _ = seed.kill();
+    let _ = seed.wait();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("dialling again with MSE"), "{log}");
+    assert!(log.contains("encrypted=true"), "{log}");
+    assert!(std::fs::read(out.join("fb.bin")).unwrap() == bytes);
 }
 
 #[test]
