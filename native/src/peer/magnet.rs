@@ -16,7 +16,7 @@ use enjambre_core::magnet::{self, Magnet};
 use enjambre_core::metadata::{
     FetchConfig, FetchOutput, MetadataAssembler, MetadataFetch, FETCH_RX_LEN,
 };
-use enjambre_core::metainfo::{write_torrent_with_info, Metainfo};
+use enjambre_core::metainfo::{is_web_url, write_torrent_with_info, Metainfo};
 use enjambre_core::tracker::AnnounceEvent;
 use enjambre_core::{InfoHash, PeerId};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -55,6 +55,9 @@ pub struct Resolved {
     pub torrent: PathBuf,
     /// The peers the link names (`x.pe`), for the session to dial too.
     pub peers: Vec<SocketAddr>,
+    /// The web seeds the link names (`ws`, decoded), for the session to fetch from too once
+    /// the torrent is known.
+    pub web_seeds: Vec<String>,
     /// Whether it was fetched now (rather than found from an earlier run).
     pub fetched: bool,
 }
@@ -69,8 +72,9 @@ pub fn is_magnet(source: &Path) -> bool {
 
 /// Turn `link` into a `.torrent` in `output`: one saved there by an earlier run for the same
 /// info-hash, or the info dictionary fetched from the peers that the link's trackers, its
-/// `x.pe` peers, the `--peer`s of `common` and the DHT give, dialled with its encryption policy
-/// from its `--listen` address; its `--port` is announced as ours; `wait` keeps trying.
+/// `x.pe` peers, the `--peer`s of `common` and the DHT give (never from its web seeds, which
+/// serve files the metadata describes), dialled with its encryption policy from its `--listen`
+/// address; its `--port` is announced as ours; `wait` keeps trying.
 pub fn resolve(
     link: &str,
     output: &Path,
@@ -106,19 +110,44 @@ pub fn resolve(
             ),
         }
     }
+    let mut web_seeds: Vec<String> = Vec::new();
+    for raw in m.web_seeds() {
+        match magnet::decode(raw, &mut buf).map(|b| String::from_utf8(b.to_vec())) {
+            Ok(Ok(url)) if is_web_url(&url) => {
+                if !web_seeds.contains(&url) {
+                    web_seeds.push(url);
+                }
+            }
+            _ => tracing::warn!(
+                web_seed = raw,
+                "the magnet link names a web seed that is no http(s) URL"
+            ),
+        }
+    }
     if let Some(torrent) = find_saved(output, m.info_hash) {
         return Ok(Resolved {
             torrent,
             peers,
+            web_seeds,
             fetched: false,
         });
     }
+    // Web seeds serve the files, whose names and sizes are in the metadata: they cannot give it.
+    let no_metadata_from_web_seeds = if web_seeds.is_empty() {
+        ""
+    } else {
+        "; the link's web seeds (`ws=`) serve the files only once the metadata is known: a \
+         peer must give it first"
+    };
     let known: Vec<SocketAddr> = peers.iter().chain(extra).copied().collect();
     if known.is_empty() && trackers.is_empty() && dht.is_none() {
         return Err(Failure::new(
             2,
-            "the magnet link names no tracker and no peer, and the DHT is off: \
-             give a tracker (`tr=`) or a peer (`--peer`), or leave the DHT on",
+            format!(
+                "the magnet link names no tracker and no peer, and the DHT is off: give a \
+                 tracker (`tr=`) or a peer (`--peer`), or leave the DHT on{}",
+                no_metadata_from_web_seeds
+            ),
         ));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -133,11 +162,15 @@ pub fn resolve(
         wait,
         policy,
     };
-    let info = runtime.block_on(job.fetch(known, &trackers, dht))?;
+    let info = (runtime.block_on(job.fetch(known, &trackers, dht))).map_err(|f| {
+        let message = format!("{}{no_metadata_from_web_seeds}", f.message);
+        Failure::new(f.code, message)
+    })?;
     let torrent = save(output, &info, &trackers)?;
     Ok(Resolved {
         torrent,
         peers,
+        web_seeds,
         fetched: true,
     })
 }

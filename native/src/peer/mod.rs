@@ -112,6 +112,8 @@ struct Torrent {
     meta: Metainfo<'static>,
     /// The whole `.torrent` (for what `meta` does not keep, such as web seeds).
     bytes: &'static [u8],
+    /// Web seeds named elsewhere: a magnet link's `ws=`.
+    more_web_seeds: Vec<String>,
 }
 
 impl Torrent {
@@ -121,7 +123,11 @@ impl Torrent {
         let meta = Metainfo::parse(bytes).map_err(|e| {
             Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
         })?;
-        Ok(Torrent { meta, bytes })
+        Ok(Torrent {
+            meta,
+            bytes,
+            more_web_seeds: Vec::new(),
+        })
     }
 
     fn geometry(&self) -> Geometry {
@@ -179,6 +185,7 @@ impl Torrent {
 fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let mut dht = None;
+    let mut link_web_seeds = Vec::new();
     if magnet::is_magnet(&args.torrent) {
         let link = args.torrent.to_string_lossy().into_owned();
         let c = &args.common;
@@ -192,8 +199,10 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         }
         args.common.peers.extend(found.peers);
         args.torrent = found.torrent;
+        link_web_seeds = found.web_seeds;
     }
-    let torrent = Torrent::load(&args.torrent)?;
+    let mut torrent = Torrent::load(&args.torrent)?;
+    torrent.more_web_seeds = link_web_seeds;
     let dht = dht_for(&torrent, &args.common, dht);
     let files = torrent.layout(None, false)?;
     let selection = Selection {
