@@ -2,8 +2,9 @@
 //! encryption (RC4 only) and aria2 with `--bt-require-crypto`, each as a seed enjambre downloads
 //! from and as a leech that downloads from enjambre, with `--encryption require` on our side.
 //! Byte-identical every way; and the default policy, whose plaintext dial such a seed closes,
-//! dialling it again with MSE. Plus the refusals: `plaintext` answers no key exchange, `require`
-//! no plaintext handshake. A client that is not installed is skipped.
+//! dialling it again with MSE (for the data, and for a magnet link's metadata). Plus the
+//! refusals: `plaintext` answers no key exchange, `require` no plaintext handshake. A client
+//! that is not installed is skipped.
 
 mod peer_support;
 
@@ -189,6 +190,48 @@ fn a_default_get_dials_a_libtorrent_seed_that_forces_encryption_again_with_mse()
     assert!(log.contains("dialling again with MSE"), "{log}");
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(out.join("fb.bin")).unwrap() == bytes);
+}
+
+#[test]
+fn a_default_get_of_a_magnet_link_fetches_the_metadata_from_a_seed_that_forces_encryption() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "fbm.bin", 2_000_000, &[]);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=fbm.bin",
+        peer_support::info_hash(&torrent)
+    );
+    let port = free_port();
+    let mut seed = libtorrent_forced(
+        "seed",
+        &torrent,
+        file.parent().unwrap(),
+        &format!("127.0.0.2:{port}"),
+        "-",
+    );
+    assert!(first_line(&mut seed).starts_with("ready"));
+    // No --encryption: the metadata fetch's plaintext dial is closed too, and made again.
+    let out = dir.path().join("out");
+    let o = run(
+        enjambre()
+            .env("RUST_LOG", "enjambre::peer::magnet=debug")
+            .arg("get")
+            .arg(&magnet)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.3", "--port", "0"])
+            .args(["--peer", &format!("127.0.0.2:{port}")]),
+        Duration::from_secs(60),
+    );
+    let _ = seed.kill();
+    let _ = seed.wait();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("dialling again with MSE"), "{log}");
+    assert!(std::fs::read(out.join("fbm.bin")).unwrap() == bytes);
 }
 
 #[test]

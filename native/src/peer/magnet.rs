@@ -26,7 +26,7 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use super::announce::{AnnounceParams, AnnounceTimeouts, Announcer};
 use super::args::CommonArgs;
 use super::dht::DhtNode;
-use super::encryption::{self, Encryption, Policy, Secured};
+use super::encryption::{self, Encryption, Opening, Policy, Secured};
 use super::layout::stored_name;
 use super::sha1::FastSha1;
 use super::Failure;
@@ -246,6 +246,8 @@ enum End {
     Ban(String),
     /// Nothing learnt from it (refused, silent, lacks the metadata).
     Gone(String),
+    /// As `Gone`, before the peer sent a byte: a plaintext dial is made again with MSE.
+    Unanswered(String),
 }
 
 impl Job {
@@ -317,7 +319,7 @@ impl Job {
                         tracing::warn!(%addr, %why, "banned for the metadata it sent");
                         reasons.insert(addr, why);
                     }
-                    End::Gone(why) => {
+                    End::Gone(why) | End::Unanswered(why) => {
                         shared.asm.borrow_mut().forget(key);
                         tracing::debug!(%addr, %why, "no metadata from this peer");
                         reasons.insert(addr, why);
@@ -382,16 +384,47 @@ impl Job {
         } else {
             CONNECT_TIMEOUT
         };
+        let secured = match timeout(limit, dial).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return End::Gone(format!("cannot connect: {e}")),
+            Err(_) => return End::Gone("no answer to connect".into()),
+        };
+        let plaintext = secured.opening == Opening::Plaintext;
+        match self.ask_over(secured, key, shared).await {
+            // Closed unanswered, as a peer that requires encryption closes it: dialled again
+            // with MSE, once.
+            End::Unanswered(_) if plaintext && self.policy.falls_back() => {
+                let why = "plaintext handshake closed unanswered; dialling again with MSE";
+                tracing::debug!(%addr, "{why}");
+                shared.asm.borrow_mut().forget(key);
+                let dial = encryption::redial_with_mse(addr, self.source, self.info_hash.0);
+                match timeout(CONNECT_TIMEOUT * 3, dial).await {
+                    Ok(Ok(s)) => self.ask_over(s, key, shared).await,
+                    Ok(Err(e)) => End::Gone(format!("closed the connection, and MSE failed: {e}")),
+                    Err(_) => End::Gone("closed the connection, and MSE got no answer".into()),
+                }
+            }
+            end => end,
+        }
+    }
+
+    /// Ask for the metadata over one connection; [`End::Unanswered`] when it ends before the
+    /// peer sent a byte.
+    async fn ask_over(&self, secured: Secured, key: u32, shared: &Shared) -> End {
         let Secured {
             mut stream,
             read: mut decrypt,
             write: mut encrypt,
             first,
             ..
-        } = match timeout(limit, dial).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return End::Gone(format!("cannot connect: {e}")),
-            Err(_) => return End::Gone("no answer to connect".into()),
+        } = secured;
+        let mut heard = !first.is_empty();
+        let ended = |heard: bool, why: String| {
+            if heard {
+                End::Gone(why)
+            } else {
+                End::Unanswered(why)
+            }
         };
         let mut config = FetchConfig::new(self.peer_id);
         config.listen_port = Some(self.port);
@@ -428,7 +461,7 @@ impl Job {
                             rc4.apply(&mut bytes);
                         }
                         if let Err(e) = stream.write_all(&bytes).await {
-                            return End::Gone(format!("cannot send: {e}"));
+                            return ended(heard, format!("cannot send: {e}"));
                         }
                     }
                     Act::Mismatch(peers) => {
@@ -464,13 +497,14 @@ impl Job {
                 continue;
             }
             match timeout_at(until, stream.read(&mut input[to..])).await {
-                Ok(Ok(0)) => return End::Gone("closed the connection".into()),
+                Ok(Ok(0)) => return ended(heard, "closed the connection".into()),
                 Ok(Ok(n)) => {
                     decrypt.apply(&mut input[to..to + n]);
                     to += n;
                     last_rx = Instant::now();
+                    heard = true;
                 }
-                Ok(Err(e)) => return End::Gone(format!("connection lost: {e}")),
+                Ok(Err(e)) => return ended(heard, format!("connection lost: {e}")),
                 Err(_) if Instant::now() >= idle_at => return End::Gone("silent".into()),
                 Err(_) => {}
             }

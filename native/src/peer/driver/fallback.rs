@@ -92,10 +92,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         self.redials.insert(peer, probe);
         let (tx, bind, info_hash) = (self.tx.clone(), self.bind_ip, self.encryption.info_hash);
         tokio::spawn(async move {
-            let dial = async {
-                let stream = crate::peer::http_tracker::connect_from(addr, bind).await?;
-                encryption::initiate_after_plaintext(stream, info_hash).await
-            };
+            let dial = encryption::redial_with_mse(addr, bind, info_hash);
             let r = tokio::time::timeout(REDIAL_LIMIT, dial).await;
             let _ = tx.send(match r {
                 Ok(Ok(stream)) => Input::Redialled { peer, stream },

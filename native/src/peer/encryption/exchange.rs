@@ -129,6 +129,17 @@ pub async fn initiate_after_plaintext(
     initiate(stream, enc).await
 }
 
+/// Dial `addr` again with the key exchange, after a plaintext handshake there was closed
+/// unanswered (see [`initiate_after_plaintext`]).
+pub async fn redial_with_mse(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    info_hash: [u8; 20],
+) -> io::Result<Secured> {
+    let stream = crate::peer::http_tracker::connect_from(addr, bind).await?;
+    initiate_after_plaintext(stream, info_hash).await
+}
+
 /// Take an accepted connection: a plaintext handshake or an MSE exchange, as `enc.policy`
 /// allows (refused otherwise).
 pub async fn accept(mut stream: TcpStream, enc: Encryption) -> io::Result<Secured> {

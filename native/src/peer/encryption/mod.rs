@@ -7,7 +7,7 @@ mod cipher;
 mod exchange;
 
 pub use cipher::ReadCipher;
-pub use exchange::{accept, dial, dial_as, initiate_after_plaintext, Secured};
+pub use exchange::{accept, dial, dial_as, initiate_after_plaintext, redial_with_mse, Secured};
 
 use enjambre_core::mse::Methods;
 
