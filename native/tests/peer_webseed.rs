@@ -398,3 +398,20 @@ fn a_magnet_links_web_seed_delivers_once_a_slow_seed_gave_the_metadata() {
         "served {served} in {requests}"
     );
 }
+
+#[test]
+fn a_magnet_link_with_a_web_seed_and_no_peer_says_the_web_seed_cannot_give_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&ws={}",
+        "0123456789abcdef0123456789abcdef01234567",
+        encoded("http://127.0.0.1:9/data.bin"),
+    );
+    let o = run(
+        enjambre().arg("get").arg(&magnet).arg("-o").arg(dir.path()),
+        Duration::from_secs(30),
+    );
+    let log = output(&o);
+    assert_eq!(o.status.code(), Some(2), "{log}");
+    assert!(log.contains("web seeds (`ws=`)"), "{log}");
+}
