@@ -1,8 +1,11 @@
 //! Message stream encryption against the clients that insist on it: libtorrent with forced
 //! encryption (RC4 only) and aria2 with `--bt-require-crypto`, each as a seed enjambre downloads
 //! from and as a leech that downloads from enjambre, with `--encryption require` on our side.
-//! Byte-identical every way. Plus the refusals: `plaintext` answers no key exchange, `require`
-//! no plaintext handshake. A client that is not installed is skipped.
+//! Byte-identical every way; and the default policy, whose plaintext dial such a seed closes,
+//! dialling it again with MSE (for the data, and for a magnet link's metadata); each
+//! preference's other way against our own seeds that refuse its first. Plus the refusals:
+//! `plaintext` answers no key exchange, `require` no plaintext handshake. A client that is not
+//! installed is skipped.
 
 mod peer_support;
 
@@ -146,6 +149,144 @@ fn a_magnet_link_is_resolved_and_downloaded_from_a_libtorrent_seed_that_forces_e
     let _ = seed.wait();
     assert!(log.contains("encrypted=true"), "{log}");
     assert!(std::fs::read(out.join("mag.bin")).unwrap() == bytes);
+}
+
+#[test]
+fn a_default_get_dials_a_libtorrent_seed_that_forces_encryption_again_with_mse() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "fb.bin", 3_000_000, &[]);
+    let port = free_port();
+    let mut seed = libtorrent_forced(
+        "seed",
+        &torrent,
+        file.parent().unwrap(),
+        &format!("127.0.0.2:{port}"),
+        "-",
+    );
+    assert!(first_line(&mut seed).starts_with("ready"));
+    // No --encryption: prefer-plaintext dials in plaintext, which the seed closes unanswered.
+    let out = dir.path().join("out");
+    let o = run(
+        enjambre()
+            .env(
+                "RUST_LOG",
+                "enjambre::peer::driver::conns=debug,enjambre::peer::driver::fallback=debug",
+            )
+            .arg("get")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.3", "--port", "0"])
+            .args(["--peer", &format!("127.0.0.2:{port}")]),
+        Duration::from_secs(60),
+    );
+    let _ = seed.kill();
+    let _ = seed.wait();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("dialling again with MSE"), "{log}");
+    assert!(log.contains("encrypted=true"), "{log}");
+    assert!(std::fs::read(out.join("fb.bin")).unwrap() == bytes);
+}
+
+#[test]
+fn a_default_get_of_a_magnet_link_fetches_the_metadata_from_a_seed_that_forces_encryption() {
+    if !libtorrent() {
+        eprintln!("skipped: python3-libtorrent not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "fbm.bin", 2_000_000, &[]);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=fbm.bin",
+        peer_support::info_hash(&torrent)
+    );
+    let port = free_port();
+    let mut seed = libtorrent_forced(
+        "seed",
+        &torrent,
+        file.parent().unwrap(),
+        &format!("127.0.0.2:{port}"),
+        "-",
+    );
+    assert!(first_line(&mut seed).starts_with("ready"));
+    // No --encryption: the metadata fetch's plaintext dial is closed too, and made again.
+    let out = dir.path().join("out");
+    let o = run(
+        enjambre()
+            .env("RUST_LOG", "enjambre::peer::magnet=debug")
+            .arg("get")
+            .arg(&magnet)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.3", "--port", "0"])
+            .args(["--peer", &format!("127.0.0.2:{port}")]),
+        Duration::from_secs(60),
+    );
+    let _ = seed.kill();
+    let _ = seed.wait();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("dialling again with MSE"), "{log}");
+    assert!(std::fs::read(out.join("fbm.bin")).unwrap() == bytes);
+}
+
+/// `get` from our seed at `port` with `policy` (`None`: the default), logging its dials; returns
+/// its stderr once it succeeded.
+fn get_with(torrent: &Path, out: &Path, port: u16, policy: Option<&str>) -> String {
+    let mut cmd = enjambre();
+    cmd.env("RUST_LOG", "enjambre::peer=debug")
+        .arg("get")
+        .arg(torrent)
+        .arg("-o")
+        .arg(out)
+        .args(["--listen", "127.0.0.3", "--port", "0"])
+        .args(["--peer", &format!("127.0.0.1:{port}")]);
+    if let Some(p) = policy {
+        cmd.args(["--encryption", p]);
+    }
+    let o = run(&mut cmd, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    log
+}
+
+#[test]
+fn each_preference_dials_again_the_other_way_a_seed_that_refuses_its_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, file, torrent) = fixture(dir.path(), "w.bin", 1_000_000, &[]);
+    // Our seed requiring encryption closes the default plaintext dial: MSE next.
+    let port = free_port();
+    let mut seed = require_seed(&torrent, &file, "127.0.0.1", port);
+    wait_listening(port);
+    let out = dir.path().join("to-require");
+    let log = get_with(&torrent, &out, port, None);
+    seed.stop();
+    assert!(log.contains("dialling again with MSE"), "{log}");
+    assert!(log.contains("encrypted=true"), "{log}");
+    assert!(std::fs::read(out.join("w.bin")).unwrap() == bytes);
+    // Our seed refusing encryption closes the prefer-encrypted key exchange: plaintext next.
+    let port = free_port();
+    let mut seed = Background::spawn(
+        enjambre()
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&file)
+            .args(["--listen", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--encryption", "plaintext"]),
+    );
+    wait_listening(port);
+    let out = dir.path().join("to-plaintext");
+    let log = get_with(&torrent, &out, port, Some("prefer-encrypted"));
+    seed.stop();
+    assert!(log.contains("dialling again in plaintext"), "{log}");
+    assert!(log.contains("encrypted=false"), "{log}");
+    assert!(std::fs::read(out.join("w.bin")).unwrap() == bytes);
 }
 
 #[test]

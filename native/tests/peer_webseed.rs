@@ -3,7 +3,7 @@
 //! leech killed with SIGKILL in the middle that continues where it was; a web seed serving
 //! corrupt data, dropped while a seed completes the download; web seeds that answer what was
 //! not asked; a busy one (`503`, `Retry-After`); one over `https://`; a multi-file torrent's
-//! URLs.
+//! URLs; a magnet link's `ws=` used once a seed found through its tracker gave the metadata.
 
 mod peer_support;
 mod tls_support;
@@ -319,4 +319,99 @@ fn a_multi_file_torrent_is_fetched_from_its_directory_on_the_web_seed() {
         assert!(&got == bytes, "{name}");
     }
     assert_eq!(server.served(), 1000 * 1024 + 1);
+}
+
+/// `s` percent-encoded for a magnet link's value.
+fn encoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_magnet_links_web_seed_delivers_once_a_slow_seed_gave_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let tport = peer_support::free_tcp_udp_port();
+    let _tracker = Background::spawn(enjambre().args([
+        "tracker",
+        "--listen",
+        &format!("127.0.0.1:{tport}"),
+        "--poll-interval",
+        "0",
+    ]));
+    wait_listening(tport);
+    let announce = format!("http://127.0.0.1:{tport}/announce");
+    let srv = dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    let len = 4 * MIB;
+    let content = data(len as usize, 0x3a9);
+    std::fs::write(srv.join("data.bin"), &content).unwrap();
+    let server = WebSeed::start(&srv, Knobs::default());
+    // The torrent lists the tracker and no web seed: the link's `ws=` is the only one.
+    let torrent = peer_support::create(
+        &srv.join("data.bin"),
+        &dir.path().join("t.torrent"),
+        &[&announce],
+        PIECE,
+    );
+    // The seed gives the metadata, then 32 KiB/s: alone it would take two minutes.
+    let port = free_port();
+    let _seed = Background::spawn(
+        enjambre()
+            .arg("seed")
+            .arg(&torrent)
+            .arg("--data")
+            .arg(srv.join("data.bin"))
+            .args(["--listen", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--max-upload-rate", "32k"]),
+    );
+    wait_listening(port);
+    std::thread::sleep(Duration::from_millis(500));
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=data.bin&tr={}&ws={}",
+        peer_support::info_hash(&torrent),
+        encoded(&announce),
+        encoded(&server.url("data.bin")),
+    );
+    let out = dir.path().join("out");
+    // A port of its own: the metadata fetch announces it, and the tracker refuses port 0.
+    let o = run(
+        enjambre()
+            .arg("get")
+            .arg(&magnet)
+            .arg("-o")
+            .arg(&out)
+            .args(["--port", &free_port().to_string(), "--quiet"]),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", output(&o));
+    assert!(std::fs::read(out.join("data.bin")).unwrap() == content);
+    let (served, requests) = (server.served(), server.requests());
+    println!("the web seed served {served} of {len} bytes in {requests} range requests");
+    assert!(
+        requests > 0 && served >= len / 2,
+        "served {served} in {requests}"
+    );
+}
+
+#[test]
+fn a_magnet_link_with_a_web_seed_and_no_peer_says_the_web_seed_cannot_give_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&ws={}",
+        "0123456789abcdef0123456789abcdef01234567",
+        encoded("http://127.0.0.1:9/data.bin"),
+    );
+    let o = run(
+        enjambre().arg("get").arg(&magnet).arg("-o").arg(dir.path()),
+        Duration::from_secs(30),
+    );
+    let log = output(&o);
+    assert_eq!(o.status.code(), Some(2), "{log}");
+    assert!(log.contains("web seeds (`ws=`)"), "{log}");
 }

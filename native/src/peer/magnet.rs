@@ -16,7 +16,7 @@ use enjambre_core::magnet::{self, Magnet};
 use enjambre_core::metadata::{
     FetchConfig, FetchOutput, MetadataAssembler, MetadataFetch, FETCH_RX_LEN,
 };
-use enjambre_core::metainfo::{write_torrent_with_info, Metainfo};
+use enjambre_core::metainfo::{is_web_url, write_torrent_with_info, Metainfo};
 use enjambre_core::tracker::AnnounceEvent;
 use enjambre_core::{InfoHash, PeerId};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -26,7 +26,7 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use super::announce::{AnnounceParams, AnnounceTimeouts, Announcer};
 use super::args::CommonArgs;
 use super::dht::DhtNode;
-use super::encryption::{self, Encryption, Policy, Secured};
+use super::encryption::{self, Encryption, Opening, Policy, Secured};
 use super::layout::stored_name;
 use super::sha1::FastSha1;
 use super::Failure;
@@ -55,6 +55,9 @@ pub struct Resolved {
     pub torrent: PathBuf,
     /// The peers the link names (`x.pe`), for the session to dial too.
     pub peers: Vec<SocketAddr>,
+    /// The web seeds the link names (`ws`, decoded), for the session to fetch from too once
+    /// the torrent is known.
+    pub web_seeds: Vec<String>,
     /// Whether it was fetched now (rather than found from an earlier run).
     pub fetched: bool,
 }
@@ -69,8 +72,9 @@ pub fn is_magnet(source: &Path) -> bool {
 
 /// Turn `link` into a `.torrent` in `output`: one saved there by an earlier run for the same
 /// info-hash, or the info dictionary fetched from the peers that the link's trackers, its
-/// `x.pe` peers, the `--peer`s of `common` and the DHT give, dialled with its encryption policy
-/// from its `--listen` address; its `--port` is announced as ours; `wait` keeps trying.
+/// `x.pe` peers, the `--peer`s of `common` and the DHT give (never from its web seeds, which
+/// serve files the metadata describes), dialled with its encryption policy from its `--listen`
+/// address; its `--port` is announced as ours; `wait` keeps trying.
 pub fn resolve(
     link: &str,
     output: &Path,
@@ -106,19 +110,44 @@ pub fn resolve(
             ),
         }
     }
+    let mut web_seeds: Vec<String> = Vec::new();
+    for raw in m.web_seeds() {
+        match magnet::decode(raw, &mut buf).map(|b| String::from_utf8(b.to_vec())) {
+            Ok(Ok(url)) if is_web_url(&url) => {
+                if !web_seeds.contains(&url) {
+                    web_seeds.push(url);
+                }
+            }
+            _ => tracing::warn!(
+                web_seed = raw,
+                "the magnet link names a web seed that is no http(s) URL"
+            ),
+        }
+    }
     if let Some(torrent) = find_saved(output, m.info_hash) {
         return Ok(Resolved {
             torrent,
             peers,
+            web_seeds,
             fetched: false,
         });
     }
+    // Web seeds serve the files, whose names and sizes are in the metadata: they cannot give it.
+    let no_metadata_from_web_seeds = if web_seeds.is_empty() {
+        ""
+    } else {
+        "; the link's web seeds (`ws=`) serve the files only once the metadata is known: a \
+         peer must give it first"
+    };
     let known: Vec<SocketAddr> = peers.iter().chain(extra).copied().collect();
     if known.is_empty() && trackers.is_empty() && dht.is_none() {
         return Err(Failure::new(
             2,
-            "the magnet link names no tracker and no peer, and the DHT is off: \
-             give a tracker (`tr=`) or a peer (`--peer`), or leave the DHT on",
+            format!(
+                "the magnet link names no tracker and no peer, and the DHT is off: give a \
+                 tracker (`tr=`) or a peer (`--peer`), or leave the DHT on{}",
+                no_metadata_from_web_seeds
+            ),
         ));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -133,11 +162,15 @@ pub fn resolve(
         wait,
         policy,
     };
-    let info = runtime.block_on(job.fetch(known, &trackers, dht))?;
+    let info = (runtime.block_on(job.fetch(known, &trackers, dht))).map_err(|f| {
+        let message = format!("{}{no_metadata_from_web_seeds}", f.message);
+        Failure::new(f.code, message)
+    })?;
     let torrent = save(output, &info, &trackers)?;
     Ok(Resolved {
         torrent,
         peers,
+        web_seeds,
         fetched: true,
     })
 }
@@ -213,6 +246,8 @@ enum End {
     Ban(String),
     /// Nothing learnt from it (refused, silent, lacks the metadata).
     Gone(String),
+    /// As `Gone`, before the peer sent a byte: a plaintext dial is made again with MSE.
+    Unanswered(String),
 }
 
 impl Job {
@@ -284,7 +319,7 @@ impl Job {
                         tracing::warn!(%addr, %why, "banned for the metadata it sent");
                         reasons.insert(addr, why);
                     }
-                    End::Gone(why) => {
+                    End::Gone(why) | End::Unanswered(why) => {
                         shared.asm.borrow_mut().forget(key);
                         tracing::debug!(%addr, %why, "no metadata from this peer");
                         reasons.insert(addr, why);
@@ -349,16 +384,47 @@ impl Job {
         } else {
             CONNECT_TIMEOUT
         };
+        let secured = match timeout(limit, dial).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return End::Gone(format!("cannot connect: {e}")),
+            Err(_) => return End::Gone("no answer to connect".into()),
+        };
+        let plaintext = secured.opening == Opening::Plaintext;
+        match self.ask_over(secured, key, shared).await {
+            // Closed unanswered, as a peer that requires encryption closes it: dialled again
+            // with MSE, once.
+            End::Unanswered(_) if plaintext && self.policy.falls_back() => {
+                let why = "plaintext handshake closed unanswered; dialling again with MSE";
+                tracing::debug!(%addr, "{why}");
+                shared.asm.borrow_mut().forget(key);
+                let dial = encryption::redial_with_mse(addr, self.source, self.info_hash.0);
+                match timeout(CONNECT_TIMEOUT * 3, dial).await {
+                    Ok(Ok(s)) => self.ask_over(s, key, shared).await,
+                    Ok(Err(e)) => End::Gone(format!("closed the connection, and MSE failed: {e}")),
+                    Err(_) => End::Gone("closed the connection, and MSE got no answer".into()),
+                }
+            }
+            end => end,
+        }
+    }
+
+    /// Ask for the metadata over one connection; [`End::Unanswered`] when it ends before the
+    /// peer sent a byte.
+    async fn ask_over(&self, secured: Secured, key: u32, shared: &Shared) -> End {
         let Secured {
             mut stream,
             read: mut decrypt,
             write: mut encrypt,
             first,
             ..
-        } = match timeout(limit, dial).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return End::Gone(format!("cannot connect: {e}")),
-            Err(_) => return End::Gone("no answer to connect".into()),
+        } = secured;
+        let mut heard = !first.is_empty();
+        let ended = |heard: bool, why: String| {
+            if heard {
+                End::Gone(why)
+            } else {
+                End::Unanswered(why)
+            }
         };
         let mut config = FetchConfig::new(self.peer_id);
         config.listen_port = Some(self.port);
@@ -395,7 +461,7 @@ impl Job {
                             rc4.apply(&mut bytes);
                         }
                         if let Err(e) = stream.write_all(&bytes).await {
-                            return End::Gone(format!("cannot send: {e}"));
+                            return ended(heard, format!("cannot send: {e}"));
                         }
                     }
                     Act::Mismatch(peers) => {
@@ -431,13 +497,14 @@ impl Job {
                 continue;
             }
             match timeout_at(until, stream.read(&mut input[to..])).await {
-                Ok(Ok(0)) => return End::Gone("closed the connection".into()),
+                Ok(Ok(0)) => return ended(heard, "closed the connection".into()),
                 Ok(Ok(n)) => {
                     decrypt.apply(&mut input[to..to + n]);
                     to += n;
                     last_rx = Instant::now();
+                    heard = true;
                 }
-                Ok(Err(e)) => return End::Gone(format!("connection lost: {e}")),
+                Ok(Err(e)) => return ended(heard, format!("connection lost: {e}")),
                 Err(_) if Instant::now() >= idle_at => return End::Gone("silent".into()),
                 Err(_) => {}
             }

@@ -44,8 +44,8 @@ use tokio::net::TcpListener;
 
 use self::announce::{AnnounceTimeouts, Announcer};
 use self::args::{CommonArgs, GetArgs, SeedArgs};
-use self::dht::{DhtNode, DhtOptions, NodesFile};
-use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome, WebSeed};
+use self::dht::{dht_for, start_dht, DhtNode};
+use self::driver::{DriveError, DriveSetup, Driver, NativeResume, NativeSession, Outcome};
 use self::encryption::Encryption;
 use self::journal::Mark;
 use self::layout::{check_distinct, stored_name};
@@ -55,7 +55,6 @@ use self::resume_file::ResumeFile;
 use self::seed_until::SeedUntil;
 use self::select::Selection;
 use self::storage::{safe_relative, Access, FileLayout, Storage, StorageError};
-use self::webseed::WebFiles;
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -113,6 +112,8 @@ struct Torrent {
     meta: Metainfo<'static>,
     /// The whole `.torrent` (for what `meta` does not keep, such as web seeds).
     bytes: &'static [u8],
+    /// Web seeds named elsewhere: a magnet link's `ws=`.
+    more_web_seeds: Vec<String>,
 }
 
 impl Torrent {
@@ -122,7 +123,11 @@ impl Torrent {
         let meta = Metainfo::parse(bytes).map_err(|e| {
             Failure::new(2, format!("{} is not a valid torrent: {e}", path.display()))
         })?;
-        Ok(Torrent { meta, bytes })
+        Ok(Torrent {
+            meta,
+            bytes,
+            more_web_seeds: Vec::new(),
+        })
     }
 
     fn geometry(&self) -> Geometry {
@@ -169,23 +174,6 @@ impl Torrent {
         Ok(files)
     }
 
-    /// The web seeds (BEP 19) with their files' URLs; one whose URLs cannot be written is
-    /// skipped with a warning.
-    fn web_seeds(&self) -> Vec<WebSeed> {
-        let urls = enjambre_core::metainfo::web_seeds(self.bytes);
-        let files = urls.filter_map(|url| match WebFiles::new(&self.meta, url) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::warn!("{e}: skipped");
-                None
-            }
-        });
-        let info_hash = self.meta.info_hash;
-        (files.enumerate())
-            .map(|(n, f)| WebSeed::new(n, f, info_hash))
-            .collect()
-    }
-
     fn trackers(&self) -> Vec<(usize, String)> {
         self.meta
             .trackers()
@@ -197,6 +185,7 @@ impl Torrent {
 fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     let launched = tokio::time::Instant::now();
     let mut dht = None;
+    let mut link_web_seeds = Vec::new();
     if magnet::is_magnet(&args.torrent) {
         let link = args.torrent.to_string_lossy().into_owned();
         let c = &args.common;
@@ -210,8 +199,10 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
         }
         args.common.peers.extend(found.peers);
         args.torrent = found.torrent;
+        link_web_seeds = found.web_seeds;
     }
-    let torrent = Torrent::load(&args.torrent)?;
+    let mut torrent = Torrent::load(&args.torrent)?;
+    torrent.more_web_seeds = link_web_seeds;
     let dht = dht_for(&torrent, &args.common, dht);
     let files = torrent.layout(None, false)?;
     let selection = Selection {
@@ -625,33 +616,6 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         }
         outcome.map_err(Failure::from)
     })
-}
-
-/// Start the DHT node unless `--no-dht`, on the port asked for the peers.
-fn start_dht(common: &CommonArgs) -> Option<Arc<DhtNode>> {
-    if common.no_dht {
-        return None;
-    }
-    DhtNode::start(DhtOptions {
-        bootstrap: common.dht_bootstrap.clone(),
-        port: common.port,
-        listen: common.listen,
-        nodes_file: NodesFile::for_user(),
-    })
-    .map(Arc::new)
-}
-
-/// The DHT node for `torrent`: none for a private one (BEP 27: its peers come from its
-/// trackers only), else `started` or a new one.
-fn dht_for(
-    torrent: &Torrent,
-    common: &CommonArgs,
-    started: Option<Arc<DhtNode>>,
-) -> Option<Arc<DhtNode>> {
-    if torrent.meta.private {
-        return None;
-    }
-    started.or_else(|| start_dht(common))
 }
 
 /// Build the session on the heap, on a thread with a large stack: it is megabytes, and

@@ -34,7 +34,7 @@ use super::bits::{set_bit, NewBits};
 use super::metrics::inc;
 use super::registry::{unix_now, PollTarget};
 use super::state::State;
-use crate::peer::encryption::{self, Encryption, Policy, ReadCipher, Secured};
+use crate::peer::encryption::{self, ReadCipher, Secured};
 use enjambre_core::mse::Rc4;
 
 /// How long to keep listening after a `Have` when no bitfield-type message came: a peer that
@@ -206,11 +206,8 @@ pub async fn poll_one(
     match poll_over(Link::plain(sock), t, peer_id, times, max_len).await {
         Err("closed before handshake") => {
             let sock = dial(t.addr, times).await?;
-            let enc = Encryption {
-                policy: Policy::PreferEncrypted,
-                info_hash: t.info_hash.0,
-            };
-            let secured = match timeout(times.connect, encryption::initiate(sock, enc)).await {
+            let mse = encryption::initiate_after_plaintext(sock, t.info_hash.0);
+            let secured = match timeout(times.connect, mse).await {
                 Ok(Ok(s)) => s,
                 _ => return Err("closed before handshake, and the MSE exchange failed"),
             };

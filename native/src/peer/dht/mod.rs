@@ -10,12 +10,16 @@
 pub mod nodes_file;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use enjambre_core::InfoHash;
 use futures_util::StreamExt;
 use mainline::async_dht::AsyncDht;
 use mainline::{Dht, Id};
+
+use super::args::CommonArgs;
+use super::Torrent;
 
 pub use self::nodes_file::NodesFile;
 
@@ -185,4 +189,31 @@ fn local_port(dht: &Dht) -> u16 {
     // Blocking, but the crate's thread answers at once (the async call needs a runtime).
     #[allow(deprecated)]
     dht.info().local_addr().port()
+}
+
+/// Start the DHT node unless `--no-dht`, on the port asked for the peers.
+pub(super) fn start_dht(common: &CommonArgs) -> Option<Arc<DhtNode>> {
+    if common.no_dht {
+        return None;
+    }
+    DhtNode::start(DhtOptions {
+        bootstrap: common.dht_bootstrap.clone(),
+        port: common.port,
+        listen: common.listen,
+        nodes_file: NodesFile::for_user(),
+    })
+    .map(Arc::new)
+}
+
+/// The DHT node for `torrent`: none for a private one (BEP 27: its peers come from its
+/// trackers only), else `started` or a new one.
+pub(super) fn dht_for(
+    torrent: &Torrent,
+    common: &CommonArgs,
+    started: Option<Arc<DhtNode>>,
+) -> Option<Arc<DhtNode>> {
+    if torrent.meta.private {
+        return None;
+    }
+    started.or_else(|| start_dht(common))
 }

@@ -17,9 +17,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
+use super::fallback::Probe;
 use super::{Driver, Input};
 use crate::peer::conn::{self, Outbox};
-use crate::peer::encryption::{self, Encryption, Secured};
+use crate::peer::encryption::{self, Encryption, Opening, Secured};
 
 /// Socket read size.
 pub(super) const READ_BUF: usize = 128 * 1024;
@@ -31,6 +32,25 @@ pub(super) struct Conn {
     pub(super) outbox: Arc<Outbox>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
+    /// A plaintext dial that has not heard a byte yet, and falls back to the key exchange if
+    /// it ends so (`fallback`).
+    probe: Option<Probe>,
+}
+
+impl Conn {
+    /// Queue bytes the session sent, kept too while the connection may be dialled again.
+    pub(super) fn send(&mut self, bytes: &[u8]) {
+        self.outbox.push_bytes(bytes);
+        if self.probe.as_mut().is_some_and(|p| !p.record(bytes)) {
+            self.probe = None;
+        }
+    }
+
+    /// Queue an upload; a connection that uploaded is never dialled again.
+    pub(super) fn send_block(&mut self, header: [u8; 13], piece: u32, offset: u32, len: u32) {
+        self.outbox.push_block(header, piece, offset, len);
+        self.probe = None;
+    }
 }
 
 impl Drop for Conn {
@@ -57,9 +77,12 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         len: usize,
         permit: OwnedSemaphorePermit,
     ) {
-        if !self.conns.contains_key(&peer) {
+        let Some(conn) = self.conns.get_mut(&peer) else {
             self.read_pool.put(buf);
             return;
+        };
+        if let Some(probe) = conn.probe.take() {
+            self.answered(probe);
         }
         let queue = self.pending.entry(peer).or_default();
         queue.push_back(Pending {
@@ -75,6 +98,13 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
 
     /// A peer's socket ended: tell the session now, or once its queued bytes are in.
     pub(super) fn socket_closed(&mut self, now: enjambre_core::Instant, peer: PeerHandle) {
+        let probe = self.conns.get_mut(&peer).and_then(|c| c.probe.take());
+        if let Some(probe) = probe.filter(|_| self.shutdown_at.is_none()) {
+            // Not a byte came back: the session hears nothing, the address is dialled again.
+            self.conns.remove(&peer);
+            self.redial_with_mse(peer, probe);
+            return;
+        }
         if self.conns.remove(&peer).is_some() {
             if self.pending.get(&peer).is_some_and(|q| !q.is_empty()) {
                 // Bytes that arrived before the close are still to be taken: every byte
@@ -86,19 +116,25 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
     }
 
-    /// Dial `addr` for `peer` (at most 10 s; 20 s when the policy dials with the key
-    /// exchange); the outcome comes back as an [`Input`].
+    /// Dial `addr` for `peer` (at most 10 s; 20 s when it opens with the key exchange), the
+    /// way that worked with it last (`fallback`); the outcome comes back as an [`Input`].
     pub(super) fn dial(&mut self, peer: PeerHandle, addr: SocketAddr) {
         self.connecting.insert(peer);
         let tx = self.tx.clone();
         let bind = self.bind_ip;
         let enc = self.encryption;
+        let first = self.opening_for(addr);
         // The key exchange (and a plaintext redial after it) gets 10 s more.
-        let limit = Duration::from_secs(if enc.policy.dials_mse() { 20 } else { 10 });
+        let limit = Duration::from_secs(if first == Opening::Mse { 20 } else { 10 });
         tokio::spawn(async move {
-            let r = tokio::time::timeout(limit, encryption::dial(addr, bind, enc)).await;
+            let r = tokio::time::timeout(limit, encryption::dial_as(addr, bind, enc, first)).await;
             let _ = tx.send(match r {
-                Ok(Ok(stream)) => Input::Connected { peer, stream },
+                Ok(Ok(stream)) => Input::Connected {
+                    peer,
+                    addr,
+                    first,
+                    stream,
+                },
                 Ok(Err(e)) => {
                     tracing::debug!(%addr, error = %e, "dial failed");
                     Input::ConnectFailed { peer }
@@ -113,14 +149,16 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         &mut self,
         now: enjambre_core::Instant,
         peer: PeerHandle,
+        (addr, first): (SocketAddr, Opening),
         stream: Secured,
     ) {
         self.connecting.remove(&peer);
         if self.dead.remove(&peer) {
             return;
         }
+        let probe = self.dialled(addr, first, &stream);
         self.session.handle_connected(now, peer);
-        self.register(peer, stream);
+        self.register(peer, stream, probe);
     }
 
     /// An outbound connection failed; the session hears of it unless it closed the peer.
@@ -149,7 +187,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             return;
         }
         match self.session.handle_incoming(now, addr) {
-            Ok(peer) => self.register(peer, stream),
+            Ok(peer) => self.register(peer, stream, None),
             Err(e) => tracing::debug!(%addr, error = %e, "refused"),
         }
     }
@@ -237,13 +275,14 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
         }
     }
 
-    fn register(&mut self, peer: PeerHandle, secured: Secured) {
+    pub(super) fn register(&mut self, peer: PeerHandle, secured: Secured, probe: Option<Probe>) {
         let Secured {
             stream,
             read,
             write,
             first,
             encrypted,
+            ..
         } = secured;
         let _ = stream.set_nodelay(true);
         let ip = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
@@ -275,6 +314,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 outbox,
                 reader,
                 writer,
+                probe,
             },
         );
     }
@@ -295,6 +335,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             outbox,
             reader: task,
             writer: tokio::spawn(async {}),
+            probe: None,
         };
         self.conns.insert(peer, conn);
     }

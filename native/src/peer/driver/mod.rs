@@ -8,12 +8,14 @@
 //!
 //! This file holds the loop, its state and the dispatch of inputs; each concern has its own
 //! file: building the loop (`setup`), the session's outputs (`outputs`), the sockets and the
-//! closing rule (`conns`), storage batching (`io`), the resume state (`persist`), the announcer
-//! task (`announce`), the DHT task (`dht`), stop signals (`signals`) and how a run ends (`shutdown`).
+//! closing rule (`conns`), a dial's other way in (`fallback`), storage batching (`io`), the
+//! resume state (`persist`), the announcer task (`announce`), the DHT task (`dht`), stop
+//! signals (`signals`) and how a run ends (`shutdown`).
 
 mod announce;
 mod conns;
 mod dht;
+mod fallback;
 mod io;
 mod outputs;
 mod persist;
@@ -36,9 +38,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use self::conns::{Conn, Pending};
+use self::fallback::{Openings, Probe};
 use super::announce::{AnnounceError, AnnounceParams, Announced};
 use super::conn::ConnEvent;
-use super::encryption::{Encryption, Secured};
+use super::encryption::{Encryption, Opening, Secured};
 use super::io_thread::{IoDone, IoOp};
 use super::journal::Mark;
 use super::pool::BufPool;
@@ -72,10 +75,19 @@ pub enum Input {
     Conn(ConnEvent),
     /// From the storage threads, in order.
     Io(Vec<IoDone>),
-    /// An outbound connection is up.
-    Connected { peer: PeerHandle, stream: Secured },
+    /// An outbound connection is up, dialled to `addr` opening as `first`.
+    Connected {
+        peer: PeerHandle,
+        addr: SocketAddr,
+        first: Opening,
+        stream: Secured,
+    },
     /// An outbound connection failed.
     ConnectFailed { peer: PeerHandle },
+    /// A connection dialled again with the key exchange is up (`fallback`).
+    Redialled { peer: PeerHandle, stream: Secured },
+    /// Dialling it again failed.
+    RedialFailed { peer: PeerHandle },
     /// Someone connected to us.
     Accepted { stream: Secured, addr: SocketAddr },
     /// The announcer's result.
@@ -134,6 +146,10 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     /// Peers whose socket closed while some of their bytes wait in `pending`.
     closing: HashSet<PeerHandle>,
     pending: HashMap<PeerHandle, VecDeque<Pending>>,
+    /// Plaintext dials closed unanswered, being dialled again with MSE (`fallback`).
+    redials: HashMap<PeerHandle, Probe>,
+    /// Which way in worked with each address lately (`fallback`).
+    openings: Openings,
     /// The buffer `poll_output` writes into; a `Write` takes it whole (`outputs`).
     out_buf: Vec<u8>,
     out_pool: Arc<BufPool>,
@@ -297,8 +313,15 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 self.web_seed_left(peer, None);
                 self.socket_closed(now, peer);
             }
-            Input::Connected { peer, stream } => self.connected(now, peer, stream),
+            Input::Connected {
+                peer,
+                addr,
+                first,
+                stream,
+            } => self.connected(now, peer, (addr, first), stream),
             Input::ConnectFailed { peer } => self.connect_failed(now, peer),
+            Input::Redialled { peer, stream } => self.redialled(peer, stream),
+            Input::RedialFailed { peer } => self.redial_failed(now, peer),
             Input::Accepted { stream, addr } => self.accepted(now, stream, addr),
             Input::Io(reports) => {
                 for report in reports {

@@ -28,8 +28,11 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             let write = match out {
                 Output::Timeout(t) => return t,
                 Output::Transmit { peer, bytes } => {
-                    if let Some(c) = self.conns.get(&peer) {
-                        c.outbox.push_bytes(bytes);
+                    if let Some(c) = self.conns.get_mut(&peer) {
+                        c.send(bytes);
+                    } else if let Some(p) = self.redials.get_mut(&peer) {
+                        // Dialled again (`fallback`): sent once the new socket is up.
+                        p.record(bytes);
                     }
                     continue;
                 }
@@ -83,8 +86,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 offset,
                 len,
             } => {
-                if let Some(c) = self.conns.get(&peer) {
-                    c.outbox.push_block(header, piece.get(), offset, len);
+                if let Some(c) = self.conns.get_mut(&peer) {
+                    c.send_block(header, piece.get(), offset, len);
                 }
             }
             Command::Read {

@@ -15,6 +15,7 @@ use crate::peer::encryption::Encryption;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::fallback::Openings;
 use super::{announce, conns, dht, Driver, NativeResume, NativeSession};
 use crate::peer::announce::Announcer;
 use crate::peer::dht::DhtNode;
@@ -122,6 +123,8 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             dead: HashSet::new(),
             closing: HashSet::new(),
             pending: HashMap::new(),
+            redials: HashMap::new(),
+            openings: Openings::default(),
             out_buf: out_pool.get(),
             out_pool,
             read_pool,

@@ -12,7 +12,7 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Encryption, Policy, ReadCipher};
+use super::{Encryption, Opening, Policy, ReadCipher};
 
 /// A whole exchange, from the first byte to the last.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +35,8 @@ pub struct Secured {
     pub first: Vec<u8>,
     /// Whether the payload is RC4-encrypted.
     pub encrypted: bool,
+    /// How it opened: in plaintext, or with the key exchange.
+    pub opening: Opening,
 }
 
 impl Secured {
@@ -45,6 +47,7 @@ impl Secured {
             write: None,
             first,
             encrypted: false,
+            opening: Opening::Plaintext,
         }
     }
 
@@ -58,6 +61,7 @@ impl Secured {
             write: encrypted.then(|| e.encrypt.clone()),
             first,
             encrypted,
+            opening: Opening::Mse,
         }
     }
 }
@@ -79,13 +83,24 @@ fn secrets() -> ([u8; 20], u16) {
 /// Connect to `addr` and prepare the connection as `enc.policy` says: plaintext, or MSE first
 /// (`prefer-encrypted` dials again in plaintext when the exchange fails).
 pub async fn dial(addr: SocketAddr, bind: Option<IpAddr>, enc: Encryption) -> io::Result<Secured> {
+    dial_as(addr, bind, enc, enc.policy.opening()).await
+}
+
+/// As [`dial`], opening as `opening` says (what worked with the address before): plaintext, or
+/// MSE first, dialled again in plaintext when the exchange fails and the policy allows both.
+pub async fn dial_as(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    enc: Encryption,
+    opening: Opening,
+) -> io::Result<Secured> {
     let connect = || crate::peer::http_tracker::connect_from(addr, bind);
-    if !enc.policy.dials_mse() {
+    if opening == Opening::Plaintext {
         return Ok(Secured::plain(connect().await?, Vec::new()));
     }
     match initiate(connect().await?, enc).await {
         Ok(s) => Ok(s),
-        Err(e) if enc.policy == Policy::PreferEncrypted => {
+        Err(e) if enc.policy.falls_back() => {
             tracing::debug!(%addr, error = %e, "MSE failed; dialling again in plaintext");
             Ok(Secured::plain(connect().await?, Vec::new()))
         }
@@ -98,6 +113,31 @@ pub async fn initiate(stream: TcpStream, enc: Encryption) -> io::Result<Secured>
     let (private, pad) = secrets();
     let hs = Initiator::new(enc.info_hash, private, pad, enc.policy.methods());
     run(stream, Role::Initiator(hs), Vec::new()).await
+}
+
+/// Run the exchange on a socket dialled again because a plaintext handshake there was closed
+/// unanswered, as a peer that requires encryption closes it: both payload methods offered, the
+/// peer selects. The peer's dials and the tracker's poller fall back so, once.
+pub async fn initiate_after_plaintext(
+    stream: TcpStream,
+    info_hash: [u8; 20],
+) -> io::Result<Secured> {
+    let enc = Encryption {
+        policy: Policy::PreferEncrypted,
+        info_hash,
+    };
+    initiate(stream, enc).await
+}
+
+/// Dial `addr` again with the key exchange, after a plaintext handshake there was closed
+/// unanswered (see [`initiate_after_plaintext`]).
+pub async fn redial_with_mse(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    info_hash: [u8; 20],
+) -> io::Result<Secured> {
+    let stream = crate::peer::http_tracker::connect_from(addr, bind).await?;
+    initiate_after_plaintext(stream, info_hash).await
 }
 
 /// Take an accepted connection: a plaintext handshake or an MSE exchange, as `enc.policy`

@@ -7,7 +7,7 @@ mod cipher;
 mod exchange;
 
 pub use cipher::ReadCipher;
-pub use exchange::{accept, dial, initiate, Secured};
+pub use exchange::{accept, dial, dial_as, initiate_after_plaintext, redial_with_mse, Secured};
 
 use enjambre_core::mse::Methods;
 
@@ -16,7 +16,8 @@ use enjambre_core::mse::Methods;
 pub enum Policy {
     /// Never: MSE handshakes are refused, connections dialled in plaintext.
     Plaintext,
-    /// Accept both; dial in plaintext; when a peer offers both methods, choose plaintext.
+    /// Accept both; dial in plaintext (again with MSE, once, when the peer closes the
+    /// handshake unanswered); when a peer offers both methods, choose plaintext.
     #[default]
     PreferPlaintext,
     /// Accept both; dial with MSE (RC4 chosen when offered), falling back to plaintext when the
@@ -42,6 +43,21 @@ impl Policy {
         matches!(self, Policy::PreferEncrypted | Policy::Require)
     }
 
+    /// How a dial opens when nothing is known of the address.
+    pub fn opening(self) -> Opening {
+        if self.dials_mse() {
+            Opening::Mse
+        } else {
+            Opening::Plaintext
+        }
+    }
+
+    /// Whether a dial that failed one way is made again the other way (once): both ways are
+    /// allowed.
+    pub fn falls_back(self) -> bool {
+        matches!(self, Policy::PreferPlaintext | Policy::PreferEncrypted)
+    }
+
     /// The payload methods offered and accepted in a key exchange.
     pub fn methods(self) -> Methods {
         if self == Policy::Require {
@@ -50,6 +66,16 @@ impl Policy {
             Methods::BOTH
         }
     }
+}
+
+/// How a connection opened: a plaintext BitTorrent handshake, or the key exchange (whichever
+/// payload method it selected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opening {
+    /// The BitTorrent handshake in the clear.
+    Plaintext,
+    /// The MSE key exchange first.
+    Mse,
 }
 
 /// What a connection needs to run the key exchange: the policy and the torrent.

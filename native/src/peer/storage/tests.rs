@@ -1,4 +1,4 @@
-//! Tests of `storage.rs`.
+//! Tests of `storage`.
 use super::*;
 use crate::peer::parts::Parts;
 
