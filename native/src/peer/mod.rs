@@ -188,6 +188,11 @@ fn run_get(mut args: GetArgs) -> Result<(), Failure> {
     let mut link_web_seeds = Vec::new();
     if magnet::is_magnet(&args.torrent) {
         let link = args.torrent.to_string_lossy().into_owned();
+        if args.common.port == 0 {
+            // The metadata fetch announces our port before the session listens: name the one
+            // it will listen on (a tracker refuses port 0).
+            args.common.port = free_port(args.common.listen);
+        }
         let c = &args.common;
         dht = start_dht(c);
         let found = magnet::resolve(&link, &args.output, c, args.wait, dht.as_deref())?;
@@ -664,6 +669,14 @@ async fn bind_listener(ip: IpAddr, port: u16) -> Result<TcpListener, Failure> {
             last.map_or_else(String::new, |e| e.to_string())
         ),
     ))
+}
+
+/// A TCP port free on `ip` now (0 when none is found: the session then takes any).
+fn free_port(ip: Option<IpAddr>) -> u16 {
+    let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    std::net::TcpListener::bind(SocketAddr::new(ip, 0))
+        .and_then(|l| l.local_addr())
+        .map_or(0, |a| a.port())
 }
 
 /// An Azureus-style id: `-EJ0100-` and twelve random bytes.
