@@ -177,7 +177,11 @@ impl<
                 self.close(now, j, CloseReason::Timeout);
                 continue;
             }
-            let waiting = p.requests.iter().any(|r| r.sent);
+            // Owing blocks: a request sent, or a block begun that we keep (a late reply has
+            // no request left, yet its rest is claimed until it comes).
+            // A session that never downloads (`PARTIAL == 0`, the board) owes nothing.
+            let waiting = PARTIAL > 0
+                && (p.requests.iter().any(|r| r.sent) || p.inbound.is_some_and(|b| b.wanted));
             if waiting && now >= p.last_piece_rx + self.stall_after(p) {
                 // Stalled: its blocks go to others at once (cancelled here, so late replies
                 // stop), each continuing from the last byte written; it is asked for nothing
@@ -192,13 +196,18 @@ impl<
                     let _ = p.control.push_back(c);
                 }
                 // The block it was cut in the middle of is free again from its next byte.
-                if let Some(inb) = p.inbound.as_mut() {
+                if let Some(inb) = p.inbound.as_mut().filter(|b| b.wanted) {
                     inb.wanted = false;
+                    let piece = inb.piece;
+                    if let Some(k) = self.partial_index(piece) {
+                        self.rebuild_covered(k);
+                    }
                 }
                 self.drop_requests(j);
                 let p = &mut self.peers[j];
                 p.max_requests = 0;
                 p.last_piece_rx = now;
+                self.stalls = self.stalls.saturating_add(1);
             } else if !waiting
                 && p.max_requests == 0
                 && now >= p.last_piece_rx + self.stall_after(p)

@@ -191,6 +191,8 @@ pub struct Session<
     waste: Waste,
     /// Some block was asked of two peers (endgame): a finished block cancels its twins.
     duplicates: bool,
+    /// Times a peer owing blocks was found stalled (see `Stats::stalls`).
+    stalls: u32,
     rng: u64,
     complete_at_start: bool,
     /// The `now` of the latest input or poll.
@@ -648,9 +650,8 @@ impl<
         self.forget_reveals(i);
         self.pex_gone(i);
         self.forget_adverts(i);
-        let p = &mut self.peers[i];
         // Its block in progress is no longer coming: bytes received are written, the rest free.
-        p.inbound = None;
+        self.drop_inbound(i);
         self.drop_requests(i);
         if let Some(addr) = addr {
             self.known_closed(now, addr, outbound, reason);

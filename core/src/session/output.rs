@@ -311,6 +311,9 @@ pub struct Stats {
     pub wasted: u64,
     /// `wasted`, by cause.
     pub waste: Waste,
+    /// Times a peer owing us blocks sent nothing for its stall time and its blocks were
+    /// cancelled and moved to others.
+    pub stalls: u32,
     /// Pieces being downloaded now.
     pub in_progress: usize,
     /// Of those, pieces being read back for verification.

@@ -444,6 +444,16 @@ impl<
         }
     }
 
+    /// Forget the block peer `i` is sending: the bytes it has not sent are free for others,
+    /// also when no request of ours names them any more (a late reply).
+    pub(crate) fn drop_inbound(&mut self, i: usize) {
+        if let Some(inb) = self.peers[i].inbound.take() {
+            if let Some(k) = self.partial_index(inb.piece).filter(|_| inb.wanted) {
+                self.rebuild_covered(k);
+            }
+        }
+    }
+
     /// Recompute `covered` = written ∪ pending writes ∪ requests still in flight.
     pub(crate) fn rebuild_covered(&mut self, k: usize) {
         let piece = self.partials[k].piece;

@@ -68,6 +68,7 @@ impl<
             peers: self.peers.iter().filter(|p| p.is_active()).count(),
             wasted: self.waste.total(),
             waste: self.waste,
+            stalls: self.stalls,
             in_progress: self.partials.len(),
             verifying: self
                 .partials

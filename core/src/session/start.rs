@@ -100,6 +100,7 @@ impl<
                 corrupt: 0,
             },
             duplicates: false,
+            stalls: 0,
             rng: 1,
             complete_at_start: false,
             now: Instant::ZERO,

@@ -315,6 +315,7 @@ impl Progress {
                         "wasted_duplicate": s.waste.duplicate,
                         "wasted_unrequested": s.waste.unrequested,
                         "wasted_corrupt": s.waste.corrupt,
+                        "stalls": s.stalls,
                         "peers": s.peers,
                         "in_progress": s.in_progress,
                         "verifying": s.verifying,

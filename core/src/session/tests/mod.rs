@@ -1445,6 +1445,46 @@ fn a_snubbing_peer_loses_its_blocks_to_another() {
 }
 
 #[test]
+fn a_late_reply_cut_by_its_peer_leaving_frees_the_rest_of_its_block() {
+    let t = four_pieces();
+    let mut h = H::started(&t, quiet(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0100_0000]));
+    assert_eq!(
+        h.input(a, &UNCHOKE),
+        [tx(a, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))]
+    );
+    let (b, _, _) = h.peer_with(2, &bitfield(&[0b0100_0000]));
+    assert_eq!(h.input(b, &UNCHOKE), []);
+    // A sends nothing for 20 s: its blocks go to B.
+    let out = h.at(21_000).timeout();
+    assert_eq!(
+        out[0],
+        tx(b, cat(&[&request(1, 0, K16), &request(1, K16, K16)]))
+    );
+    // A's late reply begins (kept: 8,192 bytes written), then B chokes us, rejecting what it
+    // was asked, and A leaves in the middle of that block.
+    let half = h.block(1, 0, K16)[..13 + 8192].to_vec();
+    assert_eq!(h.input(a, &half), [write(0, 1, 0, h.bytes(1, 0, 8192))]);
+    h.write_done(0);
+    let choked = cat(&[&CHOKE, &reject(1, 0, K16), &reject(1, K16, K16)]);
+    assert_eq!(h.input(b, &choked), []);
+    h.s.handle_closed(h.now, a);
+    let _ = h.drain();
+    // The rest of A's block is nobody's now: B, unchoking, is asked for it from byte 8,192
+    // (before, the piece waited forever for bytes no peer was asked for).
+    let out = h.input(b, &UNCHOKE);
+    let asked: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Out::Tx(p, bytes) if *p == b => Some(requests_in(bytes)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(asked, [(1, 8192, 8192), (1, K16, K16)], "{out:?}");
+}
+
+#[test]
 fn a_stalled_peer_loses_its_blocks_at_once_and_the_cut_block_continues_at_its_byte() {
     let t = four_pieces();
     let mut h = H::started(&t, quiet(), None);
