@@ -166,9 +166,10 @@ impl<const BYTES: usize> Bitfield<BYTES> {
         self.bits = [0; BYTES];
     }
 
-    /// Return the number of pieces set.
+    /// Return the number of pieces set. Reads the torrent's bytes only, never the whole
+    /// capacity (a 128-piece torrent in a 32,768-piece bitfield: 16 bytes, not 4,096).
     pub fn count_ones(&self) -> u32 {
-        self.bits.iter().map(|b| b.count_ones()).sum()
+        self.as_bytes().iter().map(|b| b.count_ones()).sum()
     }
 
     /// Return true when every piece is set (also for a zero-piece bitfield).
@@ -240,14 +241,14 @@ impl<const BYTES: usize> Bitfield<BYTES> {
     /// Return true when some piece set here and in `wanted` is not set in `have` (e.g. "has
     /// the peer a piece we want and lack").
     pub fn any_wanted_not_in(&self, wanted: &Self, have: &Self) -> bool {
-        (self.bits.iter().zip(wanted.bits.iter()))
+        (self.as_bytes().iter().zip(wanted.bits.iter()))
             .zip(have.bits.iter())
             .any(|((mine, w), h)| mine & w & !h != 0)
     }
 
     /// Return true when some piece set here is not set in `other` (e.g. "is the peer interesting").
     pub fn any_not_in(&self, other: &Self) -> bool {
-        self.bits
+        self.as_bytes()
             .iter()
             .zip(other.bits.iter())
             .any(|(mine, theirs)| mine & !theirs != 0)

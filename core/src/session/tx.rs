@@ -240,7 +240,8 @@ impl<
         let skip = self.have_log.len().saturating_sub(behind);
         // Not to a seed; to a partial peer even when it has the piece: a super-seeding peer
         // (BEP 16) shows only some of its pieces and learns from our `Have` when to show more.
-        let seed = p.has.is_full();
+        // Counted only when there is a `Have` to send: this runs at every poll of every peer.
+        let seed = skip < self.have_log.len() && p.has.is_full();
         for &piece in self.have_log.iter().skip(skip) {
             if !seed && !w.message(&Message::Have(piece)) {
                 return;
