@@ -25,6 +25,15 @@ fn libtorrent_forced(mode: &str, torrent: &Path, save: &Path, iface: &str, peer:
     libtorrent_mse(mode, torrent, save, iface, peer, 2)
 }
 
+/// A libtorrent seed of `file` forcing encryption on 127.0.0.2, ready; and its port.
+fn forced_seed(torrent: &Path, file: &Path) -> (Child, u16) {
+    let port = free_port();
+    let iface = format!("127.0.0.2:{port}");
+    let mut seed = libtorrent_forced("seed", torrent, file.parent().unwrap(), &iface, "-");
+    assert!(first_line(&mut seed).starts_with("ready"));
+    (seed, port)
+}
+
 /// A libtorrent session that accepts and dials only MSE connections, with payload methods
 /// `level` (2: RC4 only; 3: RC4 or plaintext).
 fn libtorrent_mse(
@@ -102,15 +111,7 @@ fn enjambre_downloads_from_a_libtorrent_seed_that_forces_encryption() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (bytes, file, torrent) = fixture(dir.path(), "lt.bin", 5_000_000, &[]);
-    let port = free_port();
-    let mut seed = libtorrent_forced(
-        "seed",
-        &torrent,
-        file.parent().unwrap(),
-        &format!("127.0.0.2:{port}"),
-        "-",
-    );
-    assert!(first_line(&mut seed).starts_with("ready"));
+    let (mut seed, port) = forced_seed(&torrent, &file);
     let log = require_get(
         &torrent,
         &dir.path().join("out"),
@@ -134,15 +135,7 @@ fn a_magnet_link_is_resolved_and_downloaded_from_a_libtorrent_seed_that_forces_e
         "magnet:?xt=urn:btih:{}&dn=mag.bin",
         peer_support::info_hash(&torrent)
     );
-    let port = free_port();
-    let mut seed = libtorrent_forced(
-        "seed",
-        &torrent,
-        file.parent().unwrap(),
-        &format!("127.0.0.2:{port}"),
-        "-",
-    );
-    assert!(first_line(&mut seed).starts_with("ready"));
+    let (mut seed, port) = forced_seed(&torrent, &file);
     let out = dir.path().join("out");
     let log = require_get(&magnet, &out, &format!("127.0.0.2:{port}"));
     let _ = seed.kill();
@@ -159,15 +152,7 @@ fn a_default_get_dials_a_libtorrent_seed_that_forces_encryption_again_with_mse()
     }
     let dir = tempfile::tempdir().unwrap();
     let (bytes, file, torrent) = fixture(dir.path(), "fb.bin", 3_000_000, &[]);
-    let port = free_port();
-    let mut seed = libtorrent_forced(
-        "seed",
-        &torrent,
-        file.parent().unwrap(),
-        &format!("127.0.0.2:{port}"),
-        "-",
-    );
-    assert!(first_line(&mut seed).starts_with("ready"));
+    let (mut seed, port) = forced_seed(&torrent, &file);
     // No --encryption: prefer-plaintext dials in plaintext, which the seed closes unanswered.
     let out = dir.path().join("out");
     let o = run(
@@ -205,15 +190,7 @@ fn a_default_get_of_a_magnet_link_fetches_the_metadata_from_a_seed_that_forces_e
         "magnet:?xt=urn:btih:{}&dn=fbm.bin",
         peer_support::info_hash(&torrent)
     );
-    let port = free_port();
-    let mut seed = libtorrent_forced(
-        "seed",
-        &torrent,
-        file.parent().unwrap(),
-        &format!("127.0.0.2:{port}"),
-        "-",
-    );
-    assert!(first_line(&mut seed).starts_with("ready"));
+    let (mut seed, port) = forced_seed(&torrent, &file);
     // No --encryption: the metadata fetch's plaintext dial is closed too, and made again.
     let out = dir.path().join("out");
     let o = run(
