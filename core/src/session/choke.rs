@@ -65,8 +65,11 @@ impl<
         }
     }
 
-    /// Rank interested peers by what they gave us (or, seeding, by what they took), unchoke
-    /// the best `unchoke_slots - 1` plus one optimistic pick, choke the rest.
+    /// Rank interested peers by what they gave us (tit-for-tat) or, seeding, by how little
+    /// they took last round (the slots go round, so what we seed spreads over the swarm
+    /// instead of staying with the first peers that asked); unchoke the best
+    /// `unchoke_slots - 1` plus one optimistic pick, choke the rest. Ties go to a different
+    /// peer each round.
     pub(crate) fn rechoke(&mut self, now: Instant) {
         self.rechoke_round = self.rechoke_round.wrapping_add(1);
         let seeding = self.is_complete();
@@ -78,13 +81,19 @@ impl<
         }
         let slots = self.config.unchoke_slots.max(1);
         let mut chosen = [false; PEERS];
+        let start = (self.random() % PEERS.max(1) as u64) as usize;
         for _ in 0..slots.saturating_sub(1) {
             let mut best: Option<(usize, u64)> = None;
-            for (j, p) in self.peers.iter().enumerate() {
+            for j in (0..PEERS).map(|k| (start + k) % PEERS) {
+                let p = &self.peers[j];
                 if chosen[j] || !p.is_active() || !p.peer_interested {
                     continue;
                 }
-                let score = if seeding { p.up_rate } else { p.down_rate };
+                let score = if seeding {
+                    u64::MAX - p.up_rate
+                } else {
+                    p.down_rate
+                };
                 if best.is_none_or(|(_, s)| score > s) {
                     best = Some((j, score));
                 }

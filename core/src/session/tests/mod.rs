@@ -1851,6 +1851,44 @@ fn only_unchoke_slots_peers_are_unchoked_at_once() {
     assert_eq!(h.input(b, &request(0, 0, K16)), [tx(b, reject(0, 0, K16))]);
 }
 
+#[test]
+fn a_seed_gives_its_slots_to_each_interested_peer_in_turn() {
+    let t = four_pieces();
+    let state = state_with(&t, &[0, 1, 2, 3]);
+    let mut config = config();
+    config.unchoke_slots = 2;
+    config.peerless_announce = secs(100_000);
+    let mut h = H::started(&t, config, Some(&state));
+    let mut unchoked = std::collections::BTreeSet::new();
+    let mut peers = Vec::new();
+    for n in 1..=4 {
+        let p = h.accept(n);
+        h.input(p, &h.their_handshake(n, true, false));
+        // The first two to ask take the two free slots at once.
+        if h.input(p, &INTERESTED) == [tx(p, UNCHOKE.to_vec())] {
+            unchoked.insert(p.slot);
+        }
+        peers.push(p);
+    }
+    assert_eq!(unchoked.len(), 2);
+    // Ten rechokes: every interested peer has its turn, and the first to ask loses its slot
+    // (before, equal peers lost every tie to the first slot, which kept its slot forever).
+    let mut first_choked = false;
+    for round in 1..=10u64 {
+        for o in h.at(round * 10_000).timeout() {
+            let Out::Tx(p, bytes) = o else { continue };
+            let says = |m: &[u8]| bytes.windows(m.len()).any(|w| w == m);
+            if says(&UNCHOKE) {
+                unchoked.insert(p.slot);
+            } else if says(&CHOKE) && p == peers[0] {
+                first_choked = true;
+            }
+        }
+    }
+    assert!(first_choked, "the first peer kept its slot");
+    assert_eq!(unchoked.len(), peers.len(), "unchoked: {unchoked:?}");
+}
+
 // ---- found bugs --------------------------------------------------------------------------------
 
 #[test]
