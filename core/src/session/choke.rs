@@ -190,8 +190,8 @@ impl<
                 continue;
             }
             // Owing blocks: a request sent, or a block begun that we keep (a late reply has
-            // no request left, yet its rest is claimed until it comes).
-            // A session that never downloads (`PARTIAL == 0`, the board) owes nothing.
+            // no request left, yet its rest is claimed until it comes). A session that never
+            // downloads (`PARTIAL == 0`, the board) is owed nothing.
             let waiting = PARTIAL > 0
                 && (p.requests.iter().any(|r| r.sent) || p.inbound.is_some_and(|b| b.wanted));
             if waiting && now >= p.last_piece_rx + self.stall_after(p) {
@@ -208,13 +208,7 @@ impl<
                     let _ = p.control.push_back(c);
                 }
                 // The block it was cut in the middle of is free again from its next byte.
-                if let Some(inb) = p.inbound.as_mut().filter(|b| b.wanted) {
-                    inb.wanted = false;
-                    let piece = inb.piece;
-                    if let Some(k) = self.partial_index(piece) {
-                        self.rebuild_covered(k);
-                    }
-                }
+                self.unwant_inbound(j);
                 self.drop_requests(j);
                 let p = &mut self.peers[j];
                 p.max_requests = 0;

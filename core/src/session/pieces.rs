@@ -444,14 +444,23 @@ impl<
         }
     }
 
-    /// Forget the block peer `i` is sending: the bytes it has not sent are free for others,
-    /// also when no request of ours names them any more (a late reply).
-    pub(crate) fn drop_inbound(&mut self, i: usize) {
-        if let Some(inb) = self.peers[i].inbound.take() {
-            if let Some(k) = self.partial_index(inb.piece).filter(|_| inb.wanted) {
+    /// Stop keeping the block peer `i` is sending (what still comes of it is discarded): the
+    /// bytes it has not sent are free for others, also when no request of ours names them any
+    /// more (a late reply).
+    pub(crate) fn unwant_inbound(&mut self, i: usize) {
+        if let Some(inb) = self.peers[i].inbound.as_mut().filter(|b| b.wanted) {
+            inb.wanted = false;
+            let piece = inb.piece;
+            if let Some(k) = self.partial_index(piece) {
                 self.rebuild_covered(k);
             }
         }
+    }
+
+    /// Forget the block peer `i` is sending, freeing what it has not sent.
+    pub(crate) fn drop_inbound(&mut self, i: usize) {
+        self.unwant_inbound(i);
+        self.peers[i].inbound = None;
     }
 
     /// Recompute `covered` = written ∪ pending writes ∪ requests still in flight.

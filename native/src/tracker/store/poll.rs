@@ -27,6 +27,18 @@ type Meta = (Option<u32>, Option<usize>);
 /// Due torrents read per scan: a scan stops early anyway once it has `max` peers.
 const DUE_TORRENTS_PER_SCAN: usize = 1024;
 
+/// The members of the sorted set `key` scored `now` or earlier, at most `limit`.
+fn due_by(key: &str, now: u32, limit: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("ZRANGEBYSCORE");
+    cmd.arg(key)
+        .arg("-inf")
+        .arg(now)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit);
+    cmd
+}
+
 /// A score in a script's reply: a number as text, or nothing (`None`).
 fn score(v: Option<&Value>) -> Option<f64> {
     match v {
@@ -70,13 +82,7 @@ impl Store {
         let me = self.nodes.as_ref().map(|n| n.id.as_str()).unwrap_or("");
         let step = self.poll_step();
         let dl = self.deadline(now);
-        let hexes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(keys::DUE)
-            .arg("-inf")
-            .arg(now)
-            .arg("LIMIT")
-            .arg(0)
-            .arg(DUE_TORRENTS_PER_SCAN)
+        let hexes: Vec<String> = due_by(keys::DUE, now, DUE_TORRENTS_PER_SCAN)
             .query_async(&mut self.conn())
             .await?;
         for hex in hexes {
@@ -96,13 +102,7 @@ impl Store {
             // there are nodes.
             let want = (max - out.len()).saturating_mul(live.len().max(1));
             let (members, (pieces, stride)): (Vec<Vec<u8>>, Meta) = redis::pipe()
-                .cmd("ZRANGEBYSCORE")
-                .arg(&k.due)
-                .arg("-inf")
-                .arg(now)
-                .arg("LIMIT")
-                .arg(0)
-                .arg(want)
+                .add_command(due_by(&k.due, now, want))
                 .hmget(&k.meta, &["pieces", "stride"])
                 .query_async(&mut self.conn())
                 .await?;
@@ -131,6 +131,7 @@ impl Store {
             // peers are due (or to the next scan, once the shares move).
             let earliest = if any {
                 let v: Vec<Value> = inv.invoke_async(&mut self.conn()).await?;
+                let before = out.len();
                 for c in v.get(1..).unwrap_or(&[]).chunks_exact(3) {
                     let (Value::BulkString(m), Value::Int(seed)) = (&c[0], &c[1]) else {
                         continue;
@@ -148,8 +149,10 @@ impl Store {
                             addr,
                             stride,
                         });
-                        self.lock_pieces().insert(ih, (pieces, stride));
                     }
+                }
+                if out.len() > before {
+                    self.lock_pieces().insert(ih, (pieces, stride));
                 }
                 Some(score(v.first()))
             } else if members.is_empty() {
