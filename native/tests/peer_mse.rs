@@ -350,6 +350,30 @@ const ARIA2_REQUIRE: [&str; 7] = [
     "--bt-min-crypto-level=arc4",
 ];
 
+/// An aria2 seed of `file` requiring encryption, listening; and its port. A port picked free can
+/// be taken by a parallel test before aria2 binds it: then another is tried.
+fn aria2_seed(file: &Path, torrent: &Path) -> (Background, u16) {
+    for _ in 0..3 {
+        let port = free_port();
+        let aria = Background::spawn(
+            Command::new("aria2c")
+                .arg("-d")
+                .arg(file.parent().unwrap())
+                .args(["-V", "--seed-time=5", &format!("--listen-port={port}")])
+                .args(ARIA2_REQUIRE)
+                .arg(torrent),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (aria, port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("aria2 listened on none of three ports");
+}
+
 #[test]
 fn enjambre_downloads_from_an_aria2_seed_that_requires_encryption() {
     if !installed("aria2c") {
@@ -358,16 +382,7 @@ fn enjambre_downloads_from_an_aria2_seed_that_requires_encryption() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (bytes, file, torrent) = fixture(dir.path(), "a2.bin", 4_000_000, &[]);
-    let port = free_port();
-    let mut aria = Background::spawn(
-        Command::new("aria2c")
-            .arg("-d")
-            .arg(file.parent().unwrap())
-            .args(["-V", "--seed-time=5", &format!("--listen-port={port}")])
-            .args(ARIA2_REQUIRE)
-            .arg(&torrent),
-    );
-    wait_listening(port);
+    let (mut aria, port) = aria2_seed(&file, &torrent);
     let log = require_get(
         &torrent,
         &dir.path().join("out"),
