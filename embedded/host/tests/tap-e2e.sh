@@ -14,7 +14,7 @@
 # most that much while the hostile peers of peers.py come and go (set for the host program,
 # whose seeder has no heap; QEMU's own RSS says nothing about the guest's).
 # Creates network namespace ${NS_PREFIX:-ejtap}$$, removed on exit whatever happens.
-set -euo pipefail
+set -eEuo pipefail
 TORRENT=$1 FILE=$2 ENJAMBRE=$3
 shift 3
 SEED=("$@")
@@ -24,11 +24,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NS=${NS_PREFIX:-ejtap}$$
 WORK=$(mktemp -d)
 PIDS=()
+# Why the script failed, printed last (after the logs) so the end of the output names it.
+FAILURE=""
+fail() { FAILURE=$1; echo "$1"; exit 1; }
+trap 'FAILURE=${FAILURE:-"line $LINENO: $BASH_COMMAND"}' ERR
 cleanup() {
     local rc=$?
     if [ $rc != 0 ]; then
         echo "--- seeder log (tail)"; tail -n 40 "$WORK/seed.log" 2>/dev/null || true
         echo "--- tracker log (tail)"; tail -n 20 "$WORK/tracker.log" 2>/dev/null || true
+        echo "--- tap-e2e.sh failed (exit $rc): ${FAILURE:-unknown}"
     fi
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for f in "$WORK"/*/daemon.pid; do if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
@@ -83,15 +88,20 @@ EOF
     local rpc=(in_ns transmission-remote 127.0.0.1:9091)
     for _ in $(seq 100); do "${rpc[@]}" -l >/dev/null 2>&1 && break; sleep 0.1; done
     "${rpc[@]}" -a "$TORRENT" -w "$home/downloads" >/dev/null
-    local finished=no
-    for _ in $(seq 900); do
+    local finished=no deadline=$((SECONDS + LEECH_SECS))
+    while [ $SECONDS -lt $deadline ]; do
         if "${rpc[@]}" -t all -i 2>/dev/null | grep -q 'Percent Done: 100%'; then finished=yes; break; fi
         sleep 0.1
     done
-    "${rpc[@]}" -t all -i >"$home/info.txt" 2>&1 || true
+    { "${rpc[@]}" -t all -i; "${rpc[@]}" -t all -pi; } >"$home/info.txt" 2>&1 || true
     stop "$daemon"
     [ $finished = yes ] || { echo "Transmission did not finish"; cat "$home/info.txt"; return 1; }
 }
+
+# How long a leech may take. Usually 5-16 s: a client that tries uTP or encryption first (the
+# board has neither) comes back in plaintext, and one the board turned away while its four
+# slots were full comes back on its own schedule (Transmission waits longer after each refusal).
+LEECH_SECS=${LEECH_SECS:-240}
 
 # Four leeches at once through whichever tracker runs: aria2, libtorrent twice, Transmission;
 # each file byte-identical.
@@ -111,12 +121,17 @@ import sys, time, libtorrent as lt
 s = lt.session({'listen_interfaces': '10.77.0.1:0', 'enable_dht': False, 'enable_lsd': False,
                 'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': 0})
 h = s.add_torrent({'ti': lt.torrent_info(sys.argv[1]), 'save_path': sys.argv[2]})
-deadline = time.time() + 90
+deadline = time.time() + int(sys.argv[3])
 while time.time() < deadline:
     if h.status().is_seeding:
         sys.exit(0)
     time.sleep(0.1)
-sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/$l" >"$WORK/$l.log" 2>&1 &
+st = h.status()
+print('state', st.state, 'progress', st.progress, 'peers', st.num_peers, 'known', st.list_peers,
+      'announce', st.current_tracker, repr(st.errc.message()))
+for p in h.get_peer_info():
+    print('peer', p.ip, 'progress', p.progress, 'flags', hex(p.flags), 'down', p.total_download)
+sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/$l" "$LEECH_SECS" >"$WORK/$l.log" 2>&1 &
         LEECHES+=("$!:$l")
         PIDS+=("$!")
     done
@@ -126,7 +141,7 @@ sys.exit('libtorrent did not finish')" "$TORRENT" "$WORK/$l" >"$WORK/$l.log" 2>&
     local start end
     start=$(date +%s.%N)
     for l in "${LEECHES[@]}"; do
-        wait "${l%%:*}" || { echo "${l#*:} failed:"; cat "$WORK/${l#*:}.log"; exit 1; }
+        wait "${l%%:*}" || { cat "$WORK/${l#*:}.log"; fail "${l#*:} failed after $(python3 -c "print(round($(date +%s.%N)-$start,1))") s (its log is above)"; }
     done
     end=$(date +%s.%N)
     cmp "$FILE" "$WORK/$a/$NAME"
@@ -163,23 +178,23 @@ leeches tracker
 # The board's address came from DHCP if it asked, and it found the tracker by name if the
 # torrent names one.
 if grep -q "DHCPDISCOVER" "$WORK/dnsmasq.log"; then
-    grep -q "DHCPACK(tap0) 10.77.0.2" "$WORK/dnsmasq.log" || { echo "the board asked for an address and got none"; cat "$WORK/dnsmasq.log"; exit 1; }
+    grep -q "DHCPACK(tap0) 10.77.0.2" "$WORK/dnsmasq.log" || { cat "$WORK/dnsmasq.log"; fail "the board asked for an address and got none"; }
     echo "ok: the board got 10.77.0.2 by DHCP"
 fi
 TRACKER_HOST=$(python3 -c "
 import re,sys; print(re.search(rb'8:announce\d+:http://([^:/]+)', open(sys.argv[1],'rb').read()).group(1).decode())" "$TORRENT")
 if [ "$TRACKER_HOST" = tracker.board.test ]; then
-    grep -q "query\[A\] tracker.board.test from 10.77.0.2" "$WORK/dnsmasq.log" || { echo "the board did not look its tracker up"; cat "$WORK/dnsmasq.log"; exit 1; }
+    grep -q "query\[A\] tracker.board.test from 10.77.0.2" "$WORK/dnsmasq.log" || { cat "$WORK/dnsmasq.log"; fail "the board did not look its tracker up"; }
     echo "ok: the board found its tracker by name (DNS)"
 fi
 
 RSS_BEFORE=$(rss_kb)
 in_ns python3 "$HERE/peers.py" 10.77.0.2 6881 "$IH" "$FILE" "$PIECE_LENGTH"
-kill -0 "$SEED_PID" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
+kill -0 "$SEED_PID" || { cat "$WORK/seed.log"; fail "the seeder died"; }
 RSS_AFTER=$(rss_kb)
 echo "ok: the seeder is still running; its RSS went from $RSS_BEFORE to $RSS_AFTER KiB across the hostile peers"
 if [ -n "${RSS_TOLERANCE_KB:-}" ] && [ $((RSS_AFTER - RSS_BEFORE)) -gt "$RSS_TOLERANCE_KB" ]; then
-    echo "the seeder's RSS grew by more than $RSS_TOLERANCE_KB KiB"; exit 1
+    fail "the seeder's RSS grew by more than $RSS_TOLERANCE_KB KiB"
 fi
 
 # --- Through opentracker (Debian's: whitelisted hashes only, chrooted, as nobody), on the
@@ -201,10 +216,10 @@ for _ in $(seq 60); do
     [ "$SEEDS" = 8:completei1e ] && break
     sleep 0.5
 done
-[ "$SEEDS" = 8:completei1e ] || { echo "opentracker does not count the board as a seed: $SEEDS"; exit 1; }
+[ "$SEEDS" = 8:completei1e ] || fail "opentracker does not count the board as a seed: $SEEDS"
 echo "ok: the board announced to opentracker, which counts it as a seed"
 leeches opentracker
-kill -0 "$SEED_PID" || { echo "the seeder died"; cat "$WORK/seed.log"; exit 1; }
+kill -0 "$SEED_PID" || { cat "$WORK/seed.log"; fail "the seeder died"; }
 echo "ok: the seeder is still running"
 # A firmware that measures its stack logs the high-water mark as it grows.
 PEAK=$(grep -o 'stack peak [0-9]* B' "$WORK/seed.log" | awk '{print $3}' | sort -n | tail -n 1 || true)
