@@ -36,16 +36,43 @@ impl<
         const PEX: usize,
     > Session<H, P, PEERS, BYTES, PARTIAL, RX, Q, PICK, KNOWN, OPS, EVENTS, HAVES, BANS, PEX>
 {
-    /// A peer became interested: unchoke it at once if a slot is free (no 10 s wait).
+    /// A peer became interested: unchoke it at once if a slot is free (no 10 s wait) and we
+    /// have something to give (a piece, or bytes of unfinished ones we tell of).
     pub(crate) fn unchoke_if_room(&mut self, i: usize) {
-        let unchoked = self
-            .peers
-            .iter()
-            .filter(|p| p.is_active() && !p.am_choking)
-            .count();
-        if unchoked < self.config.unchoke_slots.max(1) && self.have_count > 0 {
+        if self.unchoked_count() < self.config.unchoke_slots.max(1)
+            && (self.have_count > 0 || self.tells_partial_bytes())
+        {
             self.peers[i].am_choking = false;
         }
+    }
+
+    /// We verified a piece: free upload slots go at once to choked peers that are interested
+    /// (one may have become so before we had anything to give, and would otherwise wait for
+    /// the next rechoke: in the laboratory's flash crowd, half the leeches waited 10 s).
+    pub(crate) fn fill_free_slots(&mut self) {
+        let slots = self.config.unchoke_slots.max(1);
+        let mut unchoked = self.unchoked_count();
+        for p in self.peers.iter_mut() {
+            if unchoked >= slots {
+                break;
+            }
+            if p.is_active() && p.peer_interested && p.am_choking {
+                p.am_choking = false;
+                unchoked += 1;
+            }
+        }
+    }
+
+    /// Whether our partial-piece adverts offer bytes (ranges of pieces not yet verified).
+    fn tells_partial_bytes(&self) -> bool {
+        self.partial_on() && self.partials.iter().any(|p| p.written.received() > 0)
+    }
+
+    fn unchoked_count(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|p| p.is_active() && !p.am_choking)
+            .count()
     }
 
     /// Peer `i` no longer wants to download: if it held an upload slot, the slot goes at once

@@ -357,6 +357,7 @@ impl<
                 self.update_interest(i);
             }
         }
+        self.fill_free_slots();
         if let Some(piece) = self.geometry.piece(piece) {
             self.push_fact(piece, None);
         }

@@ -1852,6 +1852,30 @@ fn only_unchoke_slots_peers_are_unchoked_at_once() {
 }
 
 #[test]
+fn a_peer_interested_before_we_had_anything_is_unchoked_with_our_first_piece() {
+    // In a flash crowd a leech's neighbours may be interested in it before its first piece is
+    // verified (our partial-piece adverts make them so); that first piece must open its free
+    // slots at once, not at the next rechoke ten seconds later.
+    let t = four_pieces();
+    let mut h = H::started(&t, config(), None);
+    let (a, _, _) = h.peer_with(1, &bitfield(&[0b0010_0000]));
+    let (b, _, _) = h.peer_with(2, &HAVE_NONE);
+    h.input(a, &UNCHOKE);
+    let out = h.input(b, &INTERESTED);
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Tx(p, m) if *p == b && m.ends_with(&UNCHOKE))),
+        "unchoked with nothing to give: {out:?}"
+    );
+    h.input(a, &h.block(2, 0, K16));
+    h.input(a, &h.block(2, K16, K16));
+    h.write_done(0);
+    let out = h.write_done(1);
+    assert!(out.contains(&Out::Cmd(Command::PieceVerified { piece: piece(2) })));
+    assert!(out.contains(&tx(b, cat(&[&have(2), &UNCHOKE]))), "{out:?}");
+}
+
+#[test]
 fn a_seed_gives_its_slots_to_each_interested_peer_in_turn() {
     let t = four_pieces();
     let state = state_with(&t, &[0, 1, 2, 3]);
