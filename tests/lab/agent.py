@@ -76,7 +76,7 @@ def run_enjambre():
     else:
         cmd += ["get", a.torrent, "-o", a.dir, "--seed", "--wait"]
     # The lab's swarm is its tracker's: no DHT (it could only look for public routers).
-    cmd += ["--listen", a.addr, "--port", str(PORT), "--json", "--max-peers", "80", "--no-dht"]
+    cmd += ["--listen", a.addr, "--port", str(PORT), "--json", "--json-peers", "--max-peers", "80", "--no-dht"]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(f"{a.dir}.stderr", "w"),
                              text=True)
     # Every line the peer printed, for a look at a run afterwards.

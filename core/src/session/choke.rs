@@ -92,19 +92,24 @@ impl<
         }
     }
 
-    /// Rank interested peers by what they gave us (tit-for-tat) or, seeding, by how little
-    /// they took last round (the slots go round, so what we seed spreads over the swarm
-    /// instead of staying with the first peers that asked); unchoke the best
+    /// Rank interested peers by what they gave us (tit-for-tat) or, seeding, by how long ago
+    /// they last held a slot (the slots go round, so what we seed spreads over the swarm
+    /// instead of staying with the first peers that asked; ranking by how little a peer took
+    /// instead gave the slots again and again to the peers that take slowly); unchoke the best
     /// `unchoke_slots - 1` plus one optimistic pick, choke the rest. Ties go to a different
     /// peer each round.
     pub(crate) fn rechoke(&mut self, now: Instant) {
         self.rechoke_round = self.rechoke_round.wrapping_add(1);
         let seeding = self.is_complete();
+        let round = self.rechoke_round;
         for p in self.peers.iter_mut() {
             p.down_rate = p.down_round;
             p.up_rate = p.up_round;
             p.down_round = 0;
             p.up_round = 0;
+            if p.is_active() && !p.am_choking {
+                p.served_round = round;
+            }
         }
         let slots = self.config.unchoke_slots.max(1);
         let mut chosen = [false; PEERS];
@@ -117,7 +122,7 @@ impl<
                     continue;
                 }
                 let score = if seeding {
-                    u64::MAX - p.up_rate
+                    u64::from(u32::MAX - p.served_round)
                 } else {
                     p.down_rate
                 };

@@ -54,7 +54,7 @@ use heapless::{Deque, Vec};
 pub use config::Config;
 pub use output::{
     CloseReason, Command, DiscardCause, Event, OpId, Output, PeerHandle, PeerMisbehaved,
-    SessionError, Stats, StorageError, Waste,
+    PeerStatus, SessionError, Stats, StorageError, Waste,
 };
 
 use announce::Announce;

@@ -288,6 +288,38 @@ impl Waste {
     }
 }
 
+/// One connected peer as the session sees it, for status displays and the laboratory's
+/// records; the session never reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Where it is, when known.
+    pub addr: Option<SocketAddr>,
+    /// We dialled it.
+    pub outbound: bool,
+    /// Pieces it has, as it told us.
+    pub pieces: u32,
+    /// We choke it.
+    pub am_choking: bool,
+    /// We want something it has.
+    pub am_interested: bool,
+    /// It chokes us.
+    pub peer_choking: bool,
+    /// It wants something we have.
+    pub peer_interested: bool,
+    /// It holds our optimistic unchoke.
+    pub optimistic: bool,
+    /// Payload it sends us, bytes per second (its latest sample).
+    pub down_rate: u64,
+    /// Payload we send it, bytes per second (its latest sample).
+    pub up_rate: u64,
+    /// Our requests in flight to it.
+    pub requests: usize,
+    /// How many requests its pipeline allows now.
+    pub max_requests: usize,
+    /// Its requests we hold, not yet sent.
+    pub uploads_queued: usize,
+}
+
 /// Counters for progress displays and announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

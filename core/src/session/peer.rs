@@ -174,6 +174,9 @@ pub(crate) struct Peer<const BYTES: usize, const RX: usize, const Q: usize> {
     pub(crate) up_round: u64,
     pub(crate) down_rate: u64,
     pub(crate) up_rate: u64,
+    /// The last rechoke round it ended unchoked (0: never); a seed's slots go to the peers
+    /// that waited longest.
+    pub(crate) served_round: u32,
     pub(crate) optimistic: bool,
     /// Stream position (bytes handed to the shell for this peer, ever) and how much of it the
     /// shell confirmed sent: their difference never exceeds the send window.
@@ -240,6 +243,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
             up_round: 0,
             down_rate: 0,
             up_rate: 0,
+            served_round: 0,
             optimistic: false,
             tx_emitted: 0,
             tx_confirmed: 0,
@@ -299,6 +303,7 @@ impl<const BYTES: usize, const RX: usize, const Q: usize> Peer<BYTES, RX, Q> {
         self.up_round = 0;
         self.down_rate = 0;
         self.up_rate = 0;
+        self.served_round = 0;
         self.optimistic = false;
         self.tx_emitted = 0;
         self.tx_confirmed = 0;

@@ -30,6 +30,10 @@ pub struct CommonArgs {
     /// Print progress as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
+    /// With --json, also a line of type `peers` every 2 s: each connected peer's address,
+    /// pieces, choke and interest both ways, rates and requests (the laboratory's records).
+    #[arg(long, requires = "json")]
+    pub json_peers: bool,
     /// Print no progress and no notes, only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,

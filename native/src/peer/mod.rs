@@ -481,7 +481,8 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
         None => wanted.reset(geometry.piece_count()).map(|()| wanted.fill()),
     }
     .map_err(cannot)?;
-    let progress = Progress::new(mode, meta.name, wanted_bytes(&geometry, &wanted));
+    let mut progress = Progress::new(mode, meta.name, wanted_bytes(&geometry, &wanted));
+    progress.peer_lines(common.json_peers);
     if let Some(s) = &selected {
         let files = meta.files().filter(|f| !f.pad).count();
         let chosen = meta.files().filter(|f| s[f.index]);

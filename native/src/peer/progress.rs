@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use enjambre_core::session::{DiscardCause, Event, Stats};
+use enjambre_core::session::{DiscardCause, Event, PeerStatus, Stats};
 use enjambre_core::PieceIndex;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -234,7 +234,12 @@ pub struct Progress {
     up: RateMeter,
     /// Counters at the first update (restored from a resume state), to report this run's.
     base: Option<(u64, u64)>,
+    /// When the next `peers` line is due, if they are printed (`--json-peers`).
+    next_peers: Option<Instant>,
 }
+
+/// `peers` lines are this far apart.
+const PEER_LINES_EVERY: Duration = Duration::from_secs(2);
 
 impl Progress {
     /// Start showing progress for `name` of `total` bytes.
@@ -257,7 +262,46 @@ impl Progress {
             down: RateMeter::default(),
             up: RateMeter::default(),
             base: None,
+            next_peers: None,
         }
+    }
+
+    /// Print `peers` lines (JSON mode only).
+    pub fn peer_lines(&mut self, on: bool) {
+        self.next_peers = (on && self.mode == Mode::Json).then(Instant::now);
+    }
+
+    /// Print a `peers` line if one is due: what `statuses` gives, read only then.
+    pub fn peers<I: Iterator<Item = PeerStatus>>(&mut self, statuses: impl FnOnce() -> I) {
+        let now = Instant::now();
+        if self.next_peers.is_none_or(|due| now < due) {
+            return;
+        }
+        self.next_peers = Some(now + PEER_LINES_EVERY);
+        let peers: Vec<_> = statuses()
+            .map(|p| {
+                serde_json::json!({
+                    "addr": p.addr.map(|a| a.to_string()),
+                    "out": p.outbound,
+                    "pieces": p.pieces,
+                    "am_choking": p.am_choking,
+                    "am_interested": p.am_interested,
+                    "peer_choking": p.peer_choking,
+                    "peer_interested": p.peer_interested,
+                    "optimistic": p.optimistic,
+                    "down_rate": p.down_rate,
+                    "up_rate": p.up_rate,
+                    "requests": p.requests,
+                    "max_requests": p.max_requests,
+                    "uploads_queued": p.uploads_queued,
+                })
+            })
+            .collect();
+        json_line(&serde_json::json!({
+            "type": "peers",
+            "elapsed": self.started.elapsed().as_secs_f64(),
+            "peers": peers,
+        }));
     }
 
     /// Show a message above the bar (or as a line).

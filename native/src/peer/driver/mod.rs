@@ -275,6 +275,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             if now >= next_progress {
                 let stats = self.session.stats();
                 self.progress.update(&stats);
+                self.progress.peers(|| self.session.peer_statuses());
                 next_progress = now + PROGRESS_EVERY;
                 self.check_seed_until(stats.uploaded);
                 self.start_web_seeds();
