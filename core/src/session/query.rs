@@ -91,21 +91,24 @@ impl<
 
     /// Return every connected peer's state (handshake done), for status displays.
     pub fn peer_statuses(&self) -> impl Iterator<Item = PeerStatus> + '_ {
-        self.peers.iter().filter(|p| p.is_active()).map(|p| PeerStatus {
-            addr: p.addr,
-            outbound: p.outbound,
-            pieces: p.has.count_ones(),
-            am_choking: p.am_choking,
-            am_interested: p.am_interested,
-            peer_choking: p.peer_choking,
-            peer_interested: p.peer_interested,
-            optimistic: p.optimistic,
-            down_rate: p.meter.rate(),
-            up_rate: p.up_meter.rate(),
-            requests: p.requests.len(),
-            max_requests: p.max_requests,
-            uploads_queued: p.incoming.len(),
-        })
+        self.peers
+            .iter()
+            .filter(|p| p.is_active())
+            .map(|p| PeerStatus {
+                addr: p.addr,
+                outbound: p.outbound,
+                pieces: p.has.count_ones(),
+                am_choking: p.am_choking,
+                am_interested: p.am_interested,
+                peer_choking: p.peer_choking,
+                peer_interested: p.peer_interested,
+                optimistic: p.optimistic,
+                down_rate: p.meter.rate(),
+                up_rate: p.up_meter.rate(),
+                requests: p.requests.len(),
+                max_requests: p.max_requests,
+                uploads_queued: p.incoming.len(),
+            })
     }
 
     /// Return the bytes of `piece` confirmed on storage, as sorted `[start, end)` ranges;

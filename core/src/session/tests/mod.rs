@@ -1913,6 +1913,53 @@ fn a_seed_gives_its_slots_to_each_interested_peer_in_turn() {
     assert_eq!(unchoked.len(), peers.len(), "unchoked: {unchoked:?}");
 }
 
+#[test]
+fn a_seed_gives_its_slots_to_peers_that_waited_not_to_those_that_took_least() {
+    // In the lab's heterogeneous swarm, ranking by "took least last round" gave a seed's slots
+    // to its slow receivers again and again. Three slots, four peers: the first three take the
+    // slots at once, two of them download, the first (a slow receiver) takes nothing. Ranked
+    // by what they took, the slow one and the waiting one always get the two regular slots;
+    // by turns, the waiting one does, and the slow one keeps a slot only when a draw says so.
+    let mut slow_kept = 0;
+    for seed in 1..=12u64 {
+        let t = four_pieces();
+        let state = state_with(&t, &[0, 1, 2, 3]);
+        let mut config = config();
+        config.unchoke_slots = 3;
+        config.seed = seed;
+        config.peerless_announce = secs(100_000);
+        let mut h = H::started(&t, config, Some(&state));
+        let mut peers = Vec::new();
+        for n in 1..=4 {
+            let p = h.accept(n);
+            h.input(p, &h.their_handshake(n, true, false));
+            h.input(p, &INTERESTED);
+            peers.push(p);
+        }
+        for &p in &peers[1..3] {
+            h.input(p, &request(0, 0, K16));
+        }
+        h.drain();
+        let (mut slow_choked, mut waiting_unchoked) = (false, false);
+        for o in h.at(11_000).timeout() {
+            if let Out::Tx(p, bytes) = o {
+                let says = |m: &[u8]| bytes.windows(m.len()).any(|w| w == m);
+                slow_choked |= p == peers[0] && says(&CHOKE);
+                waiting_unchoked |= p == peers[3] && says(&UNCHOKE);
+            }
+        }
+        assert!(
+            waiting_unchoked,
+            "seed {seed}: the waiting peer got no slot"
+        );
+        slow_kept += usize::from(!slow_choked);
+    }
+    assert!(
+        slow_kept < 12,
+        "the slow receiver kept its slot whatever the draws"
+    );
+}
+
 // ---- found bugs --------------------------------------------------------------------------------
 
 #[test]
