@@ -46,20 +46,20 @@ impl<
         }
     }
 
-    /// We verified a piece: free upload slots go at once to choked peers that are interested
-    /// (one may have become so before we had anything to give, and would otherwise wait for
-    /// the next rechoke: in the laboratory's flash crowd, half the leeches waited 10 s).
+    /// Free upload slots go at once (not at the next rechoke) to the choked interested peers
+    /// with the fewest pieces: after we verified a piece (a peer may have become interested
+    /// before we had anything to give: in the laboratory's flash crowd, half the leeches
+    /// waited 10 s) and when a peer gives its slot up.
     pub(crate) fn fill_free_slots(&mut self) {
-        let slots = self.config.unchoke_slots.max(1);
-        let mut unchoked = self.unchoked_count();
-        for p in self.peers.iter_mut() {
-            if unchoked >= slots {
+        for _ in self.unchoked_count()..self.config.unchoke_slots.max(1) {
+            let waiting = (0..PEERS).filter(|&j| {
+                let p = &self.peers[j];
+                p.is_active() && p.peer_interested && p.am_choking
+            });
+            let Some(j) = waiting.min_by_key(|&j| self.peers[j].has.count_ones()) else {
                 break;
-            }
-            if p.is_active() && p.peer_interested && p.am_choking {
-                p.am_choking = false;
-                unchoked += 1;
-            }
+            };
+            self.peers[j].am_choking = false;
         }
     }
 
@@ -68,28 +68,23 @@ impl<
         self.partial_on() && self.partials.iter().any(|p| p.written.received() > 0)
     }
 
-    fn unchoked_count(&self) -> usize {
+    /// Connected peers we do not choke.
+    pub(crate) fn unchoked_count(&self) -> usize {
         self.peers
             .iter()
             .filter(|p| p.is_active() && !p.am_choking)
             .count()
     }
 
-    /// Peer `i` no longer wants to download: if it held an upload slot, the slot goes at once
-    /// (not at the next rechoke) to the choked interested peer that has the fewest pieces.
+    /// Peer `i` no longer wants to download: if it held an upload slot, the slot is handed on
+    /// at once ([`Self::fill_free_slots`]).
     pub(crate) fn hand_on_slot(&mut self, i: usize) {
         if self.peers[i].am_choking {
             return;
         }
         self.peers[i].am_choking = true;
         self.choked(i);
-        let waiting = (0..PEERS).filter(|&j| {
-            let p = &self.peers[j];
-            p.is_active() && p.peer_interested && p.am_choking
-        });
-        if let Some(j) = waiting.min_by_key(|&j| self.peers[j].has.count_ones()) {
-            self.peers[j].am_choking = false;
-        }
+        self.fill_free_slots();
     }
 
     /// Rank interested peers by what they gave us (tit-for-tat) or, seeding, by how long ago

@@ -82,10 +82,9 @@ impl<
                 .count(),
             requests: self.peers.iter().map(|p| p.requests.len()).sum(),
             serving_us: active
-                .clone()
                 .filter(|p| !p.peer_choking && p.am_interested)
                 .count(),
-            unchoked: active.filter(|p| !p.am_choking).count(),
+            unchoked: self.unchoked_count(),
         }
     }
 
