@@ -7,6 +7,7 @@
 // (web/build.sh with KEEP_NAMES=1), then, in two terminals:
 //   DEVTOOLS_PORT=9333 node tests/web/bench.mjs
 //   node --experimental-websocket tests/web/profile-worker.mjs      (node 20; 22 needs no flag)
+// PROFILE_OUT=PREFIX also writes each profile as PREFIX.<ms>.json (Chromium's cpuprofile format).
 
 const PORT = Number(process.env.DEVTOOLS_PORT ?? 9333);
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 3);
@@ -79,6 +80,11 @@ async function session() {
         try {
           const { profile } = await send('Profiler.stop', {}, sessionId);
           summarize(profile, `worker ${targetInfo.url.split('/').pop()}`);
+          if (process.env.PROFILE_OUT) {
+            const out = `${process.env.PROFILE_OUT}.${Date.now()}.json`;
+            (await import('node:fs')).writeFileSync(out, JSON.stringify(profile));
+            console.log(`profile written to ${out}`);
+          }
         } catch (e) {
           console.log(`worker gone before the profile was taken: ${e.message}`);
         }

@@ -113,8 +113,10 @@ impl<F: File> Engine<F> {
         config.max_peers = BrowserSession::SLOTS;
         config.seed = seed;
         config.send_window = 1024 * 1024;
-        // 256 blocks (4 MiB) in flight per peer at most: 40 MB/s at a 100 ms round trip.
-        config.pipeline_depth = 256;
+        // 512 blocks (8 MiB) in flight per peer at most (the preset's `Q`): through the bridge
+        // 256 gave one enjambre seed 129-137 MB/s and a libtorrent seed 98-124, 512 gave
+        // 131-138 and 123-124, 1024 no more (`tests/web/bench.mjs`, 2026-12-07).
+        config.pipeline_depth = 512;
         config.pex = !torrent.private;
         let mut session = Box::new(BrowserSession::empty());
         // The whole info dictionary: a peer reaching us with only a magnet link gets it.
