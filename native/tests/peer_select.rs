@@ -143,10 +143,31 @@ fn only_one_file_then_more_then_everything() {
     // More files, with a glob and a skip: d.bin is kept, a.bin gets its bytes from the part file.
     get_ok(&s, &out, &["--only", "*.bin", "--skip", "f.bin"]);
     assert_files(&out, &["a.bin", "c/d.bin", "e.bin"]);
+    // The part file let go of a.bin's and e.bin's bytes (they read as zeros there) and holds
+    // f.bin's edge, downloaded with e.bin's last piece.
+    let kept = std::fs::read(&parts).unwrap();
+    let (a_end, f_start) = (40_001, 40_001 + 25_555 + 70_003);
+    assert!(
+        kept[32_768.min(kept.len())..a_end.min(kept.len())]
+            .iter()
+            .all(|&b| b == 0),
+        "a.bin's bytes released from the part file"
+    );
+    assert!(
+        kept[a_end.min(kept.len())..f_start.min(kept.len())]
+            .iter()
+            .all(|&b| b == 0),
+        "d.bin's and e.bin's bytes released from the part file"
+    );
+    assert!(
+        kept.len() > f_start && kept[f_start..].iter().any(|&b| b != 0),
+        "f.bin's straddled bytes are still kept"
+    );
 
-    // Everything, the empty file included.
+    // Everything, the empty file included: no skipped file is left, nor the part file.
     get_ok(&s, &out, &[]);
     assert_files(&out, &["a.bin", "b.txt", "c/d.bin", "e.bin", "f.bin"]);
+    assert!(part_file(&out).is_none(), "the part file is gone");
 }
 
 #[test]

@@ -421,17 +421,18 @@ fn three_nodes_divide_the_polling_and_take_over_a_killed_ones_share() {
     let _ = nodes[2].child.wait();
     let killed = nodes.pop().unwrap();
     drop(killed);
-    wait_metric(&nodes[0], "enjambre_tracker_store_nodes", 2);
-    let from = Instant::now() + Duration::from_secs(3);
-    std::thread::sleep(Duration::from_secs(9));
-    for (i, p) in peers.iter().enumerate() {
-        let t = p.polls_since(from);
-        assert!(
-            (2..=4).contains(&t.len()),
-            "peer {i} polled {} times in 6 s after the kill",
-            t.len()
-        );
+    for n in &nodes {
+        wait_metric(n, "enjambre_tracker_store_nodes", 2);
     }
+    // Measured over 9 s, as before the kill: next polls are kept in whole seconds, so one
+    // peer's polls come 1 to 3 s apart (a 6 s window once saw a single poll on a busy machine).
+    let from = Instant::now() + Duration::from_secs(3);
+    std::thread::sleep(Duration::from_secs(12));
+    let counts: Vec<usize> = peers.iter().map(|p| p.polls_since(from).len()).collect();
+    assert!(
+        counts.iter().all(|c| (3..=6).contains(c)),
+        "polls of each peer in 9 s after the kill: {counts:?}"
+    );
 }
 
 #[test]

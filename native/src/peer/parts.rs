@@ -5,7 +5,8 @@
 //! but never where a user would take them for the skipped file. They go in one sparse file
 //! beside the resume state, `<dir>/.enjambre/<info-hash>.parts`, at their torrent-wide offset:
 //! only the bytes written take space. When a later run selects such a file, its bytes are
-//! copied out of the part file into the new file.
+//! copied out of the part file into the new file, and the part file lets go of them (a hole is
+//! punched over the file's range); once no skipped file is left, the part file goes.
 
 use std::fs::File;
 use std::io;
@@ -66,6 +67,28 @@ pub fn copy_out(parts: &Path, offset: u64, len: u64, dest: &File) -> io::Result<
     Ok(())
 }
 
+/// Let the part file go of torrent-wide bytes `offset..offset + len` (a file now kept in the
+/// download directory): a hole is punched there, so they take no space and read as zeros. A part
+/// file that is missing has nothing to let go of; a file system without holes keeps the bytes
+/// (they are never read again: the file's own copy is used).
+pub fn release(parts: &Path, offset: u64, len: u64) -> io::Result<()> {
+    use rustix::fs::FallocateFlags;
+    let file = match std::fs::OpenOptions::new().write(true).open(parts) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let size = file.metadata()?.len();
+    if len == 0 || offset >= size {
+        return Ok(());
+    }
+    let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+    match rustix::fs::fallocate(&file, flags, offset, len.min(size - offset)) {
+        Ok(()) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +112,23 @@ mod tests {
         copy_out(&parts, 98, 10, &dest).unwrap();
         assert_eq!(std::fs::read(&dest_path).unwrap(), b"\0\0abc\0\0\0\0\0");
         copy_out(&dir.path().join("missing"), 0, 10, &dest).unwrap();
+    }
+
+    #[test]
+    fn released_bytes_read_as_zeros_and_are_not_copied_out_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = dir.path().join("p");
+        let f = File::create(&parts).unwrap();
+        f.write_all_at(&[7u8; 3 * 4096], 0).unwrap();
+        // The middle block's file is kept in the directory now: the part file lets it go.
+        release(&parts, 4096, 4096).unwrap();
+        let back = std::fs::read(&parts).unwrap();
+        assert_eq!(back.len(), 3 * 4096, "the part file keeps its size");
+        assert!(back[..4096].iter().all(|&b| b == 7));
+        assert!(back[4096..8192].iter().all(|&b| b == 0), "released");
+        assert!(back[8192..].iter().all(|&b| b == 7));
+        // Past its end, or a part file that is not there: nothing to do.
+        release(&parts, 1 << 20, 10).unwrap();
+        release(&dir.path().join("missing"), 0, 10).unwrap();
     }
 }

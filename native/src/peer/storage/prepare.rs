@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use lru::LruCache;
 
 use super::{open_files_budget, Access, FileLayout, Slot, Storage, StorageError};
-use crate::peer::parts::{copy_out, Parts};
+use crate::peer::parts::{copy_out, release, Parts};
 
 impl Storage {
     /// Open (or create) every file of `files` under `root`, which is created if missing.
@@ -26,7 +26,8 @@ impl Storage {
 
     /// As [`Storage::open`], with skipped files: one not in `root` is neither created nor
     /// looked for there, its bytes are kept in the part file (see [`crate::peer::parts`]); a file
-    /// created now gets the bytes the part file already holds for it.
+    /// created now gets the bytes the part file already holds for it, and the part file lets go
+    /// of every kept file's bytes (it is removed when no file is left in it).
     pub fn open_with_parts(
         root: &Path,
         files: &[FileLayout],
@@ -96,6 +97,9 @@ impl Storage {
                     len: f.length,
                     total: u64::MAX,
                 })?;
+        }
+        if let (Some(parts), true) = (parts, access.writes()) {
+            shrink_parts(&parts.path, &slots, files, parts_path.is_none())?;
         }
         let ends = slots
             .iter()
@@ -180,13 +184,41 @@ fn create_parts(path: &Path) -> Result<(), StorageError> {
         .map_err(|e| StorageError::io("creating", path, e))
 }
 
-/// Give a file just created the bytes of it the part file holds (a file skipped before).
+/// Give a file just created the bytes of it the part file holds (a file skipped before), on
+/// stable storage before the part file lets them go.
 fn fill_from_parts(parts: &Path, offset: u64, len: u64, path: &Path) -> Result<(), StorageError> {
     let file = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(|e| StorageError::io("opening", path, e))?;
-    copy_out(parts, offset, len, &file).map_err(|e| StorageError::io("copying into", path, e))
+    copy_out(parts, offset, len, &file).map_err(|e| StorageError::io("copying into", path, e))?;
+    file.sync_data()
+        .map_err(|e| StorageError::io("flushing", path, e))
+}
+
+/// The part file lets go of the bytes of every file now kept in the download directory (their
+/// own copy is what is read and written); with no skipped file left (`empty`), it goes.
+fn shrink_parts(
+    parts: &Path,
+    slots: &[Slot],
+    files: &[FileLayout],
+    empty: bool,
+) -> Result<(), StorageError> {
+    if empty {
+        return match fs::remove_file(parts) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StorageError::io("removing", parts, e))
+            }
+            _ => Ok(()),
+        };
+    }
+    for (slot, f) in slots.iter().zip(files) {
+        if !slot.in_parts && !slot.pad {
+            release(parts, slot.offset, f.length)
+                .map_err(|e| StorageError::io("releasing bytes of", parts, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `file` lives on tmpfs (memory), where `fallocate` zeroes what it reserves.
