@@ -38,6 +38,14 @@ impl<
     /// could not carry a 16 KiB metadata piece anyway; there the code is compiled out.
     pub const SERVES_METADATA: bool = PARTIAL > 0;
 
+    /// The `reqq` we advertise (BEP 10): the `Q` requests we queue per peer, plus the requests
+    /// (17 bytes each) its receive ring holds behind them; past the queue, a request waits in
+    /// the ring until uploads drain, never rejected. Some clients (Transmission 3.00) keep no
+    /// more requests in flight than this: with `Q` alone (256) one Transmission leech took
+    /// exactly 4 MiB a second from our seed on a 25 MB/s link, with four times that 11 MB/s
+    /// (`tests/lab/run.sh 7b-transmission-leech`, 2026-12-07).
+    pub const ADVERTISED_REQQ: u32 = (Q + RX / 17) as u32;
+
     /// A session for no torrent, doing nothing: the value to put in a `static` before
     /// [`Session::start`] fills it in place.
     pub const EMPTY: Self = Self::with_peers([const { Peer::new() }; PEERS]);

@@ -211,7 +211,7 @@ impl<
                     enjambre_partial: partial_ext.then_some(ENJAMBRE_PARTIAL_ID),
                     client: Some(self.config.client_name),
                     listen_port: Some(self.config.listen_port),
-                    reqq: Some(Q as u32),
+                    reqq: Some(Self::ADVERTISED_REQQ),
                     metadata_size: serving.then_some(self.metadata_len),
                     yourip: None,
                 };

@@ -50,7 +50,7 @@ fn metadata_is_offered_in_the_extended_handshake_and_served_piece_by_piece() {
     // Our extended handshake names our enjambre_partial id (3), our ut_metadata id (2), our
     // ut_pex id (1) and the metadata's size, spelled out.
     let ours = std::format!(
-        "d1:md16:enjambre_partiali3e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei{size}e1:pi6881e4:reqqi8e1:v12:Enjambre 0.1e"
+        "d1:md16:enjambre_partiali3e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei{size}e1:pi6881e4:reqqi975e1:v12:Enjambre 0.1e"
     );
     assert_eq!(
         out,

@@ -404,7 +404,7 @@ fn our_handshake(info_hash: InfoHash) -> Vec<u8> {
 /// Our extended handshake, spelled out: PEX (`ut_pex`, our id 1), our port, our queue depth,
 /// our name.
 fn our_extended_handshake() -> Vec<u8> {
-    let dict = b"d1:md16:enjambre_partiali3e6:ut_pexi1ee1:pi6881e4:reqqi8e1:v12:Enjambre 0.1e";
+    let dict = b"d1:md16:enjambre_partiali3e6:ut_pexi1ee1:pi6881e4:reqqi975e1:v12:Enjambre 0.1e";
     let mut out = ((dict.len() + 2) as u32).to_be_bytes().to_vec();
     out.extend_from_slice(&[20, 0]);
     out.extend_from_slice(dict);

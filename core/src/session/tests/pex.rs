@@ -315,7 +315,7 @@ fn with_pex_off_nothing_is_offered_taken_or_told() {
     let a = h.connect(1);
     let out = h.input(a, &h.their_handshake(1, true, true));
     // The extended handshake names no extension.
-    let plain = b"d1:mde1:pi6881e4:reqqi8e1:v12:Enjambre 0.1e";
+    let plain = b"d1:mde1:pi6881e4:reqqi975e1:v12:Enjambre 0.1e";
     let mut ours = ((plain.len() + 2) as u32).to_be_bytes().to_vec();
     ours.extend_from_slice(&[20, 0]);
     ours.extend_from_slice(plain);
