@@ -33,9 +33,9 @@ pub type Browser<H, P> =
     Session<H, P, 16, 4096, 16, { 32 * 1024 }, 512, 4096, 64, 512, 64, 256, 16>;
 
 /// The native command-line peer: 50 peers, 64 pieces downloading at once, up to 256 requests
-/// each way per peer (4 MiB in flight: 40 MB/s at a 100 ms round trip, 7 MB/s at 600 ms;
-/// the `reqq` we advertise adds what the ring holds, `Session::ADVERTISED_REQQ`); `BYTES` and `RX` grow with the torrent (the ring must hold
-/// the peer's bitfield).
+/// each way per peer (4 MiB in flight: 40 MB/s at a 100 ms round trip, 7 MB/s at 600 ms; the
+/// `reqq` we advertise adds what the ring holds, `Session::ADVERTISED_REQQ`); `BYTES` and `RX`
+/// grow with the torrent (the ring must hold the peer's bitfield).
 pub type Native<H, P, const BYTES: usize, const RX: usize> = Session<H, P, 50, BYTES, 64, RX, 256>;
 
 #[cfg(test)]

@@ -212,9 +212,14 @@ fn shrink_parts(
             _ => Ok(()),
         };
     }
+    let file = match OpenOptions::new().write(true).open(parts) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StorageError::io("opening", parts, e)),
+    };
     for (slot, f) in slots.iter().zip(files) {
         if !slot.in_parts && !slot.pad {
-            release(parts, slot.offset, f.length)
+            release(&file, slot.offset, f.length)
                 .map_err(|e| StorageError::io("releasing bytes of", parts, e))?;
         }
     }
