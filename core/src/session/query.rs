@@ -2,7 +2,7 @@
 
 use super::output::{PeerStatus, Stats};
 use super::pieces::Verify;
-use super::{Config, Resume, Session};
+use super::{Config, PeerHandle, Resume, Session};
 use crate::bitfield::Bitfield;
 use crate::resume::ResumeError;
 use crate::sha1::Sha1;
@@ -108,6 +108,15 @@ impl<
                 max_requests: p.max_requests,
                 uploads_queued: p.incoming.len(),
             })
+    }
+
+    /// Whether the shell may send this peer's messages ahead of blocks handed to it earlier
+    /// (never one message inside another, never messages out of their own order): true once
+    /// both sides speak the Fast extension (BEP 6), where a choke rejects nothing by itself,
+    /// so every block sent after it still answers a request. A request or a have that waits
+    /// behind a slow uplink's queued blocks stalls what we download from that peer.
+    pub fn messages_may_pass_blocks(&self, peer: PeerHandle) -> bool {
+        self.slot(peer).is_some_and(|i| self.peers[i].fast)
     }
 
     /// Return the bytes of `piece` confirmed on storage, as sorted `[start, end)` ranges;

@@ -8,6 +8,8 @@
 //! it no more than its send window beyond that: a slow peer back-pressures the session.
 //! Neither task ever parses a byte.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use enjambre_core::mse::Rc4;
@@ -62,6 +64,7 @@ struct Block {
     len: u32,
 }
 
+#[derive(Clone, Copy)]
 enum Item {
     /// Queued bytes up to this end offset in `OutState::bytes`.
     Bytes(usize),
@@ -74,11 +77,16 @@ struct OutState {
     items: Vec<Item>,
 }
 
-/// What the session loop has queued for one peer, in order.
+/// What the session loop has queued for one peer, in order (or messages first: see
+/// [`Outbox::let_messages_pass_blocks`]).
 #[derive(Default)]
 pub struct Outbox {
     state: Mutex<OutState>,
     notify: Notify,
+    /// Messages may go ahead of blocks queued before them.
+    passing: AtomicBool,
+    /// Something was queued since the writer last took the queue.
+    news: AtomicBool,
 }
 
 impl Outbox {
@@ -92,7 +100,16 @@ impl Outbox {
             _ => s.items.push(Item::Bytes(end)),
         }
         drop(s);
+        self.news.store(true, Ordering::Release);
         self.notify.notify_one();
+    }
+
+    /// From now on (`yes`), the writer may send messages queued after blocks before those
+    /// blocks: a request or a have then waits for the block being sent, never for seconds of
+    /// blocks queued on a slow uplink. Only where the session says so
+    /// (`Session::messages_may_pass_blocks`); messages keep their own order either way.
+    pub fn let_messages_pass_blocks(&self, yes: bool) {
+        self.passing.store(yes, Ordering::Relaxed);
     }
 
     /// Queue an upload: `header`, then `len` bytes of storage at `piece`/`offset`.
@@ -105,6 +122,7 @@ impl Outbox {
             len,
         }));
         drop(s);
+        self.news.store(true, Ordering::Release);
         self.notify.notify_one();
     }
 }
@@ -219,18 +237,48 @@ pub async fn writer<T: From<ConnEvent>>(
     // uploaded block). So what a peer got before its connection ended is always counted.
     let mut took = Took::new(&events, peer);
     let limited = limit.is_limited();
+    // Blocks a turn left unsent because messages were queued meanwhile (passing mode only).
+    let mut held: VecDeque<Block> = VecDeque::new();
+    let mut items: Vec<Item> = Vec::new();
     'run: loop {
         {
             let mut s = outbox.state.lock().expect("outbox poisoned");
             std::mem::swap(&mut *s, &mut mine);
+            outbox.news.store(false, Ordering::Release);
         }
-        if mine.items.is_empty() {
+        if mine.items.is_empty() && held.is_empty() {
             took.flush();
             outbox.notify.notified().await;
             continue;
         }
+        let passing = outbox.passing.load(Ordering::Relaxed);
+        items.clear();
+        if passing {
+            // Every message queued so far (in their order), then the blocks (in theirs).
+            if !mine.bytes.is_empty() {
+                items.push(Item::Bytes(mine.bytes.len()));
+            }
+            held.extend(mine.items.drain(..).filter_map(|i| match i {
+                Item::Block(b) => Some(b),
+                Item::Bytes(_) => None,
+            }));
+            items.extend(held.drain(..).map(Item::Block));
+        } else {
+            items.append(&mut mine.items);
+        }
         let mut from = 0;
-        for item in mine.items.drain(..) {
+        let mut first_block = true;
+        for (k, &item) in items.iter().enumerate() {
+            // New messages go before the blocks not started yet (one block a turn at least).
+            let block = matches!(item, Item::Block(_));
+            if passing && block && !first_block && outbox.news.load(Ordering::Acquire) {
+                held.extend(items[k..].iter().filter_map(|i| match *i {
+                    Item::Block(b) => Some(b),
+                    Item::Bytes(_) => None,
+                }));
+                break;
+            }
+            first_block &= !block;
             match item {
                 Item::Bytes(end) => {
                     batch.extend_from_slice(&mine.bytes[from..end]);
@@ -402,3 +450,7 @@ async fn send_file(stream: &OwnedWriteHalf, storage: &Storage, b: Block) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -86,7 +86,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 offset,
                 len,
             } => {
+                let passing = self.session.messages_may_pass_blocks(peer);
                 if let Some(c) = self.conns.get_mut(&peer) {
+                    c.outbox.let_messages_pass_blocks(passing);
                     c.send_block(header, piece.get(), offset, len);
                 }
             }
