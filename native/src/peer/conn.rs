@@ -325,11 +325,18 @@ pub async fn writer<T: From<ConnEvent>>(
                     }
                 }
             }
-            if batch.len() >= SEND_BATCH {
+            // Under an upload limit each item goes out on its own, and messages at once: charged
+            // to the limit, never held back by it (a request that waits with our uploads
+            // throttles what we download to the upload limit's pace).
+            if batch.len() >= SEND_BATCH || (limited && !batch.is_empty()) {
                 if limited {
                     took.flush();
                 }
-                limit.take(batch.len()).await;
+                if limited && matches!(item, Item::Bytes(_)) {
+                    limit.charge(batch.len());
+                } else {
+                    limit.take(batch.len()).await;
+                }
                 if let Some(rc4) = encrypt.as_mut() {
                     rc4.apply(&mut batch);
                 }

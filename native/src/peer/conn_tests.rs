@@ -96,3 +96,61 @@ async fn without_the_fast_extension_messages_keep_their_place_behind_blocks() {
     let ids = order_received(false).await;
     assert_eq!(ids.iter().position(|&id| id == 2), Some(BLOCKS as usize));
 }
+
+#[tokio::test]
+async fn under_an_upload_limit_a_message_waits_for_no_block_but_the_one_being_sent() {
+    // 8 KiB/s and blocks of 16 KiB: the first block goes at once, each next one 2 s later.
+    // A message queued meanwhile goes out right after the block being sent, not 2 s later
+    // with the next one (before, a leech with `--max-upload-rate` downloaded at that rate:
+    // each of its requests waited for an upload's share of the limit).
+    let dir = tempfile::tempdir().unwrap();
+    let len = u64::from(BLOCK * 4);
+    std::fs::write(dir.path().join("f"), vec![7u8; len as usize]).unwrap();
+    let files = [FileLayout {
+        rel: safe_relative(["f"]).unwrap(),
+        length: len,
+        pad: false,
+    }];
+    let storage = Arc::new(Storage::open(dir.path(), &files, BLOCK * 4, Access::Seed).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    let (_, write) = client.into_split();
+    let outbox = Arc::new(Outbox::default());
+    outbox.let_messages_pass_blocks(true);
+    let (events, _sent) = tokio::sync::mpsc::unbounded_channel::<ConnEvent>();
+    let peer = PeerHandle {
+        slot: 0,
+        generation: 0,
+    };
+    let limit = Arc::new(RateLimit::new(Some(8192)));
+    let start = std::time::Instant::now();
+    let writer = tokio::spawn(writer(
+        peer,
+        write,
+        None,
+        outbox.clone(),
+        storage,
+        limit,
+        events,
+    ));
+    for k in 0..3 {
+        let mut header = [0u8; 13];
+        header[..4].copy_from_slice(&(9 + BLOCK).to_be_bytes());
+        header[4] = 7;
+        header[9..].copy_from_slice(&(k * BLOCK).to_be_bytes());
+        outbox.push_block(header, 0, k * BLOCK, BLOCK);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    outbox.push_bytes(&INTERESTED);
+    // Read up to the message: two blocks, then it.
+    let mut head = vec![0u8; 2 * (13 + BLOCK as usize) + INTERESTED.len()];
+    server.read_exact(&mut head).await.unwrap();
+    let at = start.elapsed().as_secs_f64();
+    writer.abort();
+    assert_eq!(head[head.len() - INTERESTED.len()..], INTERESTED);
+    // The second block leaves at 2 s; the third would have at 4 s.
+    assert!(at < 3.0, "the message came at {at:.2} s");
+}

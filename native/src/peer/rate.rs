@@ -47,6 +47,14 @@ impl RateLimit {
         self.bucket.is_some()
     }
 
+    /// Account for `n` bytes transferred without waiting (the bucket may go into debt, so what
+    /// waits next waits longer): for messages, whose delay would cost more than their bytes.
+    pub fn charge(&self, n: usize) {
+        let Some(bucket) = &self.bucket else { return };
+        let mut b = bucket.lock().expect("rate bucket poisoned");
+        b.tokens -= n as f64;
+    }
+
     /// Wait until `n` bytes may be transferred, and account for them.
     pub async fn take(&self, n: usize) {
         let Some(bucket) = &self.bucket else { return };
@@ -181,5 +189,19 @@ mod tests {
         let start = Instant::now();
         free.take(usize::MAX).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_charge_never_waits_and_what_takes_next_waits_for_it() {
+        let limit = RateLimit::new(Some(100_000));
+        limit.take(50_000).await;
+        let start = Instant::now();
+        // In debt by half a second: a message is charged at once all the same.
+        limit.charge(50_000);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The next upload waits for both: a second.
+        limit.take(1).await;
+        let waited = start.elapsed().as_secs_f64();
+        assert!((0.99..=1.01).contains(&waited), "{waited}");
     }
 }
