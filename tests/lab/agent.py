@@ -31,6 +31,8 @@ ap.add_argument("--enjambre", default="enjambre")
 ap.add_argument("--stall-after", type=int, default=1 << 20)
 # Super-seed (BEP 16) where the client can: enjambre and libtorrent.
 ap.add_argument("--super-seed", action="store_true")
+# The user's upload limit, bytes per second (each client's own setting), or none.
+ap.add_argument("--max-upload-rate", type=int)
 a = ap.parse_args()
 PORT = 6881
 # enjambre's wasted bytes by cause (its progress lines' `wasted_<cause>`).
@@ -77,6 +79,7 @@ def run_enjambre():
         cmd += ["get", a.torrent, "-o", a.dir, "--seed", "--wait"]
     # The lab's swarm is its tracker's: no DHT (it could only look for public routers).
     cmd += ["--listen", a.addr, "--port", str(PORT), "--json", "--json-peers", "--max-peers", "80", "--no-dht"]
+    cmd += ["--max-upload-rate", str(a.max_upload_rate)] if a.max_upload_rate else []
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(f"{a.dir}.stderr", "w"),
                              text=True)
     # Every line the peer printed, for a look at a run afterwards.
@@ -109,7 +112,13 @@ def run_libtorrent():
         # TCP only, as enjambre: the same transport on the same links.
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "announce_to_all_trackers": True, "alert_mask": 0,
+        "upload_rate_limit": a.max_upload_rate or 0,
     })
+    if a.max_upload_rate:
+        # libtorrent exempts peers on private addresses (the lab's) from rate limits: not here.
+        every = lt.ip_filter()
+        every.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(every)
     params = {"ti": lt.torrent_info(a.torrent), "save_path": a.dir if a.role == "leech"
               else os.path.dirname(a.data)}
     if a.role == "seed":
@@ -159,7 +168,9 @@ def run_transmission():
         "blocklist-enabled": False, "download-dir": save, "incomplete-dir-enabled": False,
         "rename-partial-files": False, "start-added-torrents": True, "watch-dir-enabled": False,
         "ratio-limit-enabled": False, "idle-seeding-limit-enabled": False,
-        "speed-limit-down-enabled": False, "speed-limit-up-enabled": False, "message-level": 1,
+        "speed-limit-down-enabled": False, "message-level": 1,
+        "speed-limit-up-enabled": bool(a.max_upload_rate),
+        "speed-limit-up": (a.max_upload_rate or 0) // 1000,  # kB/s
     }
     json.dump(settings, open(f"{home}/settings.json", "w"))
     child = subprocess.Popen(["transmission-daemon", "-f", "-g", home], stdout=subprocess.DEVNULL,
@@ -196,7 +207,8 @@ def run_aria2():
         "--enable-peer-exchange=false", "--summary-interval=0", "--console-log-level=warn",
         "--file-allocation=none", "--seed-ratio=0.0", "--listen-port", str(PORT),
         "--bt-external-ip", a.addr, "--interface", a.addr, "--check-integrity=true",
-        "--enable-rpc", "--rpc-listen-port", "6800", "--bt-max-peers", "80", a.torrent],
+        "--enable-rpc", "--rpc-listen-port", "6800", "--bt-max-peers", "80",
+        f"--max-overall-upload-limit={a.max_upload_rate or 0}", a.torrent],
         stdout=subprocess.DEVNULL, stderr=open(f"{a.dir}.stderr", "w"))
     url = "http://127.0.0.1:6800/jsonrpc"
     while True:

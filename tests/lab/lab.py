@@ -65,7 +65,7 @@ def plan(sc):
             nodes.append({"role": "leech", "link": link_of({**lc, **g}, rng),
                           "arrive": rng.uniform(0, spread) if spread else 0.0,
                           "leave_on_finish": lc.get("leave_on_finish", False),
-                          "kind": g.get("kind")})
+                          "kind": g.get("kind"), "max_upload_rate": g.get("max_upload_rate")})
     ch = sc.get("churn")
     if ch:
         for _ in range(ch["arrivals"]):
@@ -112,7 +112,9 @@ class Run:
                            labnet.addr(i), "--data", f"{self.work}/src/data.bin",
                            "--enjambre", self.args.enjambre,
                            "--stall-after", str(n.get("stall_after", 0)),
-                           *(["--super-seed"] if n.get("super_seed") else []))
+                           *(["--super-seed"] if n.get("super_seed") else []),
+                           *(["--max-upload-rate", str(n["max_upload_rate"])]
+                             if n.get("max_upload_rate") else []))
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         ev = {"node": i, "role": role, "kind": kind, "start": time.time(), "done": None,
               "status": {}, "final": None, "left": None}
