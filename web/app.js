@@ -6,6 +6,8 @@
 
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat('en');
+/** `n` things, in words: "1 peer", "2 peers". */
+const count = (n, thing) => `${fmt.format(n)} ${thing}${n === 1 ? '' : 's'}`;
 
 // Colours, as [r, g, b]; the same as style.css.
 const C = {
@@ -328,7 +330,7 @@ view.onChange = () => {
   let seeds = 0;
   for (const p of view.peers.values()) if (p.seed) seeds++;
   $('swarm-summary').textContent =
-    `${view.peers.size} peers (${seeds} seeds), ${fmt.format(view.pieces)} pieces`;
+    `${count(view.peers.size, 'peer')} (${count(seeds, 'seed')}), ${count(view.pieces, 'piece')}`;
   if (!tableDue) {
     tableDue = true;
     setTimeout(fillSwarmTable, 1000);
@@ -429,7 +431,7 @@ function onWorker(m) {
     }
     case 'status': {
       setStatus(m, `${m.state}: ${fmt.format(m.verified)} of ${fmt.format(m.pieces)} pieces verified, ` +
-        `${m.peers} peers, ↓ ${bytes(m.downRate)}/s ↑ ${bytes(m.upRate)}/s ` +
+        `${count(m.peers, 'peer')}, ↓ ${bytes(m.downRate)}/s ↑ ${bytes(m.upRate)}/s ` +
         `(${bytes(m.downloaded)} down, ${bytes(m.uploaded)} up)`);
       $('save').disabled = m.state !== 'complete';
       dl.rates.push([m.downRate, m.upRate]);
