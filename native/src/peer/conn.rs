@@ -77,6 +77,15 @@ struct OutState {
     items: Vec<Item>,
 }
 
+impl Item {
+    fn block(self) -> Option<Block> {
+        match self {
+            Item::Block(b) => Some(b),
+            Item::Bytes(_) => None,
+        }
+    }
+}
+
 /// What the session loop has queued for one peer, in order (or messages first: see
 /// [`Outbox::let_messages_pass_blocks`]).
 #[derive(Default)]
@@ -258,10 +267,7 @@ pub async fn writer<T: From<ConnEvent>>(
             if !mine.bytes.is_empty() {
                 items.push(Item::Bytes(mine.bytes.len()));
             }
-            held.extend(mine.items.drain(..).filter_map(|i| match i {
-                Item::Block(b) => Some(b),
-                Item::Bytes(_) => None,
-            }));
+            held.extend(mine.items.drain(..).filter_map(Item::block));
             items.extend(held.drain(..).map(Item::Block));
         } else {
             items.append(&mut mine.items);
@@ -272,10 +278,7 @@ pub async fn writer<T: From<ConnEvent>>(
             // New messages go before the blocks not started yet (one block a turn at least).
             let block = matches!(item, Item::Block(_));
             if passing && block && !first_block && outbox.news.load(Ordering::Acquire) {
-                held.extend(items[k..].iter().filter_map(|i| match *i {
-                    Item::Block(b) => Some(b),
-                    Item::Bytes(_) => None,
-                }));
+                held.extend(items[k..].iter().copied().filter_map(Item::block));
                 break;
             }
             first_block &= !block;

@@ -10,65 +10,95 @@ const BLOCKS: u32 = 32;
 /// An `Interested` message: what the session queues after the blocks in these tests.
 const INTERESTED: [u8; 5] = [0, 0, 0, 1, 2];
 
-/// Queue `BLOCKS` uploads to a peer that reads nothing yet, then a message once the socket is
-/// full; return the order in which the peer then receives them: the message ids, 7 for each
-/// block.
-async fn order_received(passing: bool) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let len = u64::from(BLOCK * BLOCKS);
-    std::fs::write(dir.path().join("f"), vec![7u8; len as usize]).unwrap();
-    let files = [FileLayout {
-        rel: safe_relative(["f"]).unwrap(),
-        length: len,
-        pad: false,
-    }];
-    let storage = Arc::new(Storage::open(dir.path(), &files, BLOCK * 4, Access::Seed).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_send_buffer_size(4096).unwrap();
-    let client = sock.connect(listener.local_addr().unwrap()).await.unwrap();
-    let (mut server, _) = listener.accept().await.unwrap();
-    let (_, write) = client.into_split();
-    let outbox = Arc::new(Outbox::default());
-    outbox.let_messages_pass_blocks(passing);
-    let (events, mut sent) = tokio::sync::mpsc::unbounded_channel::<ConnEvent>();
-    let peer = PeerHandle {
-        slot: 0,
-        generation: 0,
-    };
-    let writer = tokio::spawn(writer(
-        peer,
-        write,
-        None,
-        outbox.clone(),
-        storage,
-        Arc::new(RateLimit::new(None)),
-        events,
-    ));
-    for k in 0..BLOCKS {
+/// A writer uploading from a file of `blocks` blocks (pieces of four) to a TCP peer that
+/// reads only when told to.
+struct Rig {
+    outbox: Arc<Outbox>,
+    peer: tokio::net::TcpStream,
+    sent: tokio::sync::mpsc::UnboundedReceiver<ConnEvent>,
+    writer: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn new(blocks: u32, send_buffer: Option<u32>, limit: RateLimit) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let len = u64::from(BLOCK * blocks);
+        std::fs::write(dir.path().join("f"), vec![7u8; len as usize]).unwrap();
+        let files = [FileLayout {
+            rel: safe_relative(["f"]).unwrap(),
+            length: len,
+            pad: false,
+        }];
+        let storage = Storage::open(dir.path(), &files, BLOCK * 4, Access::Seed).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(size) = send_buffer {
+            sock.set_send_buffer_size(size).unwrap();
+        }
+        let client = sock.connect(listener.local_addr().unwrap()).await.unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        let (_, write) = client.into_split();
+        let outbox = Arc::new(Outbox::default());
+        let (events, sent) = tokio::sync::mpsc::unbounded_channel::<ConnEvent>();
+        let handle = PeerHandle {
+            slot: 0,
+            generation: 0,
+        };
+        let writer = tokio::spawn(writer(
+            handle,
+            write,
+            None,
+            outbox.clone(),
+            Arc::new(storage),
+            Arc::new(limit),
+            events,
+        ));
+        Rig {
+            outbox,
+            peer,
+            sent,
+            writer,
+            _dir: dir,
+        }
+    }
+
+    /// Queue block `k` (piece `k / 4`) for upload.
+    fn push_block(&self, k: u32) {
         let (piece, offset) = (k / 4, k % 4 * BLOCK);
         let mut header = [0u8; 13];
         header[..4].copy_from_slice(&(9 + BLOCK).to_be_bytes());
         header[4] = 7;
         header[5..9].copy_from_slice(&piece.to_be_bytes());
         header[9..].copy_from_slice(&offset.to_be_bytes());
-        outbox.push_block(header, piece, offset, BLOCK);
+        self.outbox.push_block(header, piece, offset, BLOCK);
+    }
+}
+
+/// Queue `BLOCKS` uploads to a peer that reads nothing yet, then a message once the socket is
+/// full; return the order in which the peer then receives them: the message ids, 7 for each
+/// block.
+async fn order_received(passing: bool) -> Vec<u8> {
+    let mut rig = Rig::new(BLOCKS, Some(4096), RateLimit::new(None)).await;
+    rig.outbox.let_messages_pass_blocks(passing);
+    for k in 0..BLOCKS {
+        rig.push_block(k);
     }
     // The writer is stuck on a full socket well before the last block.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let mut got = 0;
-    while let Ok(ConnEvent::Sent { bytes, .. }) = sent.try_recv() {
+    while let Ok(ConnEvent::Sent { bytes, .. }) = rig.sent.try_recv() {
         got += bytes;
     }
     assert!(
         got < (BLOCK * BLOCKS / 2) as usize,
         "the socket took {got} bytes"
     );
-    outbox.push_bytes(&INTERESTED);
+    rig.outbox.push_bytes(&INTERESTED);
     let total = (BLOCKS * (13 + BLOCK)) as usize + INTERESTED.len();
     let mut stream = vec![0u8; total];
-    server.read_exact(&mut stream).await.unwrap();
-    writer.abort();
+    rig.peer.read_exact(&mut stream).await.unwrap();
+    rig.writer.abort();
     let mut ids = Vec::new();
     let mut at = 0;
     while at < stream.len() {
@@ -103,53 +133,19 @@ async fn under_an_upload_limit_a_message_waits_for_no_block_but_the_one_being_se
     // A message queued meanwhile goes out right after the block being sent, not 2 s later
     // with the next one (before, a leech with `--max-upload-rate` downloaded at that rate:
     // each of its requests waited for an upload's share of the limit).
-    let dir = tempfile::tempdir().unwrap();
-    let len = u64::from(BLOCK * 4);
-    std::fs::write(dir.path().join("f"), vec![7u8; len as usize]).unwrap();
-    let files = [FileLayout {
-        rel: safe_relative(["f"]).unwrap(),
-        length: len,
-        pad: false,
-    }];
-    let storage = Arc::new(Storage::open(dir.path(), &files, BLOCK * 4, Access::Seed).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (mut server, _) = listener.accept().await.unwrap();
-    let (_, write) = client.into_split();
-    let outbox = Arc::new(Outbox::default());
-    outbox.let_messages_pass_blocks(true);
-    let (events, _sent) = tokio::sync::mpsc::unbounded_channel::<ConnEvent>();
-    let peer = PeerHandle {
-        slot: 0,
-        generation: 0,
-    };
-    let limit = Arc::new(RateLimit::new(Some(8192)));
     let start = std::time::Instant::now();
-    let writer = tokio::spawn(writer(
-        peer,
-        write,
-        None,
-        outbox.clone(),
-        storage,
-        limit,
-        events,
-    ));
+    let mut rig = Rig::new(4, None, RateLimit::new(Some(8192))).await;
+    rig.outbox.let_messages_pass_blocks(true);
     for k in 0..3 {
-        let mut header = [0u8; 13];
-        header[..4].copy_from_slice(&(9 + BLOCK).to_be_bytes());
-        header[4] = 7;
-        header[9..].copy_from_slice(&(k * BLOCK).to_be_bytes());
-        outbox.push_block(header, 0, k * BLOCK, BLOCK);
+        rig.push_block(k);
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    outbox.push_bytes(&INTERESTED);
+    rig.outbox.push_bytes(&INTERESTED);
     // Read up to the message: two blocks, then it.
     let mut head = vec![0u8; 2 * (13 + BLOCK as usize) + INTERESTED.len()];
-    server.read_exact(&mut head).await.unwrap();
+    rig.peer.read_exact(&mut head).await.unwrap();
     let at = start.elapsed().as_secs_f64();
-    writer.abort();
+    rig.writer.abort();
     assert_eq!(head[head.len() - INTERESTED.len()..], INTERESTED);
     // The second block leaves at 2 s; the third would have at 4 s.
     assert!(at < 3.0, "the message came at {at:.2} s");
