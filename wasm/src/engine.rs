@@ -117,7 +117,6 @@ impl<F: File> Engine<F> {
         // 256 gave one enjambre seed 129-137 MB/s and a libtorrent seed 98-124, 512 gave
         // 131-138 and 123-124, 1024 no more (`tests/web/bench.mjs`, 2026-12-07).
         config.pipeline_depth = 512;
-        config.pex = !torrent.private;
         let mut session = Box::new(BrowserSession::empty());
         // The whole info dictionary: a peer reaching us with only a magnet link gets it.
         session
