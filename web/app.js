@@ -20,6 +20,7 @@ const C = {
   partial: '#e0b43d',
   block: '#ff5da2',
   empty: '#232838',
+  skipped: '#171b24', // a piece of no selected file: never downloaded
 };
 // A bitfield this old (seconds) is drawn at its faintest.
 const OLD = 600;
@@ -377,6 +378,8 @@ const dl = {
   length: 0,
   state: null, // per piece: 1 verified, else undefined
   ranges: new Map(), // piece -> [[start, end], ...] while not verified
+  files: [], // a multi-file torrent's files: {path, length, offset, selected}
+  wanted: null, // per piece: 1 if it holds a byte of a selected file; null when all are selected
   blocks: new Map(), // peer addr -> {piece, offset, len, at}
   rates: [], // [down, up] per status
   dirty: new Set(),
@@ -424,13 +427,15 @@ function onWorker(m) {
       $('dl-name').textContent = `${m.name} (${bytes(m.length)}, ${fmt.format(m.pieces)} pieces)`;
       setStatus({ state: 'idle', verified: m.verified ?? 0, pieces: m.pieces },
         `opened: ${m.verified ?? 0} of ${m.pieces} pieces verified`);
+      showFiles(m.files);
       setupPieces();
       watch(m.infoHash);
       worker.postMessage({ cmd: 'start' });
       break;
     }
     case 'status': {
-      setStatus(m, `${m.state}: ${fmt.format(m.verified)} of ${fmt.format(m.pieces)} pieces verified, ` +
+      const narrowed = m.wanted < m.pieces ? ` (${fmt.format(m.wanted)} hold the selected files)` : '';
+      setStatus(m, `${m.state}: ${fmt.format(m.verified)} of ${fmt.format(m.pieces)} pieces verified${narrowed}, ` +
         `${count(m.peers, 'peer')}, ↓ ${bytes(m.downRate)}/s ↑ ${bytes(m.upRate)}/s ` +
         `(${bytes(m.downloaded)} down, ${bytes(m.uploaded)} up)`);
       $('save').disabled = m.state !== 'complete';
@@ -476,6 +481,67 @@ function onWorker(m) {
   }
 }
 
+// The files of a multi-file torrent, each with a box: only the checked ones are downloaded (a
+// piece holding a byte of one is fetched whole) and saved. The worker keeps the choice in OPFS,
+// so a reload opens the torrent with it.
+
+function showFiles(files) {
+  const box = $('files');
+  const list = $('file-list');
+  list.textContent = '';
+  dl.files = files.length > 1 ? files : [];
+  box.hidden = dl.files.length === 0;
+  dl.files.forEach((f, k) => {
+    const li = document.createElement('li');
+    const label = document.createElement('label');
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.checked = f.selected;
+    input.dataset.k = String(k);
+    input.addEventListener('change', () => chooseFiles(input));
+    label.append(input, ` ${f.path} `);
+    const size = document.createElement('span');
+    size.className = 'size';
+    size.textContent = bytes(f.length);
+    label.append(size);
+    li.append(label);
+    list.append(li);
+  });
+  markWanted();
+}
+
+function chooseFiles(changed) {
+  const boxes = [...$('file-list').querySelectorAll('input')];
+  // A hint, not an error: the download goes on with the files still checked.
+  $('files-hint').textContent = boxes.some((b) => b.checked) ? '' : 'select at least one file to download';
+  if (!boxes.some((b) => b.checked)) {
+    changed.checked = true;
+    return;
+  }
+  boxes.forEach((b, k) => { dl.files[k].selected = b.checked; });
+  worker.postMessage({ cmd: 'select', files: dl.files.map((f) => (f.selected ? 1 : 0)) });
+  markWanted();
+}
+
+// The pieces holding a byte of a selected file (the worker's rule, for drawing), and the summary.
+function markWanted() {
+  const chosen = dl.files.filter((f) => f.selected);
+  if (!dl.files.length || chosen.length === dl.files.length) {
+    dl.wanted = null;
+  } else {
+    dl.wanted = new Uint8Array(dl.pieces);
+    for (const f of chosen) {
+      if (!f.length) continue;
+      const last = Math.floor((f.offset + f.length - 1) / dl.pieceLength);
+      for (let i = Math.floor(f.offset / dl.pieceLength); i <= last; i++) dl.wanted[i] = 1;
+    }
+  }
+  const size = chosen.reduce((a, f) => a + f.length, 0);
+  $('files-summary').textContent = `${chosen.length} of ${dl.files.length} selected, ${bytes(size)}`;
+  for (let i = 0; i < dl.pieces; i++) dl.dirty.add(i);
+  scheduleDownload();
+}
+
 // The pieces grid: a cell per piece, filled in proportion to its stored bytes.
 const grid = { cell: 1, cols: 1 };
 
@@ -515,8 +581,12 @@ function drawDownload() {
   for (const i of dl.dirty) {
     const x = (i % cols) * cell;
     const y = Math.floor(i / cols) * cell;
-    ctx.fillStyle = C.empty;
+    ctx.fillStyle = dl.wanted && !dl.wanted[i] && !dl.state[i] ? C.skipped : C.empty;
     ctx.fillRect(x, y, cell - gap, cell - gap);
+    if (dl.wanted && !dl.wanted[i] && !dl.state[i]) {
+      ctx.strokeStyle = C.empty;
+      ctx.strokeRect(x + 0.5, y + 0.5, cell - gap - 1, cell - gap - 1);
+    }
     if (dl.state[i]) {
       ctx.fillStyle = C.verified;
       ctx.fillRect(x, y, cell - gap, cell - gap);

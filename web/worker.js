@@ -17,6 +17,7 @@ self.onmessage = async (event) => {
     case 'open': await peer.open(new Uint8Array(msg.torrent)); break;
     case 'start': peer.start(); break;
     case 'stop': peer.stop(); break;
+    case 'select': peer.select(new Uint8Array(msg.files)); break;
     case 'save': await peer.save(); break;
     default: self.postMessage({ type: 'error', text: `unknown command ${msg.cmd}` });
   }

@@ -49,6 +49,7 @@ pub mod engine;
 pub mod feed;
 pub mod file;
 pub mod rate;
+pub mod selection;
 pub mod staged;
 pub mod state_file;
 pub mod store;
@@ -59,6 +60,8 @@ pub mod torrent;
 mod engine_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod opfs_tests;
+#[cfg(test)]
+mod selection_tests;
 #[cfg(test)]
 mod store_tests;
 

@@ -4,6 +4,7 @@
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 
+use crate::selection::Selection;
 use crate::torrent::Torrent;
 
 /// A plain object from `(key, value)` pairs.
@@ -24,14 +25,23 @@ fn n(v: f64) -> JsValue {
 }
 
 /// `{type:'opened', name, infoHash, pieces, pieceLength, length, files, verified, held}`: `held`
-/// counts the bytes storage already holds (verified pieces and partial ranges).
-pub fn opened(t: &Torrent, verified: u32, held: u64) -> JsValue {
+/// counts the bytes storage already holds (verified pieces and partial ranges); `files` lists
+/// every file but pad files, each `{path, length, offset, selected}` (`offset` in the torrent's
+/// data, `selected` by `chosen`: every file when `None`).
+pub fn opened(t: &Torrent, chosen: Option<&Selection>, verified: u32, held: u64) -> JsValue {
     let files = Array::new();
-    for f in t.files.iter().filter(|f| !f.pad) {
-        files.push(&object(&[
-            ("path", s(&f.path)),
-            ("length", n(f.length as f64)),
-        ]));
+    let mut offset = 0;
+    for f in &t.files {
+        if !f.pad {
+            let selected = chosen.is_none_or(|c| c.is_selected(files.length() as usize));
+            files.push(&object(&[
+                ("path", s(&f.path)),
+                ("length", n(f.length as f64)),
+                ("offset", n(offset as f64)),
+                ("selected", JsValue::from_bool(selected)),
+            ]));
+        }
+        offset += f.length;
     }
     object(&[
         ("type", s("opened")),
@@ -54,6 +64,8 @@ pub struct Status<'a> {
     pub verified: u32,
     /// Pieces in the torrent.
     pub pieces: u32,
+    /// Pieces holding a byte of a selected file (all of them unless a selection narrows it).
+    pub wanted: u32,
     /// Payload bytes downloaded.
     pub downloaded: u64,
     /// Payload bytes uploaded.
@@ -75,6 +87,7 @@ pub fn status(st: &Status<'_>) -> JsValue {
         ("state", s(st.state)),
         ("verified", n(st.verified.into())),
         ("pieces", n(st.pieces.into())),
+        ("wanted", n(st.wanted.into())),
         ("downloaded", n(st.downloaded as f64)),
         ("uploaded", n(st.uploaded as f64)),
         ("wasted", n(st.wasted as f64)),

@@ -1,5 +1,5 @@
-//! [`BrowserPeer`], the type `web/worker.js` drives: `open`, `start`, `stop`, `save`, with every
-//! message to the page posted through the function it was built with. It owns the run loop:
+//! [`BrowserPeer`], the type `web/worker.js` drives: `open`, `start`, `stop`, `select`, `save`,
+//! with every message to the page posted through the function it was built with. It owns the run loop:
 //! after any input, pump the engine; then sleep until the session's deadline or new input.
 
 use crate::prelude::*;
@@ -22,6 +22,7 @@ use crate::engine::{Engine, Note};
 use crate::message::{self, Status};
 use crate::opfs::{self, OpfsFile};
 use crate::rate::Rate;
+use crate::selection::Selection;
 use crate::socket::Sockets;
 use crate::store::{Files, Store};
 use crate::text;
@@ -44,6 +45,8 @@ pub struct Shared {
     wake: Rc<Wake>,
     torrent: Option<Torrent>,
     engine: Option<Engine<OpfsFile>>,
+    /// The files chosen, for a multi-file torrent, and the file keeping the choice.
+    chosen: Option<(Selection, OpfsFile)>,
     sockets: Option<Sockets>,
     announcer: Option<Announcer<1>>,
     urls: Vec<String>,
@@ -180,10 +183,41 @@ impl Shared {
                 Note::Error(text) => self.fail(&text),
                 Note::Completed => {
                     self.state = "complete";
-                    self.post(message::log("download complete: every piece verified"));
+                    let what = match &self.chosen {
+                        Some((c, _)) if !c.is_all() => "every piece of the selected files",
+                        _ => "every piece",
+                    };
+                    self.post(message::log(&format!("download complete: {what} verified")));
                 }
             }
         }
+    }
+
+    fn choose(&mut self, flags: &[u8]) -> Result<(), String> {
+        let (Some(torrent), Some(engine)) = (self.torrent.as_ref(), self.engine.as_mut()) else {
+            return Err("no torrent open".into());
+        };
+        let Some((chosen, file)) = self.chosen.as_mut() else {
+            return Err("a torrent of one file has no files to choose from".into());
+        };
+        let selection = Selection::from_flags(flags, torrent)?;
+        selection.save(file).map_err(|e| e.0)?;
+        let session = engine.session();
+        session
+            .set_wanted(&selection.wanted(torrent))
+            .map_err(|e| e.to_string())?;
+        *chosen = selection;
+        if self.state != "error" {
+            self.state = match (session.is_done(), self.running) {
+                (true, _) => "complete",
+                (false, true) => "downloading",
+                (false, false) => "idle",
+            };
+        }
+        let now = now();
+        self.report(now);
+        self.wake.wake();
+        Ok(())
     }
 
     fn mark_dirty(&mut self, piece: u32) {
@@ -214,6 +248,7 @@ impl Shared {
             state: self.state,
             verified: stats.pieces_have,
             pieces: stats.piece_count,
+            wanted: session.wanted().count_ones(),
             downloaded: stats.downloaded,
             uploaded: stats.uploaded,
             wasted: stats.wasted,
@@ -326,6 +361,7 @@ impl BrowserPeer {
                 wake: Rc::new(Wake::default()),
                 torrent: None,
                 engine: None,
+                chosen: None,
                 sockets: None,
                 announcer: None,
                 urls: Vec::new(),
@@ -414,8 +450,18 @@ impl BrowserPeer {
         s.report(now);
     }
 
+    /// Download only the files `flags` selects (one byte per file the `opened` message listed,
+    /// non-zero for selected), and keep the choice for the next open; posts `error` when it
+    /// does not fit the torrent, selects nothing or cannot be stored (nothing changes then).
+    pub fn select(&self, flags: Uint8Array) {
+        let mut s = self.shared.borrow_mut();
+        if let Err(text) = s.choose(&flags.to_vec()) {
+            s.post(message::error(&text));
+        }
+    }
+
     /// Post the data as `file` messages: one File for a single-file torrent; for a multi-file
-    /// torrent one Blob per file, sliced from the data file, named by its path.
+    /// torrent one Blob per selected file, sliced from the data file, named by its path.
     pub fn save(&self) -> js_sys::Promise {
         let shared = self.shared.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -435,6 +481,10 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     let data = OpfsFile::open(&dir, &format!("{hex}.data")).await?;
     let state = OpfsFile::open(&dir, &format!("{hex}.state")).await?;
     let journal = OpfsFile::open(&dir, &format!("{hex}.journal")).await?;
+    let choice = match torrent.is_multi_file() {
+        true => Some(OpfsFile::open(&dir, &format!("{hex}.select")).await?),
+        false => None,
+    };
     let mut s = shared.borrow_mut();
     if let Some(text) = relayed {
         s.post(message::log(&text));
@@ -455,6 +505,19 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     let resume = opened.resume.as_deref();
     let mut engine = Engine::new(now(), &torrent, store, resume, PeerId(id), seed)?;
     let verified = engine.session().stats().pieces_have;
+    let chosen = match choice {
+        Some(mut file) => {
+            let selection = Selection::load(&mut file, &torrent).map_err(|e| e.0)?;
+            if !selection.is_all() {
+                engine
+                    .session()
+                    .set_wanted(&selection.wanted(&torrent))
+                    .map_err(|e| e.to_string())?;
+            }
+            Some((selection, file))
+        }
+        None => None,
+    };
     if opened.replayed.records > 0 {
         let text = format!(
             "resumed: {} journal records replayed, {} bytes",
@@ -489,7 +552,7 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
         rng.next_u64(),
     ));
     s.sockets = Some(Sockets::new(Rc::downgrade(shared), ws_origin, hex));
-    if engine.session().is_complete() {
+    if engine.session().is_done() {
         s.state = "complete";
     }
     // What storage already holds is shown at once, as if it had just arrived.
@@ -502,9 +565,11 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
         }
         held += ranges.map(|(a, b)| u64::from(b - a)).sum::<u64>();
     }
-    s.post(message::opened(&torrent, verified, held));
+    let selection = chosen.as_ref().map(|(c, _)| c);
+    s.post(message::opened(&torrent, selection, verified, held));
     s.engine = Some(engine);
     s.torrent = Some(torrent);
+    s.chosen = chosen;
     Ok(())
 }
 
@@ -531,13 +596,17 @@ async fn save(shared: &Rc<RefCell<Shared>>) -> Result<(), String> {
     }
     let blob: Blob = file.unchecked_into();
     let mut offset = 0f64;
+    let mut k = 0;
     for f in &torrent.files {
         let end = offset + f.length as f64;
         if !f.pad {
-            let part = blob
-                .slice_with_f64_and_f64(offset, end)
-                .map_err(|e| opfs::describe(&e))?;
-            s.post(message::file(&f.path, &part));
+            if s.chosen.as_ref().is_none_or(|(c, _)| c.is_selected(k)) {
+                let part = blob
+                    .slice_with_f64_and_f64(offset, end)
+                    .map_err(|e| opfs::describe(&e))?;
+                s.post(message::file(&f.path, &part));
+            }
+            k += 1;
         }
         offset = end;
     }
