@@ -1,6 +1,6 @@
 //! The page's file selection: the pieces it wants, and the choice kept across a reload.
 
-use crate::file::{File as _, MemFile};
+use crate::file::MemFile;
 use crate::selection::Selection;
 use crate::torrent::{Torrent, TorrentFile};
 use enjambre_core::{Geometry, InfoHash};
