@@ -80,6 +80,8 @@ def run_enjambre():
     # The lab's swarm is its tracker's: no DHT (it could only look for public routers).
     cmd += ["--listen", a.addr, "--port", str(PORT), "--json", "--json-peers", "--max-peers", "80", "--no-dht"]
     cmd += ["--max-upload-rate", str(a.max_upload_rate)] if a.max_upload_rate else []
+    # More options for every enjambre peer, for a comparison (e.g. --no-auto-upload-limit).
+    cmd += os.environ.get("LAB_ENJAMBRE_ARGS", "").split()
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(f"{a.dir}.stderr", "w"),
                              text=True)
     # Every line the peer printed, for a look at a run afterwards.

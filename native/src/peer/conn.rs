@@ -9,8 +9,9 @@
 //! Neither task ever parses a byte.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use enjambre_core::mse::Rc4;
 use enjambre_core::session::PeerHandle;
@@ -245,7 +246,10 @@ pub async fn writer<T: From<ConnEvent>>(
     // waiting (for more to send, or for the rate limit), rather than one per write (two per
     // uploaded block). So what a peer got before its connection ended is always counted.
     let mut took = Took::new(&events, peer);
-    let limited = limit.is_limited();
+    // This connection's round trips, for the uplink's queue (see `uplink`).
+    let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let _forget = ForgetOnDrop(limit.clone(), conn_id);
+    let mut probed: Option<std::time::Instant> = None;
     // Blocks a turn left unsent because messages were queued meanwhile (passing mode only).
     let mut held: VecDeque<Block> = VecDeque::new();
     let mut items: Vec<Item> = Vec::new();
@@ -261,6 +265,8 @@ pub async fn writer<T: From<ConnEvent>>(
             continue;
         }
         let passing = outbox.passing.load(Ordering::Relaxed);
+        // The upload limit may come and go (`uplink`): read once a turn.
+        let limited = limit.is_limited();
         items.clear();
         if passing {
             // Every message queued so far (in their order), then the blocks (in theirs).
@@ -300,7 +306,10 @@ pub async fn writer<T: From<ConnEvent>>(
                     took.add(batch.len());
                     batch.clear();
                     match send_file(&stream, &storage, b).await {
-                        Ok(()) => took.add(b.len as usize),
+                        Ok(()) => {
+                            took.add(b.len as usize);
+                            probe(&limit, conn_id, &stream, &mut probed);
+                        }
                         Err(SendFile::Unsupported) => {
                             // Nothing of the block was sent: read it instead, from now on.
                             zero_copy = false;
@@ -348,6 +357,7 @@ pub async fn writer<T: From<ConnEvent>>(
                 }
                 took.add(batch.len());
                 batch.clear();
+                probe(&limit, conn_id, &stream, &mut probed);
             }
         }
         mine.bytes.clear();
@@ -364,10 +374,37 @@ pub async fn writer<T: From<ConnEvent>>(
             }
             took.add(batch.len());
             batch.clear();
+            probe(&limit, conn_id, &stream, &mut probed);
         }
     }
     took.flush();
     let _ = events.send(ConnEvent::Closed { peer }.into());
+}
+
+/// Drops a connection's round-trip samples when its writer ends, aborted or not.
+struct ForgetOnDrop(Arc<RateLimit>, u64);
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        self.0.uplink.forget(self.1);
+    }
+}
+
+/// Connection ids for the uplink's round-trip samples, never reused.
+static NEXT_CONN: AtomicU64 = AtomicU64::new(0);
+
+/// Sample the connection's round trip after an uploaded block, at most every 100 ms.
+fn probe(
+    limit: &RateLimit,
+    id: u64,
+    stream: &OwnedWriteHalf,
+    probed: &mut Option<std::time::Instant>,
+) {
+    let now = std::time::Instant::now();
+    if probed.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100)) {
+        *probed = Some(now);
+        limit.uplink.sample(id, stream.as_ref(), now);
+    }
 }
 
 /// What the socket took, told to the loop in batches: the session counts uploads and opens

@@ -14,6 +14,7 @@ const INTERESTED: [u8; 5] = [0, 0, 0, 1, 2];
 /// reads only when told to.
 struct Rig {
     outbox: Arc<Outbox>,
+    limit: Arc<RateLimit>,
     peer: tokio::net::TcpStream,
     sent: tokio::sync::mpsc::UnboundedReceiver<ConnEvent>,
     writer: tokio::task::JoinHandle<()>,
@@ -45,17 +46,19 @@ impl Rig {
             slot: 0,
             generation: 0,
         };
+        let limit = Arc::new(limit);
         let writer = tokio::spawn(writer(
             handle,
             write,
             None,
             outbox.clone(),
             Arc::new(storage),
-            Arc::new(limit),
+            limit.clone(),
             events,
         ));
         Rig {
             outbox,
+            limit,
             peer,
             sent,
             writer,
@@ -149,4 +152,48 @@ async fn under_an_upload_limit_a_message_waits_for_no_block_but_the_one_being_se
     assert_eq!(head[head.len() - INTERESTED.len()..], INTERESTED);
     // The second block leaves at 2 s; the third would have at 4 s.
     assert!(at < 3.0, "the message came at {at:.2} s");
+}
+
+#[tokio::test]
+async fn uploads_tell_the_uplink_their_round_trip_and_a_limit_set_meanwhile_applies_at_once() {
+    let mut rig = Rig::new(8, None, RateLimit::new(None)).await;
+    rig.push_block(0);
+    let mut block = vec![0u8; 13 + BLOCK as usize];
+    rig.peer.read_exact(&mut block).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Loopback: a round trip, and no queue to speak of.
+    let now = std::time::Instant::now();
+    let delay = rig.limit.uplink.shared_delay(now);
+    assert!(
+        delay.is_some_and(|d| d < std::time::Duration::from_millis(50)),
+        "{delay:?}"
+    );
+    // An automatic limit of 16 KiB/s (what `uplink::Steer` may set) now paces the next blocks:
+    // after the bucket's burst of two, one a second.
+    rig.limit.set_auto(Some(16384.0));
+    let start = std::time::Instant::now();
+    for k in 1..6 {
+        rig.push_block(k);
+    }
+    for _ in 1..6 {
+        rig.peer.read_exact(&mut block).await.unwrap();
+    }
+    let took = start.elapsed().as_secs_f64();
+    assert!((2.5..4.5).contains(&took), "five blocks took {took:.2} s");
+    // Lifted: the rest go at once.
+    rig.limit.set_auto(None);
+    let start = std::time::Instant::now();
+    rig.push_block(6);
+    rig.push_block(7);
+    for _ in 0..2 {
+        rig.peer.read_exact(&mut block).await.unwrap();
+    }
+    assert!(start.elapsed().as_secs_f64() < 0.5);
+    // A writer that ends (here: aborted, as the driver does) leaves no samples behind.
+    rig.writer.abort();
+    let _ = (&mut rig.writer).await;
+    assert_eq!(
+        rig.limit.uplink.shared_delay(std::time::Instant::now()),
+        None
+    );
 }

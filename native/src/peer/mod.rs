@@ -28,6 +28,7 @@ pub mod sha1;
 pub mod storage;
 pub mod tls;
 pub mod udp_tracker;
+pub mod uplink;
 pub mod verify;
 pub mod webseed;
 
@@ -612,6 +613,7 @@ fn start_sized<const BYTES: usize, const RX: usize>(plan: Plan) -> Result<Outcom
             },
             down_limit: common.max_download_rate,
             up_limit: common.max_upload_rate,
+            auto_upload_limit: !common.no_auto_upload_limit,
             progress,
             web_seeds,
             dht: dht.clone().map(|node| (node, info_hash)),

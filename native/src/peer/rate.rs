@@ -5,15 +5,25 @@
 //! possibly going into debt; the long-run rate is the configured one. Unlimited costs nothing.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A shared byte-rate limit; `None` inside means unlimited.
-#[derive(Debug, Default)]
+use super::uplink::UplinkDelay;
+
+/// A shared byte-rate limit: the one asked for (`--max-…-rate`), lowered for uploads while the
+/// uplink's queue is long (see [`crate::peer::uplink`]).
+#[derive(Debug)]
 pub struct RateLimit {
-    bucket: Option<Mutex<Bucket>>,
+    /// The limit asked for, in bytes per second.
+    asked: Option<f64>,
+    /// Whether a limit applies now: read on every send, so no limit costs one atomic load.
+    active: AtomicBool,
+    bucket: Mutex<Bucket>,
+    /// For uploads, the round trips of the connections that send: the uplink's queue.
+    pub uplink: UplinkDelay,
 }
 
 #[derive(Debug)]
@@ -24,43 +34,67 @@ struct Bucket {
     last: Instant,
 }
 
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit::new(None)
+    }
+}
+
 impl RateLimit {
     /// A limit of `rate` bytes per second, or none.
     pub fn new(rate: Option<u64>) -> Self {
+        let asked = rate.map(|r| r as f64);
         RateLimit {
-            bucket: rate.map(|r| {
-                let rate = r as f64;
-                // A quarter second of burst, and at least two blocks, so one block never waits forever.
-                let burst = (rate / 4.0).max(2.0 * 16_397.0);
-                Mutex::new(Bucket {
-                    rate,
-                    burst,
-                    tokens: 0.0,
-                    last: Instant::now(),
-                })
+            asked,
+            active: AtomicBool::new(asked.is_some()),
+            bucket: Mutex::new(Bucket {
+                rate: asked.unwrap_or(f64::INFINITY),
+                burst: burst(asked.unwrap_or(f64::INFINITY)),
+                tokens: 0.0,
+                last: Instant::now(),
             }),
+            uplink: UplinkDelay::default(),
         }
     }
 
     /// Whether there is a limit at all (`take` may wait).
     pub fn is_limited(&self) -> bool {
-        self.bucket.is_some()
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Apply `auto` (bytes per second) as well as the limit asked for, or only that one.
+    pub fn set_auto(&self, auto: Option<f64>) {
+        let rate = match (self.asked, auto) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(rate) = rate {
+            let mut b = self.bucket.lock().expect("rate bucket poisoned");
+            b.rate = rate;
+            b.burst = burst(rate);
+            b.tokens = b.tokens.min(b.burst);
+        }
+        self.active.store(rate.is_some(), Ordering::Relaxed);
     }
 
     /// Account for `n` bytes transferred without waiting (the bucket may go into debt, so what
     /// waits next waits longer): for messages, whose delay would cost more than their bytes.
     pub fn charge(&self, n: usize) {
-        let Some(bucket) = &self.bucket else { return };
-        let mut b = bucket.lock().expect("rate bucket poisoned");
+        if !self.is_limited() {
+            return;
+        }
+        let mut b = self.bucket.lock().expect("rate bucket poisoned");
         b.tokens -= n as f64;
     }
 
     /// Wait until `n` bytes may be transferred, and account for them.
     pub async fn take(&self, n: usize) {
-        let Some(bucket) = &self.bucket else { return };
         loop {
+            if !self.is_limited() {
+                return;
+            }
             let wait = {
-                let mut b = bucket.lock().expect("rate bucket poisoned");
+                let mut b = self.bucket.lock().expect("rate bucket poisoned");
                 let now = Instant::now();
                 let elapsed = now.duration_since(b.last).as_secs_f64();
                 b.last = now;
@@ -74,6 +108,11 @@ impl RateLimit {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A quarter second of burst, and at least two blocks, so one block never waits forever.
+fn burst(rate: f64) -> f64 {
+    (rate / 4.0).max(2.0 * 16_397.0)
 }
 
 /// The rate shown to people: bytes over the last [`RateMeter::WINDOW`], from samples of a

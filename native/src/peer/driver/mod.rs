@@ -22,6 +22,7 @@ mod persist;
 mod setup;
 mod shutdown;
 mod signals;
+mod steer;
 mod webseeds;
 
 pub use self::setup::DriveSetup;
@@ -50,6 +51,7 @@ use super::rate::RateLimit;
 use super::seed_until::SeedUntil;
 use super::sha1::FastSha1;
 use super::storage::Storage;
+use super::uplink::Steer;
 
 /// Pieces in progress at once (the native preset's `PARTIAL`).
 pub const PARTIAL: usize = 64;
@@ -185,6 +187,8 @@ pub struct Driver<const BYTES: usize, const RX: usize> {
     storage: Arc<Storage>,
     down_limit: Arc<RateLimit>,
     up_limit: Arc<RateLimit>,
+    /// The automatic upload limit, unless `--no-auto-upload-limit`.
+    steer: Option<Steer>,
     bind_ip: Option<IpAddr>,
     encryption: Encryption,
     progress: Progress,
@@ -278,6 +282,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
                 self.progress.peers(|| self.session.peer_statuses());
                 next_progress = now + PROGRESS_EVERY;
                 self.check_seed_until(stats.uploaded);
+                self.steer_uploads(stats.uploaded);
                 self.start_web_seeds();
             }
             let wake = due.max(earliest_timeout).min(next_progress);

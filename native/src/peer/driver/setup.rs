@@ -58,6 +58,8 @@ pub struct DriveSetup {
     pub down_limit: Option<u64>,
     /// Upload limit.
     pub up_limit: Option<u64>,
+    /// Lower the upload rate while our uplink's queue is long and we download (`uplink`).
+    pub auto_upload_limit: bool,
     /// The display.
     pub progress: Progress,
     /// The torrent's web seeds.
@@ -150,6 +152,9 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             storage: setup.storage,
             down_limit: Arc::new(RateLimit::new(setup.down_limit)),
             up_limit: Arc::new(RateLimit::new(setup.up_limit)),
+            steer: setup
+                .auto_upload_limit
+                .then(crate::peer::uplink::Steer::new),
             bind_ip: setup.bind_ip,
             encryption: setup.encryption,
             progress: setup.progress,
