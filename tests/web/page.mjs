@@ -96,7 +96,7 @@ async function main() {
     await announce(40002, 0, '&event=stopped');
     await until('the leaving peer', () => page.evaluate(() => window.enjambre.view.peers.size === 2));
     check((await page.locator('#event-line').textContent()).includes('127.0.0.1:40002 left'), 'the event line says which peer left');
-    await page.locator('details summary').click();
+    await page.locator('#swarm details summary').click();
     const tableRows = await until('the table view', async () => {
       const n = await page.locator('#swarm-table tbody tr').count();
       return n === 2 && n;
