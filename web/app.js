@@ -378,8 +378,8 @@ const dl = {
   length: 0,
   state: null, // per piece: 1 verified, else undefined
   ranges: new Map(), // piece -> [[start, end], ...] while not verified
-  files: [], // a multi-file torrent's files: {path, length, offset, selected}
-  wanted: null, // per piece: 1 if it holds a byte of a selected file; null when all are selected
+  files: [], // a multi-file torrent's files: {path, length, selected}
+  wanted: null, // the worker's wanted pieces (a bitfield); null when every piece is wanted
   blocks: new Map(), // peer addr -> {piece, offset, len, at}
   rates: [], // [down, up] per status
   dirty: new Set(),
@@ -456,6 +456,11 @@ function onWorker(m) {
       dl.tableDirty = true;
       markPiece(m.index);
       break;
+    case 'wanted':
+      dl.wanted = m.pieces;
+      for (let i = 0; i < dl.pieces; i++) dl.dirty.add(i);
+      scheduleDownload();
+      break;
     case 'block':
       dl.blocks.set(m.addr, { piece: m.piece, offset: m.offset, len: m.len, at: performance.now() });
       markPiece(m.piece);
@@ -507,7 +512,7 @@ function showFiles(files) {
     li.append(label);
     list.append(li);
   });
-  markWanted();
+  showChoice();
 }
 
 function chooseFiles(changed) {
@@ -520,26 +525,18 @@ function chooseFiles(changed) {
   }
   boxes.forEach((b, k) => { dl.files[k].selected = b.checked; });
   worker.postMessage({ cmd: 'select', files: dl.files.map((f) => (f.selected ? 1 : 0)) });
-  markWanted();
+  showChoice();
 }
 
-// The pieces holding a byte of a selected file (the worker's rule, for drawing), and the summary.
-function markWanted() {
+function showChoice() {
   const chosen = dl.files.filter((f) => f.selected);
-  if (!dl.files.length || chosen.length === dl.files.length) {
-    dl.wanted = null;
-  } else {
-    dl.wanted = new Uint8Array(dl.pieces);
-    for (const f of chosen) {
-      if (!f.length) continue;
-      const last = Math.floor((f.offset + f.length - 1) / dl.pieceLength);
-      for (let i = Math.floor(f.offset / dl.pieceLength); i <= last; i++) dl.wanted[i] = 1;
-    }
-  }
   const size = chosen.reduce((a, f) => a + f.length, 0);
   $('files-summary').textContent = `${chosen.length} of ${dl.files.length} selected, ${bytes(size)}`;
-  for (let i = 0; i < dl.pieces; i++) dl.dirty.add(i);
-  scheduleDownload();
+}
+
+// Whether piece `i` is one the worker downloads (the pieces of no chosen file are drawn apart).
+function wanted(i) {
+  return !dl.wanted || (dl.wanted[i >> 3] >> (7 - (i & 7))) & 1;
 }
 
 // The pieces grid: a cell per piece, filled in proportion to its stored bytes.
@@ -581,9 +578,10 @@ function drawDownload() {
   for (const i of dl.dirty) {
     const x = (i % cols) * cell;
     const y = Math.floor(i / cols) * cell;
-    ctx.fillStyle = dl.wanted && !dl.wanted[i] && !dl.state[i] ? C.skipped : C.empty;
+    const skipped = !wanted(i) && !dl.state[i];
+    ctx.fillStyle = skipped ? C.skipped : C.empty;
     ctx.fillRect(x, y, cell - gap, cell - gap);
-    if (dl.wanted && !dl.wanted[i] && !dl.state[i]) {
+    if (skipped) {
       ctx.strokeStyle = C.empty;
       ctx.strokeRect(x + 0.5, y + 0.5, cell - gap - 1, cell - gap - 1);
     }

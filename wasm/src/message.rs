@@ -1,7 +1,7 @@
 //! The worker's messages to the page, exactly as the worker protocol names them (see
 //! `wasm/README.md`): plain objects built here, posted by the caller.
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
 
 use crate::selection::Selection;
@@ -26,22 +26,17 @@ fn n(v: f64) -> JsValue {
 
 /// `{type:'opened', name, infoHash, pieces, pieceLength, length, files, verified, held}`: `held`
 /// counts the bytes storage already holds (verified pieces and partial ranges); `files` lists
-/// every file but pad files, each `{path, length, offset, selected}` (`offset` in the torrent's
-/// data, `selected` by `chosen`: every file when `None`).
+/// every file but pad files, each `{path, length, selected}` (`selected` by `chosen`: every
+/// file when `None`).
 pub fn opened(t: &Torrent, chosen: Option<&Selection>, verified: u32, held: u64) -> JsValue {
     let files = Array::new();
-    let mut offset = 0;
-    for f in &t.files {
-        if !f.pad {
-            let selected = chosen.is_none_or(|c| c.is_selected(files.length() as usize));
-            files.push(&object(&[
-                ("path", s(&f.path)),
-                ("length", n(f.length as f64)),
-                ("offset", n(offset as f64)),
-                ("selected", JsValue::from_bool(selected)),
-            ]));
-        }
-        offset += f.length;
+    for f in t.files.iter().filter(|f| !f.pad) {
+        let selected = chosen.is_none_or(|c| c.is_selected(files.length() as usize));
+        files.push(&object(&[
+            ("path", s(&f.path)),
+            ("length", n(f.length as f64)),
+            ("selected", JsValue::from_bool(selected)),
+        ]));
     }
     object(&[
         ("type", s("opened")),
@@ -140,6 +135,13 @@ pub fn log(text: &str) -> JsValue {
 /// `{type:'error', text}`.
 pub fn error(text: &str) -> JsValue {
     object(&[("type", s("error")), ("text", s(text))])
+}
+
+/// `{type:'wanted', pieces}`: the session's wanted pieces as a bitfield (a `Uint8Array`, the
+/// first piece in the high bit of the first byte), or `null` when every piece is wanted.
+pub fn wanted(bits: Option<&[u8]>) -> JsValue {
+    let pieces = bits.map_or(JsValue::NULL, |b| Uint8Array::from(b).into());
+    object(&[("type", s("wanted")), ("pieces", pieces)])
 }
 
 /// `{type:'file', name, blob}`.

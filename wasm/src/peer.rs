@@ -203,9 +203,7 @@ impl Shared {
         let selection = Selection::from_flags(flags, torrent)?;
         selection.save(file).map_err(|e| e.0)?;
         let session = engine.session();
-        session
-            .set_wanted(&selection.wanted(torrent))
-            .map_err(|e| e.to_string())?;
+        selection.apply(torrent, session)?;
         *chosen = selection;
         if self.state != "error" {
             self.state = match (session.is_done(), self.running) {
@@ -214,10 +212,22 @@ impl Shared {
                 (false, false) => "idle",
             };
         }
+        self.post_wanted();
         let now = now();
         self.report(now);
         self.wake.wake();
         Ok(())
+    }
+
+    /// Tell the page which pieces the chosen files take (`null`: all of them).
+    fn post_wanted(&mut self) {
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        let narrowed = self.chosen.as_ref().is_some_and(|(c, _)| !c.is_all());
+        let bits = narrowed.then(|| engine.session().wanted().as_bytes());
+        let msg = message::wanted(bits);
+        self.post(msg);
     }
 
     fn mark_dirty(&mut self, piece: u32) {
@@ -509,10 +519,7 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
         Some(mut file) => {
             let selection = Selection::load(&mut file, &torrent).map_err(|e| e.0)?;
             if !selection.is_all() {
-                engine
-                    .session()
-                    .set_wanted(&selection.wanted(&torrent))
-                    .map_err(|e| e.to_string())?;
+                selection.apply(&torrent, engine.session())?;
             }
             Some((selection, file))
         }
@@ -570,6 +577,7 @@ async fn open(shared: &Rc<RefCell<Shared>>, bytes: &[u8]) -> Result<(), String> 
     s.engine = Some(engine);
     s.torrent = Some(torrent);
     s.chosen = chosen;
+    s.post_wanted();
     Ok(())
 }
 

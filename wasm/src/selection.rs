@@ -14,6 +14,7 @@ use crate::prelude::*;
 use enjambre_core::bitfield::Bitfield;
 use enjambre_core::select::mark_span;
 
+use crate::engine::BrowserSession;
 use crate::file::{File, IoError};
 use crate::store::BYTES;
 use crate::torrent::Torrent;
@@ -76,6 +77,13 @@ impl Selection {
     /// Whether every listed file is selected.
     pub fn is_all(&self) -> bool {
         self.0.iter().all(|&s| s)
+    }
+
+    /// Make `session` download the pieces of the selected files only.
+    pub fn apply(&self, torrent: &Torrent, session: &mut BrowserSession) -> Result<(), String> {
+        session
+            .set_wanted(&self.wanted(torrent))
+            .map_err(|e| e.to_string())
     }
 
     /// The pieces holding a byte of a selected file.

@@ -43,10 +43,10 @@ pub struct CommonArgs {
     /// Upload rate limit in bytes per second: 500k, 1.5M, 2MiB/s (k, M, G are 1024-based).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_upload_rate: Option<u64>,
-    /// Never lower the upload rate by itself. By default, while downloading, uploads are held
-    /// below what the uplink carries whenever every upload connection's round trip shows a
-    /// queue of more than 100 ms, so the acknowledgements of our downloads are not stuck behind
-    /// our uploads (a slow uplink's bane).
+    /// Never lower the upload rate by itself. By default, while downloading, uploads are
+    /// limited when every upload connection's round trip shows a queue of more than 400 ms,
+    /// and the limit then keeps that queue near 100 ms, so the acknowledgements of our
+    /// downloads are not stuck behind our uploads (a slow uplink's bane).
     #[arg(long)]
     pub no_auto_upload_limit: bool,
     /// Flush the data to disk before every resume-state save. Without it the state is saved

@@ -130,7 +130,7 @@ fn smoothed_rtt(stream: &TcpStream) -> Option<Duration> {
 }
 
 /// The automatic upload limit: what it decides from the shared delay and the measured rate.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Steer {
     /// The limit in bytes per second, when one applies.
     limit: Option<f64>,
@@ -140,20 +140,10 @@ pub struct Steer {
     rates: VecDeque<(Instant, f64, bool)>,
 }
 
-impl Default for Steer {
-    fn default() -> Self {
-        Steer::new()
-    }
-}
-
 impl Steer {
     /// No limit yet.
     pub fn new() -> Steer {
-        Steer {
-            limit: None,
-            last: None,
-            rates: VecDeque::new(),
-        }
+        Steer::default()
     }
 
     /// Reconsider, at most once per [`STEP`]: `uploaded` is the session's upload counter,

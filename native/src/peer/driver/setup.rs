@@ -27,6 +27,7 @@ use crate::peer::rate::RateLimit;
 use crate::peer::resume_file::ResumeFile;
 use crate::peer::seed_until::SeedUntil;
 use crate::peer::storage::Storage;
+use crate::peer::uplink::Steer;
 
 /// What the loop needs besides the session.
 pub struct DriveSetup {
@@ -152,9 +153,7 @@ impl<const BYTES: usize, const RX: usize> Driver<BYTES, RX> {
             storage: setup.storage,
             down_limit: Arc::new(RateLimit::new(setup.down_limit)),
             up_limit: Arc::new(RateLimit::new(setup.up_limit)),
-            steer: setup
-                .auto_upload_limit
-                .then(crate::peer::uplink::Steer::new),
+            steer: setup.auto_upload_limit.then(Steer::new),
             bind_ip: setup.bind_ip,
             encryption: setup.encryption,
             progress: setup.progress,
